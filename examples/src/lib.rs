@@ -1,0 +1,1 @@
+//! Examples for `readiness`; see the `examples/` directory.

@@ -1,0 +1,470 @@
+//! Registering checks: [`CheckSpec`], name rules and the typed [`BuildError`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::check::Check;
+
+/// What a check is for, as in Kubernetes probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Process-local health only; never a dependency. Failing restarts the pod.
+    Liveness,
+    /// A dependency the instance needs to serve traffic.
+    Readiness,
+    /// Something that must pass once before the instance counts as started.
+    Startup,
+}
+
+impl Kind {
+    /// `liveness`, `readiness` or `startup`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Liveness => "liveness",
+            Kind::Readiness => "readiness",
+            Kind::Startup => "startup",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Names that no check or tenant may take.
+pub const RESERVED_NAMES: &[&str] = &["tenants", "shutdown"];
+
+/// Why a name is not a valid check or tenant name, if it is not.
+///
+/// Valid names match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`: 1 to 63 characters, lower-case
+/// letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit.
+///
+/// ```
+/// use readiness_core::validate_name;
+/// assert!(validate_name("db-primary").is_ok());
+/// assert!(validate_name("DB").is_err());
+/// ```
+pub fn validate_name(name: &str) -> Result<(), NameError> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if bytes.len() > 63 {
+        return Err(NameError::TooLong(bytes.len()));
+    }
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let inner = |b: u8| edge(b) || matches!(b, b'.' | b'_' | b'-');
+    if !edge(bytes[0]) || !edge(bytes[bytes.len() - 1]) || !bytes.iter().all(|&b| inner(b)) {
+        return Err(NameError::BadCharacters);
+    }
+    Ok(())
+}
+
+/// Why a check or tenant name was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameError {
+    /// The name is empty.
+    Empty,
+    /// The name is longer than 63 bytes.
+    TooLong(usize),
+    /// The name has a character outside `[a-z0-9._-]`, or starts or ends with `.`, `_` or `-`.
+    BadCharacters,
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::Empty => f.write_str("name is empty"),
+            NameError::TooLong(n) => write!(f, "name is {n} bytes long, at most 63 are allowed"),
+            NameError::BadCharacters => f.write_str(
+                "name must match [a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])? (lower-case letters, digits, '.', '_', '-')",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NameError {}
+
+/// One check to register: its name, kind, and schedule.
+///
+/// Options left unset take the engine builder's defaults (Kubernetes' probe defaults unless
+/// changed: period 10 s, timeout 1 s, failure threshold 3, success threshold 1).
+///
+/// ```
+/// use std::time::Duration;
+/// use readiness_core::{CheckSpec, TcpCheck};
+///
+/// let spec = CheckSpec::readiness("db", TcpCheck::new("127.0.0.1:5432"))
+///     .period(Duration::from_secs(5))
+///     .timeout(Duration::from_millis(500))
+///     .failure_threshold(3);
+/// # let _ = spec;
+/// ```
+#[derive(Clone)]
+pub struct CheckSpec {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) critical: bool,
+    pub(crate) check: Arc<dyn Check>,
+    pub(crate) period: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) initial_delay: Option<Duration>,
+    pub(crate) jitter: Option<Duration>,
+    pub(crate) failure_threshold: Option<u32>,
+    pub(crate) success_threshold: Option<u32>,
+}
+
+impl fmt::Debug for CheckSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("critical", &self.critical)
+            .field("period", &self.period)
+            .field("timeout", &self.timeout)
+            .field("initial_delay", &self.initial_delay)
+            .field("jitter", &self.jitter)
+            .field("failure_threshold", &self.failure_threshold)
+            .field("success_threshold", &self.success_threshold)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckSpec {
+    /// A check of the given kind. Readiness checks are critical by default.
+    pub fn new(name: impl Into<String>, kind: Kind, check: impl Check) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            critical: true,
+            check: Arc::new(check),
+            period: None,
+            timeout: None,
+            initial_delay: None,
+            jitter: None,
+            failure_threshold: None,
+            success_threshold: None,
+        }
+    }
+
+    /// A liveness check: process-local only, never a dependency.
+    pub fn liveness(name: impl Into<String>, check: impl Check) -> Self {
+        Self::new(name, Kind::Liveness, check)
+    }
+
+    /// A critical readiness check (a dependency).
+    pub fn readiness(name: impl Into<String>, check: impl Check) -> Self {
+        Self::new(name, Kind::Readiness, check)
+    }
+
+    /// A startup check: must pass once before the instance counts as started.
+    pub fn startup(name: impl Into<String>, check: impl Check) -> Self {
+        Self::new(name, Kind::Startup, check)
+    }
+
+    /// Whether a failure of this readiness check makes the instance not ready (default
+    /// `true`). A non-critical failing check is reported as degraded but never flips readiness.
+    pub fn critical(mut self, critical: bool) -> Self {
+        self.critical = critical;
+        self
+    }
+
+    /// How often the check runs.
+    pub fn period(mut self, period: Duration) -> Self {
+        self.period = Some(period);
+        self
+    }
+
+    /// How long one run may take before it counts as a failure.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How long to wait after the engine starts before the first run.
+    pub fn initial_delay(mut self, delay: Duration) -> Self {
+        self.initial_delay = Some(delay);
+        self
+    }
+
+    /// The largest random delay added to each period, so checks of many instances do not run
+    /// in lock-step. `Duration::ZERO` turns jitter off.
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = Some(jitter);
+        self
+    }
+
+    /// Consecutive failures needed to turn a passing check failing.
+    pub fn failure_threshold(mut self, n: u32) -> Self {
+        self.failure_threshold = Some(n);
+        self
+    }
+
+    /// Consecutive successes needed to turn a pending or failing check passing. Must be 1 for
+    /// liveness and startup checks, as in Kubernetes.
+    pub fn success_threshold(mut self, n: u32) -> Self {
+        self.success_threshold = Some(n);
+        self
+    }
+
+    /// The check's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The check's kind.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+}
+
+/// Defaults for options a [`CheckSpec`] leaves unset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Defaults {
+    /// How often a check runs (Kubernetes: 10 s).
+    pub period: Duration,
+    /// How long one run may take (Kubernetes: 1 s).
+    pub timeout: Duration,
+    /// Delay before the first run (0).
+    pub initial_delay: Duration,
+    /// Largest random delay added to each period; `None` means a tenth of the period.
+    pub jitter: Option<Duration>,
+    /// Consecutive failures to turn failing (Kubernetes: 3).
+    pub failure_threshold: u32,
+    /// Consecutive successes to turn passing (Kubernetes: 1).
+    pub success_threshold: u32,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            period: Duration::from_secs(10),
+            timeout: Duration::from_secs(1),
+            initial_delay: Duration::ZERO,
+            jitter: None,
+            failure_threshold: 3,
+            success_threshold: 1,
+        }
+    }
+}
+
+/// Where a check lives: the instance, or one tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// The instance's own checks.
+    Global,
+    /// A tenant's checks.
+    Tenant(Arc<str>),
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Global => f.write_str("global"),
+            Scope::Tenant(t) => write!(f, "tenant {t:?}"),
+        }
+    }
+}
+
+/// One thing wrong with an engine's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// A check name does not follow the name rules.
+    InvalidName {
+        /// Where the check was registered.
+        scope: Scope,
+        /// The refused name.
+        name: String,
+        /// Why.
+        error: NameError,
+    },
+    /// A check or tenant name that is reserved (`tenants`, `shutdown`).
+    ReservedName {
+        /// Where.
+        scope: Scope,
+        /// The name.
+        name: String,
+    },
+    /// Two checks with the same name in one scope, or two tenants with the same id.
+    Duplicate {
+        /// Where.
+        scope: Scope,
+        /// The name used twice.
+        name: String,
+    },
+    /// A zero period, timeout or threshold.
+    Zero {
+        /// The check.
+        name: String,
+        /// Which option (`period`, `timeout`, `failure_threshold`, `success_threshold`).
+        option: &'static str,
+    },
+    /// A liveness or startup check with a success threshold other than 1.
+    SuccessThresholdNotOne {
+        /// The check.
+        name: String,
+        /// Its kind.
+        kind: Kind,
+    },
+    /// An engine-wide option that must be at least 1 is 0 (`max_in_flight`, `max_tenants`).
+    ZeroLimit {
+        /// The option.
+        option: &'static str,
+    },
+    /// More tenants than `max_tenants`.
+    TooManyTenants {
+        /// The cap.
+        max: usize,
+    },
+    /// The engine was built outside a tokio runtime.
+    NoRuntime,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigProblem::InvalidName { scope, name, error } => {
+                write!(f, "{scope}: invalid check name {name:?}: {error}")
+            }
+            ConfigProblem::ReservedName { scope, name } => {
+                write!(f, "{scope}: the name {name:?} is reserved")
+            }
+            ConfigProblem::Duplicate { scope, name } => {
+                write!(f, "{scope}: the name {name:?} is registered twice")
+            }
+            ConfigProblem::Zero { name, option } => {
+                write!(f, "check {name:?}: {option} must be greater than zero")
+            }
+            ConfigProblem::SuccessThresholdNotOne { name, kind } => write!(
+                f,
+                "check {name:?}: a {kind} check must have success_threshold 1, as in Kubernetes"
+            ),
+            ConfigProblem::ZeroLimit { option } => write!(f, "{option} must be at least 1"),
+            ConfigProblem::TooManyTenants { max } => {
+                write!(f, "more than max_tenants ({max}) tenants")
+            }
+            ConfigProblem::NoRuntime => f.write_str(
+                "the engine must be built inside a tokio runtime (it runs its checks there)",
+            ),
+        }
+    }
+}
+
+/// Everything wrong with an engine's configuration, returned by
+/// [`EngineBuilder::build`](crate::EngineBuilder::build).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildError {
+    problems: Vec<ConfigProblem>,
+}
+
+impl BuildError {
+    pub(crate) fn new(problems: Vec<ConfigProblem>) -> Self {
+        Self { problems }
+    }
+
+    /// Every problem found, in registration order.
+    pub fn problems(&self) -> &[ConfigProblem] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid readiness configuration: ")?;
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// A fully resolved check, as the engine runs it.
+pub(crate) struct Resolved {
+    pub(crate) name: Arc<str>,
+    pub(crate) kind: Kind,
+    pub(crate) critical: bool,
+    pub(crate) check: Arc<dyn Check>,
+    pub(crate) period: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) initial_delay: Duration,
+    pub(crate) jitter: Duration,
+    pub(crate) failure_threshold: u32,
+    pub(crate) success_threshold: u32,
+}
+
+/// Validate a scope's specs, pushing every problem found; resolve them when all are valid.
+pub(crate) fn resolve_specs(
+    scope: &Scope,
+    specs: &[CheckSpec],
+    defaults: &Defaults,
+    problems: &mut Vec<ConfigProblem>,
+) -> Vec<Resolved> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let name = &spec.name;
+        if let Err(error) = validate_name(name) {
+            problems.push(ConfigProblem::InvalidName {
+                scope: scope.clone(),
+                name: name.clone(),
+                error,
+            });
+        } else if RESERVED_NAMES.contains(&name.as_str()) {
+            problems.push(ConfigProblem::ReservedName {
+                scope: scope.clone(),
+                name: name.clone(),
+            });
+        } else if !seen.insert(name.as_str()) {
+            problems.push(ConfigProblem::Duplicate {
+                scope: scope.clone(),
+                name: name.clone(),
+            });
+        }
+        let period = spec.period.unwrap_or(defaults.period);
+        let timeout = spec.timeout.unwrap_or(defaults.timeout);
+        let failure_threshold = spec.failure_threshold.unwrap_or(defaults.failure_threshold);
+        let success_threshold = spec.success_threshold.unwrap_or(defaults.success_threshold);
+        for (option, zero) in [
+            ("period", period.is_zero()),
+            ("timeout", timeout.is_zero()),
+            ("failure_threshold", failure_threshold == 0),
+            ("success_threshold", success_threshold == 0),
+        ] {
+            if zero {
+                problems.push(ConfigProblem::Zero {
+                    name: name.clone(),
+                    option,
+                });
+            }
+        }
+        if spec.kind != Kind::Readiness && success_threshold > 1 {
+            problems.push(ConfigProblem::SuccessThresholdNotOne {
+                name: name.clone(),
+                kind: spec.kind,
+            });
+        }
+        out.push(Resolved {
+            name: name.as_str().into(),
+            kind: spec.kind,
+            // Liveness and startup checks are always critical: a non-critical one means nothing.
+            critical: spec.critical || spec.kind != Kind::Readiness,
+            check: spec.check.clone(),
+            period,
+            timeout,
+            initial_delay: spec.initial_delay.unwrap_or(defaults.initial_delay),
+            jitter: spec.jitter.or(defaults.jitter).unwrap_or(period / 10),
+            failure_threshold,
+            success_threshold,
+        });
+    }
+    out
+}

@@ -1,0 +1,56 @@
+//! The check engine behind `readiness`: Kubernetes-style health checks as a contract.
+//!
+//! Register named checks (liveness, readiness, startup); the [`Engine`] runs each in the
+//! background on its own period, with jitter, a timeout and Kubernetes' failure and success
+//! thresholds, and keeps an immutable [`Snapshot`] that probes read without locks. A probe never
+//! runs a check inline and never waits on a dependency.
+//!
+//! - **Fail closed**: a readiness check with no result yet is `pending`, and not ready.
+//! - **Isolation of failures**: a check that errors, times out or panics is a failure with a
+//!   reason; the engine keeps running.
+//! - **Liveness stays local**: a built-in `heartbeat` liveness check watches the runtime, so
+//!   liveness means something without touching a dependency.
+//! - **Drain**: [`Engine::drain`] turns readiness off for good through a `shutdown` entry
+//!   while liveness stays as it is.
+//! - **One path for every result**: metrics ([`metrics`]), one `tracing` event per
+//!   transition, and [`Engine::subscribe`] all hang on it, so a transition is counted once
+//!   whatever the probe rate.
+//!
+//! This crate knows nothing about HTTP; `readiness-tower` serves the probes.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use readiness_core::{check_fn, Engine, CheckSpec, TcpCheck};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = Engine::builder()
+//!     .readiness("cache", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
+//!     .check(CheckSpec::readiness("db", TcpCheck::new("127.0.0.1:9")).critical(false))
+//!     .build()?;
+//!
+//! assert!(!engine.is_ready()); // fail closed: no result yet
+//! engine.refresh().await;      // or wait for the background runs
+//! assert!(engine.is_ready());  // `db` is not critical
+//! println!("{:?}", engine.snapshot().check("db").and_then(|c| c.reason()));
+//! # Ok(()) }
+//! ```
+
+mod check;
+mod config;
+mod engine;
+pub mod metrics;
+mod snapshot;
+
+pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, TcpCheck, check_fn};
+pub use config::{
+    BuildError, CheckSpec, ConfigProblem, Defaults, Kind, NameError, RESERVED_NAMES, Scope,
+    validate_name,
+};
+pub use engine::{Engine, EngineBuilder, HEARTBEAT_CHECK, SHUTDOWN_ENTRY, SHUTDOWN_REASON};
+pub use snapshot::{Aggregate, CheckStatus, Snapshot, Status};
+
+/// Re-exported so that users name the same `watch` channel type the engine returns.
+pub use tokio::sync::watch;

@@ -1,0 +1,152 @@
+//! What a probe reads: an immutable [`Snapshot`] of every check's latest state.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::config::Kind;
+
+/// The state of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// No result yet. A pending readiness check is not ready (fail closed).
+    Pending,
+    /// Passing, after `success_threshold` consecutive successes.
+    Passing,
+    /// Failing, after `failure_threshold` consecutive failures (or any failure while pending).
+    Failing,
+}
+
+impl Status {
+    /// `pending`, `passing` or `failing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Passing => "passing",
+            Status::Failing => "failing",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One check as a probe sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckStatus {
+    pub(crate) name: Arc<str>,
+    pub(crate) kind: Kind,
+    pub(crate) critical: bool,
+    pub(crate) status: Status,
+    pub(crate) reason: Option<Arc<str>>,
+}
+
+impl CheckStatus {
+    /// The check's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The check's kind.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+    /// Whether a failure makes the scope not ready.
+    pub fn is_critical(&self) -> bool {
+        self.critical
+    }
+    /// The check's state.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    /// Whether the check passes.
+    pub fn is_passing(&self) -> bool {
+        self.status == Status::Passing
+    }
+    /// Why the check is not passing: the latest failure's reason, or `pending` before the
+    /// first result.
+    pub fn reason(&self) -> Option<&str> {
+        match self.status {
+            Status::Passing => None,
+            Status::Pending => Some(self.reason.as_deref().unwrap_or("pending")),
+            Status::Failing => Some(self.reason.as_deref().unwrap_or("failed")),
+        }
+    }
+}
+
+/// An immutable view of a scope's checks and its aggregate state, replaced as a whole on every
+/// change. Probes read it without taking a lock.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub(crate) checks: Vec<CheckStatus>,
+    pub(crate) index: Arc<HashMap<Arc<str>, usize>>,
+    pub(crate) ready: bool,
+    pub(crate) live: bool,
+    pub(crate) started: bool,
+    pub(crate) draining: bool,
+}
+
+impl Snapshot {
+    /// Every check, in registration order.
+    pub fn checks(&self) -> &[CheckStatus] {
+        &self.checks
+    }
+
+    /// The checks of one kind, in registration order.
+    pub fn checks_of(&self, kind: Kind) -> impl Iterator<Item = &CheckStatus> + '_ {
+        self.checks.iter().filter(move |c| c.kind == kind)
+    }
+
+    /// One check by name, in O(1).
+    pub fn check(&self, name: &str) -> Option<&CheckStatus> {
+        self.index.get(name).map(|&i| &self.checks[i])
+    }
+
+    /// Ready: started, every critical readiness check passing, and not draining.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Live: no liveness check failing.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// Started: every startup and critical readiness check has passed at least once. Once
+    /// true, it stays true.
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
+    /// Draining: shutting down; never ready again.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+}
+
+/// The aggregate state, as sent to subscribers ([`Engine::subscribe`](crate::Engine::subscribe)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Aggregate {
+    /// See [`Snapshot::is_ready`].
+    pub ready: bool,
+    /// See [`Snapshot::is_live`].
+    pub live: bool,
+    /// See [`Snapshot::is_started`].
+    pub started: bool,
+    /// See [`Snapshot::is_draining`].
+    pub draining: bool,
+}
+
+impl Snapshot {
+    /// The aggregate state of this snapshot.
+    pub fn aggregate(&self) -> Aggregate {
+        Aggregate {
+            ready: self.ready,
+            live: self.live,
+            started: self.started,
+            draining: self.draining,
+        }
+    }
+}
