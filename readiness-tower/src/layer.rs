@@ -1,0 +1,229 @@
+//! [`ReadinessLayer`]: which probe paths to answer, and how.
+
+use std::sync::Arc;
+
+use http::{Extensions, HeaderMap, Method, Uri};
+use readiness_core::Engine;
+use tower_layer::Layer;
+
+use crate::service::ReadinessService;
+
+/// A probe endpoint whose path can be changed or which can be switched off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `/livez`: liveness only.
+    Livez,
+    /// `/healthz`: the same as `/livez`, under kube-apiserver's older name.
+    Healthz,
+    /// `/readyz`, with `/readyz/{check}` and `/readyz/tenants/{tenant}` below it.
+    Readyz,
+    /// `/startupz`.
+    Startupz,
+    /// `/metrics` (feature `prometheus`, after [`ReadinessLayer::metrics`]).
+    Metrics,
+}
+
+/// What a details predicate sees of a probe request.
+#[derive(Debug)]
+pub struct ProbeRequest<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) extensions: &'a Extensions,
+}
+
+impl ProbeRequest<'_> {
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        self.method
+    }
+    /// The request URI.
+    pub fn uri(&self) -> &Uri {
+        self.uri
+    }
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers
+    }
+    /// The request extensions (for example a peer address set by the server).
+    pub fn extensions(&self) -> &Extensions {
+        self.extensions
+    }
+}
+
+type DetailsFn = dyn Fn(&ProbeRequest<'_>) -> bool + Send + Sync;
+
+#[derive(Clone)]
+pub(crate) enum Details {
+    Never,
+    Always,
+    If(Arc<DetailsFn>),
+}
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) livez: Option<Box<str>>,
+    pub(crate) healthz: Option<Box<str>>,
+    pub(crate) readyz: Option<Box<str>>,
+    pub(crate) startupz: Option<Box<str>>,
+    pub(crate) metrics_path: Option<Box<str>>,
+    pub(crate) details: Details,
+    #[cfg(feature = "prometheus")]
+    pub(crate) prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            livez: Some("/livez".into()),
+            healthz: Some("/healthz".into()),
+            readyz: Some("/readyz".into()),
+            startupz: Some("/startupz".into()),
+            metrics_path: Some("/metrics".into()),
+            details: Details::Never,
+            #[cfg(feature = "prometheus")]
+            prometheus: None,
+        }
+    }
+}
+
+impl Config {
+    fn slot(&mut self, endpoint: Endpoint) -> &mut Option<Box<str>> {
+        match endpoint {
+            Endpoint::Livez => &mut self.livez,
+            Endpoint::Healthz => &mut self.healthz,
+            Endpoint::Readyz => &mut self.readyz,
+            Endpoint::Startupz => &mut self.startupz,
+            Endpoint::Metrics => &mut self.metrics_path,
+        }
+    }
+}
+
+/// Serves Kubernetes-style probes in front of any tower service, in kube-apiserver's formats.
+///
+/// Answers only these exact paths (the query string is ignored for matching); every other
+/// request goes to the inner service untouched:
+///
+/// | path | answers |
+/// |---|---|
+/// | `/livez`, `/healthz` | liveness only: 200 unless a liveness check fails |
+/// | `/readyz` | 200 when every critical readiness check passes and the instance is not draining, else 503 |
+/// | `/readyz/{check}` | that one check; 404 for an unknown name |
+/// | `/startupz` | 503 until startup, then 200 for good |
+///
+/// Put it outermost, so probes skip the application's own tracing, metrics and routing.
+///
+/// # Example
+///
+/// ```
+/// use readiness_core::{check_fn, Engine};
+/// use readiness_tower::ReadinessLayer;
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use http::{Request, Response};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let engine = Engine::builder()
+///     .readiness("db", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
+///     .build()?;
+/// engine.refresh().await;
+///
+/// let app = service_fn(|_req: Request<String>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(String::from("hello")))
+/// });
+/// let svc = ServiceBuilder::new()
+///     .layer(ReadinessLayer::new(engine).show_details(true))
+///     .service(app);
+///
+/// let res = svc.oneshot(Request::get("/readyz?verbose").body(String::new())?).await?;
+/// assert_eq!(res.status(), 200);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ReadinessLayer {
+    engine: Engine,
+    config: Arc<Config>,
+}
+
+impl std::fmt::Debug for ReadinessLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadinessLayer")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadinessLayer {
+    /// A layer serving `engine`'s state at the default paths, with reasons withheld.
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            config: Arc::new(Config::default()),
+        }
+    }
+
+    /// Serve `endpoint` at `path` instead of its default. A path without a leading `/` gets one.
+    pub fn path(mut self, endpoint: Endpoint, path: impl Into<String>) -> Self {
+        let mut path = path.into();
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+        *Arc::make_mut(&mut self.config).slot(endpoint) = Some(path.into());
+        self
+    }
+
+    /// Do not answer `endpoint`: its requests go to the inner service.
+    pub fn disable(mut self, endpoint: Endpoint) -> Self {
+        *Arc::make_mut(&mut self.config).slot(endpoint) = None;
+        self
+    }
+
+    /// Show failure reasons to every request (`true`) or to none (`false`, the default: they
+    /// read `reason withheld`, as kube-apiserver writes, and go to the log).
+    pub fn show_details(mut self, show: bool) -> Self {
+        Arc::make_mut(&mut self.config).details = if show {
+            Details::Always
+        } else {
+            Details::Never
+        };
+        self
+    }
+
+    /// Show failure reasons only to requests the predicate accepts.
+    ///
+    /// ```
+    /// # use readiness_tower::ReadinessLayer;
+    /// # fn f(layer: ReadinessLayer) -> ReadinessLayer {
+    /// layer.show_details_if(|req| req.headers().contains_key("x-debug-token"))
+    /// # }
+    /// ```
+    pub fn show_details_if(
+        mut self,
+        predicate: impl Fn(&ProbeRequest<'_>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Arc::make_mut(&mut self.config).details = Details::If(Arc::new(predicate));
+        self
+    }
+
+    /// Also answer `GET /metrics` (or the path set for [`Endpoint::Metrics`]) with the
+    /// Prometheus exposition of `handle`, running its upkeep first.
+    #[cfg(feature = "prometheus")]
+    pub fn metrics(mut self, handle: metrics_exporter_prometheus::PrometheusHandle) -> Self {
+        Arc::make_mut(&mut self.config).prometheus = Some(handle);
+        self
+    }
+
+    /// The engine this layer serves.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl<S> Layer<S> for ReadinessLayer {
+    type Service = ReadinessService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ReadinessService::new(inner, self.engine.clone(), self.config.clone())
+    }
+}

@@ -1,0 +1,300 @@
+//! Rendering probe answers in kube-apiserver's text format and in JSON.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use http::StatusCode;
+use readiness_core::{CheckStatus, Kind, SHUTDOWN_ENTRY, SHUTDOWN_REASON, Snapshot, Status};
+
+use crate::query::ProbeQuery;
+
+/// The most unmatched `exclude` names listed in a `warn:` line; the rest are counted.
+const MAX_WARNED: usize = 16;
+
+/// Which probe is being answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    Livez,
+    Healthz,
+    Readyz,
+    Startupz,
+}
+
+impl Probe {
+    /// The word kube-apiserver puts in `<name> check passed`.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Probe::Livez => "livez",
+            Probe::Healthz => "healthz",
+            Probe::Readyz => "readyz",
+            Probe::Startupz => "startupz",
+        }
+    }
+}
+
+/// One line of a probe answer.
+pub(crate) struct Entry<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) ok: bool,
+    pub(crate) critical: bool,
+    pub(crate) status: Status,
+    pub(crate) reason: Option<&'a str>,
+    /// Whether `exclude=` may skip it (never the `shutdown` entry: a draining instance must
+    /// not be made to look ready).
+    pub(crate) excludable: bool,
+}
+
+impl<'a> Entry<'a> {
+    pub(crate) fn of(c: &'a CheckStatus) -> Self {
+        let ok = match c.kind() {
+            // Liveness fails only on a failure: a pending liveness check is no reason to restart.
+            Kind::Liveness => c.status() != Status::Failing,
+            _ => c.is_passing(),
+        };
+        Entry {
+            name: c.name(),
+            ok,
+            critical: c.is_critical(),
+            status: c.status(),
+            reason: c.reason(),
+            excludable: true,
+        }
+    }
+
+    fn shutdown() -> Self {
+        Entry {
+            name: SHUTDOWN_ENTRY,
+            ok: false,
+            critical: true,
+            status: Status::Failing,
+            reason: Some(SHUTDOWN_REASON),
+            excludable: false,
+        }
+    }
+}
+
+/// The entries a probe lists, in order.
+pub(crate) fn entries(probe: Probe, snap: &Snapshot) -> Vec<Entry<'_>> {
+    let mut out = Vec::with_capacity(snap.checks().len() + 1);
+    match probe {
+        Probe::Livez | Probe::Healthz => {
+            out.extend(snap.checks_of(Kind::Liveness).map(Entry::of));
+        }
+        Probe::Readyz => {
+            if !snap.is_started() {
+                // Until started, startup checks hold readiness back too: list them.
+                out.extend(snap.checks_of(Kind::Startup).map(Entry::of));
+            }
+            out.extend(snap.checks_of(Kind::Readiness).map(Entry::of));
+            if snap.is_draining() {
+                out.push(Entry::shutdown());
+            }
+        }
+        Probe::Startupz => {
+            out.extend(snap.checks().iter().filter_map(|c| match c.kind() {
+                Kind::Startup => Some(Entry::of(c)),
+                Kind::Readiness if c.is_critical() => Some(Entry::of(c)),
+                _ => None,
+            }));
+        }
+    }
+    out
+}
+
+/// A rendered answer.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) json: bool,
+    pub(crate) body: Bytes,
+}
+
+/// Render a probe answer. `latched` forces a pass (startup, once started).
+pub(crate) fn render(
+    word: &str,
+    entries: &[Entry<'_>],
+    query: &ProbeQuery,
+    details: bool,
+    latched: bool,
+) -> Answer {
+    let mut excludes: Vec<&str> = query.exclude.iter().map(String::as_str).collect();
+    excludes.sort_unstable();
+    excludes.dedup();
+    let mut matched = vec![false; excludes.len()];
+    let mut failed = false;
+    let mut lines: Vec<Line<'_>> = Vec::with_capacity(entries.len());
+    for e in entries {
+        if e.excludable
+            && let Ok(i) = excludes.binary_search(&e.name)
+        {
+            matched[i] = true;
+            lines.push(Line::Excluded(e));
+            continue;
+        }
+        if !e.ok && e.critical {
+            failed = true;
+        }
+        lines.push(Line::Check(e));
+    }
+    let unmatched: Vec<&str> = excludes
+        .iter()
+        .zip(&matched)
+        .filter(|&(_, m)| !m)
+        .map(|(n, _)| *n)
+        .collect();
+    let failed = failed && !latched;
+    let status = if failed {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    if query.json {
+        return Answer {
+            status,
+            json: true,
+            body: json(word, &lines, &unmatched, details, failed).into(),
+        };
+    }
+    if !failed && !query.verbose {
+        return Answer {
+            status,
+            json: false,
+            body: Bytes::from_static(b"ok"),
+        };
+    }
+    let mut out = String::with_capacity(32 * (lines.len() + 2));
+    for line in &lines {
+        match line {
+            Line::Excluded(e) => {
+                let _ = writeln!(out, "[+]{} excluded: ok", e.name);
+            }
+            Line::Check(e) if e.ok => {
+                let _ = writeln!(out, "[+]{} ok", e.name);
+            }
+            Line::Check(e) => {
+                let label = if e.critical {
+                    "failed"
+                } else {
+                    "failed (non-critical)"
+                };
+                let _ = write!(out, "[-]{} {label}: ", e.name);
+                if details {
+                    push_sanitized(&mut out, e.reason.unwrap_or("failed"));
+                } else {
+                    out.push_str("reason withheld");
+                }
+                out.push('\n');
+            }
+        }
+    }
+    if !unmatched.is_empty() {
+        out.push_str("warn: some health checks cannot be excluded: no matches for ");
+        push_quoted_list(&mut out, &unmatched);
+        out.push('\n');
+    }
+    let verdict = if failed { "failed" } else { "passed" };
+    let _ = writeln!(out, "{word} check {verdict}");
+    Answer {
+        status,
+        json: false,
+        body: out.into(),
+    }
+}
+
+enum Line<'a> {
+    Excluded(&'a Entry<'a>),
+    Check(&'a Entry<'a>),
+}
+
+/// A reason on one line: control characters become spaces.
+fn push_sanitized(out: &mut String, s: &str) {
+    out.extend(s.chars().map(|c| if c.is_control() { ' ' } else { c }));
+}
+
+/// `"a","b"` as Go's `%q` writes them (request input: escaped, bounded).
+fn push_quoted_list(out: &mut String, names: &[&str]) {
+    for (i, n) in names.iter().take(MAX_WARNED).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_quoted(out, n);
+    }
+    if names.len() > MAX_WARNED {
+        let _ = write!(out, " and {} more", names.len() - MAX_WARNED);
+    }
+}
+
+fn push_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars().take(256) {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_ascii_graphic() || c == ' ' => out.push(c),
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    out.push('"');
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn json(word: &str, lines: &[Line<'_>], unmatched: &[&str], details: bool, failed: bool) -> String {
+    let mut out = String::with_capacity(64 * (lines.len() + 2));
+    out.push_str("{\"probe\":");
+    push_json_str(&mut out, word);
+    out.push_str(",\"status\":");
+    out.push_str(if failed { "\"failed\"" } else { "\"ok\"" });
+    out.push_str(",\"checks\":[");
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let (e, status) = match line {
+            Line::Excluded(e) => (e, "excluded"),
+            Line::Check(e) if e.ok => (e, "ok"),
+            Line::Check(e) => (e, "failed"),
+        };
+        out.push_str("{\"name\":");
+        push_json_str(&mut out, e.name);
+        let _ = write!(
+            out,
+            ",\"status\":\"{status}\",\"state\":\"{}\",\"critical\":{}",
+            e.status.as_str(),
+            e.critical
+        );
+        if details
+            && status == "failed"
+            && let Some(reason) = e.reason
+        {
+            out.push_str(",\"reason\":");
+            push_json_str(&mut out, reason);
+        }
+        out.push('}');
+    }
+    out.push_str("],\"warnings\":[");
+    if !unmatched.is_empty() {
+        let mut w = String::from("some health checks cannot be excluded: no matches for ");
+        push_quoted_list(&mut w, unmatched);
+        push_json_str(&mut out, &w);
+    }
+    out.push_str("]}");
+    out
+}

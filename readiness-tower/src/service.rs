@@ -1,0 +1,238 @@
+//! [`ReadinessService`]: routes probe paths to the engine's snapshot, everything else inward.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use readiness_core::{Engine, Kind};
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::future::ResponseFuture;
+use crate::layer::{Config, Details, ProbeRequest};
+use crate::query::ProbeQuery;
+use crate::render::{self, Entry, Probe};
+
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+const ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD");
+
+/// Middleware that answers probe requests from the engine's snapshot and passes every other
+/// request to the inner service unchanged. Made by [`ReadinessLayer`](crate::ReadinessLayer).
+#[derive(Clone)]
+pub struct ReadinessService<S> {
+    inner: S,
+    engine: Engine,
+    config: Arc<Config>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for ReadinessService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadinessService")
+            .field("inner", &self.inner)
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a request goes.
+enum Route<'a> {
+    Probe(Probe),
+    Check(&'a str),
+    #[cfg(feature = "prometheus")]
+    Metrics,
+}
+
+impl Config {
+    fn route<'p>(&self, path: &'p str) -> Option<Route<'p>> {
+        let is = |p: &Option<Box<str>>| p.as_deref() == Some(path);
+        if is(&self.readyz) {
+            return Some(Route::Probe(Probe::Readyz));
+        }
+        if is(&self.livez) {
+            return Some(Route::Probe(Probe::Livez));
+        }
+        if is(&self.healthz) {
+            return Some(Route::Probe(Probe::Healthz));
+        }
+        if is(&self.startupz) {
+            return Some(Route::Probe(Probe::Startupz));
+        }
+        #[cfg(feature = "prometheus")]
+        if self.prometheus.is_some() && is(&self.metrics_path) {
+            return Some(Route::Metrics);
+        }
+        if let Some(readyz) = self.readyz.as_deref()
+            && path.len() > readyz.len() + 1
+            && path.as_bytes()[readyz.len()] == b'/'
+            && path.starts_with(readyz)
+        {
+            return Some(Route::Check(&path[readyz.len() + 1..]));
+        }
+        None
+    }
+}
+
+impl<S> ReadinessService<S> {
+    pub(crate) fn new(inner: S, engine: Engine, config: Arc<Config>) -> Self {
+        Self {
+            inner,
+            engine,
+            config,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming this one.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    fn answer<B, ReqBody>(
+        &self,
+        route: Route<'_>,
+        req: &Request<ReqBody>,
+    ) -> Response<ResponseBody<B>> {
+        let head = match *req.method() {
+            Method::GET => false,
+            Method::HEAD => true,
+            _ => {
+                let mut res = plain(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method not allowed\n",
+                    false,
+                );
+                res.headers_mut().insert(header::ALLOW, ALLOW);
+                return res;
+            }
+        };
+        #[cfg(feature = "prometheus")]
+        if let Route::Metrics = route {
+            return self.metrics(head);
+        }
+        let mut query = ProbeQuery::parse(req.uri().query());
+        query.json |= accepts_json(req.headers());
+        let snap = self.engine.snapshot();
+        let (probe, latched, entries) = match route {
+            Route::Probe(probe) => {
+                let plain_ok = !query.verbose && !query.json && query.exclude.is_empty();
+                let (ok, latched) = match probe {
+                    Probe::Readyz => (snap.is_ready(), false),
+                    Probe::Livez | Probe::Healthz => (snap.is_live(), false),
+                    Probe::Startupz => (snap.is_started(), snap.is_started()),
+                };
+                if plain_ok && ok {
+                    // The common answer: no rendering, no allocation for the body.
+                    return plain(StatusCode::OK, "ok", head);
+                }
+                (probe, latched, render::entries(probe, &snap))
+            }
+            Route::Check(name) => match snap.check(name) {
+                Some(c) if c.kind() == Kind::Readiness => {
+                    // Asked about one check, its own failure is the answer, critical or not.
+                    let mut e = Entry::of(c);
+                    e.critical = true;
+                    (Probe::Readyz, false, vec![e])
+                }
+                _ => return plain(StatusCode::NOT_FOUND, "not found: no such check\n", head),
+            },
+            #[cfg(feature = "prometheus")]
+            Route::Metrics => unreachable!("answered above"),
+        };
+        let details = match &self.config.details {
+            Details::Never => false,
+            Details::Always => true,
+            Details::If(f) => f(&ProbeRequest {
+                method: req.method(),
+                uri: req.uri(),
+                headers: req.headers(),
+                extensions: req.extensions(),
+            }),
+        };
+        let answer = render::render(probe.word(), &entries, &query, details, latched);
+        respond(answer.status, answer.body, answer.json, head)
+    }
+
+    #[cfg(feature = "prometheus")]
+    fn metrics<B>(&self, head: bool) -> Response<ResponseBody<B>> {
+        let Some(handle) = &self.config.prometheus else {
+            return plain(StatusCode::NOT_FOUND, "not found\n", head);
+        };
+        handle.run_upkeep();
+        let body = handle.render();
+        let mut res = respond(StatusCode::OK, body.into(), false, head);
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        res
+    }
+}
+
+fn plain<B>(status: StatusCode, body: &'static str, head: bool) -> Response<ResponseBody<B>> {
+    respond(status, Bytes::from_static(body.as_bytes()), false, head)
+}
+
+fn respond<B>(
+    status: StatusCode,
+    body: Bytes,
+    json: bool,
+    head: bool,
+) -> Response<ResponseBody<B>> {
+    let body = if head { Bytes::new() } else { body };
+    let mut res = Response::new(ResponseBody::probe(body));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, if json { JSON } else { TEXT });
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    h.insert(header::CACHE_CONTROL, NO_STORE);
+    res
+}
+
+/// Whether an `Accept` header asks for `application/json` (any parameters, any case).
+fn accepts_json(headers: &http::HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT).iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',').any(|range| {
+                range
+                    .split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+            })
+        })
+    })
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ReadinessService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        match self.config.route(req.uri().path()) {
+            None => ResponseFuture::inner(self.inner.call(req)),
+            Some(route) => ResponseFuture::probe(self.answer(route, &req)),
+        }
+    }
+}

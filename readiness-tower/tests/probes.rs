@@ -1,0 +1,288 @@
+//! Probe behaviour as a user sees it: status, headers, body.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Flag, call, engine_with, get};
+use http::Request;
+use http_body_util::Full;
+use readiness_core::{CheckSpec, Engine, check_fn};
+use readiness_tower::{Endpoint, ReadinessLayer};
+
+async fn two_checks(db: bool, cache: bool) -> ReadinessLayer {
+    ReadinessLayer::new(
+        engine_with(vec![
+            Flag::new(db).spec("database"),
+            Flag::new(cache).spec("cache"),
+        ])
+        .await,
+    )
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn design_examples_byte_for_byte() {
+    let ok = two_checks(true, true).await;
+    let r = get(&ok, "/readyz").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    let r = get(&ok, "/readyz?verbose").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "[+]database ok\n[+]cache ok\nreadyz check passed\n")
+    );
+    let bad = two_checks(true, false).await;
+    let r = get(&bad, "/readyz").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            503,
+            "[+]database ok\n[-]cache failed: reason withheld\nreadyz check failed\n"
+        )
+    );
+    let r = get(&bad, "/readyz?exclude=cache&verbose").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            200,
+            "[+]database ok\n[+]cache excluded: ok\nreadyz check passed\n"
+        )
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn reasons_are_shown_only_when_configured() {
+    let layer = two_checks(true, false).await.show_details(true);
+    let r = get(&layer, "/readyz").await;
+    assert_eq!(
+        r.body,
+        "[+]database ok\n[-]cache failed: connection refused\nreadyz check failed\n"
+    );
+    let layer = two_checks(true, false)
+        .await
+        .show_details_if(|req| req.headers().contains_key("x-debug"));
+    let r = get(&layer, "/readyz").await;
+    assert!(r.body.contains("reason withheld"), "{}", r.body);
+    let req = Request::get("/readyz")
+        .header("x-debug", "1")
+        .body(Full::default())
+        .expect("request");
+    let r = call(&layer, req).await;
+    assert!(
+        r.body.contains("cache failed: connection refused"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn json_on_accept_or_format() {
+    let layer = two_checks(true, false).await.show_details(true);
+    for req in [
+        Request::get("/readyz?format=json").body(Full::default()),
+        Request::get("/readyz")
+            .header("accept", "text/html, Application/JSON;q=0.9")
+            .body(Full::default()),
+    ] {
+        let r = call(&layer, req.expect("request")).await;
+        assert_eq!(r.status, 503);
+        assert_eq!(r.headers["content-type"], "application/json");
+        let v: serde_json::Value = serde_json::from_str(&r.body).expect("valid JSON");
+        assert_eq!(v["status"], "failed");
+        assert_eq!(v["probe"], "readyz");
+        assert_eq!(v["checks"][0]["name"], "database");
+        assert_eq!(v["checks"][0]["status"], "ok");
+        assert_eq!(v["checks"][0]["critical"], true);
+        assert!(v["checks"][0].get("reason").is_none());
+        assert_eq!(v["checks"][1]["status"], "failed");
+        assert_eq!(v["checks"][1]["state"], "failing");
+        assert_eq!(v["checks"][1]["reason"], "connection refused");
+    }
+    let withheld = two_checks(true, false).await;
+    let r = get(&withheld, "/readyz?format=json&exclude=nope").await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).expect("valid JSON");
+    assert!(
+        v["checks"][1].get("reason").is_none(),
+        "withheld by default"
+    );
+    assert_eq!(
+        v["warnings"][0],
+        "some health checks cannot be excluded: no matches for \"nope\""
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn head_and_other_methods() {
+    let layer = two_checks(true, false).await;
+    let r = call(
+        &layer,
+        Request::head("/readyz")
+            .body(Full::default())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_str()), (503, ""));
+    assert_eq!(r.headers["cache-control"], "no-store");
+    for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        let req = Request::builder()
+            .method(method)
+            .uri("/livez")
+            .body(Full::default())
+            .expect("request");
+        let r = call(&layer, req).await;
+        assert_eq!(r.status, 405, "{method}");
+        assert_eq!(r.headers["allow"], "GET, HEAD");
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn per_check_path() {
+    let layer = two_checks(true, false).await;
+    let r = get(&layer, "/readyz/database").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    let r = get(&layer, "/readyz/cache?verbose").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            503,
+            "[-]cache failed: reason withheld\nreadyz check failed\n"
+        )
+    );
+    for unknown in [
+        "/readyz/nope",
+        "/readyz/DATABASE",
+        "/readyz/database/x",
+        "/readyz/%64b",
+    ] {
+        let r = get(&layer, unknown).await;
+        assert_eq!(r.status, 404, "{unknown}");
+        assert!(!r.body.contains("nope"), "input is not reflected");
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn liveness_ignores_readiness() {
+    let layer = two_checks(false, false).await;
+    for path in ["/livez", "/healthz"] {
+        let r = get(&layer, path).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "ok"), "{path}");
+    }
+    let r = get(&layer, "/healthz?verbose").await;
+    assert_eq!(r.body, "healthz check passed\n");
+    let engine = Engine::builder()
+        .check(CheckSpec::liveness(
+            "deadlock",
+            check_fn(|| async { Err::<(), _>("stuck") }),
+        ))
+        .build()
+        .expect("valid");
+    engine.refresh().await;
+    let layer = ReadinessLayer::new(engine);
+    let r = get(&layer, "/livez").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            503,
+            "[+]heartbeat ok\n[-]deadlock failed: reason withheld\nlivez check failed\n"
+        )
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn startupz_latches() {
+    let db = Flag::new(false);
+    let engine = engine_with(vec![db.spec("db")]).await;
+    let layer = ReadinessLayer::new(engine.clone());
+    let r = get(&layer, "/startupz").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            503,
+            "[-]db failed: reason withheld\nstartupz check failed\n"
+        )
+    );
+    db.set(true);
+    engine.refresh().await;
+    assert_eq!(get(&layer, "/startupz").await.status, 200);
+    db.set(false);
+    engine.refresh().await;
+    assert_eq!(get(&layer, "/readyz").await.status, 503);
+    let r = get(&layer, "/startupz").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"), "200 for good");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn pending_is_not_ready() {
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .check(
+            Flag::new(true)
+                .spec("db")
+                .initial_delay(Duration::from_secs(60)),
+        )
+        .build()
+        .expect("valid");
+    let layer = ReadinessLayer::new(engine).show_details(true);
+    let r = get(&layer, "/readyz").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (503, "[-]db failed: pending\nreadyz check failed\n")
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn other_requests_reach_the_inner_service_untouched() {
+    let layer = two_checks(true, true).await;
+    for uri in [
+        "/",
+        "/readyzz",
+        "/readyz/",
+        "/livez/",
+        "/api/readyz",
+        "/READYZ",
+        "/metrics",
+        "/healthz/x?verbose",
+    ] {
+        let r = get(&layer, uri).await;
+        assert_eq!(r.status, 200, "{uri}");
+        assert_eq!(r.body, format!("inner GET {uri}"));
+        assert_eq!(r.headers["x-inner"], "1");
+        assert!(r.headers.get("cache-control").is_none());
+    }
+    let req = Request::post("/submit?x=1")
+        .body(Full::new(Bytes::from("payload")))
+        .expect("request");
+    let r = call(&layer, req).await;
+    assert_eq!(r.body, "inner POST /submit?x=1");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn paths_are_configurable_and_endpoints_can_be_switched_off() {
+    let layer = two_checks(true, true)
+        .await
+        .path(Endpoint::Readyz, "/-/ready")
+        .path(Endpoint::Livez, "alive")
+        .disable(Endpoint::Healthz);
+    assert_eq!(get(&layer, "/-/ready").await.body, "ok");
+    assert_eq!(get(&layer, "/-/ready/cache").await.body, "ok");
+    assert_eq!(get(&layer, "/alive").await.body, "ok");
+    assert_eq!(get(&layer, "/readyz").await.body, "inner GET /readyz");
+    assert_eq!(get(&layer, "/healthz").await.body, "inner GET /healthz");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn hostile_queries_get_bounded_answers() {
+    let layer = two_checks(true, false).await;
+    let many = "exclude=%22%0a%5c&".repeat(3000) + "verbose";
+    let r = get(&layer, &format!("/readyz?{many}")).await;
+    assert_eq!(r.status, 503);
+    assert!(r.body.len() < 512, "bounded: {}", r.body.len());
+    assert!(
+        r.body.contains(r#"no matches for "\"\u{a}\\""#),
+        "{}",
+        r.body
+    );
+    let distinct: String = (0..100).map(|i| format!("exclude=n{i}&")).collect();
+    let r = get(&layer, &format!("/readyz?{distinct}")).await;
+    assert!(r.body.contains("and 48 more"), "{}", r.body);
+}
