@@ -56,7 +56,7 @@
 //! let engine = Engine::builder()
 //!     .readiness("db", TcpCheck::new("127.0.0.1:5432"))
 //!     .build()?;
-//! let router = Router::new().route("/", get(|| async { "hello" }));
+//! let router: Router = Router::new().route("/", get(|| async { "hello" }));
 //! // Outermost: probes never reach the router's tracing or metrics layers.
 //! let app = ServiceBuilder::new()
 //!     .layer(ReadinessLayer::new(engine))
