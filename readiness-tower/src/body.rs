@@ -39,6 +39,39 @@ impl<B> ResponseBody<B> {
     }
 }
 
+impl<B: From<Bytes>> ResponseBody<B> {
+    /// The body as the inner service's own body type: the inner body as it is, or the probe's
+    /// answer converted with `From<Bytes>`. No allocation for the inner body.
+    ///
+    /// `axum::serve` wants `axum::response::Response` itself; map the layered service's
+    /// responses with this, outside the layer:
+    ///
+    /// ```
+    /// use axum::{Router, body::Body, response::Response, routing::get};
+    /// use readiness_tower::{ReadinessLayer, ResponseBody};
+    /// use tower::ServiceBuilder;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let engine = readiness_core::Engine::builder().build()?;
+    /// let router: Router = Router::new().route("/", get(|| async { "hello" }));
+    /// let app = ServiceBuilder::new()
+    ///     .map_response(|res: Response<ResponseBody<Body>>| res.map(ResponseBody::into_body))
+    ///     .layer(ReadinessLayer::new(engine))
+    ///     .service(router);
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let server = axum::serve(listener, tower::make::Shared::new(app));
+    /// # drop(server);
+    /// # Ok(()) }
+    /// ```
+    pub fn into_body(self) -> B {
+        match self.kind {
+            Kind::Probe { data } => B::from(data.unwrap_or_default()),
+            Kind::Inner { body } => body,
+        }
+    }
+}
+
 impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {

@@ -76,7 +76,10 @@ mod tests {
         let q = ProbeQuery::parse(Some("verbose&exclude=a&exclude=b%2Cc&format=json&x=%zz"));
         assert!(q.verbose && q.json);
         assert_eq!(q.exclude, ["a", "b,c"]);
-        assert!(ProbeQuery::parse(Some("verbose=false")).verbose, "presence counts, as in Go");
+        assert!(
+            ProbeQuery::parse(Some("verbose=false")).verbose,
+            "presence counts, as in Go"
+        );
         assert_eq!(ProbeQuery::parse(None), ProbeQuery::default());
         assert_eq!(decode("a%2"), "a%2");
         assert_eq!(decode("a+b%41"), "a bA");

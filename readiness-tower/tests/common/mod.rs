@@ -103,3 +103,23 @@ pub async fn engine_with(specs: Vec<CheckSpec>) -> Engine {
     engine.refresh().await;
     engine
 }
+
+/// One HTTP/1.1 request over a real loopback connection; returns status and body.
+pub async fn http1(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
+    use hyper_util::rt::TokioIo;
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .body(Full::<Bytes>::default())
+        .expect("request");
+    let res = sender.send_request(req).await.expect("response");
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}

@@ -1,0 +1,75 @@
+//! A tonic 0.14 server carrying the layer and the gRPC bridge, queried by a real tonic
+//! health client (`Check` and `Watch`) and by HTTP/1.1 probes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Flag, engine_with, http1};
+use readiness_tower::ReadinessLayer;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+#[tokio::test]
+async fn tonic_server_with_layer_and_health_bridge() {
+    let db = Flag::new(false);
+    let engine = engine_with(vec![db.spec("db")]).await;
+    let (health, _bridge) = readiness_tower::grpc::health_service(&engine).await;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .accept_http1(true)
+            .layer(ReadinessLayer::new(engine.clone()))
+            .add_service(health)
+            .serve_with_incoming(TcpIncoming::from(l)),
+    );
+
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = HealthClient::new(channel);
+    let check = |service: &str| HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    let status = |r: tonic_health::pb::HealthCheckResponse| r.status;
+    let not_serving = ServingStatus::NotServing as i32;
+    let serving = ServingStatus::Serving as i32;
+
+    let r = client.check(check("")).await.expect("check").into_inner();
+    assert_eq!(status(r), not_serving, "NOT_SERVING until first ready");
+    let mut watch = client.watch(check("")).await.expect("watch").into_inner();
+    let first = watch.message().await.expect("stream").expect("message");
+    assert_eq!(first.status, not_serving);
+
+    db.set(true);
+    engine.refresh().await;
+    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("a status change arrives")
+        .expect("stream")
+        .expect("message");
+    assert_eq!(next.status, serving);
+    let r = client.check(check("")).await.expect("check").into_inner();
+    assert_eq!(status(r), serving);
+
+    // HTTP/1.1 probes on the same port, as kubelet sends them.
+    assert_eq!(http1(addr, "GET", "/readyz").await, (200, "ok".into()));
+
+    engine.drain();
+    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("drain arrives")
+        .expect("stream")
+        .expect("message");
+    assert_eq!(next.status, not_serving, "drain sets NOT_SERVING");
+    assert_eq!(http1(addr, "GET", "/readyz").await.0, 503);
+    assert_eq!(http1(addr, "GET", "/livez").await.0, 200);
+    server.abort();
+}
