@@ -1,0 +1,400 @@
+//! The demo server: probes, `/metrics` and (optionally) grpc.health.v1 over simulated or real
+//! dependencies. See `DEMO.md` for the flags.
+//!
+//! ```text
+//! cargo run -p readiness-examples --example demo -- [FLAGS]
+//! ```
+//!
+//! With no flags it checks two simulated dependencies driven by the testkit's fault injector:
+//! `database` (critical), which goes down for about 20 s every 80 s, and `search`
+//! (non-critical), which fails a seeded fifth of its runs. With `--check`/`--optional` it checks
+//! real dependencies over TCP instead.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::{Router, body::Body, response::Response, routing::get};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use readiness_core::metrics::{CHECK_DURATION_SECONDS, DURATION_BUCKETS};
+use readiness_core::{CheckSpec, Defaults, Engine, TcpCheck, validate_name};
+use readiness_testkit::{Fault, FaultInjector, FaultPlan};
+use readiness_tower::{ReadinessLayer, ResponseBody};
+use tower::ServiceBuilder;
+
+const USAGE: &str = "usage: demo [--listen ADDR] [--grpc-listen ADDR] [--check NAME=tcp://HOST:PORT]... \
+[--optional NAME=tcp://HOST:PORT]... [--tenant ID]... [--tenant-check ID/NAME=tcp://HOST:PORT]... \
+[--period DUR] [--timeout DUR] [--failure-threshold N] [--success-threshold N] [--drain-delay DUR] \
+[--show-details] [--tenant-header NAME]";
+
+/// A flag error: one line naming the flag; the demo exits 2.
+struct FlagError(String);
+
+#[derive(Debug)]
+struct Dep {
+    name: String,
+    addr: String,
+}
+
+#[derive(Debug)]
+struct Flags {
+    listen: SocketAddr,
+    grpc_listen: Option<SocketAddr>,
+    checks: Vec<Dep>,
+    optional: Vec<Dep>,
+    tenants: Vec<String>,
+    tenant_checks: Vec<(String, Dep)>,
+    period: Duration,
+    timeout: Duration,
+    failure_threshold: u32,
+    success_threshold: u32,
+    drain_delay: Duration,
+    show_details: bool,
+    tenant_header: Option<String>,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            grpc_listen: None,
+            checks: Vec::new(),
+            optional: Vec::new(),
+            tenants: Vec::new(),
+            tenant_checks: Vec::new(),
+            period: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            failure_threshold: 3,
+            success_threshold: 1,
+            drain_delay: Duration::from_secs(5),
+            show_details: false,
+            tenant_header: None,
+        }
+    }
+}
+
+fn parse_duration(flag: &str, v: &str) -> Result<Duration, FlagError> {
+    let err = || FlagError(format!("{flag}: invalid duration {v:?} (use 250ms, 2s, 1m)"));
+    let split = v.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().map_err(|_| err())?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(err),
+        "h" => n.checked_mul(3600).map(Duration::from_secs).ok_or_else(err),
+        _ => Err(err()),
+    }
+}
+
+fn parse_positive_duration(flag: &str, v: &str) -> Result<Duration, FlagError> {
+    let d = parse_duration(flag, v)?;
+    if d.is_zero() {
+        return Err(FlagError(format!("{flag}: must be greater than zero, got {v:?}")));
+    }
+    Ok(d)
+}
+
+fn parse_count(flag: &str, v: &str) -> Result<u32, FlagError> {
+    match v.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(FlagError(format!(
+            "{flag}: expected a whole number of at least 1, got {v:?}"
+        ))),
+    }
+}
+
+fn parse_addr(flag: &str, v: &str) -> Result<SocketAddr, FlagError> {
+    v.parse()
+        .map_err(|_| FlagError(format!("{flag}: expected HOST:PORT like 127.0.0.1:3000, got {v:?}")))
+}
+
+fn parse_name(flag: &str, what: &str, name: &str) -> Result<String, FlagError> {
+    validate_name(name)
+        .map(|()| name.to_owned())
+        .map_err(|e| FlagError(format!("{flag}: invalid {what} {name:?}: {e}")))
+}
+
+/// `NAME=tcp://HOST:PORT`
+fn parse_dep(flag: &str, v: &str) -> Result<Dep, FlagError> {
+    let shape = || FlagError(format!("{flag}: expected NAME=tcp://HOST:PORT, got {v:?}"));
+    let (name, url) = v.split_once('=').ok_or_else(shape)?;
+    let name = parse_name(flag, "check name", name)?;
+    let addr = url.strip_prefix("tcp://").ok_or_else(shape)?;
+    let (host, port) = addr.rsplit_once(':').ok_or_else(shape)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(shape());
+    }
+    Ok(Dep {
+        name,
+        addr: addr.to_owned(),
+    })
+}
+
+fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, FlagError> {
+    let mut f = Flags::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        if flag == "--help" || flag == "-h" {
+            return Ok(None);
+        }
+        if flag == "--show-details" {
+            f.show_details = true;
+            continue;
+        }
+        let known = [
+            "--listen",
+            "--grpc-listen",
+            "--check",
+            "--optional",
+            "--tenant",
+            "--tenant-check",
+            "--period",
+            "--timeout",
+            "--failure-threshold",
+            "--success-threshold",
+            "--drain-delay",
+            "--tenant-header",
+        ];
+        if !known.contains(&flag.as_str()) {
+            return Err(FlagError(format!("{flag}: unknown flag (try --help)")));
+        }
+        let value = match inline.or_else(|| args.next()) {
+            Some(v) => v,
+            None => return Err(FlagError(format!("{flag}: missing value"))),
+        };
+        let v = value.as_str();
+        match flag.as_str() {
+            "--listen" => f.listen = parse_addr(&flag, v)?,
+            "--grpc-listen" => f.grpc_listen = Some(parse_addr(&flag, v)?),
+            "--check" => f.checks.push(parse_dep(&flag, v)?),
+            "--optional" => f.optional.push(parse_dep(&flag, v)?),
+            "--tenant" => f.tenants.push(parse_name(&flag, "tenant id", v)?),
+            "--tenant-check" => {
+                let shape = || {
+                    FlagError(format!(
+                        "{flag}: expected ID/NAME=tcp://HOST:PORT, got {v:?}"
+                    ))
+                };
+                let (id, rest) = v.split_once('/').ok_or_else(shape)?;
+                let id = parse_name(&flag, "tenant id", id)?;
+                f.tenant_checks.push((id, parse_dep(&flag, rest)?));
+            }
+            "--period" => f.period = parse_positive_duration(&flag, v)?,
+            "--timeout" => f.timeout = parse_positive_duration(&flag, v)?,
+            "--failure-threshold" => f.failure_threshold = parse_count(&flag, v)?,
+            "--success-threshold" => f.success_threshold = parse_count(&flag, v)?,
+            "--drain-delay" => f.drain_delay = parse_duration(&flag, v)?,
+            "--tenant-header" => {
+                if http::HeaderName::try_from(v).is_err() {
+                    return Err(FlagError(format!(
+                        "{flag}: invalid header name {v:?}"
+                    )));
+                }
+                f.tenant_header = Some(v.to_ascii_lowercase());
+            }
+            _ => unreachable!("flag list checked above"),
+        }
+    }
+    if !f.tenants.is_empty() || !f.tenant_checks.is_empty() || f.tenant_header.is_some() {
+        let flag = if !f.tenants.is_empty() {
+            "--tenant"
+        } else if !f.tenant_checks.is_empty() {
+            "--tenant-check"
+        } else {
+            "--tenant-header"
+        };
+        return Err(FlagError(format!(
+            "{flag}: tenants are not available in this build yet (they arrive with the tenants issue)"
+        )));
+    }
+    Ok(Some(f))
+}
+
+fn build_engine(f: &Flags) -> Result<Engine, readiness_core::BuildError> {
+    let defaults = Defaults {
+        period: f.period,
+        timeout: f.timeout,
+        failure_threshold: f.failure_threshold,
+        success_threshold: f.success_threshold,
+        ..Defaults::default()
+    };
+    let mut b = Engine::builder().defaults(defaults);
+    let real = !f.checks.is_empty()
+        || !f.optional.is_empty()
+        || !f.tenants.is_empty()
+        || !f.tenant_checks.is_empty();
+    if real {
+        for d in &f.checks {
+            b = b.check(CheckSpec::readiness(&d.name, TcpCheck::new(&d.addr)));
+        }
+        for d in &f.optional {
+            b = b.check(CheckSpec::readiness(&d.name, TcpCheck::new(&d.addr)).critical(false));
+        }
+    } else {
+        // Simulated dependencies: up for 30 runs, down for 10, over and over.
+        let database = FaultPlan::new()
+            .then_n(Fault::Pass, 30)
+            .then_n(Fault::fail("connection refused (simulated outage)"), 10)
+            .looping();
+        let search = FaultPlan::random(0x5EED, 0.2)
+            .expect("a constant rate in 0..=1")
+            .looping();
+        b = b
+            .check(CheckSpec::readiness(
+                "database",
+                FaultInjector::standalone(database),
+            ))
+            .check(
+                CheckSpec::readiness("search", FaultInjector::standalone(search))
+                    .critical(false),
+            );
+    }
+    b.build()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let flags = match parse_flags(std::env::args().skip(1)) {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(FlagError(msg)) => {
+            eprintln!("demo: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+
+    let recorder = match PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(CHECK_DURATION_SECONDS.into()), DURATION_BUCKETS)
+    {
+        Ok(b) => b.build_recorder(),
+        Err(e) => {
+            eprintln!("demo: metrics: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let handle = recorder.handle();
+    if let Err(e) = metrics::set_global_recorder(recorder) {
+        eprintln!("demo: metrics: {e}");
+        return ExitCode::FAILURE;
+    }
+
+    let engine = match build_engine(&flags) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let layer = ReadinessLayer::new(engine.clone())
+        .show_details(flags.show_details)
+        .metrics(handle);
+    let router: Router = Router::new().route("/", get(|| async { "hello from the readiness demo\n" }));
+    let app = ServiceBuilder::new()
+        .map_response(|res: Response<ResponseBody<Body>>| res.map(ResponseBody::into_body))
+        .layer(layer)
+        .service(router);
+
+    let listener = match tokio::net::TcpListener::bind(flags.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("demo: --listen {}: {e}", flags.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        "listening on http://{}  (try /readyz?verbose, /livez, /startupz, /metrics)",
+        flags.listen
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut grpc = None;
+    if let Some(addr) = flags.grpc_listen {
+        let (health, _bridge) = readiness_tower::grpc::health_service(&engine).await;
+        let grpc_listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("demo: --grpc-listen {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!("grpc.health.v1 on {addr}");
+        let mut rx = stop_rx.clone();
+        grpc = Some(tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(grpc_listener),
+                    async move {
+                        let _ = rx.wait_for(|stop| *stop).await;
+                    },
+                ),
+        ));
+    }
+
+    let drain_delay = flags.drain_delay;
+    let drain_engine = engine.clone();
+    let mut rx = stop_rx.clone();
+    let server = axum::serve(listener, tower::make::Shared::new(app)).with_graceful_shutdown(
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        },
+    );
+    let drainer = tokio::spawn(async move {
+        shutdown_signal().await;
+        drain_engine.drain();
+        tracing::info!(
+            "shutdown requested: /readyz answers 503, /livez stays 200; serving for {drain_delay:?} more"
+        );
+        tokio::time::sleep(drain_delay).await;
+        let _ = stop_tx.send(true);
+    });
+
+    if let Err(e) = server.await {
+        eprintln!("demo: server: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Some(g) = grpc
+        && let Ok(Err(e)) = g.await
+    {
+        eprintln!("demo: grpc server: {e}");
+    }
+    drainer.abort();
+    engine.shutdown().await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}

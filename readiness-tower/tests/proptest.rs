@@ -1,0 +1,133 @@
+//! Arbitrary paths, queries, methods and headers: no panic, only documented statuses, and the
+//! inner service sees every non-probe request unchanged.
+
+mod common;
+
+use bytes::Bytes;
+use common::{Flag, app};
+use http::{HeaderName, HeaderValue, Method, Request};
+use http_body_util::{BodyExt, Full};
+use proptest::prelude::*;
+use readiness_tower::ReadinessLayer;
+use tower::{ServiceBuilder, ServiceExt};
+
+const PROBES: &[&str] = &["/livez", "/healthz", "/readyz", "/startupz"];
+
+fn path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(PROBES).prop_map(str::to_owned),
+        prop::sample::select(&["/readyz/db", "/readyz/cache", "/readyz/", "/readyz/x/y"][..])
+            .prop_map(str::to_owned),
+        "/[a-zA-Z0-9._~%/-]{0,40}",
+        "/readyz[a-z/%.]{0,10}",
+    ]
+}
+
+fn query() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        "\\?[a-zA-Z0-9=&%+._-]{0,80}",
+        prop::collection::vec(
+            prop_oneof![
+                Just("verbose".to_owned()),
+                Just("format=json".to_owned()),
+                "exclude=[a-z%0-9\"\\\\]{0,12}",
+            ],
+            0..8
+        )
+        .prop_map(|v| format!("?{}", v.join("&"))),
+    ]
+}
+
+fn method() -> impl Strategy<Value = Method> {
+    prop::sample::select(vec![
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::from_bytes(b"BREW").expect("valid token"),
+    ])
+}
+
+fn headers() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
+    prop::collection::vec(
+        (
+            prop_oneof![
+                Just("accept".to_owned()),
+                Just("x-debug".to_owned()),
+                "[a-z][a-z0-9-]{0,15}",
+            ],
+            prop::collection::vec(prop_oneof![0x20u8..0x7f, 0x80u8..=0xff], 0..64),
+        ),
+        0..6,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_request_gets_a_documented_answer(
+        path in path(),
+        query in query(),
+        method in method(),
+        headers in headers(),
+        db_ok in any::<bool>(),
+        draining in any::<bool>(),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let engine = common::engine_with(vec![
+                Flag::new(db_ok).spec("db"),
+                Flag::new(true).spec("cache").critical(false),
+            ])
+            .await;
+            if draining {
+                engine.drain();
+            }
+            let svc = ServiceBuilder::new()
+                .layer(ReadinessLayer::new(engine).show_details_if(|r| r.headers().contains_key("x-debug")))
+                .service(app());
+            let uri = format!("{path}{query}");
+            let mut builder = Request::builder().method(method.clone()).uri(&uri);
+            for (name, value) in &headers {
+                if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_bytes(value)) {
+                    builder = builder.header(n, v);
+                }
+            }
+            let Ok(req) = builder.body(Full::<Bytes>::default()) else {
+                return Ok(());
+            };
+            let parsed_path = req.uri().path().to_owned();
+            let shown_uri = req.uri().to_string();
+            let res = svc.oneshot(req).await.expect("infallible");
+            let status = res.status().as_u16();
+            let inner = res.headers().contains_key("x-inner");
+            let body = res.into_body().collect().await.expect("infallible").to_bytes();
+            let is_probe = PROBES.contains(&parsed_path.as_str())
+                || (parsed_path.starts_with("/readyz/") && parsed_path.len() > "/readyz/".len());
+            if is_probe {
+                prop_assert!(!inner, "probe {uri} must not reach the inner service");
+                prop_assert!([200, 404, 405, 503].contains(&status), "{uri}: {status}");
+                if method == Method::HEAD {
+                    prop_assert!(body.is_empty());
+                }
+                if method != Method::GET && method != Method::HEAD {
+                    prop_assert_eq!(status, 405);
+                }
+            } else {
+                prop_assert!(inner, "{uri} must reach the inner service");
+                prop_assert_eq!(status, 200);
+                prop_assert_eq!(body, Bytes::from(format!("inner {method} {shown_uri}")));
+            }
+            Ok(())
+        })?;
+    }
+}
