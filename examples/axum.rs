@@ -27,7 +27,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .service(router);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    println!("listening on http://{}/readyz?verbose", listener.local_addr()?);
+    println!(
+        "listening on http://{}/readyz?verbose",
+        listener.local_addr()?
+    );
     axum::serve(listener, tower::make::Shared::new(app)).await?;
     Ok(())
 }

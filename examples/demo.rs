@@ -74,7 +74,11 @@ impl Default for Flags {
 }
 
 fn parse_duration(flag: &str, v: &str) -> Result<Duration, FlagError> {
-    let err = || FlagError(format!("{flag}: invalid duration {v:?} (use 250ms, 2s, 1m)"));
+    let err = || {
+        FlagError(format!(
+            "{flag}: invalid duration {v:?} (use 250ms, 2s, 1m)"
+        ))
+    };
     let split = v.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
     let (num, unit) = v.split_at(split);
     let n: u64 = num.parse().map_err(|_| err())?;
@@ -90,7 +94,9 @@ fn parse_duration(flag: &str, v: &str) -> Result<Duration, FlagError> {
 fn parse_positive_duration(flag: &str, v: &str) -> Result<Duration, FlagError> {
     let d = parse_duration(flag, v)?;
     if d.is_zero() {
-        return Err(FlagError(format!("{flag}: must be greater than zero, got {v:?}")));
+        return Err(FlagError(format!(
+            "{flag}: must be greater than zero, got {v:?}"
+        )));
     }
     Ok(d)
 }
@@ -105,8 +111,11 @@ fn parse_count(flag: &str, v: &str) -> Result<u32, FlagError> {
 }
 
 fn parse_addr(flag: &str, v: &str) -> Result<SocketAddr, FlagError> {
-    v.parse()
-        .map_err(|_| FlagError(format!("{flag}: expected HOST:PORT like 127.0.0.1:3000, got {v:?}")))
+    v.parse().map_err(|_| {
+        FlagError(format!(
+            "{flag}: expected HOST:PORT like 127.0.0.1:3000, got {v:?}"
+        ))
+    })
 }
 
 fn parse_name(flag: &str, what: &str, name: &str) -> Result<String, FlagError> {
@@ -191,9 +200,7 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, 
             "--drain-delay" => f.drain_delay = parse_duration(&flag, v)?,
             "--tenant-header" => {
                 if http::HeaderName::try_from(v).is_err() {
-                    return Err(FlagError(format!(
-                        "{flag}: invalid header name {v:?}"
-                    )));
+                    return Err(FlagError(format!("{flag}: invalid header name {v:?}")));
                 }
                 f.tenant_header = Some(v.to_ascii_lowercase());
             }
@@ -250,8 +257,7 @@ fn build_engine(f: &Flags) -> Result<Engine, readiness_core::BuildError> {
                 FaultInjector::standalone(database),
             ))
             .check(
-                CheckSpec::readiness("search", FaultInjector::standalone(search))
-                    .critical(false),
+                CheckSpec::readiness("search", FaultInjector::standalone(search)).critical(false),
             );
     }
     b.build()
@@ -297,9 +303,10 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 
-    let recorder = match PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full(CHECK_DURATION_SECONDS.into()), DURATION_BUCKETS)
-    {
+    let recorder = match PrometheusBuilder::new().set_buckets_for_metric(
+        Matcher::Full(CHECK_DURATION_SECONDS.into()),
+        DURATION_BUCKETS,
+    ) {
         Ok(b) => b.build_recorder(),
         Err(e) => {
             eprintln!("demo: metrics: {e}");
@@ -323,7 +330,8 @@ async fn main() -> ExitCode {
     let layer = ReadinessLayer::new(engine.clone())
         .show_details(flags.show_details)
         .metrics(handle);
-    let router: Router = Router::new().route("/", get(|| async { "hello from the readiness demo\n" }));
+    let router: Router =
+        Router::new().route("/", get(|| async { "hello from the readiness demo\n" }));
     let app = ServiceBuilder::new()
         .map_response(|res: Response<ResponseBody<Body>>| res.map(ResponseBody::into_body))
         .layer(layer)
@@ -369,11 +377,10 @@ async fn main() -> ExitCode {
     let drain_delay = flags.drain_delay;
     let drain_engine = engine.clone();
     let mut rx = stop_rx.clone();
-    let server = axum::serve(listener, tower::make::Shared::new(app)).with_graceful_shutdown(
-        async move {
+    let server =
+        axum::serve(listener, tower::make::Shared::new(app)).with_graceful_shutdown(async move {
             let _ = rx.wait_for(|stop| *stop).await;
-        },
-    );
+        });
     let drainer = tokio::spawn(async move {
         shutdown_signal().await;
         drain_engine.drain();

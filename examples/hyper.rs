@@ -16,9 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::builder()
         .readiness(
             "config",
-            check_fn(|| async {
-                tokio::fs::metadata("/etc/hostname").await.map(|_| ())
-            }),
+            check_fn(|| async { tokio::fs::metadata("/etc/hostname").await.map(|_| ()) }),
         )
         .build()?;
 
@@ -29,7 +27,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    println!("listening on http://{}/readyz?verbose", listener.local_addr()?);
+    println!(
+        "listening on http://{}/readyz?verbose",
+        listener.local_addr()?
+    );
     loop {
         let (stream, _) = listener.accept().await?;
         let svc = TowerToHyperService::new(svc.clone());
