@@ -144,6 +144,12 @@ impl EngineBuilder {
         let metrics = GlobalMetrics::register();
         let core = ScopeCore::new(resolved);
         let initial = core.snapshot.load().aggregate();
+        if initial.ready {
+            // Nothing to wait for (no critical readiness or startup check): ready from the
+            // start, which is a transition like any other.
+            metrics.transition(true);
+            tracing::info!(target: "readiness", ready = true, "instance readiness changed: ready");
+        }
         let (watch_tx, _) = watch::channel(initial);
         let shared = Arc::new(Shared {
             global: core,
@@ -200,6 +206,8 @@ impl Drop for Inner {
         for task in lock(&self.tasks).drain(..) {
             task.abort();
         }
+        // A check that no longer runs is not passing: zero its series (see `Engine::shutdown`).
+        self.shared.global.zero_check_states();
     }
 }
 
@@ -256,6 +264,12 @@ impl Engine {
     }
 
     /// Drain, then stop every background task and wait until they have all ended.
+    ///
+    /// This is for shutting the process down. To reload a configuration, build the new engine
+    /// on the same recorder and drop the old one instead: dropping stops its tasks without
+    /// draining, so `readiness_state` and `readiness_transitions_total` see no drain. Either
+    /// way the engine's `readiness_check_state` series are set to 0 when it stops; a check the
+    /// new engine still has is set again on its next result, one that was removed stays 0.
     pub async fn shutdown(&self) {
         self.drain();
         let tasks: Vec<_> = lock(&self.inner.tasks).drain(..).collect();
@@ -265,6 +279,7 @@ impl Engine {
         for task in tasks {
             let _ = task.await;
         }
+        self.inner.shared.global.zero_check_states();
     }
 
     /// Run every check now and wait for the results. Concurrent callers share one run per
@@ -370,6 +385,14 @@ impl ScopeCore {
     }
 }
 
+impl ScopeCore {
+    fn zero_check_states(&self) {
+        for slot in &self.slots {
+            slot.metrics.state(false);
+        }
+    }
+}
+
 fn build_snapshot(
     slots: &[Slot],
     index: &Arc<HashMap<Arc<str>, usize>>,
@@ -469,13 +492,15 @@ impl Shared {
             _ if passed => run.reason.clone(),
             _ => reason.map(Arc::from),
         };
+        // Re-asserted on every result, not only on transitions: after a reload the new engine
+        // corrects, within one period, a series the old one zeroed when it was dropped.
+        slot.metrics.state(after == Status::Passing);
         if before == after && new_reason == run.reason {
             return;
         }
         run.status = after;
         run.reason = new_reason;
         if before != after {
-            slot.metrics.state(after == Status::Passing);
             tracing::info!(
                 target: "readiness",
                 check = %cfg.name,

@@ -94,6 +94,8 @@ let plan = FaultPlan::random(chaos_seed(), 0.2)?;
 )]
 
 #[cfg(feature = "chaos")]
+mod exposition;
+#[cfg(feature = "chaos")]
 mod fault;
 #[cfg(feature = "chaos")]
 mod injector;
@@ -104,6 +106,8 @@ mod rng;
 #[cfg(feature = "chaos")]
 mod seed;
 
+#[cfg(feature = "chaos")]
+pub use exposition::{Exposition, ExpositionError, MetricsCapture, Sample};
 #[cfg(feature = "chaos")]
 pub use fault::{DEFAULT_FAILURE_REASON, Fault};
 #[cfg(feature = "chaos")]

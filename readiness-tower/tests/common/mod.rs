@@ -50,7 +50,7 @@ pub fn app() -> impl Service<
     Request<Full<Bytes>>,
     Response = Response<Full<Bytes>>,
     Error = Infallible,
-    Future = impl Send,
+    Future = impl std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send,
 > + Clone {
     service_fn(|req: Request<Full<Bytes>>| async move {
         let text = format!("inner {} {}", req.method(), req.uri());
