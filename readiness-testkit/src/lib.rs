@@ -21,6 +21,17 @@
 //!   `FaultHandle` that changes the plan while the engine runs and reports what happened.
 //! - `chaos_seed` / `try_chaos_seed`: a seed taken from `READINESS_CHAOS_SEED` to replay a run,
 //!   or derived fresh, and printed either way.
+//! - `ProbeClient`: probes called in-process, without sockets, with assertions
+//!   (`assert_ready`, `assert_live`, `assert_status`) whose panic message carries the verbose
+//!   probe body.
+//! - `MetricsCapture` and `Exposition`: a local Prometheus recorder to build the engine under,
+//!   and a parser of the text exposition (label values unescaped) to read what was emitted.
+//!
+//! # The chaos suite
+//!
+//! This crate's `tests/chaos.rs` holds the project's chaos suite. Its tests are `#[ignore]`d, so
+//! `cargo test --workspace` runs none of them; exactly they run with
+//! `cargo test -p readiness-testkit --features chaos --test chaos -- --ignored`.
 //!
 //! # Determinism
 //!
@@ -102,6 +113,8 @@ mod injector;
 #[cfg(feature = "chaos")]
 mod plan;
 #[cfg(feature = "chaos")]
+mod probe;
+#[cfg(feature = "chaos")]
 mod rng;
 #[cfg(feature = "chaos")]
 mod seed;
@@ -114,5 +127,7 @@ pub use fault::{DEFAULT_FAILURE_REASON, Fault};
 pub use injector::{FaultHandle, FaultInjector};
 #[cfg(feature = "chaos")]
 pub use plan::{FaultPlan, PlanError};
+#[cfg(feature = "chaos")]
+pub use probe::{NotAProbe, ProbeClient, ProbeResponse};
 #[cfg(feature = "chaos")]
 pub use seed::{SEED_ENV, SeedError, chaos_seed, parse_seed, try_chaos_seed};

@@ -1,0 +1,359 @@
+//! The chaos suite. Deterministic: scripted and seeded faults on tokio's paused clock. Every
+//! test prints its seed; `READINESS_CHAOS_SEED=N` replays it.
+//!
+//! These tests are `#[ignore]`d so that `cargo test --workspace` runs none of them; run exactly
+//! them with:
+//!
+//! ```text
+//! cargo test -p readiness-testkit --features chaos --test chaos -- --ignored
+//! ```
+#![cfg(feature = "chaos")]
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use readiness_core::{CheckSpec, Engine};
+use readiness_testkit::{
+    Fault, FaultHandle, FaultInjector, FaultPlan, MetricsCapture, ProbeClient, chaos_seed,
+};
+
+const PERIOD: Duration = Duration::from_secs(1);
+const TIMEOUT: Duration = Duration::from_millis(200);
+
+fn dep(name: &str, plan: FaultPlan) -> (CheckSpec, FaultHandle) {
+    let inj = FaultInjector::standalone(plan);
+    let h = inj.handle();
+    (
+        CheckSpec::readiness(name, inj)
+            .period(PERIOD)
+            .timeout(TIMEOUT)
+            .jitter(Duration::ZERO)
+            .failure_threshold(3),
+        h,
+    )
+}
+
+/// Let due tasks run, then let the paused clock run `d` on. `sleep` (not `advance`) makes the
+/// clock stop at every timer in between, in order, so a timeout fires before a longer delay.
+async fn tick(d: Duration) {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(d).await;
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn periods(n: usize) {
+    for _ in 0..n {
+        tick(PERIOD).await;
+    }
+}
+
+fn seeded(seed: u64, salt: u64, rate: f64) -> FaultPlan {
+    FaultPlan::random(seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15), rate).expect("rate in 0..=1")
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+async fn every_fault_kind_degrades_readiness_and_recovers() {
+    let seed = chaos_seed();
+    let kinds = [
+        Fault::fail("connection refused"),
+        Fault::Hang,
+        Fault::panic("pool poisoned"),
+        Fault::Delay(TIMEOUT * 3),
+    ];
+    for fault in kinds {
+        let (spec, h) = dep("db", FaultPlan::always(Fault::Pass));
+        let (noise, _) = dep("search", seeded(seed, 1, 0.5));
+        let engine = Engine::builder()
+            .check(spec)
+            .check(noise.critical(false))
+            .build()
+            .expect("valid");
+        let probes = ProbeClient::new(&engine);
+        tick(Duration::ZERO).await;
+        probes.assert_ready().await;
+        h.set(fault.clone());
+        let mut flipped = false;
+        for _ in 0..10 {
+            tick(PERIOD).await;
+            if !engine.is_ready() {
+                flipped = true;
+                break;
+            }
+            // The third faulted run may still be in flight (a hang ends at its timeout).
+            assert!(
+                h.plan_runs() <= 3,
+                "{fault}: still ready after 3 faulted runs"
+            );
+        }
+        assert!(flipped, "{fault}: readiness never degraded");
+        assert_eq!(
+            h.plan_runs(),
+            3,
+            "{fault}: flips on the third faulted run, not before"
+        );
+        probes.assert_not_ready().await;
+        probes.assert_live().await;
+        let body = probes.get("/readyz/db").await.body;
+        assert!(body.starts_with("[-]db failed: "), "{fault}: {body}");
+        h.set(Fault::Pass);
+        periods(2).await;
+        probes.assert_ready().await;
+        probes.assert_live().await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+async fn liveness_never_moves_whatever_the_dependencies_do() {
+    let seed = chaos_seed();
+    let mut b = Engine::builder();
+    for i in 0..8 {
+        let plan = FaultPlan::random_weighted(
+            seed.wrapping_add(i),
+            [
+                (Fault::Pass, 4),
+                (Fault::fail("down"), 3),
+                (Fault::Hang, 1),
+                (Fault::panic("boom"), 1),
+                (Fault::Delay(Duration::from_millis(50)), 1),
+            ],
+        )
+        .expect("weights");
+        b = b.check(dep(&format!("dep-{i}"), plan).0);
+    }
+    let engine = b.build().expect("valid");
+    let probes = ProbeClient::new(&engine);
+    let mut live_changes = engine.subscribe();
+    for _ in 0..200 {
+        tick(PERIOD).await;
+        probes.assert_live().await;
+        assert_eq!(probes.get("/healthz").await.status, 200);
+    }
+    assert!(live_changes.borrow_and_update().live);
+    assert!(engine.is_live());
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+async fn hysteresis_holds_under_flapping() {
+    let _seed = chaos_seed();
+    let capture = MetricsCapture::new();
+    let (spec, _h) = dep("db", FaultPlan::flap(1).expect("period 1"));
+    let engine = capture.install(|| Engine::builder().check(spec).build().expect("valid"));
+    let probes = ProbeClient::new(&engine);
+    tick(Duration::ZERO).await;
+    probes.assert_ready().await;
+    let mut rx = engine.subscribe();
+    rx.borrow_and_update();
+    for _ in 0..100 {
+        tick(PERIOD).await;
+        probes.assert_ready().await;
+    }
+    assert!(
+        !rx.has_changed().expect("alive"),
+        "no transition while flapping"
+    );
+    let e = capture.exposition().expect("valid");
+    assert_eq!(
+        e.value("readiness_transitions_total", &[("to", "not_ready")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        e.value(
+            "readiness_check_duration_seconds_count",
+            &[("check", "db"), ("outcome", "error")]
+        ),
+        Some(50.0),
+        "half of the 101 runs failed"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+async fn a_panic_storm_leaves_the_engine_running() {
+    let seed = chaos_seed();
+    let mut b = Engine::builder().max_in_flight(8);
+    let mut handles = Vec::new();
+    for i in 0..50 {
+        let (spec, h) = dep(
+            &format!("dep-{i}"),
+            FaultPlan::always(Fault::panic("storm")),
+        );
+        b = b.check(spec.critical(i % 2 == 0));
+        handles.push(h);
+    }
+    let engine = b.build().expect("valid");
+    let probes = ProbeClient::new(&engine);
+    periods(5).await;
+    probes.assert_not_ready().await;
+    probes.assert_live().await;
+    assert!(probes.get("/readyz").await.body.contains("panicked: storm"));
+    // Recover a seeded half, then all.
+    for (i, h) in handles.iter().enumerate() {
+        if (seed >> (i % 64)) & 1 == 1 {
+            h.set(Fault::Pass);
+        }
+    }
+    periods(2).await;
+    for h in &handles {
+        h.set(Fault::Pass);
+    }
+    periods(2).await;
+    probes.assert_ready().await;
+    assert!(
+        handles.iter().all(|h| h.runs() >= 5),
+        "every check kept running"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+async fn a_hang_storm_never_delays_a_probe() {
+    let _seed = chaos_seed();
+    let mut b = Engine::builder().max_in_flight(4);
+    for i in 0..100 {
+        b = b.check(dep(&format!("dep-{i}"), FaultPlan::always(Fault::Hang)).0);
+    }
+    let engine = b.build().expect("valid");
+    let probes = ProbeClient::new(&engine);
+    for _ in 0..20 {
+        tick(TIMEOUT).await;
+        for path in ["/readyz", "/livez", "/startupz", "/readyz/dep-7?verbose"] {
+            let res = probes
+                .get_now(path)
+                .unwrap_or_else(|| panic!("GET {path} waited on a hanging check"));
+            assert!(res.status == 200 || res.status == 503, "{path}");
+        }
+        probes.assert_live().await;
+    }
+    let snap = engine.snapshot();
+    let failing = snap
+        .checks()
+        .iter()
+        .filter(|c| c.reason() == Some("timed out after 200ms"))
+        .count();
+    assert!(failing > 0, "timeouts were recorded");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+async fn a_probe_storm_runs_no_check_more_often_than_scheduled() {
+    let seed = chaos_seed();
+    let (spec, h) = dep("db", seeded(seed, 7, 0.3));
+    let engine = Engine::builder().check(spec).build().expect("valid");
+    let probes = ProbeClient::new(&engine);
+    for _ in 0..30 {
+        for path in [
+            "/readyz",
+            "/readyz?verbose",
+            "/readyz/db",
+            "/livez",
+            "/startupz",
+        ] {
+            for _ in 0..200 {
+                let _ = probes.get(path).await;
+            }
+        }
+        tick(PERIOD).await;
+    }
+    // One run at start, then one per period: 31 in 30 s, whatever 30,000 probes did.
+    assert_eq!(h.runs(), 31);
+    assert_eq!(engine.runs_started("db"), Some(31));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+async fn a_reload_while_faults_are_active_duplicates_nothing_and_loses_no_count() {
+    let seed = chaos_seed();
+    let capture = MetricsCapture::new();
+    let build = |plan: FaultPlan| {
+        let (spec, h) = dep("db", plan);
+        let (search, _) = dep("search", seeded(seed, 3, 0.5));
+        let e = capture.install(|| {
+            Engine::builder()
+                .check(spec)
+                .check(search.critical(false))
+                .build()
+                .expect("valid")
+        });
+        (e, h)
+    };
+    let (old, h) = build(FaultPlan::always(Fault::Pass));
+    tick(Duration::ZERO).await;
+    h.set(Fault::fail("down"));
+    periods(4).await;
+    assert!(!old.is_ready());
+    let before = capture.exposition().expect("valid");
+    let not_ready_before = before
+        .value("readiness_transitions_total", &[("to", "not_ready")])
+        .expect("series");
+    assert_eq!(not_ready_before, 1.0);
+
+    // Reload while the dependency is still down.
+    let (new, h2) = build(FaultPlan::always(Fault::fail("still down")));
+    drop(old);
+    periods(3).await;
+    h2.set(Fault::Pass);
+    periods(1).await;
+    assert!(new.is_ready());
+
+    let after = capture.exposition().expect("valid");
+    let mut seen = HashSet::new();
+    for s in after.samples() {
+        assert!(
+            seen.insert((s.name.clone(), format!("{:?}", s.labels))),
+            "duplicate {s:?}"
+        );
+    }
+    assert_eq!(
+        after.value("readiness_transitions_total", &[("to", "not_ready")]),
+        Some(not_ready_before),
+        "the reload itself is no transition to not_ready"
+    );
+    assert_eq!(
+        after.value("readiness_transitions_total", &[("to", "ready")]),
+        Some(2.0)
+    );
+    let errors = |e: &readiness_testkit::Exposition| {
+        e.value(
+            "readiness_check_duration_seconds_count",
+            &[("check", "db"), ("outcome", "error")],
+        )
+        .expect("series")
+    };
+    assert!(
+        errors(&after) > errors(&before),
+        "counts continue across the reload"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+async fn drain_while_failing_stays_drained() {
+    let _seed = chaos_seed();
+    let (spec, h) = dep("db", FaultPlan::always(Fault::fail("down")));
+    let engine = Engine::builder().check(spec).build().expect("valid");
+    let probes = ProbeClient::new(&engine);
+    periods(1).await;
+    probes.assert_not_ready().await;
+    engine.drain();
+    let body = probes.get("/readyz").await.body;
+    assert_eq!(
+        body,
+        "[-]db failed: down\n[-]shutdown failed: shutting down\nreadyz check failed\n"
+    );
+    h.set(Fault::Pass);
+    periods(3).await;
+    probes.assert_not_ready().await;
+    probes.assert_live().await;
+    assert_eq!(
+        probes.get("/readyz?exclude=shutdown&verbose").await.status,
+        503,
+        "shutdown cannot be excluded"
+    );
+}
