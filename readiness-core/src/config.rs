@@ -289,7 +289,8 @@ pub enum ConfigProblem {
         /// The name.
         name: String,
     },
-    /// Two checks with the same name in one scope, or two tenants with the same id.
+    /// Two checks with the same name in one scope, or two tenants with the same id (then
+    /// the scope is `Global` and the name the id).
     Duplicate {
         /// Where.
         scope: Scope,
@@ -320,6 +321,16 @@ pub enum ConfigProblem {
         /// The cap.
         max: usize,
     },
+    /// A tenant check that is not a readiness check (liveness and startup are the
+    /// process's own, never a tenant's).
+    TenantCheckKind {
+        /// The tenant.
+        tenant: String,
+        /// The check.
+        name: String,
+        /// Its kind.
+        kind: Kind,
+    },
     /// The engine was built outside a tokio runtime.
     NoRuntime,
 }
@@ -347,6 +358,10 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::TooManyTenants { max } => {
                 write!(f, "more than max_tenants ({max}) tenants")
             }
+            ConfigProblem::TenantCheckKind { tenant, name, kind } => write!(
+                f,
+                "tenant {tenant:?}: check {name:?} is a {kind} check; tenants have readiness checks only"
+            ),
             ConfigProblem::NoRuntime => f.write_str(
                 "the engine must be built inside a tokio runtime (it runs its checks there)",
             ),

@@ -1,15 +1,15 @@
 //! The engine: runs checks in the background and keeps the snapshot probes read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use futures_util::FutureExt;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -17,8 +17,9 @@ use crate::check::{Check, Heartbeat};
 use crate::config::{
     BuildError, CheckSpec, ConfigProblem, Defaults, Kind, Resolved, Scope, resolve_specs,
 };
-use crate::metrics::{CheckMetrics, GlobalMetrics, Outcome};
+use crate::metrics::{CheckMetrics, GlobalMetrics, Outcome, TenantCounts, TenantSeries};
 use crate::snapshot::{Aggregate, CheckStatus, Snapshot, Status};
+use crate::tenant::{AuditEntry, Auditor, TenantEvent, TenantMetricsMode, TenantStatus};
 
 /// Name of the built-in liveness check that watches the runtime.
 pub const HEARTBEAT_CHECK: &str = "heartbeat";
@@ -31,8 +32,12 @@ pub const SHUTDOWN_REASON: &str = "shutting down";
 #[derive(Debug)]
 pub struct EngineBuilder {
     specs: Vec<CheckSpec>,
+    tenants: Vec<(String, Vec<CheckSpec>)>,
     defaults: Defaults,
     max_in_flight: usize,
+    max_tenants: usize,
+    tenant_metrics: TenantMetricsMode,
+    audit_capacity: usize,
     heartbeat: Option<(Duration, Duration)>,
 }
 
@@ -40,8 +45,12 @@ impl Default for EngineBuilder {
     fn default() -> Self {
         Self {
             specs: Vec::new(),
+            tenants: Vec::new(),
             defaults: Defaults::default(),
             max_in_flight: 64,
+            max_tenants: 10_000,
+            tenant_metrics: TenantMetricsMode::All,
+            audit_capacity: 1024,
             heartbeat: Some((Duration::from_secs(1), Duration::from_secs(5))),
         }
     }
@@ -91,6 +100,32 @@ impl EngineBuilder {
         self
     }
 
+    /// Register a tenant with its readiness checks (more can be added at run time with
+    /// [`Engine::add_tenant`]).
+    pub fn tenant(mut self, id: impl Into<String>, checks: Vec<CheckSpec>) -> Self {
+        self.tenants.push((id.into(), checks));
+        self
+    }
+
+    /// At most this many tenants (default 10,000): adding one more is an error. It bounds the
+    /// number of per-tenant metric series too.
+    pub fn max_tenants(mut self, n: usize) -> Self {
+        self.max_tenants = n;
+        self
+    }
+
+    /// Which per-tenant series to export (default [`TenantMetricsMode::All`]).
+    pub fn tenant_metrics(mut self, mode: TenantMetricsMode) -> Self {
+        self.tenant_metrics = mode;
+        self
+    }
+
+    /// How many transitions the auditors' log keeps (default 1024); older ones are dropped.
+    pub fn audit_log_capacity(mut self, n: usize) -> Self {
+        self.audit_capacity = n;
+        self
+    }
+
     /// No built-in `heartbeat` check.
     pub fn without_heartbeat(mut self) -> Self {
         self.heartbeat = None;
@@ -136,13 +171,36 @@ impl EngineBuilder {
             beat = Some((interval, last));
         }
         let resolved = resolve_specs(&Scope::Global, &specs, &self.defaults, &mut problems);
+        if self.max_tenants == 0 {
+            problems.push(ConfigProblem::ZeroLimit {
+                option: "max_tenants",
+            });
+        } else if self.tenants.len() > self.max_tenants {
+            problems.push(ConfigProblem::TooManyTenants {
+                max: self.max_tenants,
+            });
+        }
+        let mut tenant_ids = std::collections::HashSet::new();
+        let mut tenants = Vec::with_capacity(self.tenants.len());
+        for (id, checks) in &self.tenants {
+            if validate_tenant(id, &mut problems) && !tenant_ids.insert(id.as_str()) {
+                problems.push(ConfigProblem::Duplicate {
+                    scope: Scope::Global,
+                    name: id.clone(),
+                });
+            }
+            tenants.push((
+                id,
+                resolve_tenant_checks(id, checks, &self.defaults, &mut problems),
+            ));
+        }
         let runtime = match (runtime, problems.is_empty()) {
             (Some(rt), true) => rt,
             _ => return Err(BuildError::new(problems)),
         };
 
         let metrics = GlobalMetrics::register();
-        let core = ScopeCore::new(resolved);
+        let core = ScopeCore::new(resolved, true);
         let initial = core.snapshot.load().aggregate();
         if initial.ready {
             // Nothing to wait for (no critical readiness or startup check): ready from the
@@ -151,12 +209,22 @@ impl EngineBuilder {
             tracing::info!(target: "readiness", ready = true, "instance readiness changed: ready");
         }
         let (watch_tx, _) = watch::channel(initial);
+        let (tenant_events, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
             global: core,
             draining: AtomicBool::new(false),
             semaphore: Arc::new(Semaphore::new(self.max_in_flight)),
             watch: watch_tx,
             metrics,
+            tenants: RwLock::new(HashMap::new()),
+            tenant_sync: Mutex::new(TenantCounts::register(self.tenant_metrics)),
+            tenant_events,
+            tenant_mode: self.tenant_metrics,
+            max_tenants: self.max_tenants,
+            defaults: self.defaults,
+            runtime: runtime.clone(),
+            audit: Mutex::new(VecDeque::new()),
+            audit_capacity: self.audit_capacity,
         });
 
         let mut tasks = Vec::with_capacity(shared.global.slots.len() + 1);
@@ -164,7 +232,10 @@ impl EngineBuilder {
             tasks.push(runtime.spawn(heartbeat_task(base, interval, last)));
         }
         for idx in 0..shared.global.slots.len() {
-            tasks.push(runtime.spawn(check_task(shared.clone(), idx)));
+            tasks.push(runtime.spawn(check_task(shared.clone(), None, idx)));
+        }
+        for (id, resolved) in tenants {
+            shared.insert_tenant(id, resolved);
         }
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -208,6 +279,7 @@ impl Drop for Inner {
         }
         // A check that no longer runs is not passing: zero its series (see `Engine::shutdown`).
         self.shared.global.zero_check_states();
+        self.shared.stop_tenants();
     }
 }
 
@@ -280,6 +352,9 @@ impl Engine {
             let _ = task.await;
         }
         self.inner.shared.global.zero_check_states();
+        for tenant in self.inner.shared.stop_tenants() {
+            tenant.join().await;
+        }
     }
 
     /// Run every check now and wait for the results. Concurrent callers share one run per
@@ -287,13 +362,123 @@ impl Engine {
     /// instead of starting another. Runs respect the in-flight bound.
     pub async fn refresh(&self) {
         let shared = &self.inner.shared;
-        let runs = (0..shared.global.slots.len()).map(|idx| shared.run_coalesced(idx));
+        let runs = (0..shared.global.slots.len()).map(|idx| shared.run_coalesced(None, idx));
         futures_util::future::join_all(runs).await;
+    }
+
+    /// Run every check of one tenant now, as [`refresh`](Self::refresh) does. Returns `false`
+    /// for an unknown tenant.
+    pub async fn refresh_tenant(&self, id: &str) -> bool {
+        let shared = &self.inner.shared;
+        let Some(tenant) = shared.tenant(id) else {
+            return false;
+        };
+        let runs = (0..tenant.core.slots.len()).map(|idx| shared.run_coalesced(Some(&tenant), idx));
+        futures_util::future::join_all(runs).await;
+        true
+    }
+
+    /// Add a tenant with its readiness checks, while probes are served. Its id follows the
+    /// check-name rules; `tenants` is reserved, and its checks may not be named `instance` or
+    /// `shutdown`. Every problem is returned at once; nothing is added on error.
+    pub fn add_tenant(&self, id: &str, checks: Vec<CheckSpec>) -> Result<(), BuildError> {
+        let shared = &self.inner.shared;
+        let mut problems = Vec::new();
+        validate_tenant(id, &mut problems);
+        let resolved = resolve_tenant_checks(id, &checks, &shared.defaults, &mut problems);
+        if !problems.is_empty() {
+            return Err(BuildError::new(problems));
+        }
+        let mut map = write(&shared.tenants);
+        if map.contains_key(id) {
+            return Err(BuildError::new(vec![ConfigProblem::Duplicate {
+                scope: Scope::Global,
+                name: id.to_owned(),
+            }]));
+        }
+        if map.len() >= shared.max_tenants {
+            return Err(BuildError::new(vec![ConfigProblem::TooManyTenants {
+                max: shared.max_tenants,
+            }]));
+        }
+        shared.insert_tenant_locked(&mut map, id, resolved);
+        Ok(())
+    }
+
+    /// Remove a tenant: its checks stop, its probe answers 404, and it leaves the
+    /// `tenant_readiness_tenants` counts. Its per-tenant series are no longer updated;
+    /// `tenant_readiness_state` is set to 1 first, so that a tenant removed while not ready
+    /// does not keep a not-ready alert firing (the facade cannot delete a series: an exporter
+    /// idle timeout drops it). Returns `false` for an unknown tenant.
+    pub fn remove_tenant(&self, id: &str) -> bool {
+        let shared = &self.inner.shared;
+        let Some(tenant) = write(&shared.tenants).remove(id) else {
+            return false;
+        };
+        tenant.abort();
+        shared.forget_tenant(&tenant);
+        true
+    }
+
+    /// A tenant's state: its snapshot and whether it is ready (its critical checks pass and
+    /// the instance is ready). `None` for an unknown tenant.
+    pub fn tenant(&self, id: &str) -> Option<TenantStatus> {
+        let shared = &self.inner.shared;
+        let tenant = shared.tenant(id)?;
+        let instance = shared.global.snapshot.load();
+        Some(TenantStatus {
+            snapshot: tenant.core.snapshot.load_full(),
+            ready: tenant.effective.load(Ordering::SeqCst),
+            instance_ready: instance.ready,
+            draining: instance.draining,
+        })
+    }
+
+    /// Whether a tenant is ready, in O(1) without allocating; `None` for an unknown tenant.
+    pub fn tenant_ready(&self, id: &str) -> Option<bool> {
+        read(&self.inner.shared.tenants)
+            .get(id)
+            .map(|t| t.effective.load(Ordering::SeqCst))
+    }
+
+    /// The ids of every tenant, in no particular order.
+    pub fn tenant_ids(&self) -> Vec<Arc<str>> {
+        read(&self.inner.shared.tenants).keys().cloned().collect()
+    }
+
+    /// How many tenants there are.
+    pub fn tenant_count(&self) -> usize {
+        read(&self.inner.shared.tenants).len()
+    }
+
+    /// Every change of a tenant's readiness (and every removal), as it happens. A receiver
+    /// that lags behind gets `RecvError::Lagged` and should re-read [`tenant_ids`](Self::tenant_ids)
+    /// and [`tenant_ready`](Self::tenant_ready).
+    pub fn subscribe_tenants(&self) -> broadcast::Receiver<TenantEvent> {
+        self.inner.shared.tenant_events.subscribe()
+    }
+
+    /// A read-only view for auditors: every scope's snapshot and the bounded log of
+    /// transitions. It has no method that changes anything.
+    pub fn auditor(&self) -> Auditor {
+        Auditor::new(self.clone())
+    }
+
+    pub(crate) fn audit_log(&self) -> Vec<AuditEntry> {
+        lock(&self.inner.shared.audit).iter().cloned().collect()
     }
 
     /// How many runs of a check have started, or `None` for an unknown name. Meant for tests
     /// and diagnostics (for example, that probes never make checks run more often).
     pub fn runs_started(&self, check: &str) -> Option<u64> {
+        if let Some((tenant, name)) = check.split_once('/') {
+            let t = self.inner.shared.tenant(tenant)?;
+            return t
+                .core
+                .index
+                .get(name)
+                .map(|&i| t.core.slots[i].runs_started.load(Ordering::SeqCst));
+        }
         let core = &self.inner.shared.global;
         core.index
             .get(check)
@@ -307,12 +492,78 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Names a tenant's checks may not take: the tenant probe uses them for its own entries.
+const TENANT_RESERVED: &[&str] = &["instance", "shutdown", "tenants"];
+
+fn validate_tenant(id: &str, problems: &mut Vec<ConfigProblem>) -> bool {
+    let scope = Scope::Tenant(id.into());
+    if let Err(error) = crate::config::validate_name(id) {
+        problems.push(ConfigProblem::InvalidName {
+            scope,
+            name: id.to_owned(),
+            error,
+        });
+        false
+    } else if crate::config::RESERVED_NAMES.contains(&id) {
+        problems.push(ConfigProblem::ReservedName {
+            scope,
+            name: id.to_owned(),
+        });
+        false
+    } else {
+        true
+    }
+}
+
+fn resolve_tenant_checks(
+    id: &str,
+    checks: &[CheckSpec],
+    defaults: &Defaults,
+    problems: &mut Vec<ConfigProblem>,
+) -> Vec<Resolved> {
+    let scope = Scope::Tenant(id.into());
+    for c in checks {
+        if c.kind() != Kind::Readiness {
+            problems.push(ConfigProblem::TenantCheckKind {
+                tenant: id.to_owned(),
+                name: c.name().to_owned(),
+                kind: c.kind(),
+            });
+        }
+        if TENANT_RESERVED.contains(&c.name()) {
+            problems.push(ConfigProblem::ReservedName {
+                scope: scope.clone(),
+                name: c.name().to_owned(),
+            });
+        }
+    }
+    resolve_specs(&scope, checks, defaults, problems)
+}
+
 struct Shared {
     global: ScopeCore,
     draining: AtomicBool,
     semaphore: Arc<Semaphore>,
     watch: watch::Sender<Aggregate>,
     metrics: GlobalMetrics,
+    tenants: RwLock<HashMap<Arc<str>, Arc<TenantCore>>>,
+    /// Serialises every change of a tenant's effective readiness, and holds the counts.
+    tenant_sync: Mutex<TenantCounts>,
+    tenant_events: broadcast::Sender<TenantEvent>,
+    tenant_mode: TenantMetricsMode,
+    max_tenants: usize,
+    defaults: Defaults,
+    runtime: tokio::runtime::Handle,
+    audit: Mutex<VecDeque<AuditEntry>>,
+    audit_capacity: usize,
 }
 
 struct Slot {
@@ -320,7 +571,8 @@ struct Slot {
     run_lock: tokio::sync::Mutex<()>,
     runs_started: AtomicU64,
     runs_completed: AtomicU64,
-    metrics: CheckMetrics,
+    /// Per-check series: global checks only (tenant checks are attributed to their tenant).
+    metrics: Option<CheckMetrics>,
 }
 
 #[derive(Clone)]
@@ -343,8 +595,35 @@ struct ScopeCore {
     state: Mutex<ScopeState>,
 }
 
+/// One tenant: its own checks and state, its series and its tasks.
+pub(crate) struct TenantCore {
+    id: Arc<str>,
+    core: ScopeCore,
+    series: TenantSeries,
+    /// Its readiness as last published: own critical checks passing and the instance ready.
+    effective: AtomicBool,
+    removed: AtomicBool,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl TenantCore {
+    fn abort(&self) {
+        self.removed.store(true, Ordering::SeqCst);
+        for t in lock(&self.tasks).iter() {
+            t.abort();
+        }
+    }
+
+    async fn join(&self) {
+        let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
 impl ScopeCore {
-    fn new(resolved: Vec<Resolved>) -> Self {
+    fn new(resolved: Vec<Resolved>, check_metrics: bool) -> Self {
         let index: HashMap<_, _> = resolved
             .iter()
             .enumerate()
@@ -353,7 +632,7 @@ impl ScopeCore {
         let slots: Vec<Slot> = resolved
             .into_iter()
             .map(|cfg| Slot {
-                metrics: CheckMetrics::register(&cfg.name),
+                metrics: check_metrics.then(|| CheckMetrics::register(&cfg.name)),
                 cfg,
                 run_lock: tokio::sync::Mutex::new(()),
                 runs_started: AtomicU64::new(0),
@@ -383,12 +662,12 @@ impl ScopeCore {
             state: Mutex::new(state),
         }
     }
-}
 
-impl ScopeCore {
     fn zero_check_states(&self) {
         for slot in &self.slots {
-            slot.metrics.state(false);
+            if let Some(m) = &slot.metrics {
+                m.state(false);
+            }
         }
     }
 }
@@ -434,7 +713,125 @@ fn build_snapshot(
 }
 
 impl Shared {
-    /// Rebuild and publish the snapshot, and count every aggregate transition once.
+    fn tenant(&self, id: &str) -> Option<Arc<TenantCore>> {
+        read(&self.tenants).get(id).cloned()
+    }
+
+    fn insert_tenant(self: &Arc<Self>, id: &str, resolved: Vec<Resolved>) {
+        let mut map = write(&self.tenants);
+        self.insert_tenant_locked(&mut map, id, resolved);
+    }
+
+    fn insert_tenant_locked(
+        self: &Arc<Self>,
+        map: &mut HashMap<Arc<str>, Arc<TenantCore>>,
+        id: &str,
+        resolved: Vec<Resolved>,
+    ) {
+        let id: Arc<str> = id.into();
+        let core = ScopeCore::new(resolved, false);
+        let tenant = Arc::new(TenantCore {
+            series: TenantSeries::register(&id, self.tenant_mode),
+            id: id.clone(),
+            core,
+            effective: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+        });
+        {
+            let mut counts = lock(&self.tenant_sync);
+            counts.add();
+        }
+        // A tenant with no critical check is ready as soon as the instance is.
+        self.sync_tenant(&tenant);
+        let mut tasks = Vec::with_capacity(tenant.core.slots.len());
+        for idx in 0..tenant.core.slots.len() {
+            tasks.push(
+                self.runtime
+                    .spawn(check_task(self.clone(), Some(tenant.clone()), idx)),
+            );
+        }
+        *lock(&tenant.tasks) = tasks;
+        map.insert(id, tenant);
+    }
+
+    fn forget_tenant(&self, tenant: &TenantCore) {
+        let mut counts = lock(&self.tenant_sync);
+        let was_ready = tenant.effective.load(Ordering::SeqCst);
+        counts.remove(was_ready);
+        tenant.series.removed(was_ready);
+        let _ = self.tenant_events.send(TenantEvent {
+            tenant: tenant.id.clone(),
+            ready: false,
+            removed: true,
+        });
+        self.audit(Scope::Tenant(tenant.id.clone()), None, "removed", None);
+    }
+
+    /// Stop every tenant's tasks; returns them so that a caller can wait for the tasks.
+    fn stop_tenants(&self) -> Vec<Arc<TenantCore>> {
+        let tenants: Vec<_> = read(&self.tenants).values().cloned().collect();
+        for t in &tenants {
+            t.abort();
+        }
+        tenants
+    }
+
+    fn audit(
+        &self,
+        scope: Scope,
+        check: Option<Arc<str>>,
+        to: &'static str,
+        reason: Option<Arc<str>>,
+    ) {
+        if self.audit_capacity == 0 {
+            return;
+        }
+        let mut log = lock(&self.audit);
+        if log.len() >= self.audit_capacity {
+            log.pop_front();
+        }
+        log.push_back(AuditEntry {
+            at: std::time::SystemTime::now(),
+            scope,
+            check,
+            to,
+            reason,
+        });
+    }
+
+    /// Re-evaluate a tenant's effective readiness and publish a change once: gauge, counter,
+    /// counts, event, tracing, audit.
+    fn sync_tenant(&self, tenant: &TenantCore) {
+        let mut counts = lock(&self.tenant_sync);
+        self.sync_tenant_locked(&mut counts, tenant);
+    }
+
+    fn sync_tenant_locked(&self, counts: &mut TenantCounts, tenant: &TenantCore) {
+        if tenant.removed.load(Ordering::SeqCst) {
+            return;
+        }
+        let own = tenant.core.snapshot.load().ready;
+        let instance = self.global.snapshot.load().ready;
+        let ready = own && instance;
+        let before = tenant.effective.swap(ready, Ordering::SeqCst);
+        if before == ready {
+            tenant.series.reassert(ready);
+            return;
+        }
+        counts.changed(ready);
+        tenant.series.transition(ready);
+        let _ = self.tenant_events.send(TenantEvent {
+            tenant: tenant.id.clone(),
+            ready,
+            removed: false,
+        });
+        let to = if ready { "ready" } else { "not_ready" };
+        tracing::info!(target: "readiness", tenant = %tenant.id, to, instance_ready = instance, "tenant readiness changed");
+        self.audit(Scope::Tenant(tenant.id.clone()), None, to, None);
+    }
+
+    /// Rebuild and publish the instance snapshot, and count every aggregate transition once.
     fn publish(&self, state: &mut ScopeState) {
         let draining = self.draining.load(Ordering::SeqCst);
         let snap = build_snapshot(&self.global.slots, &self.global.index, state, draining);
@@ -449,6 +846,15 @@ impl Shared {
             } else {
                 tracing::warn!(target: "readiness", ready = false, draining, "instance readiness changed: not ready");
             }
+            let to = if after.ready { "ready" } else { "not_ready" };
+            let reason = draining.then(|| Arc::from(SHUTDOWN_REASON));
+            self.audit(Scope::Global, None, to, reason);
+            // Every tenant's readiness includes the instance's.
+            let tenants: Vec<_> = read(&self.tenants).values().cloned().collect();
+            let mut counts = lock(&self.tenant_sync);
+            for t in &tenants {
+                self.sync_tenant_locked(&mut counts, t);
+            }
         }
         if before.started != after.started {
             tracing::info!(target: "readiness", "instance started");
@@ -461,13 +867,30 @@ impl Shared {
         }
     }
 
+    fn core<'a>(&'a self, tenant: Option<&'a TenantCore>) -> &'a ScopeCore {
+        tenant.map_or(&self.global, |t| &t.core)
+    }
+
     /// The one place every check result passes through: metrics, hysteresis, snapshot,
-    /// tracing and subscribers all hang here.
-    fn record(&self, idx: usize, outcome: Outcome, reason: Option<String>, elapsed: Duration) {
-        let slot = &self.global.slots[idx];
-        slot.metrics.duration(outcome, elapsed);
+    /// tracing, audit and subscribers all hang here.
+    fn record(
+        &self,
+        tenant: Option<&TenantCore>,
+        idx: usize,
+        outcome: Outcome,
+        reason: Option<String>,
+        elapsed: Duration,
+    ) {
+        let core = self.core(tenant);
+        let slot = &core.slots[idx];
+        if let Some(m) = &slot.metrics {
+            m.duration(outcome, elapsed);
+        }
+        if let Some(t) = tenant {
+            t.series.check_time(elapsed);
+        }
         let cfg = &slot.cfg;
-        let mut state = lock(&self.global.state);
+        let mut state = lock(&core.state);
         let run = &mut state.runs[idx];
         let before = run.status;
         let passed = outcome == Outcome::Ok;
@@ -494,15 +917,27 @@ impl Shared {
         };
         // Re-asserted on every result, not only on transitions: after a reload the new engine
         // corrects, within one period, a series the old one zeroed when it was dropped.
-        slot.metrics.state(after == Status::Passing);
+        if let Some(m) = &slot.metrics {
+            m.state(after == Status::Passing);
+        }
         if before == after && new_reason == run.reason {
+            drop(state);
+            match tenant {
+                Some(t) => {
+                    t.series.reassert(t.effective.load(Ordering::SeqCst));
+                    lock(&self.tenant_sync).reassert();
+                }
+                None => self.metrics.reassert(self.global.snapshot.load().ready),
+            }
             return;
         }
         run.status = after;
         run.reason = new_reason;
         if before != after {
+            let scope = tenant.map_or(Scope::Global, |t| Scope::Tenant(t.id.clone()));
             tracing::info!(
                 target: "readiness",
+                scope = %scope,
                 check = %cfg.name,
                 kind = cfg.kind.as_str(),
                 critical = cfg.critical,
@@ -511,12 +946,27 @@ impl Shared {
                 reason = run.reason.as_deref().unwrap_or(""),
                 "check state changed"
             );
+            self.audit(
+                scope,
+                Some(cfg.name.clone()),
+                after.as_str(),
+                run.reason.clone(),
+            );
         }
-        self.publish(&mut state);
+        match tenant {
+            None => self.publish(&mut state),
+            Some(t) => {
+                let snap = build_snapshot(&core.slots, &core.index, &state, false);
+                state.started = snap.started;
+                core.snapshot.store(Arc::new(snap));
+                drop(state);
+                self.sync_tenant(t);
+            }
+        }
     }
 
-    async fn run_once(&self, idx: usize) {
-        let slot = &self.global.slots[idx];
+    async fn run_once(&self, tenant: Option<&TenantCore>, idx: usize) {
+        let slot = &self.core(tenant).slots[idx];
         slot.runs_started.fetch_add(1, Ordering::SeqCst);
         let Ok(_permit) = self.semaphore.acquire().await else {
             return;
@@ -543,12 +993,12 @@ impl Shared {
             Ok(Ok(Err(failure))) => (Outcome::Error, Some(failure.reason().to_owned())),
             Ok(Ok(Ok(()))) => (Outcome::Ok, None),
         };
-        self.record(idx, outcome, reason, elapsed);
+        self.record(tenant, idx, outcome, reason, elapsed);
         slot.runs_completed.fetch_add(1, Ordering::SeqCst);
     }
 
-    async fn run_coalesced(&self, idx: usize) {
-        let slot = &self.global.slots[idx];
+    async fn run_coalesced(&self, tenant: Option<&TenantCore>, idx: usize) {
+        let slot = &self.core(tenant).slots[idx];
         let seen = slot.runs_completed.load(Ordering::SeqCst);
         let _guard = slot.run_lock.lock().await;
         if slot.runs_completed.load(Ordering::SeqCst) > seen {
@@ -556,7 +1006,7 @@ impl Shared {
             // one started since): share its result, as singleflight does.
             return;
         }
-        self.run_once(idx).await;
+        self.run_once(tenant, idx).await;
     }
 }
 
@@ -587,18 +1037,22 @@ fn jittered(period: Duration, jitter: Duration, rng: &mut u64) -> Duration {
     period + Duration::from_nanos(next_random(rng) % (nanos + 1))
 }
 
-async fn check_task(shared: Arc<Shared>, idx: usize) {
-    let cfg = &shared.global.slots[idx].cfg;
+async fn check_task(shared: Arc<Shared>, tenant: Option<Arc<TenantCore>>, idx: usize) {
+    let tenant = tenant.as_deref();
+    let cfg = &shared.core(tenant).slots[idx].cfg;
     let mut rng = {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         cfg.name.hash(&mut h);
+        if let Some(t) = tenant {
+            t.id.hash(&mut h);
+        }
         h.finish()
     };
     if !cfg.initial_delay.is_zero() {
         tokio::time::sleep(cfg.initial_delay).await;
     }
     loop {
-        shared.run_coalesced(idx).await;
+        shared.run_coalesced(tenant, idx).await;
         tokio::time::sleep(jittered(cfg.period, cfg.jitter, &mut rng)).await;
     }
 }

@@ -16,6 +16,10 @@
 //!   transition, and [`Engine::subscribe`] all hang on it, so a transition is counted once
 //!   whatever the probe rate.
 //!
+//! - **Tenants**: per-tenant checks and state, added and removed at run time, capped, and
+//!   isolated: a tenant's failure never changes the instance or another tenant (see
+//!   [`Engine::add_tenant`]). An [`Auditor`] reads everything and changes nothing.
+//!
 //! This crate knows nothing about HTTP; `readiness-tower` serves the probes.
 //!
 //! # Example
@@ -43,6 +47,7 @@ mod config;
 mod engine;
 pub mod metrics;
 mod snapshot;
+mod tenant;
 
 pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, TcpCheck, check_fn};
 pub use config::{
@@ -51,6 +56,7 @@ pub use config::{
 };
 pub use engine::{Engine, EngineBuilder, HEARTBEAT_CHECK, SHUTDOWN_ENTRY, SHUTDOWN_REASON};
 pub use snapshot::{Aggregate, CheckStatus, Snapshot, Status};
+pub use tenant::{AuditEntry, Auditor, TenantEvent, TenantMetricsMode, TenantStatus};
 
 /// Re-exported so that users name the same `watch` channel type the engine returns.
 pub use tokio::sync::watch;

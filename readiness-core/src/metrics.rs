@@ -164,6 +164,10 @@ impl GlobalMetrics {
         m
     }
 
+    pub(crate) fn reassert(&self, ready: bool) {
+        self.state.set(if ready { 1.0 } else { 0.0 });
+    }
+
     pub(crate) fn transition(&self, ready: bool) {
         self.state.set(if ready { 1.0 } else { 0.0 });
         if ready {
@@ -209,5 +213,146 @@ impl CheckMetrics {
 
     pub(crate) fn state(&self, passing: bool) {
         self.state.set(if passing { 1.0 } else { 0.0 });
+    }
+}
+
+/// `tenant_readiness_tenants{state}`: the counts behind it, kept under the engine's tenant lock.
+pub(crate) struct TenantCounts {
+    total: usize,
+    ready: usize,
+    ready_gauge: Gauge,
+    not_ready_gauge: Gauge,
+}
+
+impl TenantCounts {
+    pub(crate) fn register(_mode: crate::tenant::TenantMetricsMode) -> Self {
+        let c = Self {
+            total: 0,
+            ready: 0,
+            ready_gauge: metrics::gauge!(TENANT_TENANTS, "state" => "ready"),
+            not_ready_gauge: metrics::gauge!(TENANT_TENANTS, "state" => "not_ready"),
+        };
+        c.reassert();
+        c
+    }
+
+    pub(crate) fn reassert(&self) {
+        self.ready_gauge.set(self.ready as f64);
+        self.not_ready_gauge.set((self.total - self.ready) as f64);
+    }
+
+    pub(crate) fn add(&mut self) {
+        self.total += 1;
+        self.reassert();
+    }
+
+    pub(crate) fn remove(&mut self, was_ready: bool) {
+        self.total = self.total.saturating_sub(1);
+        if was_ready {
+            self.ready = self.ready.saturating_sub(1);
+        }
+        self.reassert();
+    }
+
+    pub(crate) fn changed(&mut self, ready: bool) {
+        if ready {
+            self.ready += 1;
+        } else {
+            self.ready = self.ready.saturating_sub(1);
+        }
+        self.reassert();
+    }
+}
+
+/// One tenant's series. Tenant label values come only from registered, validated ids.
+pub(crate) struct TenantSeries {
+    id: std::sync::Arc<str>,
+    mode: crate::tenant::TenantMetricsMode,
+    /// `All` mode: handles bound when the tenant was added.
+    state: Option<(Gauge, Counter, Counter)>,
+    check_seconds: Counter,
+    /// Nanoseconds spent checking; the counter gets whole seconds and the rest carries over
+    /// (the facade's counters are integers).
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+impl TenantSeries {
+    pub(crate) fn register(
+        id: &std::sync::Arc<str>,
+        mode: crate::tenant::TenantMetricsMode,
+    ) -> Self {
+        let label = id.to_string();
+        let state = match mode {
+            crate::tenant::TenantMetricsMode::All => {
+                let g = metrics::gauge!(TENANT_STATE, "tenant" => label.clone());
+                let r = metrics::counter!(TENANT_TRANSITIONS_TOTAL, "tenant" => label.clone(), "to" => "ready");
+                let n = metrics::counter!(TENANT_TRANSITIONS_TOTAL, "tenant" => label.clone(), "to" => "not_ready");
+                g.set(0.0);
+                r.increment(0);
+                n.increment(0);
+                Some((g, r, n))
+            }
+            crate::tenant::TenantMetricsMode::NotReadyOnly => None,
+        };
+        let check_seconds = metrics::counter!(TENANT_CHECK_SECONDS_TOTAL, "tenant" => label);
+        check_seconds.increment(0);
+        Self {
+            id: id.clone(),
+            mode,
+            state,
+            check_seconds,
+            nanos: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn lazy_gauge(&self) -> Gauge {
+        metrics::gauge!(TENANT_STATE, "tenant" => self.id.to_string())
+    }
+
+    pub(crate) fn transition(&self, ready: bool) {
+        let v = if ready { 1.0 } else { 0.0 };
+        let to = if ready { "ready" } else { "not_ready" };
+        match &self.state {
+            Some((g, r, n)) => {
+                g.set(v);
+                if ready { r } else { n }.increment(1);
+            }
+            None => {
+                self.lazy_gauge().set(v);
+                metrics::counter!(TENANT_TRANSITIONS_TOTAL, "tenant" => self.id.to_string(), "to" => to)
+                    .increment(1);
+            }
+        }
+    }
+
+    /// Set the state again without a transition, so an exporter idle timeout never drops a
+    /// series that should stay (`All`), or the not-ready series stays fresh (`NotReadyOnly`).
+    pub(crate) fn reassert(&self, ready: bool) {
+        match (&self.state, self.mode) {
+            (Some((g, _, _)), _) => g.set(if ready { 1.0 } else { 0.0 }),
+            (None, _) if !ready => self.lazy_gauge().set(0.0),
+            (None, _) => {}
+        }
+    }
+
+    /// The tenant was removed: its state reads 1 (no failing tenant left behind).
+    pub(crate) fn removed(&self, was_ready: bool) {
+        match &self.state {
+            Some((g, _, _)) => g.set(1.0),
+            None if !was_ready => self.lazy_gauge().set(1.0),
+            None => {}
+        }
+    }
+
+    pub(crate) fn check_time(&self, elapsed: Duration) {
+        let ns = elapsed.as_nanos().min(u128::from(u64::MAX)) as u64;
+        let before = self
+            .nanos
+            .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+        let after = before.saturating_add(ns);
+        let whole = after / 1_000_000_000 - before / 1_000_000_000;
+        if whole > 0 {
+            self.check_seconds.increment(whole);
+        }
     }
 }

@@ -1,0 +1,154 @@
+//! Tenants: per-tenant readiness namespaced under the instance's, and the auditors' view.
+//!
+//! A tenant has its own readiness checks and state. A tenant's failure never changes the
+//! instance's readiness, `readiness_state`, or any other tenant. A tenant is ready when its
+//! critical checks pass **and** the instance is ready: when the instance drains, every tenant
+//! turns not ready with it.
+//!
+//! ```
+//! use std::time::Duration;
+//! use readiness_core::{check_fn, CheckSpec, Engine};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = Engine::builder()
+//!     .tenant("acme", vec![CheckSpec::readiness("db", check_fn(|| async { Ok::<(), std::io::Error>(()) }))])
+//!     .max_tenants(1000)
+//!     .build()?;
+//! engine.add_tenant("globex", vec![CheckSpec::readiness("db", check_fn(|| async { Err::<(), _>("down") }))])?;
+//! engine.refresh().await;
+//! engine.refresh_tenant("acme").await;
+//! engine.refresh_tenant("globex").await;
+//! assert_eq!(engine.tenant_ready("acme"), Some(true));
+//! assert_eq!(engine.tenant_ready("globex"), Some(false));
+//! assert!(engine.is_ready(), "a tenant's failure never changes the instance");
+//! assert!(engine.add_tenant("Bad Id", vec![]).is_err());
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::config::Scope;
+use crate::engine::Engine;
+use crate::snapshot::Snapshot;
+
+/// Which per-tenant series the engine exports.
+///
+/// Per-tenant series multiply by pods in Prometheus: 10,000 tenants on 50 pods are 500,000
+/// series of `tenant_readiness_state` alone. Fleet dashboards should read
+/// `tenant_readiness_tenants{state}` (two series per pod whatever the tenant count).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TenantMetricsMode {
+    /// `tenant_readiness_state` and `tenant_readiness_transitions_total` for every tenant.
+    #[default]
+    All,
+    /// `tenant_readiness_state` and `tenant_readiness_transitions_total` only for tenants
+    /// that have been not ready: a tenant's series are created when it first turns not ready
+    /// (with `tenant_readiness_state` 0), re-set on each of its check results while it stays
+    /// not ready, and set to 1 once more when it recovers, then left alone. Configure the
+    /// exporter's idle timeout for gauges (for `metrics-exporter-prometheus`:
+    /// `idle_timeout(MetricKindMask::GAUGE, Some(..))`, a few check periods) so that the
+    /// recovered tenants' series disappear; the engine re-sets its other gauges on every
+    /// result so they never go idle. `tenant_readiness_check_seconds_total` stays per tenant
+    /// (cost attribution needs every tenant). Series are created through the recorder current
+    /// where the check runs: use a global recorder (or, in a test, a thread-local default).
+    NotReadyOnly,
+}
+
+/// A tenant's state, from [`Engine::tenant`].
+#[derive(Clone, Debug)]
+pub struct TenantStatus {
+    pub(crate) snapshot: Arc<Snapshot>,
+    pub(crate) ready: bool,
+    pub(crate) instance_ready: bool,
+    pub(crate) draining: bool,
+}
+
+impl TenantStatus {
+    /// The tenant's own checks. Its `is_ready` says whether they pass, not counting the
+    /// instance; see [`TenantStatus::is_ready`].
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+    /// Ready: the tenant's critical checks pass and the instance is ready.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+    /// Whether the instance is ready.
+    pub fn instance_ready(&self) -> bool {
+        self.instance_ready
+    }
+    /// Whether the instance is draining.
+    pub fn instance_draining(&self) -> bool {
+        self.draining
+    }
+}
+
+/// A change of a tenant's readiness, or its removal ([`Engine::subscribe_tenants`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantEvent {
+    /// The tenant.
+    pub tenant: Arc<str>,
+    /// Its readiness now (`false` once removed).
+    pub ready: bool,
+    /// Whether the tenant was removed.
+    pub removed: bool,
+}
+
+/// One transition in the auditors' log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// When it happened (wall clock).
+    pub at: SystemTime,
+    /// The instance or a tenant.
+    pub scope: Scope,
+    /// The check, or `None` for the scope's own readiness.
+    pub check: Option<Arc<str>>,
+    /// The new state: `passing`, `failing` or `pending` for a check; `ready`, `not_ready` or
+    /// `removed` for a scope.
+    pub to: &'static str,
+    /// The reason, for a failure.
+    pub reason: Option<Arc<str>>,
+}
+
+/// The auditors' view: reads every scope and the log of transitions, and changes nothing.
+///
+/// It is read-only by construction: its only methods read. Hand it to an audit endpoint or
+/// an operator tool without handing over the engine.
+#[derive(Clone)]
+pub struct Auditor {
+    engine: Engine,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor").finish_non_exhaustive()
+    }
+}
+
+impl Auditor {
+    pub(crate) fn new(engine: Engine) -> Self {
+        Self { engine }
+    }
+
+    /// The instance's snapshot.
+    pub fn instance(&self) -> Arc<Snapshot> {
+        self.engine.snapshot()
+    }
+
+    /// Every tenant's state, sorted by id.
+    pub fn tenants(&self) -> Vec<(Arc<str>, TenantStatus)> {
+        let mut ids = self.engine.tenant_ids();
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|id| self.engine.tenant(&id).map(|t| (id, t)))
+            .collect()
+    }
+
+    /// The bounded log of transitions, oldest first.
+    pub fn log(&self) -> Vec<AuditEntry> {
+        self.engine.audit_log()
+    }
+}

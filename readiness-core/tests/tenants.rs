@@ -1,0 +1,270 @@
+//! Tenants: isolation, run-time add and remove, validation, cap, scale.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use readiness_core::{
+    CheckFailure, CheckSpec, ConfigProblem, Engine, Kind, Scope, TenantEvent, check_fn,
+};
+
+#[derive(Clone)]
+struct Flag(Arc<AtomicBool>);
+
+impl Flag {
+    fn new(ok: bool) -> Self {
+        Self(Arc::new(AtomicBool::new(ok)))
+    }
+    fn set(&self, ok: bool) {
+        self.0.store(ok, Ordering::SeqCst);
+    }
+    fn spec(&self, name: &str) -> CheckSpec {
+        let f = self.0.clone();
+        CheckSpec::readiness(
+            name,
+            check_fn(move || {
+                let ok = f.load(Ordering::SeqCst);
+                async move {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(CheckFailure::new("down"))
+                    }
+                }
+            }),
+        )
+        .period(Duration::from_secs(1))
+        .jitter(Duration::ZERO)
+        .failure_threshold(1)
+    }
+}
+
+async fn tick() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_tenant_failure_touches_nothing_else() {
+    let db = Flag::new(true);
+    let acme = Flag::new(true);
+    let globex = Flag::new(true);
+    let engine = Engine::builder()
+        .check(db.spec("db"))
+        .tenant("acme", vec![acme.spec("db")])
+        .tenant(
+            "globex",
+            vec![
+                globex.spec("db"),
+                Flag::new(false).spec("extra").critical(false),
+            ],
+        )
+        .build()
+        .expect("valid");
+    tick().await;
+    assert!(engine.is_ready());
+    assert_eq!(engine.tenant_ready("acme"), Some(true));
+    assert_eq!(
+        engine.tenant_ready("globex"),
+        Some(true),
+        "non-critical failure"
+    );
+    let mut rx = engine.subscribe();
+    rx.borrow_and_update();
+
+    acme.set(false);
+    tick().await;
+    assert_eq!(engine.tenant_ready("acme"), Some(false));
+    assert_eq!(engine.tenant_ready("globex"), Some(true));
+    assert!(engine.is_ready());
+    assert!(!rx.has_changed().expect("alive"), "instance saw nothing");
+    let acme_status = engine.tenant("acme").expect("known");
+    assert!(!acme_status.is_ready());
+    assert!(acme_status.instance_ready());
+    assert_eq!(
+        acme_status.snapshot().check("db").and_then(|c| c.reason()),
+        Some("down")
+    );
+
+    // The instance going down takes every tenant with it; recovering brings back the healthy.
+    db.set(false);
+    tick().await;
+    assert!(!engine.is_ready());
+    assert_eq!(engine.tenant_ready("globex"), Some(false));
+    db.set(true);
+    tick().await;
+    assert_eq!(engine.tenant_ready("globex"), Some(true));
+    assert_eq!(engine.tenant_ready("acme"), Some(false));
+    engine.drain();
+    assert_eq!(
+        engine.tenant_ready("globex"),
+        Some(false),
+        "drain reaches tenants"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn tenants_come_and_go_at_run_time() {
+    let engine = Engine::builder().max_tenants(2).build().expect("valid");
+    let mut events = engine.subscribe_tenants();
+    let t = Flag::new(true);
+    engine
+        .add_tenant("acme", vec![t.spec("db")])
+        .expect("added");
+    assert_eq!(
+        engine.tenant_ready("acme"),
+        Some(false),
+        "pending: fail closed"
+    );
+    tick().await;
+    assert_eq!(engine.tenant_ready("acme"), Some(true));
+    assert_eq!(
+        events.try_recv().expect("event"),
+        TenantEvent {
+            tenant: "acme".into(),
+            ready: true,
+            removed: false
+        }
+    );
+    let err = engine.add_tenant("acme", vec![]).expect_err("duplicate");
+    assert!(matches!(&err.problems()[0], ConfigProblem::Duplicate { name, .. } if name == "acme"));
+    engine.add_tenant("globex", vec![]).expect("added");
+    assert_eq!(
+        engine.tenant_ready("globex"),
+        Some(true),
+        "no checks: ready with the instance"
+    );
+    let err = engine.add_tenant("initech", vec![]).expect_err("capped");
+    assert_eq!(err.problems(), &[ConfigProblem::TooManyTenants { max: 2 }]);
+    assert_eq!(engine.tenant_count(), 2);
+
+    assert!(engine.remove_tenant("acme"));
+    assert!(!engine.remove_tenant("acme"));
+    assert_eq!(engine.tenant_ready("acme"), None);
+    let runs = engine.runs_started("acme/db");
+    assert_eq!(runs, None, "its checks are gone");
+    engine.add_tenant("initech", vec![]).expect("room again");
+    let removed = loop {
+        match events.try_recv() {
+            Ok(e) if e.removed => break e,
+            Ok(_) => {}
+            Err(e) => panic!("no removal event: {e}"),
+        }
+    };
+    assert_eq!(&*removed.tenant, "acme");
+    let log = engine.auditor().log();
+    assert!(
+        log.iter()
+            .any(|e| e.scope == Scope::Tenant("acme".into()) && e.to == "removed")
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn bad_tenants_are_errors_not_panics() {
+    let engine = Engine::builder().build().expect("valid");
+    for (id, checks) in [
+        ("Acme", vec![]),
+        ("tenants", vec![]),
+        ("", vec![]),
+        ("a/b", vec![]),
+    ] {
+        assert!(engine.add_tenant(id, checks).is_err(), "{id:?}");
+    }
+    let err = engine
+        .add_tenant(
+            "acme",
+            vec![
+                Flag::new(true).spec("instance"),
+                CheckSpec::liveness("live", check_fn(|| async { Ok::<(), CheckFailure>(()) })),
+                Flag::new(true).spec("x").period(Duration::ZERO),
+            ],
+        )
+        .expect_err("invalid checks");
+    let p = err.problems();
+    assert!(
+        p.iter()
+            .any(|x| matches!(x, ConfigProblem::ReservedName { name, .. } if name == "instance"))
+    );
+    assert!(p.iter().any(|x| matches!(
+        x,
+        ConfigProblem::TenantCheckKind {
+            kind: Kind::Liveness,
+            ..
+        }
+    )));
+    assert!(p.iter().any(|x| matches!(
+        x,
+        ConfigProblem::Zero {
+            option: "period",
+            ..
+        }
+    )));
+    assert_eq!(engine.tenant_count(), 0, "nothing added on error");
+    let err = Engine::builder()
+        .max_tenants(1)
+        .tenant("a", vec![])
+        .tenant("b", vec![])
+        .tenant("b", vec![])
+        .build()
+        .expect_err("invalid");
+    assert!(
+        err.problems()
+            .contains(&ConfigProblem::TooManyTenants { max: 1 })
+    );
+    assert!(
+        err.problems()
+            .iter()
+            .any(|x| matches!(x, ConfigProblem::Duplicate { name, .. } if name == "b"))
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_hundred_thousand_tenants_never_stampede() {
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let engine = Engine::builder()
+        .max_tenants(100_000)
+        .max_in_flight(64)
+        .build()
+        .expect("valid");
+    for i in 0..100_000 {
+        let (now, peak, done) = (now.clone(), peak.clone(), done.clone());
+        let check = check_fn(move || {
+            let (now, peak, done) = (now.clone(), peak.clone(), done.clone());
+            async move {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                done.fetch_add(1, Ordering::SeqCst);
+                Ok::<(), CheckFailure>(())
+            }
+        });
+        engine
+            .add_tenant(
+                &format!("t{i}"),
+                vec![CheckSpec::readiness("db", check).period(Duration::from_secs(3600))],
+            )
+            .expect("added");
+    }
+    // 100,000 runs of 10 ms, 64 at a time: about 16 s of paused time.
+    for _ in 0..40 {
+        tick().await;
+        if done.load(Ordering::SeqCst) == 100_000 {
+            break;
+        }
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 100_000);
+    assert!(
+        peak.load(Ordering::SeqCst) <= 64,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
+    assert_eq!(engine.tenant_ready("t99999"), Some(true));
+}
