@@ -7,8 +7,9 @@
 //!
 //! With no flags it checks two simulated dependencies driven by the testkit's fault injector:
 //! `database` (critical), which goes down for about 20 s every 80 s, and `search`
-//! (non-critical), which fails a seeded fifth of its runs. With `--check`/`--optional` it checks
-//! real dependencies over TCP instead.
+//! (non-critical), which fails a seeded fifth of its runs; and two tenants, `acme` (healthy)
+//! and `globex`, whose `store` goes down for about 30 s every 70 s. With `--check`,
+//! `--optional`, `--tenant` or `--tenant-check` it checks only what the flags name, over TCP.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -207,18 +208,6 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, 
             _ => unreachable!("flag list checked above"),
         }
     }
-    if !f.tenants.is_empty() || !f.tenant_checks.is_empty() || f.tenant_header.is_some() {
-        let flag = if !f.tenants.is_empty() {
-            "--tenant"
-        } else if !f.tenant_checks.is_empty() {
-            "--tenant-check"
-        } else {
-            "--tenant-header"
-        };
-        return Err(FlagError(format!(
-            "{flag}: tenants are not available in this build yet (they arrive with the tenants issue)"
-        )));
-    }
     Ok(Some(f))
 }
 
@@ -242,6 +231,22 @@ fn build_engine(f: &Flags) -> Result<Engine, readiness_core::BuildError> {
         for d in &f.optional {
             b = b.check(CheckSpec::readiness(&d.name, TcpCheck::new(&d.addr)).critical(false));
         }
+        // A tenant named only by --tenant-check is registered too.
+        let mut ids: Vec<&str> = f.tenants.iter().map(String::as_str).collect();
+        for (id, _) in &f.tenant_checks {
+            if !ids.contains(&id.as_str()) {
+                ids.push(id);
+            }
+        }
+        for id in ids {
+            let checks = f
+                .tenant_checks
+                .iter()
+                .filter(|(t, _)| t == id)
+                .map(|(_, d)| CheckSpec::readiness(&d.name, TcpCheck::new(&d.addr)))
+                .collect();
+            b = b.tenant(id, checks);
+        }
     } else {
         // Simulated dependencies: up for 30 runs, down for 10, over and over.
         let database = FaultPlan::new()
@@ -251,6 +256,12 @@ fn build_engine(f: &Flags) -> Result<Engine, readiness_core::BuildError> {
         let search = FaultPlan::random(0x5EED, 0.2)
             .expect("a constant rate in 0..=1")
             .looping();
+        // Two tenants: acme stays up; globex's store goes down on a different rhythm, so
+        // its probe (and only its probe) turns 503 while the instance stays ready.
+        let globex_store = FaultPlan::new()
+            .then_n(Fault::Pass, 20)
+            .then_n(Fault::fail("tenant store unreachable (simulated)"), 15)
+            .looping();
         b = b
             .check(CheckSpec::readiness(
                 "database",
@@ -258,6 +269,20 @@ fn build_engine(f: &Flags) -> Result<Engine, readiness_core::BuildError> {
             ))
             .check(
                 CheckSpec::readiness("search", FaultInjector::standalone(search)).critical(false),
+            )
+            .tenant(
+                "acme",
+                vec![CheckSpec::readiness(
+                    "store",
+                    FaultInjector::standalone(FaultPlan::always(Fault::Pass)),
+                )],
+            )
+            .tenant(
+                "globex",
+                vec![CheckSpec::readiness(
+                    "store",
+                    FaultInjector::standalone(globex_store),
+                )],
             );
     }
     b.build()
@@ -327,9 +352,18 @@ async fn main() -> ExitCode {
         }
     };
 
-    let layer = ReadinessLayer::new(engine.clone())
+    let mut layer = ReadinessLayer::new(engine.clone())
         .show_details(flags.show_details)
         .metrics(handle);
+    if let Some(name) = &flags.tenant_header {
+        match http::HeaderName::try_from(name.as_str()) {
+            Ok(h) => layer = layer.shed_tenants_by_header(h),
+            Err(_) => {
+                eprintln!("demo: --tenant-header: invalid header name {name:?}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let router: Router =
         Router::new().route("/", get(|| async { "hello from the readiness demo\n" }));
     let app = ServiceBuilder::new()
@@ -345,7 +379,7 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(
-        "listening on http://{}  (try /readyz?verbose, /livez, /startupz, /metrics)",
+        "listening on http://{}  (try /readyz?verbose, /livez, /startupz, /metrics, /readyz/tenants/ID?verbose)",
         flags.listen
     );
 

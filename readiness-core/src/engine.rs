@@ -267,6 +267,19 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// A handle that does not keep the engine running; see [`Engine::downgrade`].
+#[derive(Clone, Debug)]
+pub struct WeakEngine {
+    inner: std::sync::Weak<Inner>,
+}
+
+impl WeakEngine {
+    /// The engine, if a strong handle still exists.
+    pub fn upgrade(&self) -> Option<Engine> {
+        self.inner.upgrade().map(|inner| Engine { inner })
+    }
+}
+
 struct Inner {
     shared: Arc<Shared>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -287,6 +300,13 @@ impl Engine {
     /// Start configuring an engine.
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
+    }
+
+    /// A handle that does not keep the engine's tasks alive (for bridges and watchers).
+    pub fn downgrade(&self) -> WeakEngine {
+        WeakEngine {
+            inner: Arc::downgrade(&self.inner),
+        }
     }
 
     /// The latest snapshot. Cheap: one atomic load and a reference count.

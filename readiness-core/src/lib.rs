@@ -54,7 +54,9 @@ pub use config::{
     BuildError, CheckSpec, ConfigProblem, Defaults, Kind, NameError, RESERVED_NAMES, Scope,
     validate_name,
 };
-pub use engine::{Engine, EngineBuilder, HEARTBEAT_CHECK, SHUTDOWN_ENTRY, SHUTDOWN_REASON};
+pub use engine::{
+    Engine, EngineBuilder, HEARTBEAT_CHECK, SHUTDOWN_ENTRY, SHUTDOWN_REASON, WeakEngine,
+};
 pub use snapshot::{Aggregate, CheckStatus, Snapshot, Status};
 pub use tenant::{AuditEntry, Auditor, TenantEvent, TenantMetricsMode, TenantStatus};
 

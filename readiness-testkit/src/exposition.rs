@@ -269,6 +269,12 @@ impl MetricsCapture {
         metrics::with_local_recorder(&self.recorder, f)
     }
 
+    /// Make this recorder the thread's default until the guard drops, so that series created
+    /// later on this thread (for example by tasks of a current-thread runtime) land here too.
+    pub fn set_default(&self) -> metrics::LocalRecorderGuard<'_> {
+        metrics::set_default_local_recorder(&self.recorder)
+    }
+
     /// The exposition as a scrape would see it.
     pub fn render(&self) -> String {
         self.handle.run_upkeep();

@@ -3,7 +3,8 @@
 //!
 //! Service `""` is the instance: `NOT_SERVING` until the engine is first ready (tonic-health
 //! registers `""` as `SERVING`; the bridge overrides that before it returns), `SERVING` while
-//! ready, and `NOT_SERVING` again on failure or drain.
+//! ready, and `NOT_SERVING` again on failure or drain. Service `tenants/{id}` is a tenant's
+//! readiness; a removed tenant's service is cleared (`NOT_FOUND` for `Check`).
 //!
 //! ```no_run
 //! # async fn f(engine: readiness_core::Engine) -> Result<(), Box<dyn std::error::Error>> {
@@ -16,6 +17,7 @@
 //! ```
 
 use readiness_core::Engine;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::{Health, HealthServer};
@@ -37,19 +39,60 @@ pub async fn health_service(engine: &Engine) -> (HealthServer<impl Health>, Join
     (server, task)
 }
 
-/// Keep an existing `reporter` in step with `engine`. Sets service `""` before it returns, so
-/// the server never answers `SERVING` before the engine is ready.
-pub async fn bridge(engine: &Engine, reporter: HealthReporter) -> JoinHandle<()> {
+/// The gRPC service name of a tenant.
+pub fn tenant_service(id: &str) -> String {
+    format!("tenants/{id}")
+}
+
+/// Keep an existing `reporter` in step with `engine`. Sets service `""` and every tenant's
+/// before it returns, so the server never answers `SERVING` before the engine is ready.
+pub async fn bridge(engine: &Engine, mut reporter: HealthReporter) -> JoinHandle<()> {
     let mut rx = engine.subscribe();
+    let mut tenants = engine.subscribe_tenants();
     let ready = rx.borrow_and_update().ready;
     reporter.set_service_status("", status(ready)).await;
+    resync(engine, &reporter).await;
+    // A weak handle: the bridge must not keep the engine (and its tasks) alive.
+    let weak = engine.downgrade();
     tokio::spawn(async move {
-        while rx.changed().await.is_ok() {
-            let ready = rx.borrow_and_update().ready;
-            reporter.set_service_status("", status(ready)).await;
+        loop {
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let ready = rx.borrow_and_update().ready;
+                    reporter.set_service_status("", status(ready)).await;
+                }
+                event = tenants.recv() => match event {
+                    Ok(e) if e.removed => {
+                        reporter.clear_service_status(&tenant_service(&e.tenant)).await;
+                    }
+                    Ok(e) => {
+                        reporter
+                            .set_service_status(tenant_service(&e.tenant), status(e.ready))
+                            .await;
+                    }
+                    Err(RecvError::Lagged(_)) => match weak.upgrade() {
+                        Some(engine) => resync(&engine, &reporter).await,
+                        None => break,
+                    },
+                    Err(RecvError::Closed) => break,
+                },
+            }
         }
         reporter
             .set_service_status("", ServingStatus::NotServing)
             .await;
     })
+}
+
+async fn resync(engine: &Engine, reporter: &HealthReporter) {
+    for id in engine.tenant_ids() {
+        if let Some(ready) = engine.tenant_ready(&id) {
+            reporter
+                .set_service_status(tenant_service(&id), status(ready))
+                .await;
+        }
+    }
 }

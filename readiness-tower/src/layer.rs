@@ -22,6 +22,8 @@ pub enum Endpoint {
     Startupz,
     /// `/metrics` (feature `prometheus`, after [`ReadinessLayer::metrics`]).
     Metrics,
+    /// The auditors' JSON view, off unless [`ReadinessLayer::audit_endpoint`] is called.
+    Audit,
 }
 
 /// What a details predicate sees of a probe request.
@@ -53,6 +55,20 @@ impl ProbeRequest<'_> {
 }
 
 type DetailsFn = dyn Fn(&ProbeRequest<'_>) -> bool + Send + Sync;
+type TenantFn = dyn for<'a> Fn(&'a ProbeRequest<'a>) -> Option<&'a str> + Send + Sync;
+
+/// Where the shedding layer finds a request's tenant.
+#[derive(Clone)]
+pub(crate) enum TenantFrom {
+    Header(http::HeaderName),
+    With(Arc<TenantFn>),
+}
+
+#[derive(Clone)]
+pub(crate) struct Shed {
+    pub(crate) from: TenantFrom,
+    pub(crate) retry_after: http::HeaderValue,
+}
 
 #[derive(Clone)]
 pub(crate) enum Details {
@@ -68,7 +84,9 @@ pub(crate) struct Config {
     pub(crate) readyz: Option<Box<str>>,
     pub(crate) startupz: Option<Box<str>>,
     pub(crate) metrics_path: Option<Box<str>>,
+    pub(crate) audit_path: Option<Box<str>>,
     pub(crate) details: Details,
+    pub(crate) shed: Option<Shed>,
     #[cfg(feature = "prometheus")]
     pub(crate) prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -81,7 +99,9 @@ impl Default for Config {
             readyz: Some("/readyz".into()),
             startupz: Some("/startupz".into()),
             metrics_path: Some("/metrics".into()),
+            audit_path: None,
             details: Details::Never,
+            shed: None,
             #[cfg(feature = "prometheus")]
             prometheus: None,
         }
@@ -96,6 +116,7 @@ impl Config {
             Endpoint::Readyz => &mut self.readyz,
             Endpoint::Startupz => &mut self.startupz,
             Endpoint::Metrics => &mut self.metrics_path,
+            Endpoint::Audit => &mut self.audit_path,
         }
     }
 }
@@ -111,6 +132,7 @@ impl Config {
 /// | `/readyz` | 200 when every critical readiness check passes and the instance is not draining, else 503 |
 /// | `/readyz/{check}` | that one check; 404 for an unknown name |
 /// | `/startupz` | 503 until startup, then 200 for good |
+/// | `/readyz/tenants/{tenant}` | the tenant's readiness; 404 unknown tenant, 400 malformed id |
 ///
 /// Put it outermost, so probes skip the application's own tracing, metrics and routing.
 ///
@@ -211,6 +233,59 @@ impl ReadinessLayer {
     #[cfg(feature = "prometheus")]
     pub fn metrics(mut self, handle: metrics_exporter_prometheus::PrometheusHandle) -> Self {
         Arc::make_mut(&mut self.config).prometheus = Some(handle);
+        self
+    }
+
+    /// Serve the auditors' JSON view (every scope's checks and the bounded transition log,
+    /// reasons included) at `path`, for example `/debug/readiness`. Off by default: put it
+    /// behind your own access control.
+    pub fn audit_endpoint(mut self, path: impl Into<String>) -> Self {
+        let mut path = path.into();
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+        Arc::make_mut(&mut self.config).audit_path = Some(path.into());
+        self
+    }
+
+    /// Shed the traffic of a tenant that is not ready: a request naming a registered tenant
+    /// in `header` whose readiness is off gets 503 with `Retry-After`, and never reaches the
+    /// inner service; every other request (other tenants, unknown or malformed ids, no header)
+    /// is served. Probes are never shed.
+    pub fn shed_tenants_by_header(mut self, header: http::HeaderName) -> Self {
+        Arc::make_mut(&mut self.config).shed = Some(Shed {
+            from: TenantFrom::Header(header),
+            retry_after: http::HeaderValue::from_static("5"),
+        });
+        self
+    }
+
+    /// Shed the traffic of a tenant that is not ready, taking the tenant from the request
+    /// with `tenant` (for example from the host name or a path segment).
+    ///
+    /// ```
+    /// # use readiness_tower::ReadinessLayer;
+    /// # fn f(layer: ReadinessLayer) -> ReadinessLayer {
+    /// layer.shed_tenants_with(|req| req.uri().host()?.split('.').next())
+    /// # }
+    /// ```
+    pub fn shed_tenants_with(
+        mut self,
+        tenant: impl for<'a> Fn(&'a ProbeRequest<'a>) -> Option<&'a str> + Send + Sync + 'static,
+    ) -> Self {
+        Arc::make_mut(&mut self.config).shed = Some(Shed {
+            from: TenantFrom::With(Arc::new(tenant)),
+            retry_after: http::HeaderValue::from_static("5"),
+        });
+        self
+    }
+
+    /// The `Retry-After` seconds of a shed answer (default 5). Has effect after one of the
+    /// `shed_tenants_*` methods.
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        if let Some(shed) = &mut Arc::make_mut(&mut self.config).shed {
+            shed.retry_after = http::HeaderValue::from(seconds);
+        }
         self
     }
 

@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use http::StatusCode;
-use readiness_core::{CheckStatus, Kind, SHUTDOWN_ENTRY, SHUTDOWN_REASON, Snapshot, Status};
+use readiness_core::{
+    Auditor, CheckStatus, Kind, SHUTDOWN_ENTRY, SHUTDOWN_REASON, Scope, Snapshot, Status,
+    TenantStatus,
+};
 
 use crate::query::ProbeQuery;
 
@@ -71,6 +74,31 @@ impl<'a> Entry<'a> {
             excludable: false,
         }
     }
+}
+
+/// A tenant probe's entries: the tenant's checks, then `instance` when the instance is not
+/// ready (a tenant is ready only when its instance is).
+pub(crate) fn tenant_entries(t: &TenantStatus) -> Vec<Entry<'_>> {
+    let mut out: Vec<Entry<'_>> = t
+        .snapshot()
+        .checks_of(Kind::Readiness)
+        .map(Entry::of)
+        .collect();
+    if !t.instance_ready() {
+        out.push(Entry {
+            name: "instance",
+            ok: false,
+            critical: true,
+            status: Status::Failing,
+            reason: Some(if t.instance_draining() {
+                SHUTDOWN_REASON
+            } else {
+                "instance not ready"
+            }),
+            excludable: false,
+        });
+    }
+    out
 }
 
 /// The entries a probe lists, in order.
@@ -294,6 +322,88 @@ fn json(word: &str, lines: &[Line<'_>], unmatched: &[&str], details: bool, faile
         let mut w = String::from("some health checks cannot be excluded: no matches for ");
         push_quoted_list(&mut w, unmatched);
         push_json_str(&mut out, &w);
+    }
+    out.push_str("]}");
+    out
+}
+
+fn push_checks_json(out: &mut String, snap: &Snapshot) {
+    out.push('[');
+    for (i, c) in snap.checks().iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        push_json_str(out, c.name());
+        let _ = write!(
+            out,
+            ",\"kind\":\"{}\",\"state\":\"{}\",\"critical\":{}",
+            c.kind().as_str(),
+            c.status().as_str(),
+            c.is_critical()
+        );
+        if let Some(r) = c.reason() {
+            out.push_str(",\"reason\":");
+            push_json_str(out, r);
+        }
+        out.push('}');
+    }
+    out.push(']');
+}
+
+/// The auditors' view as JSON: every scope's checks (reasons included) and the log.
+pub(crate) fn audit_json(auditor: &Auditor) -> String {
+    let inst = auditor.instance();
+    let mut out = String::with_capacity(1024);
+    let _ = write!(
+        out,
+        "{{\"instance\":{{\"ready\":{},\"live\":{},\"started\":{},\"draining\":{},\"checks\":",
+        inst.is_ready(),
+        inst.is_live(),
+        inst.is_started(),
+        inst.is_draining()
+    );
+    push_checks_json(&mut out, &inst);
+    out.push_str("},\"tenants\":[");
+    for (i, (id, t)) in auditor.tenants().iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"id\":");
+        push_json_str(&mut out, id);
+        let _ = write!(out, ",\"ready\":{},\"checks\":", t.is_ready());
+        push_checks_json(&mut out, t.snapshot());
+        out.push('}');
+    }
+    out.push_str("],\"log\":[");
+    for (i, e) in auditor.log().iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let at =
+            e.at.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+        let _ = write!(out, "{{\"at\":{at:.3},\"scope\":");
+        match &e.scope {
+            Scope::Global => out.push_str("\"instance\""),
+            Scope::Tenant(t) => {
+                let mut s = String::from("tenants/");
+                s.push_str(t);
+                push_json_str(&mut out, &s);
+            }
+        }
+        out.push_str(",\"check\":");
+        match &e.check {
+            Some(c) => push_json_str(&mut out, c),
+            None => out.push_str("null"),
+        }
+        let _ = write!(out, ",\"to\":\"{}\"", e.to);
+        if let Some(r) = &e.reason {
+            out.push_str(",\"reason\":");
+            push_json_str(&mut out, r);
+        }
+        out.push('}');
     }
     out.push_str("]}");
     out

@@ -11,7 +11,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
-use crate::layer::{Config, Details, ProbeRequest};
+use crate::layer::{Config, Details, ProbeRequest, Shed, TenantFrom};
 use crate::query::ProbeQuery;
 use crate::render::{self, Entry, Probe};
 
@@ -43,6 +43,8 @@ impl<S: std::fmt::Debug> std::fmt::Debug for ReadinessService<S> {
 enum Route<'a> {
     Probe(Probe),
     Check(&'a str),
+    Tenant(&'a str),
+    Audit,
     #[cfg(feature = "prometheus")]
     Metrics,
 }
@@ -66,12 +68,19 @@ impl Config {
         if self.prometheus.is_some() && is(&self.metrics_path) {
             return Some(Route::Metrics);
         }
+        if is(&self.audit_path) {
+            return Some(Route::Audit);
+        }
         if let Some(readyz) = self.readyz.as_deref()
             && path.len() > readyz.len() + 1
             && path.as_bytes()[readyz.len()] == b'/'
             && path.starts_with(readyz)
         {
-            return Some(Route::Check(&path[readyz.len() + 1..]));
+            let rest = &path[readyz.len() + 1..];
+            return Some(match rest.strip_prefix("tenants/") {
+                Some(id) => Route::Tenant(id),
+                None => Route::Check(rest),
+            });
         }
         None
     }
@@ -123,8 +132,29 @@ impl<S> ReadinessService<S> {
         if let Route::Metrics = route {
             return self.metrics(head);
         }
+        if let Route::Audit = route {
+            let body = render::audit_json(&self.engine.auditor());
+            return respond(StatusCode::OK, body.into(), true, head);
+        }
         let mut query = ProbeQuery::parse(req.uri().query());
         query.json |= accepts_json(req.headers());
+        if let Route::Tenant(id) = route {
+            if readiness_core::validate_name(id).is_err() {
+                // The id is not echoed: request input stays out of the answer.
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    "bad request: malformed tenant id\n",
+                    head,
+                );
+            }
+            let Some(tenant) = self.engine.tenant(id) else {
+                return plain(StatusCode::NOT_FOUND, "not found: no such tenant\n", head);
+            };
+            let entries = render::tenant_entries(&tenant);
+            let details = self.details(req);
+            let answer = render::render("readyz", &entries, &query, details, false);
+            return respond(answer.status, answer.body, answer.json, head);
+        }
         let snap = self.engine.snapshot();
         let (probe, latched, entries) = match route {
             Route::Probe(probe) => {
@@ -151,8 +181,15 @@ impl<S> ReadinessService<S> {
             },
             #[cfg(feature = "prometheus")]
             Route::Metrics => unreachable!("answered above"),
+            Route::Audit | Route::Tenant(_) => unreachable!("answered above"),
         };
-        let details = match &self.config.details {
+        let details = self.details(req);
+        let answer = render::render(probe.word(), &entries, &query, details, latched);
+        respond(answer.status, answer.body, answer.json, head)
+    }
+
+    fn details<ReqBody>(&self, req: &Request<ReqBody>) -> bool {
+        match &self.config.details {
             Details::Never => false,
             Details::Always => true,
             Details::If(f) => f(&ProbeRequest {
@@ -161,9 +198,44 @@ impl<S> ReadinessService<S> {
                 headers: req.headers(),
                 extensions: req.extensions(),
             }),
+        }
+    }
+
+    /// The shed answer for a request of a registered tenant that is not ready, if any.
+    fn shed<B, ReqBody>(
+        &self,
+        shed: &Shed,
+        req: &Request<ReqBody>,
+    ) -> Option<Response<ResponseBody<B>>> {
+        let tenant = match &shed.from {
+            TenantFrom::Header(name) => req.headers().get(name)?.to_str().ok()?,
+            TenantFrom::With(f) => {
+                let view = ProbeRequest {
+                    method: req.method(),
+                    uri: req.uri(),
+                    headers: req.headers(),
+                    extensions: req.extensions(),
+                };
+                // The closure borrows from `view`, which lives only here: decide inside.
+                let id = f(&view)?;
+                return self.shed_answer(shed, id);
+            }
         };
-        let answer = render::render(probe.word(), &entries, &query, details, latched);
-        respond(answer.status, answer.body, answer.json, head)
+        self.shed_answer(shed, tenant)
+    }
+
+    fn shed_answer<B>(&self, shed: &Shed, tenant: &str) -> Option<Response<ResponseBody<B>>> {
+        if self.engine.tenant_ready(tenant)? {
+            return None;
+        }
+        let mut res = plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service unavailable: tenant not ready\n",
+            false,
+        );
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, shed.retry_after.clone());
+        Some(res)
     }
 
     #[cfg(feature = "prometheus")]
@@ -231,7 +303,14 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         match self.config.route(req.uri().path()) {
-            None => ResponseFuture::inner(self.inner.call(req)),
+            None => {
+                if let Some(shed) = &self.config.shed
+                    && let Some(res) = self.shed(shed, &req)
+                {
+                    return ResponseFuture::probe(res);
+                }
+                ResponseFuture::inner(self.inner.call(req))
+            }
             Some(route) => ResponseFuture::probe(self.answer(route, &req)),
         }
     }

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Flag, engine_with, http1};
+use readiness_core::Engine;
 use readiness_tower::ReadinessLayer;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
@@ -71,5 +72,89 @@ async fn tonic_server_with_layer_and_health_bridge() {
     assert_eq!(next.status, not_serving, "drain sets NOT_SERVING");
     assert_eq!(http1(addr, "GET", "/readyz").await.0, 503);
     assert_eq!(http1(addr, "GET", "/livez").await.0, 200);
+    server.abort();
+}
+
+#[tokio::test]
+async fn tenant_services_follow_their_tenants() {
+    let acme = Flag::new(true);
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .tenant("acme", vec![acme.spec("store")])
+        .build()
+        .expect("valid");
+    engine.refresh_tenant("acme").await;
+    let (health, _bridge) = readiness_tower::grpc::health_service(&engine).await;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(TcpIncoming::from(l)),
+    );
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = HealthClient::new(channel);
+    let req = |s: &str| HealthCheckRequest {
+        service: s.to_owned(),
+    };
+    let serving = ServingStatus::Serving as i32;
+    let not_serving = ServingStatus::NotServing as i32;
+    let r = client
+        .check(req("tenants/acme"))
+        .await
+        .expect("check")
+        .into_inner();
+    assert_eq!(r.status, serving);
+    let mut watch = client
+        .watch(req("tenants/acme"))
+        .await
+        .expect("watch")
+        .into_inner();
+    assert_eq!(
+        watch.message().await.expect("stream").expect("msg").status,
+        serving
+    );
+
+    acme.set(false);
+    engine.refresh_tenant("acme").await;
+    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("change arrives")
+        .expect("stream")
+        .expect("msg");
+    assert_eq!(next.status, not_serving);
+    let r = client.check(req("")).await.expect("check").into_inner();
+    assert_eq!(r.status, serving, "the instance is untouched");
+
+    engine.add_tenant("globex", vec![]).expect("added");
+    let mut ok = false;
+    for _ in 0..100 {
+        if let Ok(r) = client.check(req("tenants/globex")).await {
+            ok = r.into_inner().status == serving;
+            if ok {
+                break;
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(ok, "a tenant added at run time gets its service");
+    assert!(engine.remove_tenant("globex"));
+    let mut gone = false;
+    for _ in 0..100 {
+        match client.check(req("tenants/globex")).await {
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                gone = true;
+                break;
+            }
+            _ => tokio::task::yield_now().await,
+        }
+    }
+    assert!(gone, "a removed tenant's service is cleared");
     server.abort();
 }
