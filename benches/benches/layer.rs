@@ -1,0 +1,281 @@
+//! Criterion benches of `ReadinessLayer` and the engine (issue 8).
+//!
+//! The benchmark ids are a contract: keep them stable so that results compare run to run.
+//!
+//! | id | what one iteration is |
+//! |---|---|
+//! | `passthrough/bare` | `oneshot` of a fresh `GET /` on an axum `Router` (one static route) |
+//! | `passthrough/layered` | the same, the Router wrapped outermost by `ReadinessLayer` |
+//! | `passthrough/route_layer` | the same, the layer applied with `Router::layer` |
+//! | `probe/readyz/{1,100,1000}` | `oneshot` of `GET /readyz` with N passing checks |
+//! | `probe/readyz_verbose/{1,100,1000}` | `oneshot` of `GET /readyz?verbose` with N passing checks |
+//! | `engine/result/unchanged` | one `Engine::refresh` of one check whose result keeps its state |
+//! | `engine/result/transition` | one `Engine::refresh` of one check whose every result flips its state |
+//!
+//! Every call runs in process on a tokio current-thread runtime; responses are dropped
+//! without reading their bodies (a probe's body is already rendered when the call returns).
+//!
+//! Run with `cargo bench -p readiness-benches`, one group with `-- passthrough`; `-- --test`
+//! runs each bench once.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use readiness_core::{CheckSpec, Engine, check_fn};
+use readiness_tower::ReadinessLayer;
+use tokio::runtime::Runtime;
+use tower::{ServiceBuilder, ServiceExt};
+
+/// Checks in the benches never run on their own during a measurement.
+const PERIOD: Duration = Duration::from_secs(3600);
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio current-thread runtime")
+}
+
+/// The application: one route returning a static string.
+fn router() -> Router {
+    Router::new().route("/", get(|| async { "hello" }))
+}
+
+fn get_request(uri: &'static str) -> Request<Body> {
+    Request::get(uri)
+        .body(Body::empty())
+        .expect("a valid request")
+}
+
+/// An engine with `n` passing readiness checks and nothing else, every check run once.
+fn ready_engine(rt: &Runtime, n: usize) -> Engine {
+    rt.block_on(async {
+        let mut builder = Engine::builder().without_heartbeat().max_in_flight(1024);
+        for i in 0..n {
+            builder = builder.check(
+                CheckSpec::readiness(
+                    format!("check-{i:04}"),
+                    check_fn(|| async { Ok::<(), std::io::Error>(()) }),
+                )
+                .period(PERIOD),
+            );
+        }
+        let engine = builder.build().expect("a valid engine configuration");
+        engine.refresh().await;
+        assert!(engine.is_ready(), "every check passes after one refresh");
+        engine
+    })
+}
+
+fn passthrough(c: &mut Criterion) {
+    let rt = runtime();
+    let engine = ready_engine(&rt, 1);
+    let bare = router();
+    let layered = ServiceBuilder::new()
+        .layer(ReadinessLayer::new(engine.clone()))
+        .service(router());
+    let route_layer = router().layer(ReadinessLayer::new(engine.clone()));
+
+    // The three reach the route and answer the same.
+    rt.block_on(async {
+        let res = bare.clone().oneshot(get_request("/")).await.expect("bare");
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = layered
+            .clone()
+            .oneshot(get_request("/"))
+            .await
+            .expect("layered");
+        assert_eq!(res.status(), StatusCode::OK);
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(&body[..], b"hello");
+        let res = route_layer
+            .clone()
+            .oneshot(get_request("/"))
+            .await
+            .expect("route_layer");
+        assert_eq!(res.status(), StatusCode::OK);
+    });
+
+    let mut group = c.benchmark_group("passthrough");
+    group.bench_function("bare", |b| {
+        b.to_async(&rt).iter(|| async {
+            black_box(bare.clone().oneshot(get_request("/")).await.expect("bare"))
+        });
+    });
+    group.bench_function("layered", |b| {
+        b.to_async(&rt).iter(|| async {
+            black_box(
+                layered
+                    .clone()
+                    .oneshot(get_request("/"))
+                    .await
+                    .expect("layered"),
+            )
+        });
+    });
+    group.bench_function("route_layer", |b| {
+        b.to_async(&rt).iter(|| async {
+            black_box(
+                route_layer
+                    .clone()
+                    .oneshot(get_request("/"))
+                    .await
+                    .expect("route_layer"),
+            )
+        });
+    });
+    group.finish();
+    drop(engine);
+}
+
+fn probe(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("probe");
+    for n in [1usize, 100, 1000] {
+        let engine = ready_engine(&rt, n);
+        let app = ServiceBuilder::new()
+            .layer(ReadinessLayer::new(engine.clone()))
+            .service(router());
+
+        rt.block_on(async {
+            let res = app
+                .clone()
+                .oneshot(get_request("/readyz"))
+                .await
+                .expect("probe");
+            assert_eq!(res.status(), StatusCode::OK);
+            let body = res.into_body().collect().await.expect("body").to_bytes();
+            assert_eq!(&body[..], b"ok");
+            let res = app
+                .clone()
+                .oneshot(get_request("/readyz?verbose"))
+                .await
+                .expect("probe");
+            assert_eq!(res.status(), StatusCode::OK);
+            let body = res.into_body().collect().await.expect("body").to_bytes();
+            let text = std::str::from_utf8(&body).expect("utf-8 body");
+            assert_eq!(
+                text.lines().count(),
+                n + 1,
+                "one line per check and a verdict"
+            );
+            assert!(text.ends_with("readyz check passed\n"), "{text}");
+        });
+
+        group.bench_with_input(BenchmarkId::new("readyz", n), &n, |b, _| {
+            b.to_async(&rt).iter(|| async {
+                black_box(
+                    app.clone()
+                        .oneshot(get_request("/readyz"))
+                        .await
+                        .expect("probe"),
+                )
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("readyz_verbose", n), &n, |b, _| {
+            b.to_async(&rt).iter(|| async {
+                black_box(
+                    app.clone()
+                        .oneshot(get_request("/readyz?verbose"))
+                        .await
+                        .expect("probe"),
+                )
+            });
+        });
+    }
+    group.finish();
+
+    // Tenants do not exist yet. When they do, `tenants/probe/1000` and
+    // `tenants/probe/100000` go here: `GET /readyz/tenants/{tenant}` on an engine with that many
+    // tenants, under those exact ids.
+}
+
+/// The cost of one check result, with a Prometheus recorder in place.
+///
+/// There is no public API to inject a result, so each iteration is one `Engine::refresh` on an
+/// engine with exactly one check: one coalesced run, *including* the call of the (trivial,
+/// immediately ready) check, its timeout wrapper and the semaphore permit, then the result path
+/// (duration histogram, hysteresis, state gauge). `unchanged`: the check always passes, so the
+/// state stays `passing` and no snapshot is published. `transition`: the check alternates
+/// Ok / Err with `failure_threshold(1)`, so every run flips the check and the instance between
+/// ready and not ready (snapshot rebuilt and published, transition counter, tracing event with
+/// no subscriber, watch update).
+///
+/// The recorder is a local one around the engine's build (the engine binds its handles then);
+/// its upkeep runs outside the timed loop, after each sample, so histogram samples do not pile
+/// up for the whole run.
+fn engine_result(c: &mut Criterion) {
+    let rt = runtime();
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+
+    let build = |spec: CheckSpec| {
+        let _guard = rt.enter();
+        metrics::with_local_recorder(&recorder, || {
+            Engine::builder()
+                .without_heartbeat()
+                .check(spec.period(PERIOD).failure_threshold(1))
+                .build()
+                .expect("a valid engine configuration")
+        })
+    };
+    let unchanged = build(CheckSpec::readiness(
+        "steady",
+        check_fn(|| async { Ok::<(), std::io::Error>(()) }),
+    ));
+    let up = Arc::new(AtomicBool::new(true));
+    let transition = build(CheckSpec::readiness(
+        "flapping",
+        check_fn(move || {
+            // Each run flips the result; `fetch_xor` returns the value before the flip.
+            let ok = up.fetch_xor(true, Ordering::Relaxed);
+            async move { if ok { Ok(()) } else { Err("down") } }
+        }),
+    ));
+
+    rt.block_on(async {
+        unchanged.refresh().await;
+        assert!(unchanged.is_ready());
+        let before = transition.is_ready();
+        transition.refresh().await;
+        assert_ne!(transition.is_ready(), before, "every run is a transition");
+        transition.refresh().await;
+        assert_eq!(transition.is_ready(), before, "every run is a transition");
+    });
+    let rendered = handle.render();
+    assert!(
+        rendered.contains("readiness_check_state{check=\"steady\"} 1"),
+        "the recorder sees the engine:\n{rendered}"
+    );
+
+    let mut group = c.benchmark_group("engine");
+    for (name, engine) in [("unchanged", &unchanged), ("transition", &transition)] {
+        group.bench_function(BenchmarkId::new("result", name), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let handle = handle.clone();
+                async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        engine.refresh().await;
+                    }
+                    let elapsed = start.elapsed();
+                    handle.run_upkeep();
+                    elapsed
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, passthrough, probe, engine_result);
+criterion_main!(benches);
