@@ -9,6 +9,7 @@
 //! | `passthrough/route_layer` | the same, the layer applied with `Router::layer` |
 //! | `probe/readyz/{1,100,1000}` | `oneshot` of `GET /readyz` with N passing checks |
 //! | `probe/readyz_verbose/{1,100,1000}` | `oneshot` of `GET /readyz?verbose` with N passing checks |
+//! | `tenants/probe/{1000,100000}` | `oneshot` of `GET /readyz/tenants/{id}` with N tenants registered |
 //! | `engine/result/unchanged` | one `Engine::refresh` of one check whose result keeps its state |
 //! | `engine/result/transition` | one `Engine::refresh` of one check whose every result flips its state |
 //!
@@ -193,10 +194,79 @@ fn probe(c: &mut Criterion) {
         });
     }
     group.finish();
+}
 
-    // Tenants do not exist yet. When they do, `tenants/probe/1000` and
-    // `tenants/probe/100000` go here: `GET /readyz/tenants/{tenant}` on an engine with that many
-    // tenants, under those exact ids.
+/// `GET /readyz/tenants/{id}` with N tenants registered, one passing check each: the lookup is
+/// one hash probe, so the time should not grow with N.
+fn tenants(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("tenants");
+    for n in [1000usize, 100_000] {
+        let engine = rt.block_on(async {
+            let engine = Engine::builder()
+                .without_heartbeat()
+                .max_tenants(n)
+                .max_in_flight(1024)
+                .build()
+                .expect("a valid engine configuration");
+            for i in 0..n {
+                engine
+                    .add_tenant(
+                        &format!("t{i}"),
+                        vec![
+                            CheckSpec::readiness(
+                                "store",
+                                check_fn(|| async { Ok::<(), std::io::Error>(()) }),
+                            )
+                            .period(PERIOD),
+                        ],
+                    )
+                    .expect("a valid tenant");
+            }
+            // Let every tenant's first run happen.
+            while engine.tenant_ready(&format!("t{}", n - 1)) != Some(true)
+                || engine.tenant_ready("t0") != Some(true)
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            engine
+        });
+        let app = ServiceBuilder::new()
+            .layer(ReadinessLayer::new(engine.clone()))
+            .service(router());
+        let uri = format!("/readyz/tenants/t{}", n / 2);
+        rt.block_on(async {
+            let res = app
+                .clone()
+                .oneshot(
+                    Request::get(uri.as_str())
+                        .body(Body::empty())
+                        .expect("request"),
+                )
+                .await
+                .expect("probe");
+            assert_eq!(res.status(), StatusCode::OK);
+            let body = res.into_body().collect().await.expect("body").to_bytes();
+            assert_eq!(&body[..], b"ok");
+        });
+        group.bench_with_input(BenchmarkId::new("probe", n), &n, |b, _| {
+            b.to_async(&rt).iter(|| async {
+                black_box(
+                    app.clone()
+                        .oneshot(
+                            Request::get(uri.as_str())
+                                .body(Body::empty())
+                                .expect("request"),
+                        )
+                        .await
+                        .expect("probe"),
+                )
+            });
+        });
+        drop(app);
+        drop(engine);
+    }
+    group.finish();
 }
 
 /// The cost of one check result, with a Prometheus recorder in place.
@@ -277,5 +347,5 @@ fn engine_result(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, passthrough, probe, engine_result);
+criterion_group!(benches, passthrough, probe, tenants, engine_result);
 criterion_main!(benches);
