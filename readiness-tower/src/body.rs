@@ -32,6 +32,7 @@ impl<B> ResponseBody<B> {
         }
     }
 
+    #[inline]
     pub(crate) fn inner(body: B) -> Self {
         Self {
             kind: Kind::Inner { body },

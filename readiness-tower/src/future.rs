@@ -26,6 +26,7 @@ pin_project! {
 }
 
 impl<F, B> ResponseFuture<F, B> {
+    #[inline]
     pub(crate) fn inner(future: F) -> Self {
         Self {
             kind: Kind::Inner { future },
@@ -47,6 +48,7 @@ where
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Inner { future } => {

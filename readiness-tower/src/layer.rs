@@ -85,6 +85,10 @@ pub(crate) struct Config {
     pub(crate) startupz: Option<Box<str>>,
     pub(crate) metrics_path: Option<Box<str>>,
     pub(crate) audit_path: Option<Box<str>>,
+    /// Bit `n` set: some exact probe path is `n` bytes long (see `Config::reindex`).
+    pub(crate) lengths: u128,
+    /// Some exact probe path is 128 bytes or longer.
+    pub(crate) long_paths: bool,
     pub(crate) details: Details,
     pub(crate) shed: Option<Shed>,
     #[cfg(feature = "prometheus")]
@@ -93,22 +97,49 @@ pub(crate) struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
+        let mut c = Self {
             livez: Some("/livez".into()),
             healthz: Some("/healthz".into()),
             readyz: Some("/readyz".into()),
             startupz: Some("/startupz".into()),
             metrics_path: Some("/metrics".into()),
             audit_path: None,
+            lengths: 0,
+            long_paths: false,
             details: Details::Never,
             shed: None,
             #[cfg(feature = "prometheus")]
             prometheus: None,
-        }
+        };
+        c.reindex();
+        c
     }
 }
 
 impl Config {
+    /// Recompute the length index of the exact paths; called after every path change.
+    pub(crate) fn reindex(&mut self) {
+        self.lengths = 0;
+        self.long_paths = false;
+        for p in [
+            &self.livez,
+            &self.healthz,
+            &self.readyz,
+            &self.startupz,
+            &self.metrics_path,
+            &self.audit_path,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.len() < 128 {
+                self.lengths |= 1 << p.len();
+            } else {
+                self.long_paths = true;
+            }
+        }
+    }
+
     fn slot(&mut self, endpoint: Endpoint) -> &mut Option<Box<str>> {
         match endpoint {
             Endpoint::Livez => &mut self.livez,
@@ -164,14 +195,20 @@ impl Config {
 /// ```
 #[derive(Clone)]
 pub struct ReadinessLayer {
-    engine: Engine,
-    config: Arc<Config>,
+    state: Arc<State>,
+}
+
+/// What a layer and its services share: one `Arc`, so a service clone is one reference count.
+#[derive(Clone)]
+pub(crate) struct State {
+    pub(crate) engine: Engine,
+    pub(crate) config: Config,
 }
 
 impl std::fmt::Debug for ReadinessLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadinessLayer")
-            .field("engine", &self.engine)
+            .field("engine", &self.state.engine)
             .finish_non_exhaustive()
     }
 }
@@ -180,8 +217,10 @@ impl ReadinessLayer {
     /// A layer serving `engine`'s state at the default paths, with reasons withheld.
     pub fn new(engine: Engine) -> Self {
         Self {
-            engine,
-            config: Arc::new(Config::default()),
+            state: Arc::new(State {
+                engine,
+                config: Config::default(),
+            }),
         }
     }
 
@@ -191,20 +230,24 @@ impl ReadinessLayer {
         if !path.starts_with('/') {
             path.insert(0, '/');
         }
-        *Arc::make_mut(&mut self.config).slot(endpoint) = Some(path.into());
+        let config = self.config_mut();
+        *config.slot(endpoint) = Some(path.into());
+        config.reindex();
         self
     }
 
     /// Do not answer `endpoint`: its requests go to the inner service.
     pub fn disable(mut self, endpoint: Endpoint) -> Self {
-        *Arc::make_mut(&mut self.config).slot(endpoint) = None;
+        let config = self.config_mut();
+        *config.slot(endpoint) = None;
+        config.reindex();
         self
     }
 
     /// Show failure reasons to every request (`true`) or to none (`false`, the default: they
     /// read `reason withheld`, as kube-apiserver writes, and go to the log).
     pub fn show_details(mut self, show: bool) -> Self {
-        Arc::make_mut(&mut self.config).details = if show {
+        self.config_mut().details = if show {
             Details::Always
         } else {
             Details::Never
@@ -224,7 +267,7 @@ impl ReadinessLayer {
         mut self,
         predicate: impl Fn(&ProbeRequest<'_>) -> bool + Send + Sync + 'static,
     ) -> Self {
-        Arc::make_mut(&mut self.config).details = Details::If(Arc::new(predicate));
+        self.config_mut().details = Details::If(Arc::new(predicate));
         self
     }
 
@@ -232,7 +275,7 @@ impl ReadinessLayer {
     /// Prometheus exposition of `handle`, running its upkeep first.
     #[cfg(feature = "prometheus")]
     pub fn metrics(mut self, handle: metrics_exporter_prometheus::PrometheusHandle) -> Self {
-        Arc::make_mut(&mut self.config).prometheus = Some(handle);
+        self.config_mut().prometheus = Some(handle);
         self
     }
 
@@ -244,7 +287,9 @@ impl ReadinessLayer {
         if !path.starts_with('/') {
             path.insert(0, '/');
         }
-        Arc::make_mut(&mut self.config).audit_path = Some(path.into());
+        let config = self.config_mut();
+        config.audit_path = Some(path.into());
+        config.reindex();
         self
     }
 
@@ -253,7 +298,7 @@ impl ReadinessLayer {
     /// inner service; every other request (other tenants, unknown or malformed ids, no header)
     /// is served. Probes are never shed.
     pub fn shed_tenants_by_header(mut self, header: http::HeaderName) -> Self {
-        Arc::make_mut(&mut self.config).shed = Some(Shed {
+        self.config_mut().shed = Some(Shed {
             from: TenantFrom::Header(header),
             retry_after: http::HeaderValue::from_static("5"),
         });
@@ -273,7 +318,7 @@ impl ReadinessLayer {
         mut self,
         tenant: impl for<'a> Fn(&'a ProbeRequest<'a>) -> Option<&'a str> + Send + Sync + 'static,
     ) -> Self {
-        Arc::make_mut(&mut self.config).shed = Some(Shed {
+        self.config_mut().shed = Some(Shed {
             from: TenantFrom::With(Arc::new(tenant)),
             retry_after: http::HeaderValue::from_static("5"),
         });
@@ -283,7 +328,7 @@ impl ReadinessLayer {
     /// The `Retry-After` seconds of a shed answer (default 5). Has effect after one of the
     /// `shed_tenants_*` methods.
     pub fn retry_after(mut self, seconds: u32) -> Self {
-        if let Some(shed) = &mut Arc::make_mut(&mut self.config).shed {
+        if let Some(shed) = &mut self.config_mut().shed {
             shed.retry_after = http::HeaderValue::from(seconds);
         }
         self
@@ -291,7 +336,11 @@ impl ReadinessLayer {
 
     /// The engine this layer serves.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.state.engine
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        &mut Arc::make_mut(&mut self.state).config
     }
 }
 
@@ -299,6 +348,6 @@ impl<S> Layer<S> for ReadinessLayer {
     type Service = ReadinessService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ReadinessService::new(inner, self.engine.clone(), self.config.clone())
+        ReadinessService::new(inner, self.state.clone())
     }
 }

@@ -6,12 +6,12 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use readiness_core::{Engine, Kind};
+use readiness_core::Kind;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
-use crate::layer::{Config, Details, ProbeRequest, Shed, TenantFrom};
+use crate::layer::{Config, Details, ProbeRequest, Shed, State, TenantFrom};
 use crate::query::ProbeQuery;
 use crate::render::{self, Entry, Probe};
 
@@ -26,15 +26,14 @@ const ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD");
 #[derive(Clone)]
 pub struct ReadinessService<S> {
     inner: S,
-    engine: Engine,
-    config: Arc<Config>,
+    state: Arc<State>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for ReadinessService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadinessService")
             .field("inner", &self.inner)
-            .field("engine", &self.engine)
+            .field("engine", &self.state.engine)
             .finish_non_exhaustive()
     }
 }
@@ -50,7 +49,34 @@ enum Route<'a> {
 }
 
 impl Config {
+    #[inline]
     fn route<'p>(&self, path: &'p str) -> Option<Route<'p>> {
+        // Most requests are not probes: a bit test on the path's length rules out every
+        // exact path at once, before any string compare.
+        let len = path.len();
+        let exact = if len < 128 {
+            (self.lengths >> len) & 1 == 1
+        } else {
+            self.long_paths
+        };
+        if exact && let Some(route) = self.exact_route(path) {
+            return Some(route);
+        }
+        if let Some(readyz) = self.readyz.as_deref()
+            && len > readyz.len() + 1
+            && path.as_bytes()[readyz.len()] == b'/'
+            && path.starts_with(readyz)
+        {
+            let rest = &path[readyz.len() + 1..];
+            return Some(match rest.strip_prefix("tenants/") {
+                Some(id) => Route::Tenant(id),
+                None => Route::Check(rest),
+            });
+        }
+        None
+    }
+
+    fn exact_route(&self, path: &str) -> Option<Route<'static>> {
         let is = |p: &Option<Box<str>>| p.as_deref() == Some(path);
         if is(&self.readyz) {
             return Some(Route::Probe(Probe::Readyz));
@@ -71,28 +97,13 @@ impl Config {
         if is(&self.audit_path) {
             return Some(Route::Audit);
         }
-        if let Some(readyz) = self.readyz.as_deref()
-            && path.len() > readyz.len() + 1
-            && path.as_bytes()[readyz.len()] == b'/'
-            && path.starts_with(readyz)
-        {
-            let rest = &path[readyz.len() + 1..];
-            return Some(match rest.strip_prefix("tenants/") {
-                Some(id) => Route::Tenant(id),
-                None => Route::Check(rest),
-            });
-        }
         None
     }
 }
 
 impl<S> ReadinessService<S> {
-    pub(crate) fn new(inner: S, engine: Engine, config: Arc<Config>) -> Self {
-        Self {
-            inner,
-            engine,
-            config,
-        }
+    pub(crate) fn new(inner: S, state: Arc<State>) -> Self {
+        Self { inner, state }
     }
 
     /// The inner service.
@@ -133,7 +144,7 @@ impl<S> ReadinessService<S> {
             return self.metrics(head);
         }
         if let Route::Audit = route {
-            let body = render::audit_json(&self.engine.auditor());
+            let body = render::audit_json(&self.state.engine.auditor());
             return respond(StatusCode::OK, body.into(), true, head);
         }
         let mut query = ProbeQuery::parse(req.uri().query());
@@ -147,7 +158,7 @@ impl<S> ReadinessService<S> {
                     head,
                 );
             }
-            let Some(tenant) = self.engine.tenant(id) else {
+            let Some(tenant) = self.state.engine.tenant(id) else {
                 return plain(StatusCode::NOT_FOUND, "not found: no such tenant\n", head);
             };
             let entries = render::tenant_entries(&tenant);
@@ -155,7 +166,7 @@ impl<S> ReadinessService<S> {
             let answer = render::render("readyz", &entries, &query, details, false);
             return respond(answer.status, answer.body, answer.json, head);
         }
-        let snap = self.engine.snapshot();
+        let snap = self.state.engine.snapshot();
         let (probe, latched, entries) = match route {
             Route::Probe(probe) => {
                 let plain_ok = !query.verbose && !query.json && query.exclude.is_empty();
@@ -189,7 +200,7 @@ impl<S> ReadinessService<S> {
     }
 
     fn details<ReqBody>(&self, req: &Request<ReqBody>) -> bool {
-        match &self.config.details {
+        match &self.state.config.details {
             Details::Never => false,
             Details::Always => true,
             Details::If(f) => f(&ProbeRequest {
@@ -225,7 +236,7 @@ impl<S> ReadinessService<S> {
     }
 
     fn shed_answer<B>(&self, shed: &Shed, tenant: &str) -> Option<Response<ResponseBody<B>>> {
-        if self.engine.tenant_ready(tenant)? {
+        if self.state.engine.tenant_ready(tenant)? {
             return None;
         }
         let mut res = plain(
@@ -240,7 +251,7 @@ impl<S> ReadinessService<S> {
 
     #[cfg(feature = "prometheus")]
     fn metrics<B>(&self, head: bool) -> Response<ResponseBody<B>> {
-        let Some(handle) = &self.config.prometheus else {
+        let Some(handle) = &self.state.config.prometheus else {
             return plain(StatusCode::NOT_FOUND, "not found\n", head);
         };
         handle.run_upkeep();
@@ -301,10 +312,11 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        match self.config.route(req.uri().path()) {
+        match self.state.config.route(req.uri().path()) {
             None => {
-                if let Some(shed) = &self.config.shed
+                if let Some(shed) = &self.state.config.shed
                     && let Some(res) = self.shed(shed, &req)
                 {
                     return ResponseFuture::probe(res);

@@ -1,0 +1,108 @@
+//! Instruction counts per call, for ratios that wall-clock noise cannot blur (issue 8).
+//!
+//! Criterion's medians on a shared 2-core VM move by ±10% run to run; instruction counts under
+//! `valgrind --tool=callgrind` repeat exactly. This runs one bench scenario `N` times; running
+//! it with `N` and with 0 and subtracting gives the instructions of one call:
+//!
+//! ```text
+//! cargo build --release -p readiness-benches --example instructions
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/instructions passthrough/layered 10000
+//! ```
+//!
+//! `scripts/instructions.sh` does that for every scenario and prints the table in the README.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::Request;
+use readiness_core::{CheckSpec, Engine, check_fn};
+use readiness_tower::ReadinessLayer;
+use tower::{ServiceBuilder, ServiceExt};
+
+fn router() -> Router {
+    Router::new().route("/", get(|| async { "hello" }))
+}
+
+fn engine(checks: usize, tenants: usize) -> Engine {
+    let mut b = Engine::builder()
+        .without_heartbeat()
+        .max_tenants(tenants.max(1))
+        .max_in_flight(1024);
+    for i in 0..checks {
+        b = b.check(
+            CheckSpec::readiness(
+                format!("check-{i:04}"),
+                check_fn(|| async { Ok::<(), std::io::Error>(()) }),
+            )
+            .period(Duration::from_secs(3600)),
+        );
+    }
+    b.build().expect("a valid engine configuration")
+}
+
+async fn run(scenario: &str, n: usize) {
+    let (checks, tenants) = match scenario {
+        "probe/readyz/1000" => (1000, 0),
+        "tenants/probe/1000" => (0, 1000),
+        "tenants/probe/100000" => (0, 100_000),
+        _ => (1, 0),
+    };
+    let engine = engine(checks, tenants);
+    for i in 0..tenants {
+        engine
+            .add_tenant(&format!("t{i}"), vec![])
+            .expect("a valid tenant");
+    }
+    engine.refresh().await;
+    let uri = match scenario {
+        "passthrough/bare" | "passthrough/layered" | "passthrough/route_layer" => "/".to_owned(),
+        "probe/readyz/1" | "probe/readyz/1000" => "/readyz".to_owned(),
+        _ => format!("/readyz/tenants/t{}", tenants / 2),
+    };
+    let req = || {
+        Request::get(uri.as_str())
+            .body(Body::empty())
+            .expect("request")
+    };
+    match scenario {
+        "passthrough/bare" => {
+            let svc = router();
+            for _ in 0..n {
+                black_box(svc.clone().oneshot(req()).await.expect("call"));
+            }
+        }
+        "passthrough/route_layer" => {
+            let svc = router().layer(ReadinessLayer::new(engine.clone()));
+            for _ in 0..n {
+                black_box(svc.clone().oneshot(req()).await.expect("call"));
+            }
+        }
+        _ => {
+            let svc = ServiceBuilder::new()
+                .layer(ReadinessLayer::new(engine.clone()))
+                .service(router());
+            for _ in 0..n {
+                let res = svc.clone().oneshot(req()).await.expect("call");
+                assert!(res.status().is_success());
+                black_box(res);
+            }
+        }
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(scenario), Some(n)) = (args.next(), args.next().and_then(|n| n.parse().ok())) else {
+        eprintln!("usage: instructions SCENARIO N");
+        std::process::exit(2);
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run(&scenario, n));
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Instructions per call for each bench scenario, under callgrind (repeatable, unlike time on a
+# shared VM). Prints a markdown table with the ratios of issue 8.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+cargo build -q --release -p readiness-benches --example instructions
+bin=target/release/examples/instructions
+N="${N:-2000}"
+count() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 \
+    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+declare -A per
+echo "| scenario | instructions per call |"
+echo "|---|---|"
+for s in passthrough/bare passthrough/layered passthrough/route_layer probe/readyz/1 probe/readyz/1000 tenants/probe/1000 tenants/probe/100000; do
+  base=$(count "$s" 0); full=$(count "$s" "$N")
+  per[$s]=$(( (full - base) / N ))
+  echo "| \`$s\` | ${per[$s]} |"
+done
+ratio() { python3 -c "print(f'{$1/$2:.3f}')"; }
+echo
+echo "| ratio | value | target |"
+echo "|---|---|---|"
+echo "| passthrough/layered ÷ passthrough/bare | $(ratio "${per[passthrough/layered]}" "${per[passthrough/bare]}") | ≤ 1.03 |"
+echo "| passthrough/route_layer ÷ passthrough/bare | $(ratio "${per[passthrough/route_layer]}" "${per[passthrough/bare]}") | (none) |"
+echo "| probe/readyz/1000 ÷ probe/readyz/1 | $(ratio "${per[probe/readyz/1000]}" "${per[probe/readyz/1]}") | ≤ 1.2 |"
+echo "| tenants/probe/100000 ÷ tenants/probe/1000 | $(ratio "${per[tenants/probe/100000]}" "${per[tenants/probe/1000]}") | ≤ 1.5 |"
