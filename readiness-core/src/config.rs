@@ -414,6 +414,8 @@ pub(crate) struct Resolved {
     pub(crate) jitter: Duration,
     pub(crate) failure_threshold: u32,
     pub(crate) success_threshold: u32,
+    /// Whether a run waits for an in-flight permit (all but the built-in heartbeat).
+    pub(crate) bounded: bool,
 }
 
 /// Validate a scope's specs, pushing every problem found; resolve them when all are valid.
@@ -479,6 +481,7 @@ pub(crate) fn resolve_specs(
             jitter: spec.jitter.or(defaults.jitter).unwrap_or(period / 10),
             failure_threshold,
             success_threshold,
+            bounded: true,
         });
     }
     out

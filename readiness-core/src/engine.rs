@@ -35,6 +35,7 @@ pub struct EngineBuilder {
     tenants: Vec<(String, Vec<CheckSpec>)>,
     defaults: Defaults,
     max_in_flight: usize,
+    max_tenant_in_flight: usize,
     max_tenants: usize,
     tenant_metrics: TenantMetricsMode,
     audit_capacity: usize,
@@ -48,6 +49,7 @@ impl Default for EngineBuilder {
             tenants: Vec::new(),
             defaults: Defaults::default(),
             max_in_flight: 64,
+            max_tenant_in_flight: 64,
             max_tenants: 10_000,
             tenant_metrics: TenantMetricsMode::All,
             audit_capacity: 1024,
@@ -85,11 +87,20 @@ impl EngineBuilder {
         self
     }
 
-    /// At most this many check runs at once, across the whole engine (default 64), so that
+    /// At most this many runs of the instance's checks at once (default 64), so that
     /// thousands of checks never stampede their dependencies or the runtime. Runs beyond the
-    /// bound wait their turn; their timeout starts when they start.
+    /// bound wait their turn; their timeout starts when they start. The built-in `heartbeat`
+    /// is not bounded, and tenants have their own bound
+    /// ([`max_tenant_in_flight`](Self::max_tenant_in_flight)), so tenants that hang never
+    /// delay the instance's checks.
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n;
+        self
+    }
+
+    /// At most this many runs of tenants' checks at once, across all tenants (default 64).
+    pub fn max_tenant_in_flight(mut self, n: usize) -> Self {
+        self.max_tenant_in_flight = n;
         self
     }
 
@@ -147,6 +158,11 @@ impl EngineBuilder {
                 option: "max_in_flight",
             });
         }
+        if self.max_tenant_in_flight == 0 {
+            problems.push(ConfigProblem::ZeroLimit {
+                option: "max_tenant_in_flight",
+            });
+        }
         let mut specs = self.specs;
         let base = Instant::now();
         let mut beat = None;
@@ -170,7 +186,13 @@ impl EngineBuilder {
             );
             beat = Some((interval, last));
         }
-        let resolved = resolve_specs(&Scope::Global, &specs, &self.defaults, &mut problems);
+        let mut resolved = resolve_specs(&Scope::Global, &specs, &self.defaults, &mut problems);
+        if beat.is_some()
+            && let Some(first) = resolved.first_mut()
+        {
+            // The heartbeat watches the runtime: it must never queue behind hanging checks.
+            first.bounded = false;
+        }
         if self.max_tenants == 0 {
             problems.push(ConfigProblem::ZeroLimit {
                 option: "max_tenants",
@@ -214,6 +236,7 @@ impl EngineBuilder {
             global: core,
             draining: AtomicBool::new(false),
             semaphore: Arc::new(Semaphore::new(self.max_in_flight)),
+            tenant_semaphore: Arc::new(Semaphore::new(self.max_tenant_in_flight)),
             watch: watch_tx,
             metrics,
             tenants: RwLock::new(HashMap::new()),
@@ -292,7 +315,12 @@ impl Drop for Inner {
         }
         // A check that no longer runs is not passing: zero its series (see `Engine::shutdown`).
         self.shared.global.zero_check_states();
-        self.shared.stop_tenants();
+        // As if each tenant were removed: its series stop and read 1 (see `remove_tenant`).
+        for tenant in self.shared.stop_tenants() {
+            tenant
+                .series
+                .removed(tenant.effective.load(Ordering::SeqCst));
+        }
     }
 }
 
@@ -461,6 +489,15 @@ impl Engine {
             .map(|t| t.effective.load(Ordering::SeqCst))
     }
 
+    /// Whether a tenant's own critical checks pass, not counting the instance; `None` for an
+    /// unknown tenant. O(1), no allocation. Shedding uses this, so that a draining instance
+    /// keeps serving every tenant until it stops.
+    pub fn tenant_checks_pass(&self, id: &str) -> Option<bool> {
+        read(&self.inner.shared.tenants)
+            .get(id)
+            .map(|t| t.core.snapshot.load().ready)
+    }
+
     /// The ids of every tenant, in no particular order.
     pub fn tenant_ids(&self) -> Vec<Arc<str>> {
         read(&self.inner.shared.tenants).keys().cloned().collect()
@@ -572,6 +609,7 @@ struct Shared {
     global: ScopeCore,
     draining: AtomicBool,
     semaphore: Arc<Semaphore>,
+    tenant_semaphore: Arc<Semaphore>,
     watch: watch::Sender<Aggregate>,
     metrics: GlobalMetrics,
     tenants: RwLock<HashMap<Arc<str>, Arc<TenantCore>>>,
@@ -761,6 +799,13 @@ impl Shared {
         {
             let mut counts = lock(&self.tenant_sync);
             counts.add();
+            // Subscribers (the gRPC bridge) learn of the tenant at once, not at its first
+            // transition.
+            let _ = self.tenant_events.send(TenantEvent {
+                tenant: id.clone(),
+                ready: false,
+                removed: false,
+            });
         }
         // A tenant with no critical check is ready as soon as the instance is.
         self.sync_tenant(&tenant);
@@ -923,8 +968,11 @@ impl Shared {
         }
         let after = match (before, passed) {
             (Status::Passing, false) if run.fail_run >= cfg.failure_threshold => Status::Failing,
-            // Pending is already not passing: the first failure shows its reason at once.
-            (Status::Pending, false) => Status::Failing,
+            // A pending readiness or startup check is already not passing: its first failure
+            // shows the reason at once. A pending liveness check counts as live, so it waits
+            // for its threshold like a passing one.
+            (Status::Pending, false) if cfg.kind != Kind::Liveness => Status::Failing,
+            (Status::Pending, false) if run.fail_run >= cfg.failure_threshold => Status::Failing,
             (Status::Pending | Status::Failing, true) if run.ok_run >= cfg.success_threshold => {
                 Status::Passing
             }
@@ -941,12 +989,18 @@ impl Shared {
             m.state(after == Status::Passing);
         }
         if before == after && new_reason == run.reason {
-            drop(state);
             match tenant {
                 Some(t) => {
-                    t.series.reassert(t.effective.load(Ordering::SeqCst));
-                    lock(&self.tenant_sync).reassert();
+                    drop(state);
+                    // Under the tenant lock, so a transition published meanwhile is not
+                    // overwritten with a stale value.
+                    let counts = lock(&self.tenant_sync);
+                    if !t.removed.load(Ordering::SeqCst) {
+                        t.series.reassert(t.effective.load(Ordering::SeqCst));
+                    }
+                    counts.reassert();
                 }
+                // Under the instance's state lock, for the same reason.
                 None => self.metrics.reassert(self.global.snapshot.load().ready),
             }
             return;
@@ -988,8 +1042,18 @@ impl Shared {
     async fn run_once(&self, tenant: Option<&TenantCore>, idx: usize) {
         let slot = &self.core(tenant).slots[idx];
         slot.runs_started.fetch_add(1, Ordering::SeqCst);
-        let Ok(_permit) = self.semaphore.acquire().await else {
-            return;
+        let semaphore = if tenant.is_some() {
+            &self.tenant_semaphore
+        } else {
+            &self.semaphore
+        };
+        let _permit = if slot.cfg.bounded {
+            match semaphore.acquire().await {
+                Ok(p) => Some(p),
+                Err(_) => return,
+            }
+        } else {
+            None
         };
         let start = Instant::now();
         let check = &slot.cfg.check;
@@ -1054,7 +1118,10 @@ fn jittered(period: Duration, jitter: Duration, rng: &mut u64) -> Duration {
     if nanos == 0 {
         return period;
     }
-    period + Duration::from_nanos(next_random(rng) % (nanos + 1))
+    // Saturating: a period of `Duration::MAX` ("once") must not overflow.
+    period.saturating_add(Duration::from_nanos(
+        next_random(rng) % nanos.saturating_add(1),
+    ))
 }
 
 async fn check_task(shared: Arc<Shared>, tenant: Option<Arc<TenantCore>>, idx: usize) {

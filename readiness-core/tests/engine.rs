@@ -344,7 +344,11 @@ async fn liveness_is_untouched_by_readiness_failures() {
 async fn a_failing_liveness_check_turns_the_instance_not_live() {
     let local = Switch::new(FAIL);
     let engine = Engine::builder()
-        .check(CheckSpec::liveness("deadlock", local.clone()).jitter(Duration::ZERO))
+        .check(
+            CheckSpec::liveness("deadlock", local.clone())
+                .jitter(Duration::ZERO)
+                .failure_threshold(1),
+        )
         .build()
         .expect("valid");
     settle().await;
@@ -558,4 +562,44 @@ async fn subscribers_see_each_transition_once() {
         }
     }
     assert_eq!(seen, vec![true, false, true]);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_liveness_check_waits_for_its_threshold_even_from_pending() {
+    let local = Switch::new(FAIL);
+    let engine = Engine::builder()
+        .check(
+            CheckSpec::liveness("deadlock", local.clone())
+                .period(Duration::from_secs(1))
+                .jitter(Duration::ZERO)
+                .failure_threshold(3),
+        )
+        .build()
+        .expect("valid");
+    settle().await;
+    assert!(engine.is_live(), "one failure is under the threshold");
+    advance(Duration::from_secs(1)).await;
+    assert!(engine.is_live());
+    advance(Duration::from_secs(1)).await;
+    assert!(!engine.is_live(), "the third failure restarts");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_longest_period_and_jitter_do_not_panic() {
+    let db = Switch::new(OK);
+    let engine = Engine::builder()
+        .check(
+            CheckSpec::readiness("once", db.clone())
+                .period(Duration::MAX)
+                .jitter(Duration::MAX),
+        )
+        .build()
+        .expect("valid");
+    for _ in 0..3 {
+        advance(Duration::from_secs(3600)).await;
+    }
+    assert!(engine.is_ready());
+    assert_eq!(db.runs(), 1, "ran once, and its task is still alive");
+    engine.refresh().await;
+    assert_eq!(db.runs(), 2);
 }

@@ -121,6 +121,15 @@ async fn tenants_come_and_go_at_run_time() {
         Some(false),
         "pending: fail closed"
     );
+    assert_eq!(
+        events.try_recv().expect("event"),
+        TenantEvent {
+            tenant: "acme".into(),
+            ready: false,
+            removed: false
+        },
+        "subscribers learn of a new tenant at once"
+    );
     tick().await;
     assert_eq!(engine.tenant_ready("acme"), Some(true));
     assert_eq!(
@@ -267,4 +276,37 @@ async fn a_hundred_thousand_tenants_never_stampede() {
         peak.load(Ordering::SeqCst)
     );
     assert_eq!(engine.tenant_ready("t99999"), Some(true));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn hanging_tenants_never_delay_the_instance_checks() {
+    let db = Flag::new(true);
+    let engine = Engine::builder()
+        .max_in_flight(2)
+        .max_tenant_in_flight(2)
+        .check(db.spec("db"))
+        .build()
+        .expect("valid");
+    for i in 0..50 {
+        let hang = check_fn(|| async {
+            std::future::pending::<()>().await;
+            Ok::<(), CheckFailure>(())
+        });
+        engine
+            .add_tenant(
+                &format!("t{i}"),
+                vec![CheckSpec::readiness("store", hang).timeout(Duration::from_secs(1))],
+            )
+            .expect("added");
+    }
+    tick().await;
+    assert!(engine.is_ready());
+    db.set(false);
+    tick().await;
+    assert!(
+        !engine.is_ready(),
+        "the instance's check ran on time behind 50 hanging tenants"
+    );
+    assert!(engine.is_live(), "the heartbeat never queues");
+    assert_eq!(engine.runs_started("db"), Some(3));
 }

@@ -32,7 +32,8 @@ fn status(ready: bool) -> ServingStatus {
 }
 
 /// Make a `grpc.health.v1` service that follows `engine`, and the task that keeps it in step
-/// (it ends when the engine is dropped or shut down, leaving `NOT_SERVING`).
+/// (it ends, leaving `NOT_SERVING`, when the engine is dropped; after `Engine::shutdown` the
+/// instance reads `NOT_SERVING` through the drain).
 pub async fn health_service(engine: &Engine) -> (HealthServer<impl Health>, JoinHandle<()>) {
     let (reporter, server) = tonic_health::server::health_reporter();
     let task = bridge(engine, reporter).await;
@@ -51,7 +52,9 @@ pub async fn bridge(engine: &Engine, mut reporter: HealthReporter) -> JoinHandle
     let mut tenants = engine.subscribe_tenants();
     let ready = rx.borrow_and_update().ready;
     reporter.set_service_status("", status(ready)).await;
-    resync(engine, &reporter).await;
+    // The tenant services this bridge has set, so a resync can clear those removed meanwhile.
+    let mut known = std::collections::HashSet::new();
+    resync(engine, &mut reporter, &mut known).await;
     // A weak handle: the bridge must not keep the engine (and its tasks) alive.
     let weak = engine.downgrade();
     tokio::spawn(async move {
@@ -66,15 +69,17 @@ pub async fn bridge(engine: &Engine, mut reporter: HealthReporter) -> JoinHandle
                 }
                 event = tenants.recv() => match event {
                     Ok(e) if e.removed => {
+                        known.remove(&e.tenant);
                         reporter.clear_service_status(&tenant_service(&e.tenant)).await;
                     }
                     Ok(e) => {
+                        known.insert(e.tenant.clone());
                         reporter
                             .set_service_status(tenant_service(&e.tenant), status(e.ready))
                             .await;
                     }
                     Err(RecvError::Lagged(_)) => match weak.upgrade() {
-                        Some(engine) => resync(&engine, &reporter).await,
+                        Some(engine) => resync(&engine, &mut reporter, &mut known).await,
                         None => break,
                     },
                     Err(RecvError::Closed) => break,
@@ -87,12 +92,22 @@ pub async fn bridge(engine: &Engine, mut reporter: HealthReporter) -> JoinHandle
     })
 }
 
-async fn resync(engine: &Engine, reporter: &HealthReporter) {
-    for id in engine.tenant_ids() {
+async fn resync(
+    engine: &Engine,
+    reporter: &mut HealthReporter,
+    known: &mut std::collections::HashSet<std::sync::Arc<str>>,
+) {
+    let ids: std::collections::HashSet<_> = engine.tenant_ids().into_iter().collect();
+    for gone in known.difference(&ids).cloned().collect::<Vec<_>>() {
+        reporter.clear_service_status(&tenant_service(&gone)).await;
+        known.remove(&gone);
+    }
+    for id in ids {
         if let Some(ready) = engine.tenant_ready(&id) {
             reporter
                 .set_service_status(tenant_service(&id), status(ready))
                 .await;
+            known.insert(id);
         }
     }
 }

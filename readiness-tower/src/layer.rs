@@ -294,9 +294,10 @@ impl ReadinessLayer {
     }
 
     /// Shed the traffic of a tenant that is not ready: a request naming a registered tenant
-    /// in `header` whose readiness is off gets 503 with `Retry-After`, and never reaches the
-    /// inner service; every other request (other tenants, unknown or malformed ids, no header)
-    /// is served. Probes are never shed.
+    /// in `header` whose own critical checks fail gets 503 with `Retry-After`, and never
+    /// reaches the inner service; every other request (other tenants, unknown or malformed
+    /// ids, no header) is served. Probes are never shed. The instance's own state does not
+    /// shed anything: while it drains, every tenant is still served until the process stops.
     pub fn shed_tenants_by_header(mut self, header: http::HeaderName) -> Self {
         self.config_mut().shed = Some(Shed {
             from: TenantFrom::Header(header),

@@ -65,14 +65,7 @@ impl<'a> Entry<'a> {
     }
 
     fn shutdown() -> Self {
-        Entry {
-            name: SHUTDOWN_ENTRY,
-            ok: false,
-            critical: true,
-            status: Status::Failing,
-            reason: Some(SHUTDOWN_REASON),
-            excludable: false,
-        }
+        shutdown_entry(true)
     }
 }
 
@@ -99,6 +92,22 @@ pub(crate) fn tenant_entries(t: &TenantStatus) -> Vec<Entry<'_>> {
         });
     }
     out
+}
+
+/// The `shutdown` entry: failing while draining, passing before.
+pub(crate) fn shutdown_entry(draining: bool) -> Entry<'static> {
+    Entry {
+        name: SHUTDOWN_ENTRY,
+        ok: !draining,
+        critical: true,
+        status: if draining {
+            Status::Failing
+        } else {
+            Status::Passing
+        },
+        reason: draining.then_some(SHUTDOWN_REASON),
+        excludable: false,
+    }
 }
 
 /// The entries a probe lists, in order.

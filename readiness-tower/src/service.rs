@@ -23,6 +23,10 @@ const ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD");
 
 /// Middleware that answers probe requests from the engine's snapshot and passes every other
 /// request to the inner service unchanged. Made by [`ReadinessLayer`](crate::ReadinessLayer).
+///
+/// `poll_ready` is the inner service's, as in every tower middleware: put the layer outside any
+/// concurrency limit, buffer or rate limit, so that a saturated application never delays a
+/// probe (the recommended outermost position does that).
 #[derive(Clone)]
 pub struct ReadinessService<S> {
     inner: S,
@@ -181,6 +185,11 @@ impl<S> ReadinessService<S> {
                 }
                 (probe, latched, render::entries(probe, &snap))
             }
+            Route::Check(readiness_core::SHUTDOWN_ENTRY) => {
+                // The drain entry has its own path, as kube-apiserver's `/readyz/shutdown`.
+                let e = render::shutdown_entry(snap.is_draining());
+                (Probe::Readyz, false, vec![e])
+            }
             Route::Check(name) => match snap.check(name) {
                 Some(c) if c.kind() == Kind::Readiness => {
                     // Asked about one check, its own failure is the answer, critical or not.
@@ -236,7 +245,9 @@ impl<S> ReadinessService<S> {
     }
 
     fn shed_answer<B>(&self, shed: &Shed, tenant: &str) -> Option<Response<ResponseBody<B>>> {
-        if self.state.engine.tenant_ready(tenant)? {
+        // The tenant's own checks decide, not the instance: a draining instance keeps serving
+        // every tenant until it stops (that is what the drain delay is for).
+        if self.state.engine.tenant_checks_pass(tenant)? {
             return None;
         }
         let mut res = plain(

@@ -132,6 +132,20 @@ async fn tenant_services_follow_their_tenants() {
     let r = client.check(req("")).await.expect("check").into_inner();
     assert_eq!(r.status, serving, "the instance is untouched");
 
+    // A tenant added at run time is known at once, even before its first result.
+    let down = Flag::new(false);
+    engine
+        .add_tenant("initech", vec![down.spec("store")])
+        .expect("added");
+    let mut seen = None;
+    for _ in 0..100 {
+        if let Ok(r) = client.check(req("tenants/initech")).await {
+            seen = Some(r.into_inner().status);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(seen, Some(not_serving));
     engine.add_tenant("globex", vec![]).expect("added");
     let mut ok = false;
     for _ in 0..100 {

@@ -170,10 +170,10 @@ async fn liveness_ignores_readiness() {
     let r = get(&layer, "/healthz?verbose").await;
     assert_eq!(r.body, "healthz check passed\n");
     let engine = Engine::builder()
-        .check(CheckSpec::liveness(
-            "deadlock",
-            check_fn(|| async { Err::<(), _>("stuck") }),
-        ))
+        .check(
+            CheckSpec::liveness("deadlock", check_fn(|| async { Err::<(), _>("stuck") }))
+                .failure_threshold(1),
+        )
         .build()
         .expect("valid");
     engine.refresh().await;
@@ -285,4 +285,25 @@ async fn hostile_queries_get_bounded_answers() {
     let distinct: String = (0..100).map(|i| format!("exclude=n{i}&")).collect();
     let r = get(&layer, &format!("/readyz?{distinct}")).await;
     assert!(r.body.contains("and 48 more"), "{}", r.body);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_shutdown_entry_has_its_own_path() {
+    let engine = engine_with(vec![Flag::new(true).spec("db")]).await;
+    let layer = ReadinessLayer::new(engine.clone());
+    assert_eq!(get(&layer, "/readyz/shutdown").await.body, "ok");
+    engine.drain();
+    let r = get(&layer, "/readyz/shutdown").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            503,
+            "[-]shutdown failed: reason withheld\nreadyz check failed\n"
+        )
+    );
+    assert_eq!(
+        get(&layer, "/readyz/db").await.status,
+        200,
+        "db itself is fine"
+    );
 }
