@@ -13,11 +13,16 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-#[tokio::test]
-async fn tonic_server_with_layer_and_health_bridge() {
-    let db = Flag::new(false);
-    let engine = engine_with(vec![db.spec("db")]).await;
-    let (health, _bridge) = readiness_tower::grpc::health_service(&engine).await;
+/// A tonic server on loopback with the layer (HTTP/1.1 probes accepted) and the bridged
+/// health service, and a real health client connected to it.
+async fn serve(
+    engine: &readiness_core::Engine,
+) -> (
+    std::net::SocketAddr,
+    HealthClient<tonic::transport::Channel>,
+    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+) {
+    let (health, _bridge) = readiness_tower::grpc::health_service(engine).await;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -29,13 +34,19 @@ async fn tonic_server_with_layer_and_health_bridge() {
             .add_service(health)
             .serve_with_incoming(TcpIncoming::from(l)),
     );
-
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("uri")
         .connect()
         .await
         .expect("connect");
-    let mut client = HealthClient::new(channel);
+    (addr, HealthClient::new(channel), server)
+}
+
+#[tokio::test]
+async fn tonic_server_with_layer_and_health_bridge() {
+    let db = Flag::new(false);
+    let engine = engine_with(vec![db.spec("db")]).await;
+    let (addr, mut client, server) = serve(&engine).await;
     let check = |service: &str| HealthCheckRequest {
         service: service.to_owned(),
     };
@@ -84,22 +95,7 @@ async fn tenant_services_follow_their_tenants() {
         .build()
         .expect("valid");
     engine.refresh_tenant("acme").await;
-    let (health, _bridge) = readiness_tower::grpc::health_service(&engine).await;
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(health)
-            .serve_with_incoming(TcpIncoming::from(l)),
-    );
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let mut client = HealthClient::new(channel);
+    let (_addr, mut client, server) = serve(&engine).await;
     let req = |s: &str| HealthCheckRequest {
         service: s.to_owned(),
     };
