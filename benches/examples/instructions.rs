@@ -75,6 +75,15 @@ async fn run(scenario: &str, n: usize) {
                 black_box(svc.clone().oneshot(req()).await.expect("call"));
             }
         }
+        "passthrough/layered" => {
+            // The same loop as `passthrough/bare`, so the harness adds nothing to one side.
+            let svc = ServiceBuilder::new()
+                .layer(ReadinessLayer::new(engine.clone()))
+                .service(router());
+            for _ in 0..n {
+                black_box(svc.clone().oneshot(req()).await.expect("call"));
+            }
+        }
         "passthrough/route_layer" => {
             let svc = router().layer(ReadinessLayer::new(engine.clone()));
             for _ in 0..n {
