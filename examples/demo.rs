@@ -18,15 +18,30 @@ use std::time::Duration;
 use axum::{Router, body::Body, response::Response, routing::get};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use readiness_core::metrics::{CHECK_DURATION_SECONDS, DURATION_BUCKETS};
-use readiness_core::{CheckSpec, Defaults, Engine, TcpCheck, validate_name};
+use readiness_core::{
+    CheckSpec, Defaults, Engine, HEARTBEAT_CHECK, RESERVED_NAMES, TcpCheck, validate_name,
+};
 use readiness_testkit::{Fault, FaultInjector, FaultPlan};
 use readiness_tower::{ReadinessLayer, ResponseBody};
 use tower::ServiceBuilder;
 
-const USAGE: &str = "usage: demo [--listen ADDR] [--grpc-listen ADDR] [--check NAME=tcp://HOST:PORT]... \
-[--optional NAME=tcp://HOST:PORT]... [--tenant ID]... [--tenant-check ID/NAME=tcp://HOST:PORT]... \
-[--period DUR] [--timeout DUR] [--failure-threshold N] [--success-threshold N] [--drain-delay DUR] \
-[--show-details] [--tenant-header NAME]";
+const USAGE: &str = "usage: demo [FLAGS]
+
+  --listen ADDR                 HTTP address (default 127.0.0.1:3000): GET /, probes, GET /metrics
+  --grpc-listen ADDR            also serve grpc.health.v1 (\"\" = instance, tenants/{id} = a tenant)
+  --check NAME=tcp://HOST:PORT  a critical readiness check (repeatable)
+  --optional NAME=tcp://HOST:PORT  a non-critical readiness check (repeatable)
+  --tenant ID                   register a tenant (repeatable)
+  --tenant-check ID/NAME=tcp://HOST:PORT  a critical check of that tenant (repeatable)
+  --period DUR                  check period (default 2s; DUR is 250ms, 2s, 1m, ...)
+  --timeout DUR                 check timeout (default 1s)
+  --failure-threshold N         consecutive failures to fail (default 3)
+  --success-threshold N         consecutive successes to pass (default 1)
+  --drain-delay DUR             on SIGTERM/Ctrl-C: 503 at once, serve DUR more, exit 0 (default 5s)
+  --show-details                show failure reasons instead of `reason withheld`
+  --tenant-header NAME          shed GET / of a not-ready tenant named in that header
+
+With no --check/--optional/--tenant/--tenant-check, checks simulated dependencies.";
 
 /// A flag error: one line naming the flag; the demo exits 2.
 struct FlagError(String);
@@ -153,7 +168,15 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, 
             return Ok(None);
         }
         if flag == "--show-details" {
-            f.show_details = true;
+            f.show_details = match inline.as_deref() {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(v) => {
+                    return Err(FlagError(format!(
+                        "{flag}: takes no value (or =true / =false), got {v:?}"
+                    )));
+                }
+            };
             continue;
         }
         let known = [
@@ -183,7 +206,13 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, 
             "--grpc-listen" => f.grpc_listen = Some(parse_addr(&flag, v)?),
             "--check" => f.checks.push(parse_dep(&flag, v)?),
             "--optional" => f.optional.push(parse_dep(&flag, v)?),
-            "--tenant" => f.tenants.push(parse_name(&flag, "tenant id", v)?),
+            "--tenant" => {
+                let id = parse_name(&flag, "tenant id", v)?;
+                // Naming a tenant twice registers it once.
+                if !f.tenants.contains(&id) {
+                    f.tenants.push(id);
+                }
+            }
             "--tenant-check" => {
                 let shape = || {
                     FlagError(format!(
@@ -208,7 +237,59 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, 
             _ => unreachable!("flag list checked above"),
         }
     }
+    check_names(&f)?;
     Ok(Some(f))
+}
+
+/// Names the engine would refuse, reported against the flag that gave them.
+fn check_names(f: &Flags) -> Result<(), FlagError> {
+    let mut global = std::collections::HashSet::new();
+    for (flag, dep) in f
+        .checks
+        .iter()
+        .map(|d| ("--check", d))
+        .chain(f.optional.iter().map(|d| ("--optional", d)))
+    {
+        if RESERVED_NAMES.contains(&dep.name.as_str()) || dep.name == HEARTBEAT_CHECK {
+            return Err(FlagError(format!(
+                "{flag}: the check name {:?} is reserved",
+                dep.name
+            )));
+        }
+        if !global.insert(dep.name.as_str()) {
+            return Err(FlagError(format!(
+                "{flag}: the check name {:?} is given twice",
+                dep.name
+            )));
+        }
+    }
+    for id in f
+        .tenants
+        .iter()
+        .chain(f.tenant_checks.iter().map(|(id, _)| id))
+    {
+        if RESERVED_NAMES.contains(&id.as_str()) {
+            return Err(FlagError(format!(
+                "--tenant: the tenant id {id:?} is reserved"
+            )));
+        }
+    }
+    let mut per_tenant = std::collections::HashSet::new();
+    for (id, dep) in &f.tenant_checks {
+        if ["instance", "shutdown", "tenants"].contains(&dep.name.as_str()) {
+            return Err(FlagError(format!(
+                "--tenant-check: the check name {:?} is reserved for tenants",
+                dep.name
+            )));
+        }
+        if !per_tenant.insert((id.as_str(), dep.name.as_str())) {
+            return Err(FlagError(format!(
+                "--tenant-check: {id}/{} is given twice",
+                dep.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn build_engine(f: &Flags) -> Result<Engine, readiness_core::BuildError> {
@@ -378,9 +459,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let local = listener.local_addr().unwrap_or(flags.listen);
     tracing::info!(
-        "listening on http://{}  (try /readyz?verbose, /livez, /startupz, /metrics, /readyz/tenants/ID?verbose)",
-        flags.listen
+        "listening on http://{local}  (try /readyz?verbose, /livez, /startupz, /metrics, /readyz/tenants/ID?verbose)"
     );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

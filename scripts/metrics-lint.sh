@@ -6,11 +6,13 @@ cd "$(dirname "$0")/.."
 promtool="$(./scripts/promtool.sh)"
 # One GET with a 2 s timeout (python3 is on every machine this project runs on; curl may not be).
 scrape() {
-  python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' "$1"
+  # No proxy: the demo is on loopback, whatever http_proxy says.
+  python3 -c 'import sys, urllib.request as u; sys.stdout.write(u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=2).read().decode())' "$1"
 }
 cargo build -q -p readiness-examples --example demo
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-./target/debug/examples/demo --listen "127.0.0.1:$port" --period 100ms --drain-delay 0s >target/demo-metrics.log 2>&1 &
+"$target_dir/debug/examples/demo" --listen "127.0.0.1:$port" --period 100ms --drain-delay 0s >"$target_dir/demo-metrics.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 body=""

@@ -4,7 +4,9 @@
 set -euo pipefail
 if [ -n "${PROMTOOL:-}" ]; then echo "$PROMTOOL"; exit 0; fi
 if command -v promtool >/dev/null 2>&1; then command -v promtool; exit 0; fi
-root="$(cd "$(dirname "$0")/.." && pwd)/target/promtool"
+cd "$(dirname "$0")/.."
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+root="$target_dir/promtool"
 if [ ! -x "$root/usr/bin/promtool" ]; then
   mkdir -p "$root"
   (

@@ -234,7 +234,9 @@ pub struct Defaults {
     pub jitter: Option<Duration>,
     /// Consecutive failures to turn failing (Kubernetes: 3).
     pub failure_threshold: u32,
-    /// Consecutive successes to turn passing (Kubernetes: 1).
+    /// Consecutive successes to turn passing (Kubernetes: 1). Applies to readiness checks
+    /// only: liveness and startup checks take 1 unless their spec says otherwise (and then
+    /// it must be 1, as in Kubernetes).
     pub success_threshold: u32,
 }
 
@@ -289,13 +291,17 @@ pub enum ConfigProblem {
         /// The name.
         name: String,
     },
-    /// Two checks with the same name in one scope, or two tenants with the same id (then
-    /// the scope is `Global` and the name the id).
+    /// Two checks with the same name in one scope.
     Duplicate {
         /// Where.
         scope: Scope,
         /// The name used twice.
         name: String,
+    },
+    /// Two tenants with the same id.
+    DuplicateTenant {
+        /// The id registered twice.
+        id: String,
     },
     /// A zero period, timeout or threshold.
     Zero {
@@ -346,6 +352,9 @@ impl fmt::Display for ConfigProblem {
             }
             ConfigProblem::Duplicate { scope, name } => {
                 write!(f, "{scope}: the name {name:?} is registered twice")
+            }
+            ConfigProblem::DuplicateTenant { id } => {
+                write!(f, "tenant {id:?} is registered twice")
             }
             ConfigProblem::Zero { name, option } => {
                 write!(f, "check {name:?}: {option} must be greater than zero")
@@ -449,7 +458,11 @@ pub(crate) fn resolve_specs(
         let period = spec.period.unwrap_or(defaults.period);
         let timeout = spec.timeout.unwrap_or(defaults.timeout);
         let failure_threshold = spec.failure_threshold.unwrap_or(defaults.failure_threshold);
-        let success_threshold = spec.success_threshold.unwrap_or(defaults.success_threshold);
+        // Kubernetes requires 1 for liveness and startup: the default applies to readiness.
+        let success_threshold = spec.success_threshold.unwrap_or(match spec.kind {
+            Kind::Readiness => defaults.success_threshold,
+            Kind::Liveness | Kind::Startup => 1,
+        });
         for (option, zero) in [
             ("period", period.is_zero()),
             ("timeout", timeout.is_zero()),

@@ -206,10 +206,7 @@ impl EngineBuilder {
         let mut tenants = Vec::with_capacity(self.tenants.len());
         for (id, checks) in &self.tenants {
             if validate_tenant(id, &mut problems) && !tenant_ids.insert(id.as_str()) {
-                problems.push(ConfigProblem::Duplicate {
-                    scope: Scope::Global,
-                    name: id.clone(),
-                });
+                problems.push(ConfigProblem::DuplicateTenant { id: id.clone() });
             }
             tenants.push((
                 id,
@@ -439,9 +436,8 @@ impl Engine {
         }
         let mut map = write(&shared.tenants);
         if map.contains_key(id) {
-            return Err(BuildError::new(vec![ConfigProblem::Duplicate {
-                scope: Scope::Global,
-                name: id.to_owned(),
+            return Err(BuildError::new(vec![ConfigProblem::DuplicateTenant {
+                id: id.to_owned(),
             }]));
         }
         if map.len() >= shared.max_tenants {

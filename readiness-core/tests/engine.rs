@@ -603,3 +603,21 @@ async fn the_longest_period_and_jitter_do_not_panic() {
     engine.refresh().await;
     assert_eq!(db.runs(), 2);
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_default_success_threshold_applies_to_readiness_checks_only() {
+    let db = Switch::new(OK);
+    let engine = Engine::builder()
+        .defaults(readiness_core::Defaults {
+            success_threshold: 2,
+            ..readiness_core::Defaults::default()
+        })
+        .check(spec("db", &db))
+        .build()
+        .expect("the heartbeat keeps its threshold of 1");
+    settle().await;
+    assert!(!engine.is_ready(), "one success is under the default of 2");
+    assert!(engine.is_live());
+    advance(Duration::from_secs(1)).await;
+    assert!(engine.is_ready());
+}

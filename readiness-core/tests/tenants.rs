@@ -141,7 +141,7 @@ async fn tenants_come_and_go_at_run_time() {
         }
     );
     let err = engine.add_tenant("acme", vec![]).expect_err("duplicate");
-    assert!(matches!(&err.problems()[0], ConfigProblem::Duplicate { name, .. } if name == "acme"));
+    assert!(matches!(&err.problems()[0], ConfigProblem::DuplicateTenant { id } if id == "acme"));
     engine.add_tenant("globex", vec![]).expect("added");
     assert_eq!(
         engine.tenant_ready("globex"),
@@ -228,7 +228,7 @@ async fn bad_tenants_are_errors_not_panics() {
     assert!(
         err.problems()
             .iter()
-            .any(|x| matches!(x, ConfigProblem::Duplicate { name, .. } if name == "b"))
+            .any(|x| matches!(x, ConfigProblem::DuplicateTenant { id } if id == "b"))
     );
 }
 

@@ -62,6 +62,8 @@
 //!     .layer(ReadinessLayer::new(engine))
 //!     .service(router);
 //! # let _ = app;
+//! // For `axum::serve`, map responses back to axum's type outside the layer
+//! // (`.map_response(|r| r.map(ResponseBody::into_body))`, see `ResponseBody::into_body`), then
 //! // axum::serve(listener, tower::make::Shared::new(app)).await?;
 //! # Ok(()) }
 //! ```

@@ -247,7 +247,7 @@ fn push_sanitized(out: &mut String, s: &str) {
     out.extend(s.chars().map(|c| if c.is_control() { ' ' } else { c }));
 }
 
-/// `"a","b"` as Go's `%q` writes them (request input: escaped, bounded).
+/// `"a","b"` as kube-apiserver writes them with Go's `%q` (request input: escaped, bounded).
 fn push_quoted_list(out: &mut String, names: &[&str]) {
     for (i, n) in names.iter().take(MAX_WARNED).enumerate() {
         if i > 0 {
@@ -260,16 +260,29 @@ fn push_quoted_list(out: &mut String, names: &[&str]) {
     }
 }
 
+/// One name as Go's `strconv.Quote` writes it: printable characters as they are, `"` and `\\`
+/// escaped, control characters as `\n`-style or `\xNN` / `\uNNNN` escapes. Bounded to 256
+/// characters (request input).
 fn push_quoted(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars().take(256) {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_ascii_graphic() || c == ' ' => out.push(c),
-            c => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if c.is_control() && (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
             }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
         }
     }
     out.push('"');

@@ -277,11 +277,7 @@ async fn hostile_queries_get_bounded_answers() {
     let r = get(&layer, &format!("/readyz?{many}")).await;
     assert_eq!(r.status, 503);
     assert!(r.body.len() < 512, "bounded: {}", r.body.len());
-    assert!(
-        r.body.contains(r#"no matches for "\"\u{a}\\""#),
-        "{}",
-        r.body
-    );
+    assert!(r.body.contains(r#"no matches for "\"\n\\""#), "{}", r.body);
     let distinct: String = (0..100).map(|i| format!("exclude=n{i}&")).collect();
     let r = get(&layer, &format!("/readyz?{distinct}")).await;
     assert!(r.body.contains("and 48 more"), "{}", r.body);
