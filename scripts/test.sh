@@ -5,7 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "==> cargo test --workspace"
-cargo test --workspace
+log="$(mktemp)"
+cargo test --workspace 2>&1 | tee "$log"
+passed="$(awk '/^test result:/ {p += $4} END {print p + 0}' "$log")"
+failed="$(awk '/^test result:/ {f += $6} END {print f + 0}' "$log")"
+rm -f "$log"
 
 echo "==> promtool"
 PROMTOOL="$(./scripts/promtool.sh)"
@@ -19,3 +23,6 @@ if [ -f ops/check.sh ]; then
   echo "==> promtool check rules / test rules (ops/)"
   bash ops/check.sh
 fi
+
+echo
+echo "tests: $passed passed, $failed failed"
