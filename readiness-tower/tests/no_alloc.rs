@@ -1,0 +1,76 @@
+//! The layer's promise for every request that is not a probe: no allocation of its own.
+//! Counted with dhat's heap profiler (a global allocator of this test binary only).
+
+mod common;
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use readiness_tower::ReadinessLayer;
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+/// Heap blocks allocated while `n` requests go through `svc`.
+async fn blocks_for<S>(svc: &mut S, uri: &str, n: u64) -> u64
+where
+    S: Service<Request<Full<Bytes>>, Error = Infallible>,
+{
+    // Build the requests first: only the calls are counted.
+    let reqs: Vec<_> = (0..n)
+        .map(|_| {
+            Request::get(uri)
+                .body(Full::new(Bytes::new()))
+                .expect("request")
+        })
+        .collect();
+    let before = dhat::HeapStats::get().total_blocks;
+    for req in reqs {
+        let res = svc
+            .ready()
+            .await
+            .expect("ready")
+            .call(req)
+            .await
+            .expect("infallible");
+        drop(res);
+    }
+    dhat::HeapStats::get().total_blocks - before
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_non_probe_request_allocates_nothing_in_the_layer() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let engine = common::engine_with(vec![common::Flag::new(true).spec("db")]).await;
+    // An inner service that allocates nothing itself, so every block would be the layer's.
+    let inner = service_fn(|_req: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+    });
+    let mut bare = inner;
+    let mut layered = ServiceBuilder::new()
+        .layer(
+            ReadinessLayer::new(engine)
+                .shed_tenants_by_header(http::HeaderName::from_static("x-tenant")),
+        )
+        .service(inner);
+    // Warm up (lazy statics, first-use allocations).
+    blocks_for(&mut bare, "/orders?id=7", 10).await;
+    blocks_for(&mut layered, "/orders?id=7", 10).await;
+
+    let bare_blocks = blocks_for(&mut bare, "/orders?id=7", 1000).await;
+    for uri in ["/orders?id=7", "/readyzz", "/api/readyz", "/livez/x", "/"] {
+        let layered_blocks = blocks_for(&mut layered, uri, 1000).await;
+        assert_eq!(
+            layered_blocks,
+            bare_blocks,
+            "{uri}: the layer allocated {} blocks in 1000 calls",
+            layered_blocks - bare_blocks
+        );
+    }
+    // A probe, by contrast, is answered by the layer (and may allocate its answer).
+    let probe_blocks = blocks_for(&mut layered, "/readyz", 1000).await;
+    assert!(probe_blocks > 0, "the probe path was exercised");
+}
