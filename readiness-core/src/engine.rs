@@ -237,7 +237,7 @@ impl EngineBuilder {
             watch: watch_tx,
             metrics,
             tenants: RwLock::new(HashMap::new()),
-            tenant_sync: Mutex::new(TenantCounts::register(self.tenant_metrics)),
+            tenant_sync: Mutex::new(TenantCounts::register()),
             tenant_events,
             tenant_mode: self.tenant_metrics,
             max_tenants: self.max_tenants,

@@ -225,7 +225,7 @@ pub(crate) struct TenantCounts {
 }
 
 impl TenantCounts {
-    pub(crate) fn register(_mode: crate::tenant::TenantMetricsMode) -> Self {
+    pub(crate) fn register() -> Self {
         let c = Self {
             total: 0,
             ready: 0,
@@ -267,8 +267,7 @@ impl TenantCounts {
 /// One tenant's series. Tenant label values come only from registered, validated ids.
 pub(crate) struct TenantSeries {
     id: std::sync::Arc<str>,
-    mode: crate::tenant::TenantMetricsMode,
-    /// `All` mode: handles bound when the tenant was added.
+    /// `All` mode: handles bound when the tenant was added; `None` in `NotReadyOnly` mode.
     state: Option<(Gauge, Counter, Counter)>,
     check_seconds: Counter,
     /// Nanoseconds spent checking; the counter gets whole seconds and the rest carries over
@@ -298,7 +297,6 @@ impl TenantSeries {
         check_seconds.increment(0);
         Self {
             id: id.clone(),
-            mode,
             state,
             check_seconds,
             nanos: std::sync::atomic::AtomicU64::new(0),
@@ -328,10 +326,10 @@ impl TenantSeries {
     /// Set the state again without a transition, so an exporter idle timeout never drops a
     /// series that should stay (`All`), or the not-ready series stays fresh (`NotReadyOnly`).
     pub(crate) fn reassert(&self, ready: bool) {
-        match (&self.state, self.mode) {
-            (Some((g, _, _)), _) => g.set(if ready { 1.0 } else { 0.0 }),
-            (None, _) if !ready => self.lazy_gauge().set(0.0),
-            (None, _) => {}
+        match &self.state {
+            Some((g, _, _)) => g.set(if ready { 1.0 } else { 0.0 }),
+            None if !ready => self.lazy_gauge().set(0.0),
+            None => {}
         }
     }
 

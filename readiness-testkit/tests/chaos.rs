@@ -358,24 +358,20 @@ async fn drain_while_failing_stays_drained() {
     );
 }
 
-fn tenant_dep(name: &str, plan: FaultPlan) -> (CheckSpec, FaultHandle) {
-    dep(name, plan)
-}
-
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 #[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
 async fn one_tenants_faults_leave_the_instance_and_the_others_untouched() {
     let seed = chaos_seed();
     let capture = MetricsCapture::new();
     let _guard = capture.set_default();
-    let (victim, h) = tenant_dep("store", FaultPlan::always(Fault::Pass));
+    let (victim, h) = dep("store", FaultPlan::always(Fault::Pass));
     let mut b = Engine::builder()
         .check(dep("db", FaultPlan::always(Fault::Pass)).0)
         .tenant("victim", vec![victim]);
     for i in 0..10 {
         b = b.tenant(
             format!("t{i}"),
-            vec![tenant_dep("store", FaultPlan::always(Fault::Pass)).0],
+            vec![dep("store", FaultPlan::always(Fault::Pass)).0],
         );
     }
     let engine = b.build().expect("valid");
@@ -392,7 +388,7 @@ async fn one_tenants_faults_leave_the_instance_and_the_others_untouched() {
     for round in 0..8 {
         // A seeded order of faults, each held long enough to flip the tenant.
         let fault = faults[((seed >> (round * 2)) & 3) as usize].clone();
-        h.set(fault.clone());
+        h.set(fault);
         periods(5).await;
         probes.assert_status("/readyz/tenants/victim", 503).await;
         probes.assert_ready().await;
@@ -405,7 +401,6 @@ async fn one_tenants_faults_leave_the_instance_and_the_others_untouched() {
         h.set(Fault::Pass);
         periods(2).await;
         probes.assert_status("/readyz/tenants/victim", 200).await;
-        let _ = fault;
     }
     assert!(
         !instance.has_changed().expect("alive"),
@@ -462,7 +457,7 @@ async fn tenants_added_and_removed_during_a_probe_storm_lose_nothing() {
         if live.is_empty() || next() % 3 != 0 {
             let id = format!("t{step}");
             let plan = seeded(seed, step, 0.2);
-            let added = engine.add_tenant(&id, vec![tenant_dep("store", plan).0]);
+            let added = engine.add_tenant(&id, vec![dep("store", plan).0]);
             if live.len() < 64 {
                 added.unwrap_or_else(|e| panic!("{id}: {e}"));
                 live.push(id);
