@@ -229,7 +229,9 @@ impl EngineBuilder {
         }
         let (watch_tx, _) = watch::channel(initial);
         let (tenant_events, _) = broadcast::channel(1024);
+        let (closed, _) = watch::channel(false);
         let shared = Arc::new(Shared {
+            closed,
             global: core,
             draining: AtomicBool::new(false),
             semaphore: Arc::new(Semaphore::new(self.max_in_flight)),
@@ -307,6 +309,7 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.shared.closed.send_replace(true);
         for task in lock(&self.tasks).drain(..) {
             task.abort();
         }
@@ -380,6 +383,30 @@ impl Engine {
         self.inner.shared.draining.load(Ordering::SeqCst)
     }
 
+    /// End the drain: its delay is over and the server is about to stop accepting, so
+    /// long-lived streams that follow the engine (gRPC `Watch`) end now instead of holding a
+    /// graceful shutdown open. Drains first if [`drain`](Self::drain) was not called.
+    /// Idempotent; [`shutdown`](Self::shutdown) and dropping the last handle close too.
+    pub fn close(&self) {
+        self.drain();
+        self.inner.shared.closed.send_replace(true);
+    }
+
+    /// Whether [`close`](Self::close) was called (or the engine was shut down).
+    pub fn is_closed(&self) -> bool {
+        *self.inner.shared.closed.borrow()
+    }
+
+    /// Resolves once the engine is closed ([`close`](Self::close), [`shutdown`](Self::shutdown)
+    /// or the last handle dropped). It holds no handle: waiting never keeps the engine alive.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.inner.shared.closed.subscribe();
+        async move {
+            // An error means the engine is gone, which is closed too.
+            let _ = rx.wait_for(|closed| *closed).await;
+        }
+    }
+
     /// Drain, then stop every background task and wait until they have all ended.
     ///
     /// This is for shutting the process down. To reload a configuration, build the new engine
@@ -388,7 +415,7 @@ impl Engine {
     /// way the engine's `readiness_check_state` series are set to 0 when it stops; a check the
     /// new engine still has is set again on its next result, one that was removed stays 0.
     pub async fn shutdown(&self) {
-        self.drain();
+        self.close();
         let tasks: Vec<_> = lock(&self.inner.tasks).drain(..).collect();
         for task in &tasks {
             task.abort();
@@ -602,6 +629,8 @@ fn resolve_tenant_checks(
 }
 
 struct Shared {
+    /// `true` once the drain is over ([`Engine::close`]): long-lived streams end.
+    closed: watch::Sender<bool>,
     global: ScopeCore,
     draining: AtomicBool,
     semaphore: Arc<Semaphore>,

@@ -409,6 +409,34 @@ async fn drain_turns_readiness_off_for_good_and_keeps_liveness() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn close_ends_the_drain_and_wakes_every_waiter() {
+    let db = Switch::new(OK);
+    let engine = Engine::builder()
+        .check(spec("db", &db))
+        .build()
+        .expect("valid");
+    settle().await;
+    let waiter = tokio::spawn(engine.closed());
+    settle().await;
+    assert!(!waiter.is_finished(), "open until closed");
+    assert!(!engine.is_closed());
+    engine.close();
+    settle().await;
+    assert!(waiter.is_finished(), "close wakes the waiter");
+    assert!(engine.is_closed() && engine.is_draining() && !engine.is_ready());
+    engine.closed().await; // already closed: resolves at once
+
+    // Dropping the last handle closes too, and waiting holds no handle.
+    let other = Engine::builder().build().expect("valid");
+    let waiter = tokio::spawn(other.closed());
+    settle().await;
+    assert!(!waiter.is_finished());
+    drop(other);
+    settle().await;
+    assert!(waiter.is_finished(), "a dropped engine is closed");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn shutdown_leaves_no_task_behind() {
     let db = Switch::new(HANG);
     let engine = Engine::builder()
