@@ -1,17 +1,18 @@
-//! An axum app with probes: `cargo run -p readiness-examples --example axum`.
+//! An axum app with probes: `cargo run -p readiness-examples --example axum [ADDR]`.
 //!
-//! The layer sits outermost, so probes never reach the router's own layers. `axum::serve`
-//! wants axum's own response type, so responses are mapped back with `ResponseBody::into_body`.
+//! One `.layer(..)`, outermost, and `axum::serve` takes the result as it is: the layered
+//! Router answers in axum's own body type (readiness-tower's `axum` feature), so probes never
+//! reach the router's own layers and no response mapping is needed.
 
 use std::time::Duration;
 
-use axum::{Router, body::Body, response::Response, routing::get};
-use readiness_core::{CheckSpec, Engine, TcpCheck};
-use readiness_tower::{ReadinessLayer, ResponseBody};
+use axum::{Router, routing::get};
+use readiness_tower::{CheckSpec, Engine, ReadinessLayer, TcpCheck};
 use tower::ServiceBuilder;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args().nth(1).unwrap_or("127.0.0.1:3000".into());
     let engine = Engine::builder()
         .check(
             CheckSpec::readiness("db", TcpCheck::new("127.0.0.1:5432"))
@@ -20,17 +21,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .build()?;
 
-    let router: Router = Router::new().route("/", get(|| async { "hello\n" }));
+    let router = Router::new().route("/", get(|| async { "hello\n" }));
     let app = ServiceBuilder::new()
-        .map_response(|res: Response<ResponseBody<Body>>| res.map(ResponseBody::into_body))
         .layer(ReadinessLayer::new(engine))
         .service(router);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    println!(
-        "listening on http://{}/readyz?verbose",
-        listener.local_addr()?
-    );
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, tower::make::Shared::new(app)).await?;
     Ok(())
 }

@@ -15,15 +15,41 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use axum::{Router, body::Body, response::Response, routing::get};
+use axum::{Router, http::StatusCode, routing::get};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use readiness_core::metrics::{CHECK_DURATION_SECONDS, DURATION_BUCKETS};
 use readiness_core::{
     CheckSpec, Defaults, Engine, HEARTBEAT_CHECK, RESERVED_NAMES, TcpCheck, validate_name,
 };
 use readiness_testkit::{Fault, FaultInjector, FaultPlan};
-use readiness_tower::{ReadinessLayer, ResponseBody};
+use readiness_tower::ReadinessLayer;
 use tower::ServiceBuilder;
+use tower::limit::ConcurrencyLimitLayer;
+
+/// The most `GET /slow?ms=N` waits.
+const MAX_SLOW_MS: u64 = 60_000;
+
+/// `GET /slow?ms=N`: answers after N milliseconds, so a saturated concurrency limit can be
+/// tried from outside. A missing or bad `ms` is a 400.
+async fn slow(uri: http::Uri) -> (StatusCode, String) {
+    let ms = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("ms="))
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&ms| ms <= MAX_SLOW_MS);
+    let Some(ms) = ms else {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "bad request: /slow wants ?ms=N, a whole number of milliseconds up to {MAX_SLOW_MS}\n"
+            ),
+        );
+    };
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    (StatusCode::OK, format!("slept {ms} ms\n"))
+}
 
 const USAGE: &str = "usage: demo [FLAGS]
 
@@ -40,6 +66,10 @@ const USAGE: &str = "usage: demo [FLAGS]
   --drain-delay DUR             on SIGTERM/Ctrl-C: 503 at once, serve DUR more, exit 0 (default 5s)
   --show-details                show failure reasons instead of `reason withheld`
   --tenant-header NAME          shed GET / of a not-ready tenant named in that header
+  --concurrency-limit N         business routes behind tower's ConcurrencyLimitLayer (N at once);
+                                probes never wait for it
+
+Business routes: GET / answers at once; GET /slow?ms=N answers after N ms (at most 60000).
 
 With no --check/--optional/--tenant/--tenant-check, checks simulated dependencies.";
 
@@ -67,6 +97,7 @@ struct Flags {
     drain_delay: Duration,
     show_details: bool,
     tenant_header: Option<String>,
+    concurrency_limit: Option<u32>,
 }
 
 impl Default for Flags {
@@ -85,6 +116,7 @@ impl Default for Flags {
             drain_delay: Duration::from_secs(5),
             show_details: false,
             tenant_header: None,
+            concurrency_limit: None,
         }
     }
 }
@@ -192,6 +224,7 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, 
             "--success-threshold",
             "--drain-delay",
             "--tenant-header",
+            "--concurrency-limit",
         ];
         if !known.contains(&flag.as_str()) {
             return Err(FlagError(format!("{flag}: unknown flag (try --help)")));
@@ -223,6 +256,7 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, 
                 let id = parse_name(&flag, "tenant id", id)?;
                 f.tenant_checks.push((id, parse_dep(&flag, rest)?));
             }
+            "--concurrency-limit" => f.concurrency_limit = Some(parse_count(&flag, v)?),
             "--period" => f.period = parse_positive_duration(&flag, v)?,
             "--timeout" => f.timeout = parse_positive_duration(&flag, v)?,
             "--failure-threshold" => f.failure_threshold = parse_count(&flag, v)?,
@@ -263,14 +297,15 @@ fn check_names(f: &Flags) -> Result<(), FlagError> {
             )));
         }
     }
-    for id in f
+    for (flag, id) in f
         .tenants
         .iter()
-        .chain(f.tenant_checks.iter().map(|(id, _)| id))
+        .map(|id| ("--tenant", id))
+        .chain(f.tenant_checks.iter().map(|(id, _)| ("--tenant-check", id)))
     {
         if RESERVED_NAMES.contains(&id.as_str()) {
             return Err(FlagError(format!(
-                "--tenant: the tenant id {id:?} is reserved"
+                "{flag}: the tenant id {id:?} is reserved"
             )));
         }
     }
@@ -433,7 +468,7 @@ async fn main() -> ExitCode {
         }
     };
 
-    let mut layer = ReadinessLayer::new(engine.clone())
+    let mut layer = ReadinessLayer::builder(engine.clone())
         .show_details(flags.show_details)
         .metrics(handle);
     if let Some(name) = &flags.tenant_header {
@@ -445,11 +480,23 @@ async fn main() -> ExitCode {
             }
         }
     }
-    let router: Router =
-        Router::new().route("/", get(|| async { "hello from the readiness demo\n" }));
+    let layer = match layer.build() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let router: Router = Router::new()
+        .route("/", get(|| async { "hello from the readiness demo\n" }))
+        .route("/slow", get(slow));
+    // Without --concurrency-limit the limit is as wide as a semaphore goes: one code path.
+    let limit = flags
+        .concurrency_limit
+        .map_or(tokio::sync::Semaphore::MAX_PERMITS, |n| n as usize);
     let app = ServiceBuilder::new()
-        .map_response(|res: Response<ResponseBody<Body>>| res.map(ResponseBody::into_body))
         .layer(layer)
+        .layer(ConcurrencyLimitLayer::new(limit))
         .service(router);
 
     let listener = match tokio::net::TcpListener::bind(flags.listen).await {

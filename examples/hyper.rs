@@ -1,4 +1,7 @@
-//! A bare hyper 1 server with probes: `cargo run -p readiness-examples --example hyper`.
+//! A bare hyper 1 server with probes: `cargo run -p readiness-examples --example hyper [ADDR]`.
+//!
+//! One `.layer(..)`; hyper-util's `TowerToHyperService` takes the layered service as it is,
+//! since probes answer in the application's own `Full<Bytes>` body.
 
 use std::convert::Infallible;
 
@@ -7,12 +10,12 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use readiness_core::{Engine, check_fn};
-use readiness_tower::ReadinessLayer;
+use readiness_tower::{Engine, ReadinessLayer, check_fn};
 use tower::{ServiceBuilder, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args().nth(1).unwrap_or("127.0.0.1:3000".into());
     let engine = Engine::builder()
         .readiness(
             "config",
@@ -26,11 +29,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from("hello\n"))))
         }));
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    println!(
-        "listening on http://{}/readyz?verbose",
-        listener.local_addr()?
-    );
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
     loop {
         let (stream, _) = listener.accept().await?;
         let svc = TowerToHyperService::new(svc.clone());

@@ -19,8 +19,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use axum::response::Response;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use bytes::Bytes;
@@ -30,7 +28,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use readiness_core::{CheckSpec, Engine, check_fn};
-use readiness_tower::{ReadinessLayer, ResponseBody};
+use readiness_tower::ReadinessLayer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tower::ServiceBuilder;
@@ -87,7 +85,6 @@ async fn serve_layered(engine: Engine) -> SocketAddr {
         let _ = tcp.set_nodelay(true);
     });
     let app = ServiceBuilder::new()
-        .map_response(|res: Response<ResponseBody<Body>>| res.map(ResponseBody::into_body))
         .layer(ReadinessLayer::new(engine))
         .service(router());
     tokio::spawn(async move { axum::serve(l, Shared::new(app)).await });

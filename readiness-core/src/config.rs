@@ -108,6 +108,7 @@ pub struct CheckSpec {
     pub(crate) name: String,
     pub(crate) kind: Kind,
     pub(crate) critical: bool,
+    pub(crate) group: Option<String>,
     pub(crate) check: Arc<dyn Check>,
     pub(crate) period: Option<Duration>,
     pub(crate) timeout: Option<Duration>,
@@ -123,6 +124,7 @@ impl fmt::Debug for CheckSpec {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("critical", &self.critical)
+            .field("group", &self.group)
             .field("period", &self.period)
             .field("timeout", &self.timeout)
             .field("initial_delay", &self.initial_delay)
@@ -140,6 +142,7 @@ impl CheckSpec {
             name: name.into(),
             kind,
             critical: true,
+            group: None,
             check: Arc::new(check),
             period: None,
             timeout: None,
@@ -169,6 +172,23 @@ impl CheckSpec {
     /// `true`). A non-critical failing check is reported as degraded but never flips readiness.
     pub fn critical(mut self, critical: bool) -> Self {
         self.critical = critical;
+        self
+    }
+
+    /// Put the check in a group, named like a check: `/readyz?exclude=GROUP` then excludes
+    /// every check of the group at once (an `exclude` matches a check's name first, then its
+    /// group), as kube-apiserver's grouped checks do. A check is in at most one group.
+    ///
+    /// ```
+    /// use readiness_core::{CheckSpec, TcpCheck};
+    ///
+    /// let primary = CheckSpec::readiness("db-primary", TcpCheck::new("10.0.0.1:5432")).group("storage");
+    /// let replica = CheckSpec::readiness("db-replica", TcpCheck::new("10.0.0.2:5432")).group("storage");
+    /// assert_eq!(primary.group_name(), Some("storage"));
+    /// # let _ = replica;
+    /// ```
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
         self
     }
 
@@ -218,6 +238,11 @@ impl CheckSpec {
     /// The check's kind.
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// The check's group, if it has one.
+    pub fn group_name(&self) -> Option<&str> {
+        self.group.as_deref()
     }
 }
 
@@ -284,6 +309,17 @@ pub enum ConfigProblem {
         /// Why.
         error: NameError,
     },
+    /// A check's group does not follow the name rules.
+    InvalidGroup {
+        /// Where the check was registered.
+        scope: Scope,
+        /// The check.
+        name: String,
+        /// The refused group name.
+        group: String,
+        /// Why.
+        error: NameError,
+    },
     /// A check or tenant name that is reserved (`tenants`, `shutdown`).
     ReservedName {
         /// Where.
@@ -347,6 +383,15 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::InvalidName { scope, name, error } => {
                 write!(f, "{scope}: invalid check name {name:?}: {error}")
             }
+            ConfigProblem::InvalidGroup {
+                scope,
+                name,
+                group,
+                error,
+            } => write!(
+                f,
+                "{scope}: check {name:?}: invalid group {group:?}: {error}"
+            ),
             ConfigProblem::ReservedName { scope, name } => {
                 write!(f, "{scope}: the name {name:?} is reserved")
             }
@@ -416,6 +461,7 @@ pub(crate) struct Resolved {
     pub(crate) name: Arc<str>,
     pub(crate) kind: Kind,
     pub(crate) critical: bool,
+    pub(crate) group: Option<Arc<str>>,
     pub(crate) check: Arc<dyn Check>,
     pub(crate) period: Duration,
     pub(crate) timeout: Duration,
@@ -476,6 +522,16 @@ pub(crate) fn resolve_specs(
                 });
             }
         }
+        if let Some(group) = &spec.group
+            && let Err(error) = validate_name(group)
+        {
+            problems.push(ConfigProblem::InvalidGroup {
+                scope: scope.clone(),
+                name: name.clone(),
+                group: group.clone(),
+                error,
+            });
+        }
         if spec.kind != Kind::Readiness && success_threshold > 1 {
             problems.push(ConfigProblem::SuccessThresholdNotOne {
                 name: name.clone(),
@@ -487,6 +543,7 @@ pub(crate) fn resolve_specs(
             kind: spec.kind,
             // Liveness and startup checks are always critical: a non-critical one means nothing.
             critical: spec.critical || spec.kind != Kind::Readiness,
+            group: spec.group.as_deref().map(Arc::from),
             check: spec.check.clone(),
             period,
             timeout,

@@ -779,6 +779,7 @@ fn build_snapshot(
                 name: cfg.name.clone(),
                 kind: cfg.kind,
                 critical: cfg.critical,
+                group: cfg.group.clone(),
                 status: run.status,
                 reason: run.reason.clone(),
             }

@@ -40,6 +40,7 @@ pub struct CheckStatus {
     pub(crate) name: Arc<str>,
     pub(crate) kind: Kind,
     pub(crate) critical: bool,
+    pub(crate) group: Option<Arc<str>>,
     pub(crate) status: Status,
     pub(crate) reason: Option<Arc<str>>,
 }
@@ -56,6 +57,10 @@ impl CheckStatus {
     /// Whether a failure makes the scope not ready.
     pub fn is_critical(&self) -> bool {
         self.critical
+    }
+    /// The check's group, if it has one (see [`CheckSpec::group`](crate::CheckSpec::group)).
+    pub fn group(&self) -> Option<&str> {
+        self.group.as_deref()
     }
     /// The check's state.
     pub fn status(&self) -> Status {

@@ -80,7 +80,11 @@ impl fmt::Debug for ProbeClient {
 impl ProbeClient {
     /// Probes of `engine` at the default paths, with failure reasons shown.
     pub fn new(engine: &Engine) -> Self {
-        Self::with_layer(ReadinessLayer::new(engine.clone()).show_details(true))
+        let layer = ReadinessLayer::builder(engine.clone())
+            .show_details(true)
+            .build()
+            .expect("the default paths are valid");
+        Self::with_layer(layer)
     }
 
     /// Probes through a layer configured by the test.

@@ -1,15 +1,99 @@
-//! The response body: a probe's answer or the inner service's body, untouched.
+//! Response bodies: the inner service's own body type when it can carry a probe's answer
+//! ([`ProbeBody`]), else the [`ResponseBody`] enum.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use http::Response;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
 use pin_project_lite::pin_project;
+use tower_service::Service;
+
+/// A response body type the layer can write a probe's answer in, so that the layered service
+/// returns the inner service's own body type and needs no mapping.
+///
+/// Implemented for the bodies tower stacks use: axum's `Body` (feature `axum`), tonic's `Body`
+/// (feature `tonic`, on by `grpc`), [`Full`], `BoxBody` and `UnsyncBoxBody` of `Bytes`,
+/// `String`, and [`ResponseBody`]. For another body, implement it, or use
+/// [`ReadinessLayer::any_body`](crate::ReadinessLayer::any_body).
+///
+/// ```
+/// use bytes::Bytes;
+/// use readiness_tower::ProbeBody;
+///
+/// struct MyBody(Vec<u8>);
+///
+/// impl ProbeBody for MyBody {
+///     fn from_probe(answer: Bytes) -> Self {
+///         MyBody(answer.to_vec())
+///     }
+/// }
+/// ```
+pub trait ProbeBody: Sized {
+    /// A body holding a probe's answer (text, JSON or the Prometheus exposition; empty for
+    /// `HEAD`).
+    fn from_probe(answer: Bytes) -> Self;
+}
+
+impl<D: Buf + From<Bytes>> ProbeBody for Full<D> {
+    fn from_probe(answer: Bytes) -> Self {
+        Full::new(D::from(answer))
+    }
+}
+
+impl ProbeBody for String {
+    fn from_probe(answer: Bytes) -> Self {
+        // Every answer the layer writes is UTF-8.
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+}
+
+impl<E: 'static> ProbeBody for http_body_util::combinators::BoxBody<Bytes, E> {
+    fn from_probe(answer: Bytes) -> Self {
+        Full::new(answer)
+            .map_err(|never: Infallible| match never {})
+            .boxed()
+    }
+}
+
+impl<E: 'static> ProbeBody for http_body_util::combinators::UnsyncBoxBody<Bytes, E> {
+    fn from_probe(answer: Bytes) -> Self {
+        Full::new(answer)
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync()
+    }
+}
+
+/// axum 0.8's body (`axum::body::Body`, which is `axum_core::body::Body`).
+#[cfg(feature = "axum")]
+impl ProbeBody for axum_core::body::Body {
+    fn from_probe(answer: Bytes) -> Self {
+        axum_core::body::Body::from(answer)
+    }
+}
+
+/// tonic 0.14's body, what `tonic::transport::Server::builder().layer(..)` wraps.
+#[cfg(feature = "tonic")]
+impl ProbeBody for tonic::body::Body {
+    fn from_probe(answer: Bytes) -> Self {
+        tonic::body::Body::new(Full::new(answer))
+    }
+}
+
+impl<B> ProbeBody for ResponseBody<B> {
+    fn from_probe(answer: Bytes) -> Self {
+        ResponseBody::probe(answer)
+    }
+}
 
 pin_project! {
-    /// Response body of [`ReadinessService`](crate::ReadinessService): either a probe's
-    /// answer or the inner service's body, passed through as it is.
+    /// A probe's answer or an inner body passed through as it is: the response body of a
+    /// layer made with [`ReadinessLayer::any_body`](crate::ReadinessLayer::any_body), for
+    /// inner bodies that are not a [`ProbeBody`].
     pub struct ResponseBody<B> {
         #[pin]
         kind: Kind<B>,
@@ -38,42 +122,21 @@ impl<B> ResponseBody<B> {
         }
     }
 
+    /// The inner service's body, passed through as it is.
     #[inline]
-    pub(crate) fn inner(body: B) -> Self {
+    pub fn new(body: B) -> Self {
         Self {
             kind: Kind::Inner { body },
         }
     }
 }
 
-impl<B: From<Bytes>> ResponseBody<B> {
+impl<B: ProbeBody> ResponseBody<B> {
     /// The body as the inner service's own body type: the inner body as it is, or the probe's
-    /// answer converted with `From<Bytes>`. No allocation for the inner body.
-    ///
-    /// `axum::serve` wants `axum::response::Response` itself; map the layered service's
-    /// responses with this, outside the layer:
-    ///
-    /// ```
-    /// use axum::{Router, body::Body, response::Response, routing::get};
-    /// use readiness_tower::{ReadinessLayer, ResponseBody};
-    /// use tower::ServiceBuilder;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let engine = readiness_core::Engine::builder().build()?;
-    /// let router: Router = Router::new().route("/", get(|| async { "hello" }));
-    /// let app = ServiceBuilder::new()
-    ///     .map_response(|res: Response<ResponseBody<Body>>| res.map(ResponseBody::into_body))
-    ///     .layer(ReadinessLayer::new(engine))
-    ///     .service(router);
-    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    /// let server = axum::serve(listener, tower::make::Shared::new(app));
-    /// # drop(server);
-    /// # Ok(()) }
-    /// ```
+    /// answer written with [`ProbeBody::from_probe`].
     pub fn into_body(self) -> B {
         match self.kind {
-            Kind::Probe { data } => B::from(data.map(|d| *d).unwrap_or_default()),
+            Kind::Probe { data } => B::from_probe(data.map(|d| *d).unwrap_or_default()),
             Kind::Inner { body } => body,
         }
     }
@@ -122,5 +185,76 @@ where
             }
             Kind::Inner { body } => body.size_hint(),
         }
+    }
+}
+
+/// The inner service of an [`AnyBodyLayer`](crate::AnyBodyLayer) service: wraps each
+/// response body in [`ResponseBody`].
+#[derive(Clone, Debug)]
+pub struct WrapBody<S> {
+    inner: S,
+}
+
+impl<S> WrapBody<S> {
+    pub(crate) fn new(inner: S) -> Self {
+        Self { inner }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, consuming this one.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, Req, B> Service<Req> for WrapBody<S>
+where
+    S: Service<Req, Response = Response<B>>,
+{
+    type Response = Response<ResponseBody<B>>;
+    type Error = S::Error;
+    type Future = WrapBodyFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        WrapBodyFuture {
+            future: self.inner.call(req),
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`WrapBody`].
+    #[derive(Debug)]
+    pub struct WrapBodyFuture<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F, B, E> Future for WrapBodyFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let res = ready!(self.project().future.poll(cx))?;
+        Poll::Ready(Ok(res.map(ResponseBody::new)))
     }
 }

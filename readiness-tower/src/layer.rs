@@ -1,156 +1,13 @@
-//! [`ReadinessLayer`]: which probe paths to answer, and how.
+//! [`ReadinessLayer`] and its builder: which probe paths to answer, and how.
 
 use std::sync::Arc;
 
-use http::{Extensions, HeaderMap, Method, Uri};
 use readiness_core::Engine;
 use tower_layer::Layer;
 
+use crate::body::WrapBody;
+use crate::config::{Config, Details, Endpoint, LayerError, ProbeRequest, State, TenantFrom};
 use crate::service::ReadinessService;
-
-/// A probe endpoint whose path can be changed or which can be switched off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Endpoint {
-    /// `/livez`: liveness only.
-    Livez,
-    /// `/healthz`: the same as `/livez`, under kube-apiserver's older name.
-    Healthz,
-    /// `/readyz`, with `/readyz/{check}` and `/readyz/tenants/{tenant}` below it.
-    Readyz,
-    /// `/startupz`.
-    Startupz,
-    /// `/metrics` (feature `prometheus`, after [`ReadinessLayer::metrics`]).
-    Metrics,
-    /// The auditors' JSON view, off unless [`ReadinessLayer::audit_endpoint`] is called.
-    Audit,
-}
-
-/// What a details predicate sees of a probe request.
-#[derive(Debug)]
-pub struct ProbeRequest<'a> {
-    pub(crate) method: &'a Method,
-    pub(crate) uri: &'a Uri,
-    pub(crate) headers: &'a HeaderMap,
-    pub(crate) extensions: &'a Extensions,
-}
-
-impl ProbeRequest<'_> {
-    /// The request method.
-    pub fn method(&self) -> &Method {
-        self.method
-    }
-    /// The request URI.
-    pub fn uri(&self) -> &Uri {
-        self.uri
-    }
-    /// The request headers.
-    pub fn headers(&self) -> &HeaderMap {
-        self.headers
-    }
-    /// The request extensions (for example a peer address set by the server).
-    pub fn extensions(&self) -> &Extensions {
-        self.extensions
-    }
-}
-
-type DetailsFn = dyn Fn(&ProbeRequest<'_>) -> bool + Send + Sync;
-type TenantFn = dyn for<'a> Fn(&'a ProbeRequest<'a>) -> Option<&'a str> + Send + Sync;
-
-/// Where the shedding layer finds a request's tenant.
-#[derive(Clone)]
-pub(crate) enum TenantFrom {
-    Header(http::HeaderName),
-    With(Arc<TenantFn>),
-}
-
-#[derive(Clone)]
-pub(crate) struct Shed {
-    pub(crate) from: TenantFrom,
-    pub(crate) retry_after: http::HeaderValue,
-}
-
-#[derive(Clone)]
-pub(crate) enum Details {
-    Never,
-    Always,
-    If(Arc<DetailsFn>),
-}
-
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) livez: Option<Box<str>>,
-    pub(crate) healthz: Option<Box<str>>,
-    pub(crate) readyz: Option<Box<str>>,
-    pub(crate) startupz: Option<Box<str>>,
-    pub(crate) metrics_path: Option<Box<str>>,
-    pub(crate) audit_path: Option<Box<str>>,
-    /// Bit `n` set: some exact probe path is `n` bytes long (see `Config::reindex`).
-    pub(crate) lengths: u128,
-    /// Some exact probe path is 128 bytes or longer.
-    pub(crate) long_paths: bool,
-    pub(crate) details: Details,
-    pub(crate) shed: Option<Shed>,
-    #[cfg(feature = "prometheus")]
-    pub(crate) prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        let mut c = Self {
-            livez: Some("/livez".into()),
-            healthz: Some("/healthz".into()),
-            readyz: Some("/readyz".into()),
-            startupz: Some("/startupz".into()),
-            metrics_path: Some("/metrics".into()),
-            audit_path: None,
-            lengths: 0,
-            long_paths: false,
-            details: Details::Never,
-            shed: None,
-            #[cfg(feature = "prometheus")]
-            prometheus: None,
-        };
-        c.reindex();
-        c
-    }
-}
-
-impl Config {
-    /// Recompute the length index of the exact paths; called after every path change.
-    pub(crate) fn reindex(&mut self) {
-        self.lengths = 0;
-        self.long_paths = false;
-        for p in [
-            &self.livez,
-            &self.healthz,
-            &self.readyz,
-            &self.startupz,
-            &self.metrics_path,
-            &self.audit_path,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if p.len() < 128 {
-                self.lengths |= 1 << p.len();
-            } else {
-                self.long_paths = true;
-            }
-        }
-    }
-
-    fn slot(&mut self, endpoint: Endpoint) -> &mut Option<Box<str>> {
-        match endpoint {
-            Endpoint::Livez => &mut self.livez,
-            Endpoint::Healthz => &mut self.healthz,
-            Endpoint::Readyz => &mut self.readyz,
-            Endpoint::Startupz => &mut self.startupz,
-            Endpoint::Metrics => &mut self.metrics_path,
-            Endpoint::Audit => &mut self.audit_path,
-        }
-    }
-}
 
 /// Serves Kubernetes-style probes in front of any tower service, in kube-apiserver's formats.
 ///
@@ -165,13 +22,22 @@ impl Config {
 /// | `/startupz` | 503 until startup, then 200 for good |
 /// | `/readyz/tenants/{tenant}` | the tenant's readiness; 404 unknown tenant, 400 malformed id |
 ///
+/// A probe never waits for the inner service: the layered service is always ready, and only
+/// a request for the inner service waits for the inner service's own readiness. So a
+/// saturated `ConcurrencyLimit`, a full `Buffer` or an exhausted rate limit inside still
+/// pushes back on business traffic, while `/livez` and `/readyz` answer at once.
+///
+/// The responses have the inner service's own body type when it can carry a probe's answer
+/// ([`ProbeBody`](crate::ProbeBody): axum's `Body`, `Full<Bytes>`, tonic's body, `String`,
+/// boxed bodies), so `axum::serve`, hyper-util and tonic's `Server` take the layered service as
+/// it is. For any other body use [`any_body`](Self::any_body).
+///
 /// Put it outermost, so probes skip the application's own tracing, metrics and routing.
 ///
 /// # Example
 ///
 /// ```
-/// use readiness_core::{check_fn, Engine};
-/// use readiness_tower::ReadinessLayer;
+/// use readiness_tower::{Engine, ReadinessLayer, check_fn};
 /// use tower::{ServiceBuilder, ServiceExt, service_fn};
 /// use http::{Request, Response};
 ///
@@ -185,24 +51,17 @@ impl Config {
 /// let app = service_fn(|_req: Request<String>| async {
 ///     Ok::<_, std::convert::Infallible>(Response::new(String::from("hello")))
 /// });
-/// let svc = ServiceBuilder::new()
-///     .layer(ReadinessLayer::new(engine).show_details(true))
-///     .service(app);
+/// let layer = ReadinessLayer::builder(engine).show_details(true).build()?;
+/// let svc = ServiceBuilder::new().layer(layer).service(app);
 ///
 /// let res = svc.oneshot(Request::get("/readyz?verbose").body(String::new())?).await?;
 /// assert_eq!(res.status(), 200);
+/// assert_eq!(res.into_body(), "[+]db ok\nreadyz check passed\n");
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct ReadinessLayer {
     state: Arc<State>,
-}
-
-/// What a layer and its services share: one `Arc`, so a service clone is one reference count.
-#[derive(Clone)]
-pub(crate) struct State {
-    pub(crate) engine: Engine,
-    pub(crate) config: Config,
 }
 
 impl std::fmt::Debug for ReadinessLayer {
@@ -224,30 +83,135 @@ impl ReadinessLayer {
         }
     }
 
-    /// Serve `endpoint` at `path` instead of its default. A path without a leading `/` gets one.
-    pub fn path(mut self, endpoint: Endpoint, path: impl Into<String>) -> Self {
-        let mut path = path.into();
-        if !path.starts_with('/') {
-            path.insert(0, '/');
+    /// Configure a layer: paths, details, `/metrics`, shedding. Problems are typed errors
+    /// returned by [`ReadinessLayerBuilder::build`].
+    pub fn builder(engine: Engine) -> ReadinessLayerBuilder {
+        ReadinessLayerBuilder {
+            engine,
+            config: Config::default(),
         }
-        let config = self.config_mut();
-        *config.slot(endpoint) = Some(path.into());
-        config.reindex();
+    }
+
+    /// The engine this layer serves.
+    pub fn engine(&self) -> &Engine {
+        &self.state.engine
+    }
+
+    /// The same layer for an inner service whose body cannot carry a probe's answer (it is
+    /// not a [`ProbeBody`](crate::ProbeBody), for example hyper's `Incoming` passed through):
+    /// responses then carry [`ResponseBody<B>`](crate::ResponseBody), either the probe's
+    /// answer or the inner body untouched.
+    ///
+    /// ```
+    /// use readiness_tower::{Engine, ReadinessLayer, ResponseBody};
+    /// use tower::{ServiceBuilder, ServiceExt, service_fn};
+    /// use http::{Request, Response};
+    /// use http_body_util::Empty;
+    /// use bytes::Bytes;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let engine = Engine::builder().build()?;
+    /// // `Empty` cannot hold a probe's answer: wrap it.
+    /// let app = service_fn(|_req: Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(Empty::<Bytes>::new()))
+    /// });
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(ReadinessLayer::new(engine).any_body())
+    ///     .service(app);
+    /// let res: Response<ResponseBody<Empty<Bytes>>> =
+    ///     svc.oneshot(Request::get("/livez").body(())?).await?;
+    /// assert_eq!(res.status(), 200);
+    /// # Ok(()) }
+    /// ```
+    pub fn any_body(self) -> AnyBodyLayer {
+        AnyBodyLayer { layer: self }
+    }
+}
+
+impl<S> Layer<S> for ReadinessLayer {
+    type Service = ReadinessService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ReadinessService::new(inner, self.state.clone())
+    }
+}
+
+/// [`ReadinessLayer::any_body`]: the layer for inner bodies that cannot carry a probe's
+/// answer; responses carry [`ResponseBody<B>`](crate::ResponseBody).
+#[derive(Clone, Debug)]
+pub struct AnyBodyLayer {
+    layer: ReadinessLayer,
+}
+
+impl<S> Layer<S> for AnyBodyLayer {
+    type Service = ReadinessService<WrapBody<S>>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        self.layer.layer(WrapBody::new(inner))
+    }
+}
+
+/// Builds a [`ReadinessLayer`]; see [`ReadinessLayer::builder`].
+///
+/// The order of the calls does not matter; [`build`](Self::build) checks the final paths.
+///
+/// ```
+/// use readiness_tower::{Endpoint, Engine, LayerError, ReadinessLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let engine = Engine::builder().build()?;
+/// let layer = ReadinessLayer::builder(engine.clone())
+///     .path(Endpoint::Readyz, "/-/ready")
+///     .disable(Endpoint::Healthz)
+///     .show_details_if(|req| req.headers().contains_key("x-debug-token"))
+///     .build()?;
+/// # let _ = layer;
+///
+/// let err = ReadinessLayer::builder(engine)
+///     .path(Endpoint::Livez, "/readyz")
+///     .build()
+///     .unwrap_err();
+/// assert!(matches!(err, LayerError::DuplicatePath { .. }));
+/// # Ok(()) }
+/// ```
+pub struct ReadinessLayerBuilder {
+    engine: Engine,
+    config: Config,
+}
+
+impl std::fmt::Debug for ReadinessLayerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadinessLayerBuilder")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadinessLayerBuilder {
+    /// Serve `endpoint` at `path` instead of its default. The path must start with `/`, have
+    /// no query, and differ from every other endpoint's; [`build`](Self::build) says which
+    /// rule a path breaks.
+    pub fn path(mut self, endpoint: Endpoint, path: impl Into<String>) -> Self {
+        *self.config.slot(endpoint) = Some(path.into().into());
         self
     }
 
     /// Do not answer `endpoint`: its requests go to the inner service.
     pub fn disable(mut self, endpoint: Endpoint) -> Self {
-        let config = self.config_mut();
-        *config.slot(endpoint) = None;
-        config.reindex();
+        *self.config.slot(endpoint) = None;
         self
     }
 
-    /// Show failure reasons to every request (`true`) or to none (`false`, the default: they
-    /// read `reason withheld`, as kube-apiserver writes, and go to the log).
+    /// Show failure reasons to every request (`true`) or to none (`false`, the default).
+    ///
+    /// Withheld reasons read `reason withheld`, as kube-apiserver writes. The engine logs
+    /// every reason with `tracing` when a check changes state, so with details withheld a
+    /// reason reaches only a `tracing` subscriber: install one (for example
+    /// `tracing_subscriber::fmt::init()`) or the reason is seen nowhere.
     pub fn show_details(mut self, show: bool) -> Self {
-        self.config_mut().details = if show {
+        self.config.details = if show {
             Details::Always
         } else {
             Details::Never
@@ -258,8 +222,8 @@ impl ReadinessLayer {
     /// Show failure reasons only to requests the predicate accepts.
     ///
     /// ```
-    /// # use readiness_tower::ReadinessLayer;
-    /// # fn f(layer: ReadinessLayer) -> ReadinessLayer {
+    /// # use readiness_tower::ReadinessLayerBuilder;
+    /// # fn f(layer: ReadinessLayerBuilder) -> ReadinessLayerBuilder {
     /// layer.show_details_if(|req| req.headers().contains_key("x-debug-token"))
     /// # }
     /// ```
@@ -267,15 +231,18 @@ impl ReadinessLayer {
         mut self,
         predicate: impl Fn(&ProbeRequest<'_>) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.config_mut().details = Details::If(Arc::new(predicate));
+        self.config.details = Details::If(Arc::new(predicate));
         self
     }
 
     /// Also answer `GET /metrics` (or the path set for [`Endpoint::Metrics`]) with the
     /// Prometheus exposition of `handle`, running its upkeep first.
+    ///
+    /// Take `metrics-exporter-prometheus = { version = "0.18", default-features = false }`:
+    /// rendering through a handle needs none of its HTTP-listener or push features.
     #[cfg(feature = "prometheus")]
     pub fn metrics(mut self, handle: metrics_exporter_prometheus::PrometheusHandle) -> Self {
-        self.config_mut().prometheus = Some(handle);
+        self.config.prometheus = Some(handle);
         self
     }
 
@@ -283,13 +250,7 @@ impl ReadinessLayer {
     /// reasons included) at `path`, for example `/debug/readiness`. Off by default: put it
     /// behind your own access control.
     pub fn audit_endpoint(mut self, path: impl Into<String>) -> Self {
-        let mut path = path.into();
-        if !path.starts_with('/') {
-            path.insert(0, '/');
-        }
-        let config = self.config_mut();
-        config.audit_path = Some(path.into());
-        config.reindex();
+        self.config.audit_path = Some(path.into().into());
         self
     }
 
@@ -299,10 +260,7 @@ impl ReadinessLayer {
     /// ids, no header) is served. Probes are never shed. The instance's own state does not
     /// shed anything: while it drains, every tenant is still served until the process stops.
     pub fn shed_tenants_by_header(mut self, header: http::HeaderName) -> Self {
-        self.config_mut().shed = Some(Shed {
-            from: TenantFrom::Header(header),
-            retry_after: http::HeaderValue::from_static("5"),
-        });
+        self.config.shed = Some(TenantFrom::Header(header));
         self
     }
 
@@ -310,8 +268,8 @@ impl ReadinessLayer {
     /// with `tenant` (for example from the host name or a path segment).
     ///
     /// ```
-    /// # use readiness_tower::ReadinessLayer;
-    /// # fn f(layer: ReadinessLayer) -> ReadinessLayer {
+    /// # use readiness_tower::ReadinessLayerBuilder;
+    /// # fn f(layer: ReadinessLayerBuilder) -> ReadinessLayerBuilder {
     /// layer.shed_tenants_with(|req| req.uri().host()?.split('.').next())
     /// # }
     /// ```
@@ -319,36 +277,29 @@ impl ReadinessLayer {
         mut self,
         tenant: impl for<'a> Fn(&'a ProbeRequest<'a>) -> Option<&'a str> + Send + Sync + 'static,
     ) -> Self {
-        self.config_mut().shed = Some(Shed {
-            from: TenantFrom::With(Arc::new(tenant)),
-            retry_after: http::HeaderValue::from_static("5"),
-        });
+        self.config.shed = Some(TenantFrom::With(Arc::new(tenant)));
         self
     }
 
-    /// The `Retry-After` seconds of a shed answer (default 5). Has effect after one of the
-    /// `shed_tenants_*` methods.
+    /// The `Retry-After` seconds of a shed answer (default 5), whichever order it is called
+    /// in relative to the `shed_tenants_*` methods.
     pub fn retry_after(mut self, seconds: u32) -> Self {
-        if let Some(shed) = &mut self.config_mut().shed {
-            shed.retry_after = http::HeaderValue::from(seconds);
-        }
+        self.config.retry_after = http::HeaderValue::from(seconds);
         self
     }
 
-    /// The engine this layer serves.
-    pub fn engine(&self) -> &Engine {
-        &self.state.engine
-    }
-
-    fn config_mut(&mut self) -> &mut Config {
-        &mut Arc::make_mut(&mut self.state).config
-    }
-}
-
-impl<S> Layer<S> for ReadinessLayer {
-    type Service = ReadinessService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ReadinessService::new(inner, self.state.clone())
+    /// Check the configuration and make the layer.
+    ///
+    /// # Errors
+    ///
+    /// A [`LayerError`] for an empty path, a path without a leading `/` or with a query, or two
+    /// endpoints at the same path.
+    pub fn build(self) -> Result<ReadinessLayer, LayerError> {
+        Ok(ReadinessLayer {
+            state: Arc::new(State {
+                engine: self.engine,
+                config: self.config.finish()?,
+            }),
+        })
     }
 }

@@ -2,15 +2,15 @@
 //! formats kube-apiserver writes.
 //!
 //! Add one [`ReadinessLayer`] outermost and the service answers `/livez`, `/healthz`,
-//! `/readyz`, `/readyz/{check}` and `/startupz` from a [`readiness_core::Engine`]'s latest
-//! snapshot. A probe never runs a check and never waits on a dependency; every other request
+//! `/readyz`, `/readyz/{check}`, `/startupz` and `/readyz/tenants/{tenant}` from an
+//! [`Engine`]'s latest snapshot. A probe never runs a check and never waits on a dependency; every other request
 //! reaches the inner service untouched, with no allocation and no extra await.
 //!
 //! # Formats
 //!
 //! Text, as kube-apiserver writes it. The plain success is `ok` with no newline; verbose and
 //! failure bodies end with a newline; a failure is always verbose; reasons are withheld unless
-//! configured ([`ReadinessLayer::show_details`]). We answer 503 where kube-apiserver answers
+//! configured ([`ReadinessLayerBuilder::show_details`]). We answer 503 where kube-apiserver answers
 //! 500.
 //!
 //! ```text
@@ -26,6 +26,10 @@
 //!                                           readyz check passed
 //! ```
 //!
+//! A check may belong to a group ([`CheckSpec::group`]): `exclude` matches a check's name
+//! first, then its group, and a check excluded through its group reads
+//! `[+]NAME excluded with GROUP: ok`, as kube-apiserver writes it.
+//!
 //! JSON for `Accept: application/json` or `?format=json` (always lists the checks):
 //!
 //! ```json
@@ -37,18 +41,22 @@
 //!
 //! `status` is `ok` or `failed` (the HTTP status says the same); a check's `status` is `ok`,
 //! `failed` or `excluded`, its `state` is the engine's `pending`, `passing` or `failing`;
-//! `reason` appears only when details are shown. `warnings` carries the `warn:` line's text.
+//! `group` appears for a check in a group; `reason` appears only when details are shown. `warnings` carries the `warn:` line's text.
 //!
 //! Every answer has `Content-Type` (`text/plain; charset=utf-8` or `application/json`),
 //! `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`. `HEAD` answers the status
-//! with no body; any other method gets 405 with `Allow: GET, HEAD`.
+//! with no body; any other method gets 405 with `Allow: GET, HEAD`. `Accept` is negotiated
+//! with its qualities (`application/json;q=0` is not JSON; `*/*` stays text). Only the first
+//! 128 pairs and 8 KiB of a query are read, so any query costs bounded work.
 //!
 //! # Example
 //!
+//! One `.layer(..)`, outermost, and `axum::serve` takes the service as it is (feature `axum`:
+//! probes answer in axum's own body type):
+//!
 //! ```
 //! use axum::{Router, routing::get};
-//! use readiness_core::{Engine, TcpCheck};
-//! use readiness_tower::ReadinessLayer;
+//! use readiness_tower::{Engine, ReadinessLayer, TcpCheck};
 //! use tower::ServiceBuilder;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -56,24 +64,53 @@
 //! let engine = Engine::builder()
 //!     .readiness("db", TcpCheck::new("127.0.0.1:5432"))
 //!     .build()?;
-//! let router: Router = Router::new().route("/", get(|| async { "hello" }));
+//! let router = Router::new().route("/", get(|| async { "hello" }));
 //! // Outermost: probes never reach the router's tracing or metrics layers.
 //! let app = ServiceBuilder::new()
 //!     .layer(ReadinessLayer::new(engine))
 //!     .service(router);
-//! # let _ = app;
-//! // For `axum::serve`, map responses back to axum's type outside the layer
-//! // (`.map_response(|r| r.map(ResponseBody::into_body))`, see `ResponseBody::into_body`), then
-//! // axum::serve(listener, tower::make::Shared::new(app)).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let server = axum::serve(listener, tower::make::Shared::new(app));
+//! # drop(server);
 //! # Ok(()) }
 //! ```
 //!
+//! hyper-util's `TowerToHyperService` and tonic's `Server::builder().layer(..)` take the
+//! layered service the same way (`examples/hyper.rs`, `examples/tonic.rs`).
+//!
+//! # Backpressure
+//!
+//! A probe never waits on the inner service: [`ReadinessService`] is always ready, and a
+//! request for the inner service waits for the inner service's own readiness in its response
+//! future. A saturated `ConcurrencyLimit`, a full `Buffer` or an exhausted rate limit inside
+//! still holds business traffic back, while `/livez` and `/readyz` answer at once.
+//!
+//! # Reasons and the log
+//!
+//! Failure reasons are withheld from probe bodies unless configured
+//! ([`ReadinessLayerBuilder::show_details`]); the engine logs each one with `tracing` when a
+//! check changes state. Without a `tracing` subscriber installed, a withheld reason is seen
+//! nowhere.
+//!
 //! # Features
 //!
-//! - `grpc`: [`grpc`] bridges the engine to tonic-health (`grpc.health.v1`).
-//! - `prometheus`: [`ReadinessLayer::metrics`] answers `GET /metrics`.
+//! | feature | enables |
+//! |---|---|
+//! | `axum` | probe answers in `axum::body::Body` (axum 0.8), so `axum::serve` needs no mapping |
+//! | `tonic` | probe answers in `tonic::body::Body` (tonic 0.14), for `Server::builder().layer(..)` |
+//! | `grpc` | [`grpc`]: `grpc.health.v1` following the engine (implies `tonic`) |
+//! | `prometheus` | [`ReadinessLayerBuilder::metrics`] answers `GET /metrics` (take `metrics-exporter-prometheus = { version = "0.18", default-features = false }`) |
+//!
+//! With none of them, the layer answers in `Full<Bytes>`, `String`, `BoxBody`,
+//! `UnsyncBoxBody` or any [`ProbeBody`]; [`ReadinessLayer::any_body`] serves every other body.
+//!
+//! This crate re-exports what a user of `readiness-core` needs most ([`Engine`],
+//! [`CheckSpec`], [`check_fn`], [`TcpCheck`], …), and the whole crate as [`engine`], so one
+//! dependency serves the common case.
 
+mod accept;
 mod body;
+mod config;
 mod future;
 mod layer;
 mod query;
@@ -83,7 +120,16 @@ mod service;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 
-pub use body::ResponseBody;
+pub use body::{ProbeBody, ResponseBody, WrapBody, WrapBodyFuture};
+pub use config::{Endpoint, LayerError, ProbeRequest};
 pub use future::ResponseFuture;
-pub use layer::{Endpoint, ProbeRequest, ReadinessLayer};
+pub use layer::{AnyBodyLayer, ReadinessLayer, ReadinessLayerBuilder};
 pub use service::ReadinessService;
+
+// What a user needs from `readiness-core`, so that one dependency serves the common case.
+/// The engine crate, for everything not re-exported at the root (metric names, auditors, …).
+pub use readiness_core as engine;
+pub use readiness_core::{
+    BuildError, Check, CheckFailure, CheckFuture, CheckResult, CheckSpec, Defaults, Engine,
+    EngineBuilder, Kind, Snapshot, Status, TcpCheck, TenantMetricsMode, check_fn,
+};

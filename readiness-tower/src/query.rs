@@ -1,7 +1,11 @@
 //! The probe's query string: `verbose`, repeatable `exclude`, `format=json`.
 
+use std::borrow::Cow;
+
 /// What a probe request asked for. Parsing never fails: malformed pairs are ignored, as Go's
-/// `url.URL.Query` (and so kube-apiserver) ignores them.
+/// `url.URL.Query` (and so kube-apiserver) ignores them. Only the first [`MAX_PAIRS`] pairs and
+/// [`MAX_QUERY_BYTES`] bytes are read, so any query costs bounded work; a pair that is not
+/// `verbose`, `format` or `exclude` allocates nothing.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct ProbeQuery {
     pub(crate) verbose: bool,
@@ -9,15 +13,33 @@ pub(crate) struct ProbeQuery {
     pub(crate) exclude: Vec<String>,
 }
 
-/// Bound on how many `exclude` values are honoured: the rest are ignored, so a query of any
-/// length costs bounded work.
+/// Bound on how many `exclude` values are honoured: the rest are ignored.
 pub(crate) const MAX_EXCLUDES: usize = 64;
+
+/// Bound on how many `&`-separated pairs are read; the rest of the query is ignored.
+pub(crate) const MAX_PAIRS: usize = 128;
+
+/// Bound on how many bytes of the query are read; a pair that crosses it is ignored, and so is
+/// everything after it.
+pub(crate) const MAX_QUERY_BYTES: usize = 8 * 1024;
 
 impl ProbeQuery {
     pub(crate) fn parse(query: Option<&str>) -> Self {
         let mut q = ProbeQuery::default();
         let Some(query) = query else { return q };
-        for pair in query.split('&') {
+        // Never look past the byte bound, not even to find the next `&`.
+        let mut end = query.len().min(MAX_QUERY_BYTES);
+        while !query.is_char_boundary(end) {
+            end -= 1;
+        }
+        // Whether the last pair in view is cut short by the bound (then it is not read).
+        let cut = end < query.len() && query.as_bytes()[end] != b'&';
+        let mut pairs = query[..end].split('&').peekable();
+        for _ in 0..MAX_PAIRS {
+            let Some(pair) = pairs.next() else { break };
+            if cut && pairs.peek().is_none() {
+                break;
+            }
             let (key, value) = match pair.split_once('=') {
                 Some((k, v)) => (k, Some(v)),
                 None => (pair, None),
@@ -26,7 +48,8 @@ impl ProbeQuery {
                 "verbose" => q.verbose = true,
                 "format" if value.map(decode).as_deref() == Some("json") => q.json = true,
                 "exclude" if q.exclude.len() < MAX_EXCLUDES => {
-                    q.exclude.push(value.map(decode).unwrap_or_default());
+                    q.exclude
+                        .push(value.map(|v| decode(v).into_owned()).unwrap_or_default());
                 }
                 _ => {}
             }
@@ -36,10 +59,11 @@ impl ProbeQuery {
 }
 
 /// Percent-decode a query component (`+` is a space), leniently: a `%` not followed by two
-/// hex digits stays as it is; bytes that are not UTF-8 become U+FFFD.
-fn decode(s: &str) -> String {
+/// hex digits stays as it is; bytes that are not UTF-8 become U+FFFD. Borrows when there is
+/// nothing to decode.
+fn decode(s: &str) -> Cow<'_, str> {
     if !s.bytes().any(|b| b == b'%' || b == b'+') {
-        return s.to_owned();
+        return Cow::Borrowed(s);
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -55,7 +79,7 @@ fn decode(s: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 fn hex(c: u8) -> Option<u8> {
@@ -90,5 +114,19 @@ mod tests {
     fn excludes_are_bounded() {
         let long = "exclude=x&".repeat(10_000);
         assert_eq!(ProbeQuery::parse(Some(&long)).exclude.len(), MAX_EXCLUDES);
+    }
+
+    #[test]
+    fn pairs_and_bytes_are_bounded() {
+        // Past the pair bound: not read.
+        let many = "a=b&".repeat(MAX_PAIRS) + "verbose";
+        assert!(!ProbeQuery::parse(Some(&many)).verbose);
+        let within = "a=b&".repeat(MAX_PAIRS - 1) + "verbose";
+        assert!(ProbeQuery::parse(Some(&within)).verbose);
+        // Past the byte bound: a pair that crosses it is not read.
+        let pad = "x".repeat(MAX_QUERY_BYTES - "&verbose".len());
+        assert!(ProbeQuery::parse(Some(&format!("{pad}&verbose"))).verbose);
+        assert!(!ProbeQuery::parse(Some(&format!("{pad}x&verbose"))).verbose);
+        assert_eq!(decode("plain"), Cow::Borrowed("plain"));
     }
 }

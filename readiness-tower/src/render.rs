@@ -38,6 +38,8 @@ impl Probe {
 /// One line of a probe answer.
 pub(crate) struct Entry<'a> {
     pub(crate) name: &'a str,
+    /// The check's group: `exclude=GROUP` skips it too.
+    pub(crate) group: Option<&'a str>,
     pub(crate) ok: bool,
     pub(crate) critical: bool,
     pub(crate) status: Status,
@@ -56,6 +58,7 @@ impl<'a> Entry<'a> {
         };
         Entry {
             name: c.name(),
+            group: c.group(),
             ok,
             critical: c.is_critical(),
             status: c.status(),
@@ -80,6 +83,7 @@ pub(crate) fn tenant_entries(t: &TenantStatus) -> Vec<Entry<'_>> {
     if !t.instance_ready() {
         out.push(Entry {
             name: "instance",
+            group: None,
             ok: false,
             critical: true,
             status: Status::Failing,
@@ -98,6 +102,7 @@ pub(crate) fn tenant_entries(t: &TenantStatus) -> Vec<Entry<'_>> {
 pub(crate) fn shutdown_entry(draining: bool) -> Entry<'static> {
     Entry {
         name: SHUTDOWN_ENTRY,
+        group: None,
         ok: !draining,
         critical: true,
         status: if draining {
@@ -160,12 +165,20 @@ pub(crate) fn render(
     let mut failed = false;
     let mut lines: Vec<Line<'_>> = Vec::with_capacity(entries.len());
     for e in entries {
-        if e.excludable
-            && let Ok(i) = excludes.binary_search(&e.name)
-        {
-            matched[i] = true;
-            lines.push(Line::Excluded(e));
-            continue;
+        if e.excludable {
+            // By name first, then by group, as kube-apiserver matches.
+            if let Ok(i) = excludes.binary_search(&e.name) {
+                matched[i] = true;
+                lines.push(Line::Excluded(e, None));
+                continue;
+            }
+            if let Some(group) = e.group
+                && let Ok(i) = excludes.binary_search(&group)
+            {
+                matched[i] = true;
+                lines.push(Line::Excluded(e, Some(group)));
+                continue;
+            }
         }
         if !e.ok && e.critical {
             failed = true;
@@ -201,8 +214,11 @@ pub(crate) fn render(
     let mut out = String::with_capacity(32 * (lines.len() + 2));
     for line in &lines {
         match line {
-            Line::Excluded(e) => {
+            Line::Excluded(e, None) => {
                 let _ = writeln!(out, "[+]{} excluded: ok", e.name);
+            }
+            Line::Excluded(e, Some(group)) => {
+                let _ = writeln!(out, "[+]{} excluded with {group}: ok", e.name);
             }
             Line::Check(e) if e.ok => {
                 let _ = writeln!(out, "[+]{} ok", e.name);
@@ -238,7 +254,8 @@ pub(crate) fn render(
 }
 
 enum Line<'a> {
-    Excluded(&'a Entry<'a>),
+    /// Excluded by name, or through its group.
+    Excluded(&'a Entry<'a>, Option<&'a str>),
     Check(&'a Entry<'a>),
 }
 
@@ -318,12 +335,16 @@ fn json(word: &str, lines: &[Line<'_>], unmatched: &[&str], details: bool, faile
             out.push(',');
         }
         let (e, status) = match line {
-            Line::Excluded(e) => (e, "excluded"),
+            Line::Excluded(e, _) => (e, "excluded"),
             Line::Check(e) if e.ok => (e, "ok"),
             Line::Check(e) => (e, "failed"),
         };
         out.push_str("{\"name\":");
         push_json_str(&mut out, e.name);
+        if let Some(group) = e.group {
+            out.push_str(",\"group\":");
+            push_json_str(&mut out, group);
+        }
         let _ = write!(
             out,
             ",\"status\":\"{status}\",\"state\":\"{}\",\"critical\":{}",
@@ -357,6 +378,10 @@ fn push_checks_json(out: &mut String, snap: &Snapshot) {
         }
         out.push_str("{\"name\":");
         push_json_str(out, c.name());
+        if let Some(group) = c.group() {
+            out.push_str(",\"group\":");
+            push_json_str(out, group);
+        }
         let _ = write!(
             out,
             ",\"kind\":\"{}\",\"state\":\"{}\",\"critical\":{}",

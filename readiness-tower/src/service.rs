@@ -1,7 +1,7 @@
 //! [`ReadinessService`]: routes probe paths to the engine's snapshot, everything else inward.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -9,9 +9,10 @@ use http::{Method, Request, Response, StatusCode};
 use readiness_core::Kind;
 use tower_service::Service;
 
-use crate::body::ResponseBody;
+use crate::accept;
+use crate::body::ProbeBody;
+use crate::config::{Config, Details, ProbeRequest, State, TenantFrom};
 use crate::future::ResponseFuture;
-use crate::layer::{Config, Details, ProbeRequest, Shed, State, TenantFrom};
 use crate::query::ProbeQuery;
 use crate::render::{self, Entry, Probe};
 
@@ -24,9 +25,13 @@ const ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD");
 /// Middleware that answers probe requests from the engine's snapshot and passes every other
 /// request to the inner service unchanged. Made by [`ReadinessLayer`](crate::ReadinessLayer).
 ///
-/// `poll_ready` is the inner service's, as in every tower middleware: put the layer outside any
-/// concurrency limit, buffer or rate limit, so that a saturated application never delays a
-/// probe (the recommended outermost position does that).
+/// It is always ready (`poll_ready` answers `Ready` at once), so a probe never waits behind
+/// the application: a request for the inner service waits for the inner service's own
+/// readiness inside its response future instead. When the inner service is ready at once (the
+/// common case) it is called directly; when it is not (a saturated concurrency limit, a full
+/// buffer), the service moves into that request's future to wait there and a clone takes its
+/// place, so the next probe still answers at once. This is the clone-and-swap pattern of
+/// tower's `Service` docs, and the reason the inner service must be `Clone`.
 #[derive(Clone)]
 pub struct ReadinessService<S> {
     inner: S,
@@ -125,11 +130,11 @@ impl<S> ReadinessService<S> {
         self.inner
     }
 
-    fn answer<B, ReqBody>(
+    fn answer<B: ProbeBody, ReqBody>(
         &self,
         route: Route<'_>,
         req: &Request<ReqBody>,
-    ) -> Response<ResponseBody<B>> {
+    ) -> Response<B> {
         let head = match *req.method() {
             Method::GET => false,
             Method::HEAD => true,
@@ -152,7 +157,7 @@ impl<S> ReadinessService<S> {
             return respond(StatusCode::OK, body.into(), true, head);
         }
         let mut query = ProbeQuery::parse(req.uri().query());
-        query.json |= accepts_json(req.headers());
+        query.json |= accept::prefers_json(req.headers());
         if let Route::Tenant(id) = route {
             if readiness_core::validate_name(id).is_err() {
                 // The id is not echoed: request input stays out of the answer.
@@ -197,6 +202,11 @@ impl<S> ReadinessService<S> {
                     e.critical = true;
                     (Probe::Readyz, false, vec![e])
                 }
+                Some(c) if c.kind() == Kind::Startup => {
+                    // `/readyz?verbose` lists a startup check until startup completes; after
+                    // that it holds nothing back, so it reads as latched, as `/startupz` does.
+                    (Probe::Readyz, snap.is_started(), vec![Entry::of(c)])
+                }
                 _ => return plain(StatusCode::NOT_FOUND, "not found: no such check\n", head),
             },
             #[cfg(feature = "prometheus")]
@@ -212,39 +222,29 @@ impl<S> ReadinessService<S> {
         match &self.state.config.details {
             Details::Never => false,
             Details::Always => true,
-            Details::If(f) => f(&ProbeRequest {
-                method: req.method(),
-                uri: req.uri(),
-                headers: req.headers(),
-                extensions: req.extensions(),
-            }),
+            Details::If(f) => f(&ProbeRequest::of(req)),
         }
     }
 
     /// The shed answer for a request of a registered tenant that is not ready, if any.
-    fn shed<B, ReqBody>(
+    fn shed<B: ProbeBody, ReqBody>(
         &self,
-        shed: &Shed,
+        from: &TenantFrom,
         req: &Request<ReqBody>,
-    ) -> Option<Response<ResponseBody<B>>> {
-        let tenant = match &shed.from {
+    ) -> Option<Response<B>> {
+        let tenant = match from {
             TenantFrom::Header(name) => req.headers().get(name)?.to_str().ok()?,
             TenantFrom::With(f) => {
-                let view = ProbeRequest {
-                    method: req.method(),
-                    uri: req.uri(),
-                    headers: req.headers(),
-                    extensions: req.extensions(),
-                };
+                let view = ProbeRequest::of(req);
                 // The closure borrows from `view`, which lives only here: decide inside.
                 let id = f(&view)?;
-                return self.shed_answer(shed, id);
+                return self.shed_answer(id);
             }
         };
-        self.shed_answer(shed, tenant)
+        self.shed_answer(tenant)
     }
 
-    fn shed_answer<B>(&self, shed: &Shed, tenant: &str) -> Option<Response<ResponseBody<B>>> {
+    fn shed_answer<B: ProbeBody>(&self, tenant: &str) -> Option<Response<B>> {
         // The tenant's own checks decide, not the instance: a draining instance keeps serving
         // every tenant until it stops (that is what the drain delay is for).
         if self.state.engine.tenant_checks_pass(tenant)? {
@@ -256,12 +256,12 @@ impl<S> ReadinessService<S> {
             false,
         );
         res.headers_mut()
-            .insert(header::RETRY_AFTER, shed.retry_after.clone());
+            .insert(header::RETRY_AFTER, self.state.config.retry_after.clone());
         Some(res)
     }
 
     #[cfg(feature = "prometheus")]
-    fn metrics<B>(&self, head: bool) -> Response<ResponseBody<B>> {
+    fn metrics<B: ProbeBody>(&self, head: bool) -> Response<B> {
         let Some(handle) = &self.state.config.prometheus else {
             return plain(StatusCode::NOT_FOUND, "not found\n", head);
         };
@@ -276,18 +276,13 @@ impl<S> ReadinessService<S> {
     }
 }
 
-fn plain<B>(status: StatusCode, body: &'static str, head: bool) -> Response<ResponseBody<B>> {
+fn plain<B: ProbeBody>(status: StatusCode, body: &'static str, head: bool) -> Response<B> {
     respond(status, Bytes::from_static(body.as_bytes()), false, head)
 }
 
-fn respond<B>(
-    status: StatusCode,
-    body: Bytes,
-    json: bool,
-    head: bool,
-) -> Response<ResponseBody<B>> {
+fn respond<B: ProbeBody>(status: StatusCode, body: Bytes, json: bool, head: bool) -> Response<B> {
     let body = if head { Bytes::new() } else { body };
-    let mut res = Response::new(ResponseBody::probe(body));
+    let mut res = Response::new(B::from_probe(body));
     *res.status_mut() = status;
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, if json { JSON } else { TEXT });
@@ -296,45 +291,57 @@ fn respond<B>(
     res
 }
 
-/// Whether an `Accept` header asks for `application/json` (any parameters, any case).
-fn accepts_json(headers: &http::HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT).iter().any(|v| {
-        v.to_str().is_ok_and(|s| {
-            s.split(',').any(|range| {
-                range
-                    .split(';')
-                    .next()
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-            })
-        })
-    })
-}
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ReadinessService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ResBody: ProbeBody,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S, Request<ReqBody>>;
 
+    /// Always ready: a probe never waits for the inner service (see the type's docs).
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
     }
 
     #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         match self.state.config.route(req.uri().path()) {
             None => {
-                if let Some(shed) = &self.state.config.shed
-                    && let Some(res) = self.shed(shed, &req)
+                if let Some(from) = &self.state.config.shed
+                    && let Some(res) = self.shed(from, &req)
                 {
-                    return ResponseFuture::probe(res);
+                    return ResponseFuture::ready(Ok(res));
                 }
-                ResponseFuture::inner(self.inner.call(req))
+                self.call_inner(req)
             }
-            Some(route) => ResponseFuture::probe(self.answer(route, &req)),
+            Some(route) => ResponseFuture::ready(Ok(self.answer(route, &req))),
+        }
+    }
+}
+
+impl<S: Clone> ReadinessService<S> {
+    /// Call the inner service once it is ready, without making the caller wait for it.
+    #[inline]
+    fn call_inner<R>(&mut self, req: R) -> ResponseFuture<S, R>
+    where
+        S: Service<R>,
+    {
+        // Ask without a waker: if the answer is `Pending`, this very service (with whatever
+        // it has reserved) moves into the request's future, which polls it again with the
+        // request's own waker; a fresh clone stays here for the next request.
+        match self
+            .inner
+            .poll_ready(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(Ok(())) => ResponseFuture::inner(self.inner.call(req)),
+            Poll::Ready(Err(e)) => ResponseFuture::ready(Err(e)),
+            Poll::Pending => {
+                let clone = self.inner.clone();
+                ResponseFuture::waiting(std::mem::replace(&mut self.inner, clone), req)
+            }
         }
     }
 }

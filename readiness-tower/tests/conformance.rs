@@ -1,4 +1,5 @@
-//! Every vector of `conformance/kube-apiserver.json` (shared with the project's other tools).
+//! Every vector of `conformance/kube-apiserver.json` and `conformance/kube-apiserver-groups.json`
+//! (shared with the project's other tools).
 
 mod common;
 
@@ -7,12 +8,12 @@ use std::path::PathBuf;
 use common::{Flag, engine_with, get};
 use readiness_tower::ReadinessLayer;
 
-fn vectors() -> serde_json::Value {
+fn vectors(file: &str) -> serde_json::Value {
     // The shared copy is the source of truth when it is beside the repository; the copy in
     // tests/data keeps the test self-contained elsewhere.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let shared = root.join("../../shared/conformance/kube-apiserver.json");
-    let local = root.join("tests/data/kube-apiserver.json");
+    let shared = root.join("../../shared/conformance").join(file);
+    let local = root.join("tests/data").join(file);
     let path = if shared.exists() { shared } else { local };
     let text = std::fs::read_to_string(&path).expect("conformance vectors");
     serde_json::from_str(&text).expect("valid JSON")
@@ -20,16 +21,28 @@ fn vectors() -> serde_json::Value {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn every_kube_apiserver_vector_passes() {
-    let v = vectors();
+    run(&vectors("kube-apiserver.json"), 14).await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn every_check_group_vector_passes() {
+    run(&vectors("kube-apiserver-groups.json"), 5).await;
+}
+
+async fn run(v: &serde_json::Value, at_least: usize) {
     let cases = v["cases"].as_array().expect("cases");
-    assert!(cases.len() >= 14, "all vectors loaded");
+    assert!(cases.len() >= at_least, "all vectors loaded");
     for (i, case) in cases.iter().enumerate() {
         let mut specs = Vec::new();
         for c in case["checks"].as_array().expect("checks") {
             let name = c["name"].as_str().expect("name");
             let passing = c["passing"].as_bool().expect("passing");
             let critical = c["critical"].as_bool().unwrap_or(true);
-            specs.push(Flag::new(passing).spec(name).critical(critical));
+            let mut spec = Flag::new(passing).spec(name).critical(critical);
+            if let Some(group) = c["group"].as_str() {
+                spec = spec.group(group);
+            }
+            specs.push(spec);
         }
         let engine = engine_with(specs).await;
         if case["draining"].as_bool().unwrap_or(false) {

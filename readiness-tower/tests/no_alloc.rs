@@ -52,8 +52,10 @@ async fn a_non_probe_request_allocates_nothing_in_the_layer() {
     let mut bare = inner;
     let mut layered = ServiceBuilder::new()
         .layer(
-            ReadinessLayer::new(engine)
-                .shed_tenants_by_header(http::HeaderName::from_static("x-tenant")),
+            ReadinessLayer::builder(engine)
+                .shed_tenants_by_header(http::HeaderName::from_static("x-tenant"))
+                .build()
+                .expect("a valid layer"),
         )
         .service(inner);
     // Warm up (lazy statics, first-use allocations).
@@ -73,4 +75,17 @@ async fn a_non_probe_request_allocates_nothing_in_the_layer() {
     // A probe, by contrast, is answered by the layer (and may allocate its answer).
     let probe_blocks = blocks_for(&mut layered, "/readyz", 1000).await;
     assert!(probe_blocks > 0, "the probe path was exercised");
+
+    // A query of 16,000 junk pairs (64,000 bytes: `http::Uri` takes at most 65,534) costs a
+    // probe no allocation of its own: the parser reads a bounded prefix and allocates only for
+    // the values it keeps (`exclude`).
+    let junk = format!("/readyz?{}", "a=b&".repeat(16_000));
+    let junk_blocks = blocks_for(&mut layered, &junk, 1000).await;
+    assert_eq!(junk_blocks, probe_blocks, "no allocation per query pair");
+    let encoded = format!("/readyz?{}", "%61=%62&".repeat(8_000));
+    let encoded_blocks = blocks_for(&mut layered, &encoded, 100).await;
+    assert!(
+        encoded_blocks <= probe_blocks / 10 + 100 * 128 * 2,
+        "percent-encoded junk allocates at most per pair read, never per pair sent: {encoded_blocks}"
+    );
 }

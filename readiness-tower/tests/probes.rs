@@ -9,16 +9,29 @@ use common::{Flag, call, engine_with, get};
 use http::Request;
 use http_body_util::Full;
 use readiness_core::{CheckSpec, Engine, check_fn};
-use readiness_tower::{Endpoint, ReadinessLayer};
+use readiness_tower::{Endpoint, LayerError, ReadinessLayer, ReadinessLayerBuilder};
+
+async fn two_engine(db: bool, cache: bool) -> Engine {
+    engine_with(vec![
+        Flag::new(db).spec("database"),
+        Flag::new(cache).spec("cache"),
+    ])
+    .await
+}
 
 async fn two_checks(db: bool, cache: bool) -> ReadinessLayer {
-    ReadinessLayer::new(
-        engine_with(vec![
-            Flag::new(db).spec("database"),
-            Flag::new(cache).spec("cache"),
-        ])
-        .await,
-    )
+    ReadinessLayer::new(two_engine(db, cache).await)
+}
+
+/// A layer over the two checks, configured by `f`.
+async fn two_checks_with(
+    db: bool,
+    cache: bool,
+    f: impl FnOnce(ReadinessLayerBuilder) -> ReadinessLayerBuilder,
+) -> ReadinessLayer {
+    f(ReadinessLayer::builder(two_engine(db, cache).await))
+        .build()
+        .expect("a valid layer")
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -52,15 +65,16 @@ async fn design_examples_byte_for_byte() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn reasons_are_shown_only_when_configured() {
-    let layer = two_checks(true, false).await.show_details(true);
+    let layer = two_checks_with(true, false, |b| b.show_details(true)).await;
     let r = get(&layer, "/readyz").await;
     assert_eq!(
         r.body,
         "[+]database ok\n[-]cache failed: connection refused\nreadyz check failed\n"
     );
-    let layer = two_checks(true, false)
-        .await
-        .show_details_if(|req| req.headers().contains_key("x-debug"));
+    let layer = two_checks_with(true, false, |b| {
+        b.show_details_if(|req| req.headers().contains_key("x-debug"))
+    })
+    .await;
     let r = get(&layer, "/readyz").await;
     assert!(r.body.contains("reason withheld"), "{}", r.body);
     let req = Request::get("/readyz")
@@ -77,7 +91,7 @@ async fn reasons_are_shown_only_when_configured() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn json_on_accept_or_format() {
-    let layer = two_checks(true, false).await.show_details(true);
+    let layer = two_checks_with(true, false, |b| b.show_details(true)).await;
     for req in [
         Request::get("/readyz?format=json").body(Full::default()),
         Request::get("/readyz")
@@ -222,7 +236,10 @@ async fn pending_is_not_ready() {
         )
         .build()
         .expect("valid");
-    let layer = ReadinessLayer::new(engine).show_details(true);
+    let layer = ReadinessLayer::builder(engine)
+        .show_details(true)
+        .build()
+        .expect("a valid layer");
     let r = get(&layer, "/readyz").await;
     assert_eq!(
         (r.status, r.body.as_str()),
@@ -258,11 +275,12 @@ async fn other_requests_reach_the_inner_service_untouched() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn paths_are_configurable_and_endpoints_can_be_switched_off() {
-    let layer = two_checks(true, true)
-        .await
-        .path(Endpoint::Readyz, "/-/ready")
-        .path(Endpoint::Livez, "alive")
-        .disable(Endpoint::Healthz);
+    let layer = two_checks_with(true, true, |b| {
+        b.path(Endpoint::Readyz, "/-/ready")
+            .path(Endpoint::Livez, "/alive")
+            .disable(Endpoint::Healthz)
+    })
+    .await;
     assert_eq!(get(&layer, "/-/ready").await.body, "ok");
     assert_eq!(get(&layer, "/-/ready/cache").await.body, "ok");
     assert_eq!(get(&layer, "/alive").await.body, "ok");
@@ -301,5 +319,179 @@ async fn the_shutdown_entry_has_its_own_path() {
         get(&layer, "/readyz/db").await.status,
         200,
         "db itself is fine"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_startup_check_answers_at_its_own_path() {
+    let migrations = Flag::new(false);
+    let db = Flag::new(true);
+    let engine = engine_with(vec![
+        migrations.spec_of("migrations", readiness_tower::Kind::Startup),
+        db.spec("db"),
+    ])
+    .await;
+    let layer = ReadinessLayer::new(engine.clone());
+    // Listed by /readyz?verbose before startup...
+    let r = get(&layer, "/readyz?verbose").await;
+    assert!(r.body.contains("[-]migrations failed"), "{}", r.body);
+    // ...so its own path answers too, not 404.
+    let r = get(&layer, "/readyz/migrations").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            503,
+            "[-]migrations failed: reason withheld\nreadyz check failed\n"
+        )
+    );
+    migrations.set(true);
+    engine.refresh().await;
+    assert_eq!(get(&layer, "/readyz/migrations").await.body, "ok");
+    // Once started it holds nothing back: latched, as /startupz.
+    migrations.set(false);
+    engine.refresh().await;
+    assert_eq!(get(&layer, "/readyz").await.status, 200);
+    assert_eq!(get(&layer, "/readyz/migrations").await.status, 200);
+    // A liveness check is still not a readiness path.
+    assert_eq!(get(&layer, "/readyz/heartbeat").await.status, 404);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn accept_quality_zero_is_not_json() {
+    let layer = two_checks(true, true).await;
+    for (accept, json) in [
+        ("application/json;q=0", false),
+        ("application/json; q=0.0", false),
+        ("*/*", false),
+        ("text/plain, application/json;q=0", false),
+        ("application/json;q=0.5", true),
+        ("application/json", true),
+    ] {
+        let req = Request::get("/readyz")
+            .header("accept", accept)
+            .body(Full::default())
+            .expect("request");
+        let r = call(&layer, req).await;
+        let want = if json {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        assert_eq!(r.headers["content-type"], want, "Accept: {accept}");
+        assert_eq!(
+            r.body.starts_with('{'),
+            json,
+            "Accept: {accept}: {}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_long_junk_query_gets_the_plain_answer() {
+    let layer = two_checks(true, true).await;
+    let junk = format!("/readyz?{}", "a=b&".repeat(16_000));
+    let r = get(&layer, &junk).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    // Past the bounds nothing more is read, not even `verbose`.
+    let late = format!("/readyz?{}verbose", "a=b&".repeat(200));
+    assert_eq!(get(&layer, &late).await.body, "ok");
+    let early = format!("/readyz?verbose&{}", "a=b&".repeat(16_000));
+    assert!(
+        get(&layer, &early)
+            .await
+            .body
+            .ends_with("readyz check passed\n")
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn bad_paths_are_typed_errors_when_the_layer_is_built() {
+    let engine = engine_with(vec![]).await;
+    let build = |f: fn(ReadinessLayerBuilder) -> ReadinessLayerBuilder| {
+        f(ReadinessLayer::builder(engine.clone())).build()
+    };
+    assert_eq!(
+        build(|b| b.path(Endpoint::Readyz, "")).err(),
+        Some(LayerError::EmptyPath {
+            endpoint: Endpoint::Readyz
+        })
+    );
+    assert_eq!(
+        build(|b| b.path(Endpoint::Livez, "alive")).err(),
+        Some(LayerError::NoLeadingSlash {
+            endpoint: Endpoint::Livez,
+            path: "alive".into()
+        })
+    );
+    assert_eq!(
+        build(|b| b.path(Endpoint::Startupz, "/s?x=1")).err(),
+        Some(LayerError::QueryInPath {
+            endpoint: Endpoint::Startupz,
+            path: "/s?x=1".into()
+        })
+    );
+    let dup = build(|b| b.path(Endpoint::Livez, "/readyz")).err();
+    assert_eq!(
+        dup,
+        Some(LayerError::DuplicatePath {
+            path: "/readyz".into(),
+            first: Endpoint::Livez,
+            second: Endpoint::Readyz
+        })
+    );
+    assert_eq!(
+        dup.map(|e| e.to_string()).as_deref(),
+        Some("livez and readyz are both configured at \"/readyz\"")
+    );
+    assert!(
+        build(|b| b.audit_endpoint("/healthz")).is_err(),
+        "the audit view collides too"
+    );
+    // The order of the calls does not matter: moving one endpoint away frees its path.
+    assert!(
+        build(|b| b
+            .path(Endpoint::Livez, "/readyz")
+            .path(Endpoint::Readyz, "/ready"))
+        .is_ok()
+    );
+    assert!(build(|b| b.disable(Endpoint::Readyz).path(Endpoint::Livez, "/readyz")).is_ok());
+    // `/metrics` answers nothing without a handle, so nothing collides with it then.
+    assert!(build(|b| b.path(Endpoint::Livez, "/metrics")).is_ok());
+    // And a refused layer takes over nothing: `/` still reaches the application.
+    let layer = ReadinessLayer::new(engine.clone());
+    assert_eq!(get(&layer, "/").await.body, "inner GET /");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn groups_show_in_json() {
+    let engine = engine_with(vec![
+        Flag::new(false).spec("db").group("storage"),
+        Flag::new(true).spec("ping"),
+    ])
+    .await;
+    let layer = ReadinessLayer::new(engine);
+    let r = get(&layer, "/readyz?format=json&exclude=storage").await;
+    assert_eq!(r.status, 200);
+    let v: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+    assert_eq!(v["checks"][0]["name"], "db");
+    assert_eq!(v["checks"][0]["group"], "storage");
+    assert_eq!(v["checks"][0]["status"], "excluded");
+    assert!(v["checks"][1].get("group").is_none());
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_bad_group_is_a_build_error() {
+    let err = Engine::builder()
+        .check(Flag::new(true).spec("db").group("Storage!"))
+        .build()
+        .expect_err("refused");
+    assert!(
+        matches!(
+            err.problems(),
+            [readiness_tower::engine::ConfigProblem::InvalidGroup { group, .. }] if group == "Storage!"
+        ),
+        "{err}"
     );
 }

@@ -27,7 +27,10 @@ async fn metrics_endpoint_renders_the_engine_series() {
             .expect("valid")
     });
     engine.refresh().await;
-    let layer = ReadinessLayer::new(engine).metrics(handle);
+    let layer = ReadinessLayer::builder(engine.clone())
+        .metrics(handle.clone())
+        .build()
+        .expect("a valid layer");
     let r = get(&layer, "/metrics").await;
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -47,7 +50,11 @@ async fn metrics_endpoint_renders_the_engine_series() {
         "{}",
         r.body
     );
-    let moved = layer.path(Endpoint::Metrics, "/-/metrics");
+    let moved = ReadinessLayer::builder(engine)
+        .metrics(handle)
+        .path(Endpoint::Metrics, "/-/metrics")
+        .build()
+        .expect("a valid layer");
     assert_eq!(get(&moved, "/-/metrics").await.status, 200);
     assert_eq!(get(&moved, "/metrics").await.body, "inner GET /metrics");
 }

@@ -20,6 +20,19 @@ fn path() -> impl Strategy<Value = String> {
             .prop_map(str::to_owned),
         "/[a-zA-Z0-9._~%/-]{0,40}",
         "/readyz[a-z/%.]{0,10}",
+        prop::sample::select(
+            &[
+                "/readyz/tenants/acme",
+                "/readyz/tenants/globex",
+                "/readyz/tenants/nope",
+                "/readyz/tenants/",
+                "/readyz/tenants",
+                "/readyz/tenants/acme/db",
+                "/readyz/tenants/ACME",
+            ][..]
+        )
+        .prop_map(str::to_owned),
+        "/readyz/tenants/[a-zA-Z0-9._~%/-]{0,70}",
     ]
 }
 
@@ -66,8 +79,16 @@ fn headers() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
     )
 }
 
+/// 256 cases by default; the chaos job runs 100,000 (`PROPTEST_CASES=100000`).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn any_request_gets_a_documented_answer(
@@ -89,11 +110,24 @@ proptest! {
                 Flag::new(true).spec("cache").critical(false),
             ])
             .await;
+            engine
+                .add_tenant("acme", vec![Flag::new(true).spec("store")])
+                .expect("a valid tenant");
+            engine
+                .add_tenant("globex", vec![Flag::new(db_ok).spec("store")])
+                .expect("a valid tenant");
+            engine.refresh_tenant("acme").await;
+            engine.refresh_tenant("globex").await;
             if draining {
                 engine.drain();
             }
             let svc = ServiceBuilder::new()
-                .layer(ReadinessLayer::new(engine).show_details_if(|r| r.headers().contains_key("x-debug")))
+                .layer(
+                    ReadinessLayer::builder(engine)
+                        .show_details_if(|r| r.headers().contains_key("x-debug"))
+                        .build()
+                        .expect("a valid layer"),
+                )
                 .service(app());
             let uri = format!("{path}{query}");
             let mut builder = Request::builder().method(method.clone()).uri(&uri);
@@ -115,7 +149,16 @@ proptest! {
                 || (parsed_path.starts_with("/readyz/") && parsed_path.len() > "/readyz/".len());
             if is_probe {
                 prop_assert!(!inner, "probe {uri} must not reach the inner service");
-                prop_assert!([200, 404, 405, 503].contains(&status), "{uri}: {status}");
+                let tenant = parsed_path.starts_with("/readyz/tenants/");
+                let allowed: &[u16] = if tenant { &[200, 400, 404, 405, 503] } else { &[200, 404, 405, 503] };
+                prop_assert!(allowed.contains(&status), "{uri}: {status}");
+                if tenant && status == 400 {
+                    let id = &parsed_path["/readyz/tenants/".len()..];
+                    prop_assert!(readiness_tower::engine::validate_name(id).is_err(), "{uri}: 400 for a valid id");
+                    if method == Method::GET {
+                        prop_assert_eq!(&body[..], b"bad request: malformed tenant id\n", "{}: the id is never echoed", uri);
+                    }
+                }
                 if method == Method::HEAD {
                     prop_assert!(body.is_empty());
                 }

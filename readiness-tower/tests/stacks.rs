@@ -5,15 +5,13 @@ mod common;
 use std::convert::Infallible;
 
 use axum::Router;
-use axum::body::Body;
-use axum::response::Response;
 use axum::routing::get;
 use common::{Flag, engine_with, http1};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use readiness_tower::{ReadinessLayer, ResponseBody};
+use readiness_tower::ReadinessLayer;
 use tower::make::Shared;
 use tower::{ServiceBuilder, service_fn};
 
@@ -30,8 +28,8 @@ async fn axum_router_wrapped_outermost() {
     let db = Flag::new(true);
     let engine = engine_with(vec![db.spec("db")]).await;
     let router: Router = Router::new().route("/", get(|| async { "hello" }));
+    // One `.layer(..)`, no body mapping: the layered Router answers in axum's own body.
     let app = ServiceBuilder::new()
-        .map_response(|res: Response<ResponseBody<Body>>| res.map(ResponseBody::into_body))
         .layer(ReadinessLayer::new(engine.clone()))
         .service(router);
     let (l, addr) = listener().await;

@@ -106,7 +106,10 @@ async fn tenant_probe_formats() {
         )
     );
     let r = get(
-        &ReadinessLayer::new(w.engine.clone()).show_details(true),
+        &ReadinessLayer::builder(w.engine.clone())
+            .show_details(true)
+            .build()
+            .expect("a valid layer"),
         "/readyz/tenants/globex",
     )
     .await;
@@ -152,9 +155,11 @@ async fn unknown_and_malformed_tenants() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn shedding_spares_every_other_tenant() {
     let w = world().await;
-    let layer = ReadinessLayer::new(w.engine.clone())
+    let layer = ReadinessLayer::builder(w.engine.clone())
         .shed_tenants_by_header(HeaderName::from_static("x-tenant"))
-        .retry_after(7);
+        .retry_after(7)
+        .build()
+        .expect("a valid layer");
     let req = |tenant: Option<&str>| {
         let mut b = Request::get("/orders");
         if let Some(t) = tenant {
@@ -182,8 +187,20 @@ async fn shedding_spares_every_other_tenant() {
         "probes are never shed"
     );
 
-    let by_host = ReadinessLayer::new(w.engine.clone())
-        .shed_tenants_with(|req| req.uri().host()?.split('.').next());
+    // `retry_after` before the shedding method counts just the same.
+    let first = ReadinessLayer::builder(w.engine.clone())
+        .retry_after(9)
+        .shed_tenants_by_header(HeaderName::from_static("x-tenant"))
+        .build()
+        .expect("a valid layer");
+    let r = call(&first, req(Some("globex"))).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.headers["retry-after"], "9");
+
+    let by_host = ReadinessLayer::builder(w.engine.clone())
+        .shed_tenants_with(|req| req.uri().host()?.split('.').next())
+        .build()
+        .expect("a valid layer");
     let r = call(
         &by_host,
         Request::get("http://globex.example.com/orders")
@@ -212,7 +229,10 @@ async fn the_audit_endpoint_is_opt_in_and_read_only() {
         get(&off, "/debug/readiness").await.body,
         "inner GET /debug/readiness"
     );
-    let on = off.audit_endpoint("/debug/readiness");
+    let on = ReadinessLayer::builder(w.engine.clone())
+        .audit_endpoint("/debug/readiness")
+        .build()
+        .expect("a valid layer");
     let r = get(&on, "/debug/readiness").await;
     assert_eq!(r.headers["content-type"], "application/json");
     let v: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
@@ -233,7 +253,10 @@ async fn the_audit_endpoint_is_opt_in_and_read_only() {
         405,
         "nothing can be changed through it"
     );
-    let moved = on.path(Endpoint::Audit, "/-/audit");
+    let moved = ReadinessLayer::builder(w.engine.clone())
+        .path(Endpoint::Audit, "/-/audit")
+        .build()
+        .expect("a valid layer");
     assert_eq!(get(&moved, "/-/audit").await.status, 200);
 }
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use readiness_core::{CheckFailure, CheckSpec, Engine, check_fn};
-use readiness_tower::{ReadinessLayer, ResponseBody};
+use readiness_tower::ReadinessLayer;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
 /// A switchable check.
@@ -25,9 +25,13 @@ impl Flag {
         self.0.store(ok, Ordering::SeqCst);
     }
     pub fn spec(&self, name: &str) -> CheckSpec {
+        self.spec_of(name, readiness_core::Kind::Readiness)
+    }
+    pub fn spec_of(&self, name: &str, kind: readiness_core::Kind) -> CheckSpec {
         let flag = self.0.clone();
-        CheckSpec::readiness(
+        CheckSpec::new(
             name,
+            kind,
             check_fn(move || {
                 let ok = flag.load(Ordering::SeqCst);
                 async move {
@@ -69,7 +73,7 @@ pub struct Answer {
 
 pub async fn call(layer: &ReadinessLayer, req: Request<Full<Bytes>>) -> Answer {
     let svc = ServiceBuilder::new().layer(layer.clone()).service(app());
-    let res: Response<ResponseBody<Full<Bytes>>> = svc.oneshot(req).await.expect("infallible");
+    let res: Response<Full<Bytes>> = svc.oneshot(req).await.expect("infallible");
     let status = res.status().as_u16();
     let headers = res.headers().clone();
     let body = res
