@@ -27,6 +27,31 @@ fn router() -> Router {
     Router::new().route("/", get(|| async { "hello" }))
 }
 
+/// The floor a probe layer can reach: a hand-written service that only compares the path with
+/// `/readyz` and otherwise calls the Router (no engine, no body type, no backpressure bypass).
+#[derive(Clone)]
+struct PathOnly(Router);
+
+impl tower::Service<Request<Body>> for PathOnly {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = <Router as tower::Service<Request<Body>>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower::Service::<Request<Body>>::poll_ready(&mut self.0, cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        if req.uri().path() == "/readyz" {
+            unreachable!("never asked for a probe here");
+        }
+        self.0.call(req)
+    }
+}
+
 fn engine(checks: usize, tenants: usize) -> Engine {
     let mut b = Engine::builder()
         .without_heartbeat()
@@ -61,12 +86,20 @@ async fn run(scenario: &str, n: usize) {
     let uri = match scenario {
         "passthrough/bare" | "passthrough/layered" | "passthrough/route_layer" => "/".to_owned(),
         "probe/readyz/1" | "probe/readyz/1000" => "/readyz".to_owned(),
+        "probe/readyz/long_query" => format!("/readyz?{}", "a=b&".repeat(16_000)),
+        "passthrough/path_only" => "/".to_owned(),
         _ => format!("/readyz/tenants/t{}", tenants / 2),
     };
-    let req = || {
-        Request::get(uri.as_str())
+    // A 64 KB URI is parsed once and cloned (a reference count), so that the count is the
+    // probe's, not `http`'s URI validation; the short URIs are parsed per request as before.
+    let long: Option<http::Uri> = (uri.len() > 1024).then(|| uri.parse().expect("a valid URI"));
+    let req = || match &long {
+        Some(u) => Request::get(u.clone())
             .body(Body::empty())
-            .expect("request")
+            .expect("request"),
+        None => Request::get(uri.as_str())
+            .body(Body::empty())
+            .expect("request"),
     };
     match scenario {
         "passthrough/bare" => {
@@ -80,6 +113,12 @@ async fn run(scenario: &str, n: usize) {
             let svc = ServiceBuilder::new()
                 .layer(ReadinessLayer::new(engine.clone()))
                 .service(router());
+            for _ in 0..n {
+                black_box(svc.clone().oneshot(req()).await.expect("call"));
+            }
+        }
+        "passthrough/path_only" => {
+            let svc = PathOnly(router());
             for _ in 0..n {
                 black_box(svc.clone().oneshot(req()).await.expect("call"));
             }

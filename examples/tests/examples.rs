@@ -191,3 +191,18 @@ fn demo_flag_errors_name_the_flag() {
         assert_eq!(err.trim_end(), want, "{args:?}");
     }
 }
+
+#[test]
+fn the_readme_setup_is_examples_readme_rs() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let example = std::fs::read_to_string(root.join("examples/readme.rs")).expect("readme.rs");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let begin =
+        example.find("// README-BEGIN\n").expect("begin marker") + "// README-BEGIN\n".len();
+    let end = example.find("// README-END").expect("end marker");
+    let block = format!("```rust\n{}```", &example[begin..end]);
+    assert!(
+        readme.contains(&block),
+        "README.md's setup block must be examples/readme.rs between its markers, byte for byte:\n{block}"
+    );
+}

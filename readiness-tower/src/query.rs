@@ -14,14 +14,15 @@ pub(crate) struct ProbeQuery {
 }
 
 /// Bound on how many `exclude` values are honoured: the rest are ignored.
-pub(crate) const MAX_EXCLUDES: usize = 64;
+pub(crate) const MAX_EXCLUDES: usize = 32;
 
-/// Bound on how many `&`-separated pairs are read; the rest of the query is ignored.
-pub(crate) const MAX_PAIRS: usize = 128;
+/// Bound on how many `&`-separated pairs are read; the rest of the query is ignored. Probes
+/// are asked with a handful of pairs (kubelet sends none); a long query is not a probe's.
+pub(crate) const MAX_PAIRS: usize = 32;
 
 /// Bound on how many bytes of the query are read; a pair that crosses it is ignored, and so is
 /// everything after it.
-pub(crate) const MAX_QUERY_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_QUERY_BYTES: usize = 4 * 1024;
 
 impl ProbeQuery {
     pub(crate) fn parse(query: Option<&str>) -> Self {
@@ -34,27 +35,44 @@ impl ProbeQuery {
         }
         // Whether the last pair in view is cut short by the bound (then it is not read).
         let cut = end < query.len() && query.as_bytes()[end] != b'&';
-        let mut pairs = query[..end].split('&').peekable();
+        let bytes = &query.as_bytes()[..end];
+        let mut start = 0;
         for _ in 0..MAX_PAIRS {
-            let Some(pair) = pairs.next() else { break };
-            if cut && pairs.peek().is_none() {
+            if start > bytes.len() {
                 break;
             }
-            let (key, value) = match pair.split_once('=') {
-                Some((k, v)) => (k, Some(v)),
-                None => (pair, None),
-            };
-            match &*decode(key) {
-                "verbose" => q.verbose = true,
-                "format" if value.map(decode).as_deref() == Some("json") => q.json = true,
-                "exclude" if q.exclude.len() < MAX_EXCLUDES => {
-                    q.exclude
-                        .push(value.map(|v| decode(v).into_owned()).unwrap_or_default());
-                }
-                _ => {}
+            let len = bytes[start..]
+                .iter()
+                .position(|&b| b == b'&')
+                .unwrap_or(bytes.len() - start);
+            let stop = start + len;
+            if cut && stop == bytes.len() {
+                break;
             }
+            // Only `verbose`, `format` and `exclude` matter, plain or percent-encoded: any
+            // other pair is skipped on its first byte, with no decoding and no allocation.
+            if matches!(bytes.get(start), Some(b'v' | b'f' | b'e' | b'%')) {
+                q.read_pair(&query[start..stop]);
+            }
+            start = stop + 1;
         }
         q
+    }
+
+    fn read_pair(&mut self, pair: &str) {
+        let (key, value) = match pair.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (pair, None),
+        };
+        match &*decode(key) {
+            "verbose" => self.verbose = true,
+            "format" if value.map(decode).as_deref() == Some("json") => self.json = true,
+            "exclude" if self.exclude.len() < MAX_EXCLUDES => {
+                self.exclude
+                    .push(value.map(|v| decode(v).into_owned()).unwrap_or_default());
+            }
+            _ => {}
+        }
     }
 }
 
@@ -79,7 +97,11 @@ fn decode(s: &str) -> Cow<'_, str> {
         }
         i += 1;
     }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    // One allocation when the bytes are UTF-8 (the common case), two when they are not.
+    Cow::Owned(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 fn hex(c: u8) -> Option<u8> {
@@ -123,6 +145,12 @@ mod tests {
         assert!(!ProbeQuery::parse(Some(&many)).verbose);
         let within = "a=b&".repeat(MAX_PAIRS - 1) + "verbose";
         assert!(ProbeQuery::parse(Some(&within)).verbose);
+        assert!(
+            ProbeQuery::parse(Some(
+                &("%76erbose&".to_owned() + &"x&".repeat(MAX_PAIRS - 2) + "e%78clude=a")
+            ))
+            .verbose
+        );
         // Past the byte bound: a pair that crosses it is not read.
         let pad = "x".repeat(MAX_QUERY_BYTES - "&verbose".len());
         assert!(ProbeQuery::parse(Some(&format!("{pad}&verbose"))).verbose);

@@ -298,7 +298,8 @@ async fn hostile_queries_get_bounded_answers() {
     assert!(r.body.contains(r#"no matches for "\"\n\\""#), "{}", r.body);
     let distinct: String = (0..100).map(|i| format!("exclude=n{i}&")).collect();
     let r = get(&layer, &format!("/readyz?{distinct}")).await;
-    assert!(r.body.contains("and 48 more"), "{}", r.body);
+    // 32 excludes are read (the pair bound), 16 are listed.
+    assert!(r.body.contains("and 16 more"), "{}", r.body);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -394,7 +395,7 @@ async fn a_long_junk_query_gets_the_plain_answer() {
     let r = get(&layer, &junk).await;
     assert_eq!((r.status, r.body.as_str()), (200, "ok"));
     // Past the bounds nothing more is read, not even `verbose`.
-    let late = format!("/readyz?{}verbose", "a=b&".repeat(200));
+    let late = format!("/readyz?{}verbose", "a=b&".repeat(40));
     assert_eq!(get(&layer, &late).await.body, "ok");
     let early = format!("/readyz?verbose&{}", "a=b&".repeat(16_000));
     assert!(
