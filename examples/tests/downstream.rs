@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use http::Request;
-use http_body_util::BodyExt;
-use readiness_core::{CheckSpec, Engine, check_fn};
-use readiness_testkit::{Fault, FaultInjector, FaultPlan, MetricsCapture, ProbeClient};
+use readiness_core::{CheckSpec, Engine, Status, check_fn};
+use readiness_testkit::{
+    Fault, FaultInjector, FaultPlan, MetricsCapture, ProbeClient, wait_for_check, wait_until_ready,
+};
 use readiness_tower::ReadinessLayer;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::ServiceBuilder;
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn my_service_sheds_readiness_when_its_database_fails() {
@@ -37,46 +37,46 @@ async fn my_service_sheds_readiness_when_its_database_fails() {
     let app = ServiceBuilder::new()
         .layer(ReadinessLayer::new(engine.clone()))
         .service(router);
-    let probes = ProbeClient::new(&engine);
+    // The whole application, probes and business routes, as a client sees it: bodies are
+    // production's (reasons withheld).
+    let client = ProbeClient::for_service(app);
 
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    probes.assert_ready().await;
+    // Let the background schedule run on the paused clock: no `advance`, no `refresh`.
+    wait_until_ready(&engine, Duration::from_secs(1))
+        .await
+        .expect("ready after the first run");
+    client.assert_ready().await;
 
     db_fault.set(Fault::fail("too many connections"));
-    tokio::time::sleep(Duration::from_secs(11)).await;
-    probes.assert_not_ready().await;
-    probes.assert_live().await;
+    // Two failures five seconds apart cross the threshold.
+    wait_for_check(&engine, "db", Status::Failing, Duration::from_secs(15))
+        .await
+        .expect("the outage is seen");
+    client.assert_not_ready().await;
+    client.assert_live().await;
     assert_eq!(
-        probes.get("/readyz").await.body,
+        client.get("/readyz").await.body,
+        "[-]db failed: reason withheld\nreadyz check failed\n",
+        "what the kubelet reads"
+    );
+    // The reason is the test's to see, not the probe's.
+    assert_eq!(
+        ProbeClient::with_details(&engine)
+            .get("/readyz/db")
+            .await
+            .body,
         "[-]db failed: too many connections\nreadyz check failed\n"
     );
 
     // The business route still answers: readiness is for the load balancer, not a kill switch.
-    let res = app
-        .clone()
-        .oneshot(
-            Request::get("/orders")
-                .body(axum::body::Body::empty())
-                .expect("request"),
-        )
-        .await
-        .expect("infallible");
-    assert_eq!(res.status(), 200);
-    let body = res.into_body().collect().await.expect("body").to_bytes();
-    assert_eq!(&body[..], b"[]");
-    let res = app
-        .oneshot(
-            Request::get("/readyz")
-                .body(axum::body::Body::empty())
-                .expect("request"),
-        )
-        .await
-        .expect("infallible");
-    assert_eq!(res.status(), 503);
+    let orders = client.get("/orders").await;
+    assert_eq!((orders.status.as_u16(), orders.body.as_str()), (200, "[]"));
 
     db_fault.set(Fault::Pass);
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    probes.assert_ready().await;
+    wait_until_ready(&engine, Duration::from_secs(10))
+        .await
+        .expect("recovers");
+    client.assert_ready().await;
 
     let e = metrics.exposition().expect("valid exposition");
     assert_eq!(
@@ -84,4 +84,14 @@ async fn my_service_sheds_readiness_when_its_database_fails() {
         Some(1.0)
     );
     assert_eq!(e.value("readiness_state", &[]), Some(1.0));
+
+    // A wait that cannot succeed says what the checks were doing.
+    db_fault.set(Fault::fail("too many connections"));
+    let err = wait_for_check(&engine, "db", Status::Pending, Duration::from_secs(3))
+        .await
+        .expect_err("a check never returns to pending");
+    assert!(
+        err.to_string().contains("db passing") || err.to_string().contains("db failing"),
+        "{err}"
+    );
 }

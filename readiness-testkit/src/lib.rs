@@ -21,9 +21,13 @@
 //!   `FaultHandle` that changes the plan while the engine runs and reports what happened.
 //! - `chaos_seed` / `try_chaos_seed`: a seed taken from `READINESS_CHAOS_SEED` to replay a run,
 //!   or derived fresh, and printed either way.
-//! - `ProbeClient`: probes called in-process, without sockets, with assertions
-//!   (`assert_ready`, `assert_live`, `assert_status`) whose panic message carries the verbose
-//!   probe body.
+//! - `ProbeClient`: probes called in-process, without sockets, on an engine or on the whole
+//!   application (`for_service`), reasons withheld as in production unless `with_details`,
+//!   with assertions (`assert_ready`, `assert_live`, `assert_status`) whose panic message
+//!   carries the verbose probe body.
+//! - `wait_until`, `wait_until_ready`, `wait_for_check`: let the background schedule run (on
+//!   tokio's paused clock, minutes in milliseconds) until a condition holds, with a timeout
+//!   that says what the checks were doing.
 //! - `MetricsCapture` and `Exposition`: a local Prometheus recorder to build the engine under,
 //!   and a parser of the text exposition (label values unescaped) to read what was emitted.
 //!
@@ -118,6 +122,8 @@ mod probe;
 mod rng;
 #[cfg(feature = "chaos")]
 mod seed;
+#[cfg(feature = "chaos")]
+mod wait;
 
 #[cfg(feature = "chaos")]
 pub use exposition::{Exposition, ExpositionError, MetricsCapture, Sample};
@@ -131,3 +137,5 @@ pub use plan::{FaultPlan, PlanError};
 pub use probe::{NotAProbe, ProbeClient, ProbeResponse};
 #[cfg(feature = "chaos")]
 pub use seed::{SEED_ENV, SeedError, chaos_seed, parse_seed, try_chaos_seed};
+#[cfg(feature = "chaos")]
+pub use wait::{WaitTimeout, wait_for_check, wait_until, wait_until_not_ready, wait_until_ready};

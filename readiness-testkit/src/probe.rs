@@ -45,10 +45,13 @@ pub struct ProbeResponse {
     pub body: String,
 }
 
-/// Calls probes on a [`ReadinessLayer`] in-process: no socket, no server.
+/// Calls probes in-process, without sockets: on an engine's default layer, on a layer the test
+/// configures, or on the whole application ([`ProbeClient::for_service`]).
 ///
-/// Its assertions panic with a message that carries the verbose probe body, so a failing test
-/// says which check was down and why.
+/// By default reasons are withheld, exactly as in production (`ReadinessLayer::new`), so a
+/// body asserted here is the body a kubelet or load balancer sees; [`ProbeClient::with_details`]
+/// shows them. Its assertions panic with a message that carries the verbose probe body, so a
+/// failing test says which check was down.
 ///
 /// ```
 /// use readiness_core::{check_fn, Engine};
@@ -57,29 +60,59 @@ pub struct ProbeResponse {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let engine = Engine::builder()
-///     .readiness("db", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
+///     .readiness("db", check_fn(|| async { Err::<(), _>("connection refused") }))
 ///     .build()?;
 /// engine.refresh().await;
 /// let probes = ProbeClient::new(&engine);
-/// probes.assert_ready().await;
+/// probes.assert_not_ready().await;
 /// probes.assert_live().await;
-/// assert_eq!(probes.get("/readyz?verbose").await.body, "[+]db ok\nreadyz check passed\n");
+/// assert_eq!(probes.get("/readyz").await.body, "[-]db failed: reason withheld\nreadyz check failed\n");
+/// let debug = ProbeClient::with_details(&engine);
+/// assert_eq!(debug.get("/readyz").await.body, "[-]db failed: connection refused\nreadyz check failed\n");
+/// # Ok(()) }
+/// ```
+///
+/// Probing the whole application (business routes included), as a downstream test would:
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use readiness_core::{check_fn, Engine};
+/// use readiness_testkit::ProbeClient;
+/// use readiness_tower::ReadinessLayer;
+/// use tower::ServiceBuilder;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let engine = Engine::builder()
+///     .readiness("db", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
+///     .build()?;
+/// engine.refresh().await;
+/// let router = Router::new().route("/orders", get(|| async { "[]" }));
+/// let app = ServiceBuilder::new().layer(ReadinessLayer::new(engine)).service(router);
+/// let client = ProbeClient::for_service(app);
+/// client.assert_ready().await;
+/// assert_eq!(client.get("/orders").await.body, "[]");
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct ProbeClient {
-    service: ReadinessService<NotAProbe>,
+pub struct ProbeClient<S = ReadinessService<NotAProbe>> {
+    service: S,
 }
 
-impl fmt::Debug for ProbeClient {
+impl<S> fmt::Debug for ProbeClient<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProbeClient").finish_non_exhaustive()
     }
 }
 
 impl ProbeClient {
-    /// Probes of `engine` at the default paths, with failure reasons shown.
+    /// Probes of `engine` at the default paths, reasons withheld as in production.
     pub fn new(engine: &Engine) -> Self {
+        Self::with_layer(ReadinessLayer::new(engine.clone()))
+    }
+
+    /// Probes of `engine` at the default paths, with failure reasons shown (a test's view).
+    pub fn with_details(engine: &Engine) -> Self {
         let layer = ReadinessLayer::builder(engine.clone())
             .show_details(true)
             .build()
@@ -87,25 +120,43 @@ impl ProbeClient {
         Self::with_layer(layer)
     }
 
-    /// Probes through a layer configured by the test.
+    /// Probes through a layer configured by the test; other paths answer 404.
     pub fn with_layer(layer: ReadinessLayer) -> Self {
         Self {
             service: layer.layer(NotAProbe),
         }
     }
+}
 
-    /// Send a request.
+impl<S, B> ProbeClient<S>
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    S::Error: fmt::Debug,
+    B: http_body::Body,
+    B::Error: fmt::Debug,
+{
+    /// Requests go to `service`: typically the whole application with the layer outermost, so
+    /// a test sees probes and business routes as a client would.
+    pub fn for_service(service: S) -> Self {
+        Self { service }
+    }
+
+    /// Send a request, driving the service as a server does (`poll_ready`, then `call`).
+    /// Panics with the error if the service fails.
     pub async fn request(&self, req: Request<Full<Bytes>>) -> ProbeResponse {
         let mut svc = self.service.clone();
+        if let Err(e) = std::future::poll_fn(|cx| svc.poll_ready(cx)).await {
+            panic!("ProbeClient: the service is not ready: {e:?}");
+        }
         let res = match svc.call(req).await {
             Ok(res) => res,
-            Err(never) => match never {},
+            Err(e) => panic!("ProbeClient: the service failed: {e:?}"),
         };
         let status = res.status();
         let headers = res.headers().clone();
         let body = match res.into_body().collect().await {
             Ok(b) => b.to_bytes(),
-            Err(never) => match never {},
+            Err(e) => panic!("ProbeClient: reading the body failed: {e:?}"),
         };
         ProbeResponse {
             status,

@@ -73,7 +73,7 @@ async fn every_fault_kind_degrades_readiness_and_recovers() {
             .check(noise.critical(false))
             .build()
             .expect("valid");
-        let probes = ProbeClient::new(&engine);
+        let probes = ProbeClient::with_details(&engine);
         tick(Duration::ZERO).await;
         probes.assert_ready().await;
         h.set(fault.clone());
@@ -127,7 +127,7 @@ async fn liveness_never_moves_whatever_the_dependencies_do() {
         b = b.check(dep(&format!("dep-{i}"), plan).0);
     }
     let engine = b.build().expect("valid");
-    let probes = ProbeClient::new(&engine);
+    let probes = ProbeClient::with_details(&engine);
     let mut live_changes = engine.subscribe();
     for _ in 0..200 {
         tick(PERIOD).await;
@@ -145,7 +145,7 @@ async fn hysteresis_holds_under_flapping() {
     let capture = MetricsCapture::new();
     let (spec, _h) = dep("db", FaultPlan::flap(1).expect("period 1"));
     let engine = capture.install(|| Engine::builder().check(spec).build().expect("valid"));
-    let probes = ProbeClient::new(&engine);
+    let probes = ProbeClient::with_details(&engine);
     tick(Duration::ZERO).await;
     probes.assert_ready().await;
     let mut rx = engine.subscribe();
@@ -188,7 +188,7 @@ async fn a_panic_storm_leaves_the_engine_running() {
         handles.push(h);
     }
     let engine = b.build().expect("valid");
-    let probes = ProbeClient::new(&engine);
+    let probes = ProbeClient::with_details(&engine);
     periods(5).await;
     probes.assert_not_ready().await;
     probes.assert_live().await;
@@ -220,7 +220,7 @@ async fn a_hang_storm_never_delays_a_probe() {
         b = b.check(dep(&format!("dep-{i}"), FaultPlan::always(Fault::Hang)).0);
     }
     let engine = b.build().expect("valid");
-    let probes = ProbeClient::new(&engine);
+    let probes = ProbeClient::with_details(&engine);
     for _ in 0..20 {
         tick(TIMEOUT).await;
         for path in ["/readyz", "/livez", "/startupz", "/readyz/dep-7?verbose"] {
@@ -246,7 +246,7 @@ async fn a_probe_storm_runs_no_check_more_often_than_scheduled() {
     let seed = chaos_seed();
     let (spec, h) = dep("db", seeded(seed, 7, 0.3));
     let engine = Engine::builder().check(spec).build().expect("valid");
-    let probes = ProbeClient::new(&engine);
+    let probes = ProbeClient::with_details(&engine);
     for _ in 0..30 {
         for path in [
             "/readyz",
@@ -338,7 +338,7 @@ async fn drain_while_failing_stays_drained() {
     let _seed = chaos_seed();
     let (spec, h) = dep("db", FaultPlan::always(Fault::fail("down")));
     let engine = Engine::builder().check(spec).build().expect("valid");
-    let probes = ProbeClient::new(&engine);
+    let probes = ProbeClient::with_details(&engine);
     periods(1).await;
     probes.assert_not_ready().await;
     engine.drain();
@@ -375,7 +375,7 @@ async fn one_tenants_faults_leave_the_instance_and_the_others_untouched() {
         );
     }
     let engine = b.build().expect("valid");
-    let probes = ProbeClient::new(&engine);
+    let probes = ProbeClient::with_details(&engine);
     tick(Duration::ZERO).await;
     let mut instance = engine.subscribe();
     instance.borrow_and_update();
@@ -442,7 +442,7 @@ async fn tenants_added_and_removed_during_a_probe_storm_lose_nothing() {
         .check(dep("db", FaultPlan::always(Fault::Pass)).0)
         .build()
         .expect("valid");
-    let probes = ProbeClient::new(&engine);
+    let probes = ProbeClient::with_details(&engine);
     tick(Duration::ZERO).await;
     let mut live: Vec<String> = Vec::new();
     let mut rng = seed;
