@@ -50,6 +50,7 @@
 //!
 //! Nothing is global: each injector owns its plan, so tests run in parallel without
 //! interfering (unlike a process-wide fail-point registry).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     feature = "chaos",
     doc = r#"
@@ -126,16 +127,23 @@ mod seed;
 mod wait;
 
 #[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use exposition::{Exposition, ExpositionError, MetricsCapture, Sample};
 #[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use fault::{DEFAULT_FAILURE_REASON, Fault};
 #[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use injector::{FaultHandle, FaultInjector};
 #[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use plan::{FaultPlan, PlanError};
 #[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use probe::{NotAProbe, ProbeClient, ProbeResponse};
 #[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use seed::{SEED_ENV, SeedError, chaos_seed, parse_seed, try_chaos_seed};
 #[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use wait::{WaitTimeout, wait_for_check, wait_until, wait_until_not_ready, wait_until_ready};

@@ -70,6 +70,7 @@ impl<E: 'static> ProbeBody for http_body_util::combinators::UnsyncBoxBody<Bytes,
 
 /// axum 0.8's body (`axum::body::Body`, which is `axum_core::body::Body`).
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl ProbeBody for axum_core::body::Body {
     fn from_probe(answer: Bytes) -> Self {
         axum_core::body::Body::from(answer)
@@ -78,6 +79,7 @@ impl ProbeBody for axum_core::body::Body {
 
 /// tonic 0.14's body, what `tonic::transport::Server::builder().layer(..)` wraps.
 #[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 impl ProbeBody for tonic::body::Body {
     fn from_probe(answer: Bytes) -> Self {
         tonic::body::Body::new(Full::new(answer))

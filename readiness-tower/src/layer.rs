@@ -241,6 +241,7 @@ impl ReadinessLayerBuilder {
     /// Take `metrics-exporter-prometheus = { version = "0.18", default-features = false }`:
     /// rendering through a handle needs none of its HTTP-listener or push features.
     #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     pub fn metrics(mut self, handle: metrics_exporter_prometheus::PrometheusHandle) -> Self {
         self.config.prometheus = Some(handle);
         self

@@ -107,6 +107,7 @@
 //! This crate re-exports what a user of `readiness-core` needs most ([`Engine`],
 //! [`CheckSpec`], [`check_fn`], [`TcpCheck`], …), and the whole crate as [`engine`], so one
 //! dependency serves the common case.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accept;
 mod body;
@@ -118,6 +119,7 @@ mod render;
 mod service;
 
 #[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
 
 pub use body::{ProbeBody, ResponseBody, WrapBody, WrapBodyFuture};
