@@ -58,7 +58,7 @@ struct OpsFiles {
 
 impl OpsFiles {
     fn load() -> Self {
-        let ops = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops");
+        let ops = ops_dir();
         let read = |path: PathBuf| {
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -88,6 +88,10 @@ impl OpsFiles {
             slo: read(ops.join("SLO.md")),
         }
     }
+}
+
+fn ops_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops")
 }
 
 /// Exported metric names and which of them are histograms, from the crate itself.
@@ -1008,7 +1012,7 @@ fn a_metric_renamed_everywhere_in_ops_is_reported_as_unused() {
     assert_eq!(unknown.len(), 1, "{problems:#?}");
     for place in [
         "alerts.yml: group readiness-alerts, alert ReadinessNotReady",
-        "recording.yml: group readiness-availability, record job:readiness_not_ready:ratio_5m",
+        "recording.yml: group readiness-availability, record instance:readiness_not_ready:bool",
         "ops/grafana/readiness.json: /panels/",
         "ops/SLO.md:",
     ] {
@@ -1149,4 +1153,89 @@ fn helpers() {
         md.anchors.iter().map(String::as_str).collect::<Vec<_>>(),
         ["a-b", "a-b-1"]
     );
+}
+
+#[test]
+fn a_renamed_readiness_draining_is_reported_from_both_sides() {
+    // ops/ renamed, the crate not: ops/ reads a series nobody exports, and the exported
+    // readiness_draining is read by nothing.
+    let exported = Exported::from_crate();
+    let mut files = OpsFiles::load();
+    let rename = |text: &mut String| *text = text.replace("readiness_draining", "readiness_drain");
+    files.rules.iter_mut().for_each(|(_, text)| rename(text));
+    rename(&mut files.slo.1);
+    rename(&mut files.dashboard.1);
+    let problems = check_metrics(&files, &exported);
+    let unknown = problems_mentioning(&problems, "`readiness_drain`");
+    assert_eq!(unknown.len(), 1, "{problems:#?}");
+    for place in [
+        "record instance:readiness_not_ready:bool",
+        "alert ReadinessDrainStuck",
+        "alert ReadinessNotReady",
+        "ops/grafana/readiness.json: /panels/",
+        "ops/SLO.md:",
+    ] {
+        assert!(unknown[0].contains(place), "{place} not in {}", unknown[0]);
+    }
+    let unused = problems_mentioning(&problems, "read by no rule expr");
+    assert_eq!(unused.len(), 1, "{problems:#?}");
+    assert!(
+        unused[0].ends_with(":\n  - readiness_draining"),
+        "{}",
+        unused[0]
+    );
+
+    // The crate renamed, ops/ not: every ops/ reference is unknown.
+    let mut renamed = Exported::from_crate();
+    renamed
+        .all
+        .remove(readiness_core::metrics::READINESS_DRAINING);
+    renamed.all.insert("readiness_drain".to_owned());
+    let problems = check_metrics(&OpsFiles::load(), &renamed);
+    assert_eq!(
+        problems_mentioning(&problems, "`readiness_draining` is neither exported").len(),
+        1,
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn the_dashboard_shows_draining_instances_apart_from_not_ready_ones() {
+    let files = OpsFiles::load();
+    let json: serde_json::Value =
+        serde_json::from_str(&files.dashboard.1).expect("valid dashboard JSON");
+    let mut exprs = Vec::new();
+    json_exprs(&json, String::new(), &mut exprs);
+    let reading = |name: &str| -> Vec<&str> {
+        exprs
+            .iter()
+            .filter(|(_, e)| {
+                let names = names_in_query(&grafana_to_promql(e));
+                names.iter().any(|n| n == name)
+            })
+            .map(|(p, _)| p.as_str())
+            .collect()
+    };
+    assert!(
+        !reading(readiness_core::metrics::READINESS_DRAINING).is_empty(),
+        "no dashboard query reads readiness_draining"
+    );
+    assert!(
+        !reading("instance:readiness_not_ready:bool").is_empty()
+            || !reading("job:readiness_not_ready:sum").is_empty(),
+        "no dashboard query shows counted not-ready instances"
+    );
+}
+
+/// Metric names an expression selects (exact `__name__` only).
+fn names_in_query(promql: &str) -> Vec<String> {
+    let mut c = Collected::default();
+    c.query(promql, Source::OtherQuery, "dashboard".to_owned());
+    c.references
+        .into_iter()
+        .filter_map(|r| match r.name {
+            NameRef::Exact(n) => Some(n),
+            NameRef::Regex(_) => None,
+        })
+        .collect()
 }

@@ -373,6 +373,7 @@ impl Engine {
         let shared = &self.inner.shared;
         if !shared.draining.swap(true, Ordering::SeqCst) {
             tracing::info!(target: "readiness", "draining: readiness is off for good");
+            shared.metrics.draining();
             let mut state = lock(&shared.global.state);
             shared.publish(&mut state);
         }
