@@ -2,7 +2,9 @@
 //!
 //! One `.layer(..)`, outermost, and `axum::serve` takes the result as it is: the layered
 //! Router answers in axum's own body type (readiness-tower's `axum` feature), so probes never
-//! reach the router's own layers and no response mapping is needed.
+//! reach the router's own layers and no response mapping is needed. Ctrl-C shuts down
+//! gracefully: `/readyz` answers 503 at once, the server keeps serving for the drain delay,
+//! then stops (`Engine::drain_on`).
 
 use std::time::Duration;
 
@@ -23,11 +25,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let router = Router::new().route("/", get(|| async { "hello\n" }));
     let app = ServiceBuilder::new()
-        .layer(ReadinessLayer::new(engine))
+        .layer(ReadinessLayer::new(engine.clone()))
         .service(router);
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, tower::make::Shared::new(app)).await?;
+    // 35 s: Kubernetes' default readiness probe (10 s x 3) plus time for endpoints to update.
+    let shutdown = engine.drain_on(tokio::signal::ctrl_c(), Duration::from_secs(35));
+    axum::serve(listener, tower::make::Shared::new(app))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    engine.shutdown().await;
     Ok(())
 }

@@ -63,7 +63,9 @@ const USAGE: &str = "usage: demo [FLAGS]
   --timeout DUR                 check timeout (default 1s)
   --failure-threshold N         consecutive failures to fail (default 3)
   --success-threshold N         consecutive successes to pass (default 1)
-  --drain-delay DUR             on SIGTERM/Ctrl-C: 503 at once, serve DUR more, exit 0 (default 5s)
+  --drain-delay DUR             on SIGTERM/Ctrl-C: 503 at once, serve DUR more, exit 0; a second
+                                signal exits 1 at once (default 35s: Kubernetes' default readiness
+                                probe, 10s x 3, plus 5s for endpoints to update)
   --show-details                show failure reasons instead of `reason withheld`
   --tenant-header NAME          shed GET / of a not-ready tenant named in that header
   --concurrency-limit N         business routes behind tower's ConcurrencyLimitLayer (N at once);
@@ -113,7 +115,9 @@ impl Default for Flags {
             timeout: Duration::from_secs(1),
             failure_threshold: 3,
             success_threshold: 1,
-            drain_delay: Duration::from_secs(5),
+            // Kubernetes' default readiness probe fails a pod after periodSeconds x
+            // failureThreshold = 10 s x 3; load balancers then need a few seconds more.
+            drain_delay: Duration::from_secs(35),
             show_details: false,
             tenant_header: None,
             concurrency_limit: None,
@@ -404,24 +408,39 @@ fn build_engine(f: &Flags) -> Result<Engine, readiness_core::BuildError> {
     b.build()
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and Ctrl-C (SIGINT), as a stream: the first starts the drain, a second one cuts it
+/// short. Registered before the server starts, so neither ever kills the process outright.
+struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -443,6 +462,13 @@ async fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("demo: cannot listen for SIGTERM and Ctrl-C: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
 
     let recorder = match PrometheusBuilder::new().set_buckets_for_metric(
         Matcher::Full(CHECK_DURATION_SECONDS.into()),
@@ -511,7 +537,6 @@ async fn main() -> ExitCode {
         "listening on http://{local}  (try /readyz?verbose, /livez, /startupz, /metrics, /readyz/tenants/ID?verbose)"
     );
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut grpc = None;
     if let Some(addr) = flags.grpc_listen {
         let (health, _bridge) = readiness_tower::grpc::health_service(&engine).await;
@@ -523,46 +548,52 @@ async fn main() -> ExitCode {
             }
         };
         tracing::info!("grpc.health.v1 on {addr}");
-        let mut rx = stop_rx.clone();
         grpc = Some(tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(health)
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(grpc_listener),
-                    async move {
-                        let _ = rx.wait_for(|stop| *stop).await;
-                    },
+                    engine.closed(),
                 ),
         ));
     }
 
-    let drain_delay = flags.drain_delay;
-    let drain_engine = engine.clone();
-    let mut rx = stop_rx.clone();
-    let server =
-        axum::serve(listener, tower::make::Shared::new(app)).with_graceful_shutdown(async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        });
-    let drainer = tokio::spawn(async move {
-        shutdown_signal().await;
-        drain_engine.drain();
-        tracing::info!(
-            "shutdown requested: /readyz answers 503, /livez stays 200; serving for {drain_delay:?} more"
-        );
-        tokio::time::sleep(drain_delay).await;
-        let _ = stop_tx.send(true);
-    });
-
-    if let Err(e) = server.await {
+    // The first signal starts the drain (readiness 503 at once, serving for the delay, then
+    // the servers stop: the gRPC one when the engine closes); a second one cuts it short.
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let second_signal = async move {
+        signals.next().await;
+        let _ = first_tx.send(());
+        signals.next().await;
+    };
+    let shutdown = engine.drain_on(
+        async move {
+            let _ = first_rx.await;
+        },
+        flags.drain_delay,
+    );
+    let serve = async {
+        let served = axum::serve(listener, tower::make::Shared::new(app))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(g) = grpc
+            && let Ok(Err(e)) = g.await
+        {
+            eprintln!("demo: grpc server: {e}");
+        }
+        served
+    };
+    let served = tokio::select! {
+        served = serve => served,
+        () = second_signal => {
+            eprintln!("demo: second signal during the drain: drain cut short, exiting with status 1");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = served {
         eprintln!("demo: server: {e}");
         return ExitCode::FAILURE;
     }
-    if let Some(g) = grpc
-        && let Ok(Err(e)) = g.await
-    {
-        eprintln!("demo: grpc server: {e}");
-    }
-    drainer.abort();
     engine.shutdown().await;
     tracing::info!("stopped");
     ExitCode::SUCCESS

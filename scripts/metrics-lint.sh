@@ -23,7 +23,7 @@ for _ in $(seq 1 100); do
   fi
   sleep 0.1
 done
-for name in readiness_state readiness_transitions_total readiness_check_duration_seconds readiness_check_state; do
+for name in readiness_state readiness_transitions_total readiness_draining readiness_check_duration_seconds readiness_check_state; do
   grep -q "^# HELP $name " <<<"$body" || { echo "metrics-lint: no HELP for $name" >&2; exit 1; }
   grep -q "^# TYPE $name " <<<"$body" || { echo "metrics-lint: no TYPE for $name" >&2; exit 1; }
 done

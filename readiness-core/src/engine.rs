@@ -368,11 +368,39 @@ impl Engine {
     }
 
     /// Turn readiness off for good: a `shutdown` entry fails with "shutting down", liveness
-    /// stays as it is, and checks keep running. Idempotent.
+    /// stays as it is, checks keep running, and `readiness_draining` reads 1. Idempotent.
+    ///
+    /// This is step one of a graceful shutdown; [`drain_on`](Self::drain_on) does the whole
+    /// sequence (signal, drain, keep serving for the delay, [`close`](Self::close)) as one
+    /// future for the server, after which you call [`shutdown`](Self::shutdown). Keep serving
+    /// after `drain` long enough for everything that routes traffic here to notice:
+    ///
+    /// - the delay ≥ the readiness probe's `periodSeconds × failureThreshold` + endpoint
+    ///   propagation (Kubernetes' default probe, 10 s × 3, plus about 5 s: 35 s);
+    /// - `terminationGracePeriodSeconds` ≥ the `preStop` hook + the delay + the longest
+    ///   in-flight request, or the kubelet kills the process mid-drain;
+    /// - when the pod is the last endpoint of its Service, Kubernetes falls back to
+    ///   terminating endpoints that still pass readiness (KEP-1669), so draining at once
+    ///   refuses requests the pod could still serve: start a replacement first, or use a
+    ///   `preStop` sleep for a single replica.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = readiness_core::Engine::builder().build()?;
+    /// engine.refresh().await;
+    /// assert!(engine.is_ready());
+    /// engine.drain();
+    /// assert!(!engine.is_ready() && engine.is_live() && engine.is_draining());
+    /// # Ok(()) }
+    /// ```
     pub fn drain(&self) {
         let shared = &self.inner.shared;
         if !shared.draining.swap(true, Ordering::SeqCst) {
             tracing::info!(target: "readiness", "draining: readiness is off for good");
+            shared.metrics.draining();
             let mut state = lock(&shared.global.state);
             shared.publish(&mut state);
         }

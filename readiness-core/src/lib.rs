@@ -11,7 +11,8 @@
 //! - **Liveness stays local**: a built-in `heartbeat` liveness check watches the runtime, so
 //!   liveness means something without touching a dependency.
 //! - **Drain**: [`Engine::drain`] turns readiness off for good through a `shutdown` entry
-//!   while liveness stays as it is.
+//!   while liveness stays as it is; [`Engine::drain_on`] is the whole graceful shutdown
+//!   (signal, drain, serve for the delay, close) as one future for the server.
 //! - **One path for every result**: metrics ([`metrics`]), one `tracing` event per
 //!   transition, and [`Engine::subscribe`] all hang on it, so a transition is counted once
 //!   whatever the probe rate.
@@ -44,6 +45,7 @@
 
 mod check;
 mod config;
+mod drain;
 mod engine;
 pub mod metrics;
 mod snapshot;

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `readiness_state` | gauge, 1 ready / 0 not | none |
 //! | `readiness_transitions_total` | counter | `to` = `ready` / `not_ready` |
+//! | `readiness_draining` | gauge, 1 while draining / 0 | none |
 //! | `readiness_check_duration_seconds` | histogram | `check`, `outcome` = `ok` / `error` / `timeout` / `panic` |
 //! | `readiness_check_state` | gauge, 1 / 0 | `check` |
 //! | `tenant_readiness_state` | gauge, 1 / 0 | `tenant` |
@@ -52,11 +53,14 @@ pub const TENANT_TRANSITIONS_TOTAL: &str = "tenant_readiness_transitions_total";
 pub const TENANT_CHECK_SECONDS_TOTAL: &str = "tenant_readiness_check_seconds_total";
 /// `tenant_readiness_tenants{state}`: how many tenants are ready and not ready.
 pub const TENANT_TENANTS: &str = "tenant_readiness_tenants";
+/// `readiness_draining`: 1 while the instance drains, 0 otherwise.
+pub const READINESS_DRAINING: &str = "readiness_draining";
 
 /// Every metric name the crate exports, in the order of the table above.
 pub const ALL: &[&str] = &[
     READINESS_STATE,
     READINESS_TRANSITIONS_TOTAL,
+    READINESS_DRAINING,
     CHECK_DURATION_SECONDS,
     CHECK_STATE,
     TENANT_STATE,
@@ -109,6 +113,11 @@ pub fn describe() {
         Unit::Count,
         "Changes of the instance's readiness, by the state changed to."
     );
+    metrics::describe_gauge!(
+        READINESS_DRAINING,
+        Unit::Count,
+        "Whether the instance is draining: 1 while draining, 0 otherwise."
+    );
     metrics::describe_histogram!(
         CHECK_DURATION_SECONDS,
         Unit::Seconds,
@@ -146,6 +155,7 @@ pub(crate) struct GlobalMetrics {
     state: Gauge,
     to_ready: Counter,
     to_not_ready: Counter,
+    draining: Gauge,
 }
 
 impl GlobalMetrics {
@@ -155,13 +165,20 @@ impl GlobalMetrics {
             state: metrics::gauge!(READINESS_STATE),
             to_ready: metrics::counter!(READINESS_TRANSITIONS_TOTAL, "to" => "ready"),
             to_not_ready: metrics::counter!(READINESS_TRANSITIONS_TOTAL, "to" => "not_ready"),
+            draining: metrics::gauge!(READINESS_DRAINING),
         };
         // Make every series exist before the first transition; counters keep their totals
         // across a rebuild on the same recorder.
         m.state.set(0.0);
         m.to_ready.increment(0);
         m.to_not_ready.increment(0);
+        m.draining.set(0.0);
         m
+    }
+
+    /// The drain has started: `readiness_draining` reads 1 from now on.
+    pub(crate) fn draining(&self) {
+        self.draining.set(1.0);
     }
 
     pub(crate) fn reassert(&self, ready: bool) {
