@@ -50,6 +50,18 @@
 //!
 //! Nothing is global: each injector owns its plan, so tests run in parallel without
 //! interfering (unlike a process-wide fail-point registry).
+//!
+//! # Features
+//!
+//! | feature | enables |
+//! |---|---|
+//! | `chaos` | everything above (off by default: without it the crate is empty and pulls in no dependency) |
+//!
+//! # The other crates
+//!
+//! - [`readiness-core`](https://docs.rs/readiness-core): the engine whose checks the injector
+//!   stands in for.
+//! - [`readiness-tower`](https://docs.rs/readiness-tower): the layer `ProbeClient` calls.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     feature = "chaos",

@@ -3,8 +3,9 @@
 //!
 //! Add one [`ReadinessLayer`] outermost and the service answers `/livez`, `/healthz`,
 //! `/readyz`, `/readyz/{check}`, `/startupz` and `/readyz/tenants/{tenant}` from an
-//! [`Engine`]'s latest snapshot. A probe never runs a check and never waits on a dependency; every other request
-//! reaches the inner service untouched, with no allocation and no extra await.
+//! [`Engine`]'s latest snapshot. A probe never runs a check, never waits on a dependency and
+//! never waits on the inner service; every other request reaches the inner service untouched,
+//! with no allocation and no extra await.
 //!
 //! # Formats
 //!
@@ -107,6 +108,13 @@
 //! This crate re-exports what a user of `readiness-core` needs most ([`Engine`],
 //! [`CheckSpec`], [`check_fn`], [`TcpCheck`], …), and the whole crate as [`engine`], so one
 //! dependency serves the common case.
+//!
+//! # The other crates
+//!
+//! - [`readiness-core`](https://docs.rs/readiness-core): the engine (checks, scheduling,
+//!   thresholds, snapshot, drain, tenants, metrics). It knows nothing about HTTP.
+//! - [`readiness-testkit`](https://docs.rs/readiness-testkit): a deterministic fault injector,
+//!   in-process probe client and wait helpers for your own tests (feature `chaos`).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accept;
