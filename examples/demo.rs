@@ -467,7 +467,7 @@ async fn main() -> ExitCode {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut grpc = None;
     if let Some(addr) = flags.grpc_listen {
-        let (health, _bridge) = readiness_tower::grpc::health_service(&engine).await;
+        let (health, _reporter) = readiness_tower::grpc::health_service(&engine);
         let grpc_listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
             Err(e) => {
@@ -475,15 +475,21 @@ async fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        tracing::info!("grpc.health.v1 on {addr}");
+        tracing::info!(
+            "grpc.health.v1 on {addr}  (Check, Watch, List: \"\", readiness, liveness, startup, tenants/ID)"
+        );
         let mut rx = stop_rx.clone();
+        let closing = engine.clone();
         grpc = Some(tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(health)
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(grpc_listener),
                     async move {
+                        // The end of the drain delay closes the engine, which ends every
+                        // open Watch stream, so this server returns at once.
                         let _ = rx.wait_for(|stop| *stop).await;
+                        closing.close();
                     },
                 ),
         ));

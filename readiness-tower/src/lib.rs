@@ -70,7 +70,9 @@
 //!
 //! # Features
 //!
-//! - `grpc`: [`grpc`] bridges the engine to tonic-health (`grpc.health.v1`).
+//! - `grpc`: [`grpc`] is our own `grpc.health.v1` service (Check, Watch, List) following the
+//!   engine, with Kubernetes' service names and a reporter for the application's services.
+//! - `service-check`: [`ServiceCheck`], any `tower::Service` as a check.
 //! - `prometheus`: [`ReadinessLayer::metrics`] answers `GET /metrics`.
 
 mod body;
@@ -82,8 +84,12 @@ mod service;
 
 #[cfg(feature = "grpc")]
 pub mod grpc;
+#[cfg(feature = "service-check")]
+mod service_check;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::{Endpoint, ProbeRequest, ReadinessLayer};
 pub use service::ReadinessService;
+#[cfg(feature = "service-check")]
+pub use service_check::{OkPasses, ServiceCheck, Verdict};
