@@ -73,6 +73,8 @@
 //! - `grpc`: [`grpc`] is our own `grpc.health.v1` service (Check, Watch, List) following the
 //!   engine, with Kubernetes' service names and a reporter for the application's services.
 //! - `service-check`: [`ServiceCheck`], any `tower::Service` as a check.
+//! - `http-check`: [`HttpCheck`], kubelet's HTTP probe as a check (`http://` only).
+//! - `grpc-check` (implies `grpc`): [`GrpcCheck`], a dependency's `grpc.health.v1` `Check`.
 //! - `prometheus`: [`ReadinessLayer::metrics`] answers `GET /metrics`.
 
 mod body;
@@ -84,11 +86,17 @@ mod service;
 
 #[cfg(feature = "grpc")]
 pub mod grpc;
+#[cfg(feature = "http-check")]
+mod http_check;
 #[cfg(feature = "service-check")]
 mod service_check;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
+#[cfg(feature = "grpc-check")]
+pub use grpc::{GrpcCheck, GrpcCheckError};
+#[cfg(feature = "http-check")]
+pub use http_check::{HttpCheck, HttpCheckError};
 pub use layer::{Endpoint, ProbeRequest, ReadinessLayer};
 pub use service::ReadinessService;
 #[cfg(feature = "service-check")]

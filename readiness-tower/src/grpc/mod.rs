@@ -53,11 +53,15 @@
 //! [`Engine::subscribe`]: readiness_core::Engine::subscribe
 //! [`Engine::subscribe_tenants`]: readiness_core::Engine::subscribe_tenants
 
+#[cfg(feature = "grpc-check")]
+mod check;
 mod reporter;
 mod service;
 mod status;
 mod stream;
 
+#[cfg(feature = "grpc-check")]
+pub use check::{GrpcCheck, GrpcCheckError};
 pub use reporter::{HealthReporter, ReservedService};
 pub use service::{HealthService, health_service};
 
@@ -70,7 +74,14 @@ pub use service::{HealthService, health_service};
 /// assert_eq!(ServingStatus::Serving as i32, 1);
 /// # let _ = req;
 /// ```
-#[allow(missing_docs, unreachable_pub, rustdoc::bare_urls, rustdoc::invalid_html_tags, clippy::all, clippy::pedantic)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags,
+    clippy::all,
+    clippy::pedantic
+)]
 pub mod pb {
     tonic::include_proto!("grpc.health.v1");
 }

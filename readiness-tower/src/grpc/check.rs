@@ -1,0 +1,336 @@
+//! [`GrpcCheck`]: a dependency's own `grpc.health.v1.Health/Check` as a readiness check.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use readiness_core::{Check, CheckFailure, CheckFuture, CheckResult};
+use tokio::time::Instant;
+use tonic::Code;
+use tonic::transport::Endpoint;
+use tower_service::Service;
+
+use super::ServingStatus;
+use super::pb::HealthCheckRequest;
+use super::pb::health_client::HealthClient;
+use crate::ServiceCheck;
+
+/// Calls a dependency's `grpc.health.v1.Health/Check` (optionally for one service name):
+/// `SERVING` passes; anything else fails with it as the reason: another status
+/// (`NOT_SERVING`, `UNKNOWN`), an error status (`NOT_FOUND` for a service the server does not
+/// know, `UNIMPLEMENTED` for a server without the health service) or no connection
+/// (`UNAVAILABLE`, connect errors).
+///
+/// Each run connects afresh, as kubelet's gRPC probe does; the engine's check timeout bounds
+/// the run. [`new`](Self::new) takes `http://` URLs only; for TLS, build a tonic
+/// [`Endpoint`] with your TLS settings and use [`from_endpoint`](Self::from_endpoint).
+///
+/// ```
+/// use readiness_core::{CheckSpec, Engine};
+/// use readiness_tower::GrpcCheck;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let payments = GrpcCheck::new("http://127.0.0.1:50051")?.service("payments.v1.Payments");
+/// let builder = Engine::builder().check(CheckSpec::readiness("payments", payments));
+/// # let _ = builder;
+/// assert!(GrpcCheck::new("https://example.com:443").is_err());
+/// # Ok(()) }
+/// ```
+pub struct GrpcCheck {
+    endpoint: Endpoint,
+    service: Arc<str>,
+    inner: ServiceCheck<HealthCall, fn(), GrpcVerdict>,
+}
+
+type GrpcVerdict = fn(Result<Reply, CallFailure>) -> CheckResult;
+
+impl fmt::Debug for GrpcCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrpcCheck")
+            .field("uri", &self.endpoint.uri().to_string())
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+impl GrpcCheck {
+    /// A check of the server at `url`, written `http://HOST:PORT`, for service `""` (the
+    /// server's overall health); see [`service`](Self::service).
+    pub fn new(url: &str) -> Result<Self, GrpcCheckError> {
+        let invalid = |reason: String| GrpcCheckError::Invalid {
+            url: url.to_owned(),
+            reason,
+        };
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(other) => {
+                return Err(GrpcCheckError::UnsupportedScheme {
+                    url: url.to_owned(),
+                    scheme: other.to_owned(),
+                });
+            }
+            None => return Err(invalid("expected http://HOST:PORT".into())),
+        }
+        match uri.authority() {
+            Some(a) if a.as_str().contains('@') => {
+                return Err(invalid("credentials in the URL are not supported".into()));
+            }
+            Some(a) if !a.host().is_empty() => {}
+            _ => return Err(invalid("no host".into())),
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(invalid(
+                "a path or query has no meaning here; name the service with GrpcCheck::service"
+                    .into(),
+            ));
+        }
+        let endpoint = Endpoint::from(uri);
+        Ok(Self::from_endpoint(endpoint))
+    }
+
+    /// A check of the server at `endpoint`, configured as you like (TLS, HTTP/2 settings,
+    /// connect timeout), for service `""`.
+    pub fn from_endpoint(endpoint: Endpoint) -> Self {
+        Self::build(endpoint, Arc::from(""))
+    }
+
+    /// Ask for this service name instead of `""`.
+    pub fn service(self, name: &str) -> Self {
+        Self::build(self.endpoint, Arc::from(name))
+    }
+
+    fn build(endpoint: Endpoint, service: Arc<str>) -> Self {
+        let call = HealthCall {
+            endpoint: endpoint.clone(),
+            service: service.clone(),
+            target: Arc::from(format!("{} service {service:?}", endpoint.uri())),
+        };
+        let verdict: GrpcVerdict = verdict;
+        Self {
+            endpoint,
+            service,
+            inner: ServiceCheck::new(call, (|| ()) as fn()).verdict(verdict),
+        }
+    }
+}
+
+impl Check for GrpcCheck {
+    fn check(&self) -> CheckFuture<'_> {
+        self.inner.check()
+    }
+}
+
+/// A URL [`GrpcCheck::new`] cannot call.
+///
+/// ```
+/// use readiness_tower::{GrpcCheck, GrpcCheckError};
+/// let err = GrpcCheck::new("ftp://h:21").expect_err("not http");
+/// assert!(matches!(err, GrpcCheckError::UnsupportedScheme { .. }));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GrpcCheckError {
+    /// Not a URL of the form `http://HOST:PORT`.
+    Invalid {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A scheme other than `http` (for TLS, use [`GrpcCheck::from_endpoint`]).
+    UnsupportedScheme {
+        /// The URL given.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+}
+
+impl fmt::Display for GrpcCheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid { url, reason } => write!(f, "invalid gRPC check URL {url:?}: {reason}"),
+            Self::UnsupportedScheme { url, scheme } => write!(
+                f,
+                "unsupported scheme {scheme:?} in {url:?}: only http:// (for TLS, GrpcCheck::from_endpoint)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for GrpcCheckError {}
+
+/// One `Check` call on a fresh connection: the service the check is built on.
+#[derive(Clone, Debug)]
+struct HealthCall {
+    endpoint: Endpoint,
+    service: Arc<str>,
+    /// `URI service "NAME"`, for reasons.
+    target: Arc<str>,
+}
+
+#[derive(Debug)]
+struct Reply {
+    target: Arc<str>,
+    status: ServingStatus,
+    elapsed: Duration,
+}
+
+#[derive(Debug)]
+struct CallFailure {
+    target: Arc<str>,
+    what: String,
+    elapsed: Duration,
+}
+
+impl Service<()> for HealthCall {
+    type Response = Reply;
+    type Error = CallFailure;
+    type Future = Pin<Box<dyn Future<Output = Result<Reply, CallFailure>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), CallFailure>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, (): ()) -> Self::Future {
+        let call = self.clone();
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = async {
+                let channel = call
+                    .endpoint
+                    .connect()
+                    .await
+                    .map_err(|e| format!("connect: {}", chain(&e)))?;
+                let request = HealthCheckRequest {
+                    service: call.service.to_string(),
+                };
+                match HealthClient::new(channel).check(request).await {
+                    Ok(r) => Ok(r.into_inner().status()),
+                    Err(status) => Err(format!(
+                        "status {}: {}",
+                        code_name(status.code()),
+                        clip(status.message())
+                    )),
+                }
+            }
+            .await;
+            let elapsed = started.elapsed();
+            match result {
+                Ok(status) => Ok(Reply {
+                    target: call.target,
+                    status,
+                    elapsed,
+                }),
+                Err(what) => Err(CallFailure {
+                    target: call.target,
+                    what,
+                    elapsed,
+                }),
+            }
+        })
+    }
+}
+
+fn verdict(result: Result<Reply, CallFailure>) -> CheckResult {
+    match result {
+        Ok(r) if r.status == ServingStatus::Serving => Ok(()),
+        Ok(r) => Err(CheckFailure::new(format!(
+            "grpc.health.v1 Check of {}: {} after {} ms",
+            r.target,
+            r.status.as_str_name(),
+            r.elapsed.as_millis()
+        ))),
+        Err(f) => Err(CheckFailure::new(format!(
+            "grpc.health.v1 Check of {}: {} after {} ms",
+            f.target,
+            f.what,
+            f.elapsed.as_millis()
+        ))),
+    }
+}
+
+/// An error and its causes, `a: b: c` (tonic's transport error says little on its own).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// A server's status message is the server's text: at most 128 characters of it.
+fn clip(message: &str) -> &str {
+    match message.char_indices().nth(128) {
+        Some((i, _)) => &message[..i],
+        None => message,
+    }
+}
+
+/// The spec's name of a status code (`NOT_FOUND`, not tonic's `NotFound`).
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_http_urls_without_a_path() {
+        assert!(GrpcCheck::new("http://127.0.0.1:50051").is_ok());
+        assert!(GrpcCheck::new("http://127.0.0.1:50051/").is_ok());
+        for url in [
+            "http://",
+            "h:1",
+            "",
+            "http://h:1/svc",
+            "http://h:1/?x",
+            "http://u:p@h:1",
+        ] {
+            assert!(
+                matches!(GrpcCheck::new(url), Err(GrpcCheckError::Invalid { .. })),
+                "{url:?}"
+            );
+        }
+        assert!(matches!(
+            GrpcCheck::new("https://h:1"),
+            Err(GrpcCheckError::UnsupportedScheme { .. })
+        ));
+    }
+
+    #[test]
+    fn long_server_messages_are_clipped_on_a_char_boundary() {
+        let long = "é".repeat(300);
+        assert_eq!(clip(&long).chars().count(), 128);
+        assert_eq!(clip("short"), "short");
+        assert_eq!(code_name(Code::NotFound), "NOT_FOUND");
+    }
+}

@@ -1,0 +1,378 @@
+//! [`HttpCheck`]: kubelet's HTTP probe as a readiness check.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
+use http::{HeaderValue, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use readiness_core::{Check, CheckFailure, CheckFuture, CheckResult};
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::ServiceCheck;
+
+/// How much of a response body is read (and dropped), as kubelet reads.
+const MAX_BODY: usize = 10 * 1024;
+/// `User-Agent` of every probe: this library and its version.
+const AGENT: &str = concat!("readiness/", env!("CARGO_PKG_VERSION"));
+
+/// An HTTP dependency check with kubelet's semantics.
+///
+/// Each run opens a fresh connection (no keep-alive, `Connection: close`), sends `GET` with
+/// `User-Agent: readiness/<version>` and `Accept: */*`, and passes when
+/// `200 <= status < 400`. A redirect is not followed: a 3xx passes, as in kubelet. At most
+/// about 10 KiB of the body is read, then dropped with the connection; the body never goes
+/// into a reason (the status code and the time taken do). The engine's check timeout bounds
+/// the whole run, connection included.
+///
+/// Only `http://` URLs: TLS (`https://`) is a later feature and is refused with a typed error,
+/// as are credentials in the URL (they would show in reasons).
+///
+/// ```
+/// use readiness_core::{CheckSpec, Engine};
+/// use readiness_tower::HttpCheck;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let search = HttpCheck::new("http://127.0.0.1:9200/_cluster/health")?;
+/// assert_eq!(search.url(), "http://127.0.0.1:9200/_cluster/health");
+/// let builder = Engine::builder().check(CheckSpec::readiness("search", search));
+/// # let _ = builder;
+/// assert!(HttpCheck::new("https://example.com/").is_err());
+/// # Ok(()) }
+/// ```
+pub struct HttpCheck {
+    url: Arc<str>,
+    inner: ServiceCheck<Get, fn(), HttpVerdict>,
+}
+
+type HttpVerdict = fn(Result<Answer, Failure>) -> CheckResult;
+
+impl fmt::Debug for HttpCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpCheck").field("url", &self.url).finish()
+    }
+}
+
+impl HttpCheck {
+    /// A check of `url`, written `http://HOST[:PORT][/PATH][?QUERY]` (port 80 by default).
+    pub fn new(url: &str) -> Result<Self, HttpCheckError> {
+        let target = Arc::new(Target::parse(url)?);
+        let url = target.url.clone();
+        let verdict: HttpVerdict = verdict;
+        Ok(Self {
+            url,
+            inner: ServiceCheck::new(Get { target }, (|| ()) as fn()).verdict(verdict),
+        })
+    }
+
+    /// The URL this check gets.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Check for HttpCheck {
+    fn check(&self) -> CheckFuture<'_> {
+        self.inner.check()
+    }
+}
+
+/// A URL [`HttpCheck::new`] cannot probe.
+///
+/// ```
+/// use readiness_tower::{HttpCheck, HttpCheckError};
+/// let err = HttpCheck::new("ftp://files:21/").expect_err("not http");
+/// assert!(matches!(err, HttpCheckError::UnsupportedScheme { .. }));
+/// assert!(err.to_string().contains("only http://"), "{err}");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HttpCheckError {
+    /// Not a URL of the form `http://HOST[:PORT]/PATH`.
+    Invalid {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A scheme other than `http` (`https` included: TLS is a later feature).
+    UnsupportedScheme {
+        /// The URL given.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// `user:password@` in the URL: it would show in every failure reason.
+    Credentials,
+}
+
+impl fmt::Display for HttpCheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid { url, reason } => {
+                write!(f, "invalid HTTP check URL {url:?}: {reason}")
+            }
+            Self::UnsupportedScheme { url, scheme } => write!(
+                f,
+                "unsupported scheme {scheme:?} in {url:?}: only http:// (TLS is not supported yet)"
+            ),
+            Self::Credentials => f.write_str("credentials in an HTTP check URL are not supported"),
+        }
+    }
+}
+
+impl std::error::Error for HttpCheckError {}
+
+/// Where a check connects and what it asks for, parsed once.
+#[derive(Debug)]
+struct Target {
+    url: Arc<str>,
+    /// `host:port` to connect to.
+    connect: String,
+    host: HeaderValue,
+    path: Uri,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, HttpCheckError> {
+        let invalid = |reason: &str| HttpCheckError::Invalid {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(other) => {
+                return Err(HttpCheckError::UnsupportedScheme {
+                    url: url.to_owned(),
+                    scheme: other.to_owned(),
+                });
+            }
+            None => return Err(invalid("expected http://HOST[:PORT]/PATH")),
+        }
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(HttpCheckError::Credentials);
+        }
+        if authority.host().is_empty() {
+            return Err(invalid("no host"));
+        }
+        let port = uri.port_u16().unwrap_or(80);
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| invalid("bad host"))?;
+        let path = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        Ok(Self {
+            url: url.into(),
+            connect: format!("{}:{port}", authority.host()),
+            host,
+            path,
+        })
+    }
+}
+
+/// One `GET` on a fresh connection: the service the check is built on.
+#[derive(Clone, Debug)]
+struct Get {
+    target: Arc<Target>,
+}
+
+/// The status a server answered with.
+#[derive(Debug)]
+struct Answer {
+    url: Arc<str>,
+    status: StatusCode,
+    elapsed: Duration,
+}
+
+/// No answer: connection, protocol or body error.
+#[derive(Debug)]
+struct Failure {
+    url: Arc<str>,
+    what: String,
+    elapsed: Duration,
+}
+
+impl Service<()> for Get {
+    type Response = Answer;
+    type Error = Failure;
+    type Future = Pin<Box<dyn Future<Output = Result<Answer, Failure>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, (): ()) -> Self::Future {
+        let target = self.target.clone();
+        Box::pin(async move {
+            let started = Instant::now();
+            get(&target).await.map_or_else(
+                |what| {
+                    Err(Failure {
+                        url: target.url.clone(),
+                        what,
+                        elapsed: started.elapsed(),
+                    })
+                },
+                |status| {
+                    Ok(Answer {
+                        url: target.url.clone(),
+                        status,
+                        elapsed: started.elapsed(),
+                    })
+                },
+            )
+        })
+    }
+}
+
+async fn get(target: &Target) -> Result<StatusCode, String> {
+    let stream = tokio::net::TcpStream::connect(&target.connect)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let req = Request::get(target.path.clone())
+        .header(HOST, target.host.clone())
+        .header(USER_AGENT, AGENT)
+        .header(ACCEPT, "*/*")
+        .header(CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("request: {e}"))?;
+    let exchange = async move {
+        let res = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("request: {e}"))?;
+        let status = res.status();
+        let mut body = res.into_body();
+        let mut read = 0;
+        while read < MAX_BODY {
+            match body.frame().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+                Some(Err(e)) => return Err(format!("reading the body: {e}")),
+                None => break,
+            }
+        }
+        // The rest of the body is dropped with the connection, unread.
+        Ok(status)
+    };
+    // The connection is driven here, not spawned: dropping the run drops everything.
+    let mut exchange = pin!(exchange);
+    let mut conn = pin!(conn);
+    tokio::select! {
+        result = &mut exchange => result,
+        closed = &mut conn => match closed {
+            Err(e) => Err(format!("connection: {e}")),
+            Ok(()) => exchange.await,
+        },
+    }
+}
+
+fn verdict(result: Result<Answer, Failure>) -> CheckResult {
+    match result {
+        Ok(a) if (200..400).contains(&a.status.as_u16()) => Ok(()),
+        Ok(a) => Err(CheckFailure::new(format!(
+            "GET {}: status {} after {} ms",
+            a.url,
+            a.status,
+            a.elapsed.as_millis()
+        ))),
+        Err(f) => Err(CheckFailure::new(format!(
+            "GET {}: {} after {} ms",
+            f.url,
+            f.what,
+            f.elapsed.as_millis()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_parsed_once_with_kubelet_defaults() {
+        let t = Target::parse("http://127.0.0.1:8080/healthz?full=1").expect("valid");
+        assert_eq!(t.connect, "127.0.0.1:8080");
+        assert_eq!(t.host, "127.0.0.1:8080");
+        assert_eq!(t.path, "/healthz?full=1");
+        let t = Target::parse("http://db.internal").expect("valid");
+        assert_eq!(
+            (t.connect.as_str(), t.path.to_string().as_str()),
+            ("db.internal:80", "/")
+        );
+        let t = Target::parse("http://[::1]:9000/x").expect("valid");
+        assert_eq!(t.connect, "[::1]:9000");
+    }
+
+    #[test]
+    fn bad_urls_are_typed_errors() {
+        for url in [
+            "http://",
+            "",
+            "not a url",
+            "localhost:8080/x",
+            "/path",
+            "http://:80/",
+        ] {
+            assert!(
+                matches!(Target::parse(url), Err(HttpCheckError::Invalid { .. })),
+                "{url:?}: {:?}",
+                Target::parse(url)
+            );
+        }
+        for (url, scheme) in [
+            ("https://h/", "https"),
+            ("ftp://h:1", "ftp"),
+            ("grpc://h:1", "grpc"),
+        ] {
+            assert_eq!(
+                Target::parse(url).map(|_| ()),
+                Err(HttpCheckError::UnsupportedScheme {
+                    url: url.into(),
+                    scheme: scheme.into()
+                })
+            );
+        }
+        assert_eq!(
+            Target::parse("http://user:secret@h/").map(|_| ()),
+            Err(HttpCheckError::Credentials)
+        );
+        assert!(!HttpCheckError::Credentials.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn the_verdict_is_kubelets_and_names_status_and_time_only() {
+        let answer = |code: u16| {
+            Ok(Answer {
+                url: "http://h/x".into(),
+                status: StatusCode::from_u16(code).expect("code"),
+                elapsed: Duration::from_millis(12),
+            })
+        };
+        for pass in [200, 204, 301, 302, 304, 399] {
+            assert_eq!(verdict(answer(pass)), Ok(()), "{pass}");
+        }
+        for fail in [100, 199, 400, 404, 500, 503] {
+            assert!(verdict(answer(fail)).is_err(), "{fail}");
+        }
+        assert_eq!(
+            verdict(answer(503)).expect_err("fails").reason(),
+            "GET http://h/x: status 503 Service Unavailable after 12 ms"
+        );
+    }
+}
