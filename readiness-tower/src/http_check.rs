@@ -146,9 +146,9 @@ impl Target {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
-        let uri: Uri = url
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| {
+            invalid(&format!("{e}; expected http://HOST[:PORT]/PATH"))
+        })?;
         match uri.scheme_str() {
             Some("http") => {}
             Some(other) => {

@@ -64,9 +64,9 @@ impl GrpcCheck {
             url: url.to_owned(),
             reason,
         };
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+        let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| {
+            invalid(format!("{e}; expected http://HOST:PORT"))
+        })?;
         match uri.scheme_str() {
             Some("http") => {}
             Some(other) => {
