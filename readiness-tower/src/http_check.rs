@@ -1,22 +1,18 @@
 //! [`HttpCheck`]: kubelet's HTTP probe as a readiness check.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
 use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use readiness_core::{Check, CheckFailure, CheckFuture, CheckResult};
-use tokio::time::Instant;
-use tower_service::Service;
+use readiness_core::{Check, CheckFuture};
 
 use crate::ServiceCheck;
+use crate::probe::Probe;
 
 /// How much of a response body is read (and dropped), as kubelet reads.
 const MAX_BODY: usize = 10 * 1024;
@@ -49,10 +45,8 @@ const AGENT: &str = concat!("readiness/", env!("CARGO_PKG_VERSION"));
 /// ```
 pub struct HttpCheck {
     url: Arc<str>,
-    inner: ServiceCheck<Get, fn(), HttpVerdict>,
+    inner: ServiceCheck<Probe<Target, StatusCode>, fn()>,
 }
-
-type HttpVerdict = fn(Result<Answer, Failure>) -> CheckResult;
 
 impl fmt::Debug for HttpCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -63,12 +57,12 @@ impl fmt::Debug for HttpCheck {
 impl HttpCheck {
     /// A check of `url`, written `http://HOST[:PORT][/PATH][?QUERY]` (port 80 by default).
     pub fn new(url: &str) -> Result<Self, HttpCheckError> {
-        let target = Arc::new(Target::parse(url)?);
+        let target = Target::parse(url)?;
         let url = target.url.clone();
-        let verdict: HttpVerdict = verdict;
+        let probe = Probe::new(format!("GET {url}"), target, |t| Box::pin(get(t)), judge);
         Ok(Self {
             url,
-            inner: ServiceCheck::new(Get { target }, (|| ()) as fn()).verdict(verdict),
+            inner: ServiceCheck::new(probe, (|| ()) as fn()),
         })
     }
 
@@ -182,62 +176,8 @@ impl Target {
     }
 }
 
-/// One `GET` on a fresh connection: the service the check is built on.
-#[derive(Clone, Debug)]
-struct Get {
-    target: Arc<Target>,
-}
-
-/// The status a server answered with.
-#[derive(Debug)]
-struct Answer {
-    url: Arc<str>,
-    status: StatusCode,
-    elapsed: Duration,
-}
-
-/// No answer: connection, protocol or body error.
-#[derive(Debug)]
-struct Failure {
-    url: Arc<str>,
-    what: String,
-    elapsed: Duration,
-}
-
-impl Service<()> for Get {
-    type Response = Answer;
-    type Error = Failure;
-    type Future = Pin<Box<dyn Future<Output = Result<Answer, Failure>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, (): ()) -> Self::Future {
-        let target = self.target.clone();
-        Box::pin(async move {
-            let started = Instant::now();
-            get(&target).await.map_or_else(
-                |what| {
-                    Err(Failure {
-                        url: target.url.clone(),
-                        what,
-                        elapsed: started.elapsed(),
-                    })
-                },
-                |status| {
-                    Ok(Answer {
-                        url: target.url.clone(),
-                        status,
-                        elapsed: started.elapsed(),
-                    })
-                },
-            )
-        })
-    }
-}
-
-async fn get(target: &Target) -> Result<StatusCode, String> {
+/// One `GET` on a fresh connection: the status the server answered with.
+async fn get(target: Arc<Target>) -> Result<StatusCode, String> {
     let stream = tokio::net::TcpStream::connect(&target.connect)
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -282,21 +222,12 @@ async fn get(target: &Target) -> Result<StatusCode, String> {
     }
 }
 
-fn verdict(result: Result<Answer, Failure>) -> CheckResult {
-    match result {
-        Ok(a) if (200..400).contains(&a.status.as_u16()) => Ok(()),
-        Ok(a) => Err(CheckFailure::new(format!(
-            "GET {}: status {} after {} ms",
-            a.url,
-            a.status,
-            a.elapsed.as_millis()
-        ))),
-        Err(f) => Err(CheckFailure::new(format!(
-            "GET {}: {} after {} ms",
-            f.url,
-            f.what,
-            f.elapsed.as_millis()
-        ))),
+/// kubelet's rule: `200 <= status < 400` passes.
+fn judge(status: &StatusCode) -> Result<(), String> {
+    if (200..400).contains(&status.as_u16()) {
+        Ok(())
+    } else {
+        Err(format!("status {status}"))
     }
 }
 
@@ -356,23 +287,34 @@ mod tests {
     }
 
     #[test]
-    fn the_verdict_is_kubelets_and_names_status_and_time_only() {
-        let answer = |code: u16| {
-            Ok(Answer {
-                url: "http://h/x".into(),
-                status: StatusCode::from_u16(code).expect("code"),
-                elapsed: Duration::from_millis(12),
-            })
-        };
+    fn the_verdict_is_kubelets_and_names_the_status_only() {
+        let judged = |code: u16| judge(&StatusCode::from_u16(code).expect("code"));
         for pass in [200, 204, 301, 302, 304, 399] {
-            assert_eq!(verdict(answer(pass)), Ok(()), "{pass}");
+            assert_eq!(judged(pass), Ok(()), "{pass}");
         }
         for fail in [100, 199, 400, 404, 500, 503] {
-            assert!(verdict(answer(fail)).is_err(), "{fail}");
+            assert!(judged(fail).is_err(), "{fail}");
         }
-        assert_eq!(
-            verdict(answer(503)).expect_err("fails").reason(),
-            "GET http://h/x: status 503 Service Unavailable after 12 ms"
+        assert_eq!(judged(503), Err("status 503 Service Unavailable".into()));
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_failure_names_the_url_what_went_wrong_and_the_time() {
+        // Nothing listens on a port of a freed listener.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        drop(l);
+        let check = HttpCheck::new(&format!("http://{addr}/x")).expect("valid");
+        let reason = check
+            .check()
+            .await
+            .expect_err("refused")
+            .reason()
+            .to_owned();
+        assert!(
+            reason.starts_with(&format!("GET http://{addr}/x: connect: ")),
+            "{reason}"
         );
+        assert!(reason.ends_with(" after 0 ms"), "{reason}");
     }
 }

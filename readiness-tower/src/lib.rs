@@ -80,6 +80,8 @@
 mod body;
 mod future;
 mod layer;
+#[cfg(any(feature = "http-check", feature = "grpc-check"))]
+mod probe;
 mod query;
 mod render;
 mod service;

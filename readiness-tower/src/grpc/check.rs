@@ -1,22 +1,17 @@
 //! [`GrpcCheck`]: a dependency's own `grpc.health.v1.Health/Check` as a readiness check.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
-use readiness_core::{Check, CheckFailure, CheckFuture, CheckResult};
-use tokio::time::Instant;
+use readiness_core::{Check, CheckFuture};
 use tonic::Code;
 use tonic::transport::Endpoint;
-use tower_service::Service;
 
 use super::ServingStatus;
 use super::pb::HealthCheckRequest;
 use super::pb::health_client::HealthClient;
 use crate::ServiceCheck;
+use crate::probe::Probe;
 
 /// Calls a dependency's `grpc.health.v1.Health/Check` (optionally for one service name):
 /// `SERVING` passes; anything else fails with it as the reason: another status
@@ -42,10 +37,8 @@ use crate::ServiceCheck;
 pub struct GrpcCheck {
     endpoint: Endpoint,
     service: Arc<str>,
-    inner: ServiceCheck<HealthCall, fn(), GrpcVerdict>,
+    inner: ServiceCheck<Probe<HealthCall, ServingStatus>, fn()>,
 }
-
-type GrpcVerdict = fn(Result<Reply, CallFailure>) -> CheckResult;
 
 impl fmt::Debug for GrpcCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,16 +99,19 @@ impl GrpcCheck {
     }
 
     fn build(endpoint: Endpoint, service: Arc<str>) -> Self {
+        let target = format!(
+            "grpc.health.v1 Check of {} service {service:?}",
+            endpoint.uri()
+        );
         let call = HealthCall {
             endpoint: endpoint.clone(),
             service: service.clone(),
-            target: Arc::from(format!("{} service {service:?}", endpoint.uri())),
         };
-        let verdict: GrpcVerdict = verdict;
+        let probe = Probe::new(target, call, |c| Box::pin(check(c)), judge);
         Self {
             endpoint,
             service,
-            inner: ServiceCheck::new(call, (|| ()) as fn()).verdict(verdict),
+            inner: ServiceCheck::new(probe, (|| ()) as fn()),
         }
     }
 }
@@ -166,93 +162,38 @@ impl fmt::Display for GrpcCheckError {
 
 impl std::error::Error for GrpcCheckError {}
 
-/// One `Check` call on a fresh connection: the service the check is built on.
-#[derive(Clone, Debug)]
+/// Where to call and for which service.
+#[derive(Debug)]
 struct HealthCall {
     endpoint: Endpoint,
     service: Arc<str>,
-    /// `URI service "NAME"`, for reasons.
-    target: Arc<str>,
 }
 
-#[derive(Debug)]
-struct Reply {
-    target: Arc<str>,
-    status: ServingStatus,
-    elapsed: Duration,
-}
-
-#[derive(Debug)]
-struct CallFailure {
-    target: Arc<str>,
-    what: String,
-    elapsed: Duration,
-}
-
-impl Service<()> for HealthCall {
-    type Response = Reply;
-    type Error = CallFailure;
-    type Future = Pin<Box<dyn Future<Output = Result<Reply, CallFailure>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), CallFailure>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, (): ()) -> Self::Future {
-        let call = self.clone();
-        Box::pin(async move {
-            let started = Instant::now();
-            let result = async {
-                let channel = call
-                    .endpoint
-                    .connect()
-                    .await
-                    .map_err(|e| format!("connect: {}", chain(&e)))?;
-                let request = HealthCheckRequest {
-                    service: call.service.to_string(),
-                };
-                match HealthClient::new(channel).check(request).await {
-                    Ok(r) => Ok(r.into_inner().status()),
-                    Err(status) => Err(format!(
-                        "status {}: {}",
-                        code_name(status.code()),
-                        clip(status.message())
-                    )),
-                }
-            }
-            .await;
-            let elapsed = started.elapsed();
-            match result {
-                Ok(status) => Ok(Reply {
-                    target: call.target,
-                    status,
-                    elapsed,
-                }),
-                Err(what) => Err(CallFailure {
-                    target: call.target,
-                    what,
-                    elapsed,
-                }),
-            }
-        })
+/// One `Check` call on a fresh connection: the status the server answered with.
+async fn check(call: Arc<HealthCall>) -> Result<ServingStatus, String> {
+    let channel = call
+        .endpoint
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {}", chain(&e)))?;
+    let request = HealthCheckRequest {
+        service: call.service.to_string(),
+    };
+    match HealthClient::new(channel).check(request).await {
+        Ok(r) => Ok(r.into_inner().status()),
+        Err(status) => Err(format!(
+            "status {}: {}",
+            code_name(status.code()),
+            clip(status.message())
+        )),
     }
 }
 
-fn verdict(result: Result<Reply, CallFailure>) -> CheckResult {
-    match result {
-        Ok(r) if r.status == ServingStatus::Serving => Ok(()),
-        Ok(r) => Err(CheckFailure::new(format!(
-            "grpc.health.v1 Check of {}: {} after {} ms",
-            r.target,
-            r.status.as_str_name(),
-            r.elapsed.as_millis()
-        ))),
-        Err(f) => Err(CheckFailure::new(format!(
-            "grpc.health.v1 Check of {}: {} after {} ms",
-            f.target,
-            f.what,
-            f.elapsed.as_millis()
-        ))),
+/// `SERVING` passes; any other status is the reason.
+fn judge(status: &ServingStatus) -> Result<(), String> {
+    match status {
+        ServingStatus::Serving => Ok(()),
+        other => Err(other.as_str_name().to_owned()),
     }
 }
 
@@ -332,5 +273,7 @@ mod tests {
         assert_eq!(clip(&long).chars().count(), 128);
         assert_eq!(clip("short"), "short");
         assert_eq!(code_name(Code::NotFound), "NOT_FOUND");
+        assert_eq!(judge(&ServingStatus::Serving), Ok(()));
+        assert_eq!(judge(&ServingStatus::Unknown), Err("UNKNOWN".into()));
     }
 }
