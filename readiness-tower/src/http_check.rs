@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use readiness_core::{Check, CheckFuture};
 
 use crate::ServiceCheck;
-use crate::probe::Probe;
+use crate::probe::{CheckUrlError, Probe, plain_http};
 
 /// How much of a response body is read (and dropped), as kubelet reads.
 const MAX_BODY: usize = 10 * 1024;
@@ -28,8 +28,8 @@ const AGENT: &str = concat!("readiness/", env!("CARGO_PKG_VERSION"));
 /// into a reason (the status code and the time taken do). The engine's check timeout bounds
 /// the whole run, connection included.
 ///
-/// Only `http://` URLs: TLS (`https://`) is a later feature and is refused with a typed error,
-/// as are credentials in the URL (they would show in reasons).
+/// Only `http://` URLs: TLS (`https://`) is a later feature and is refused with a typed error
+/// ([`CheckUrlError`]), as are credentials in the URL (they would show in reasons).
 ///
 /// ```
 /// use readiness_core::{CheckSpec, Engine};
@@ -56,7 +56,7 @@ impl fmt::Debug for HttpCheck {
 
 impl HttpCheck {
     /// A check of `url`, written `http://HOST[:PORT][/PATH][?QUERY]` (port 80 by default).
-    pub fn new(url: &str) -> Result<Self, HttpCheckError> {
+    pub fn new(url: &str) -> Result<Self, CheckUrlError> {
         let target = Target::parse(url)?;
         let url = target.url.clone();
         let probe = Probe::new(format!("GET {url}"), target, |t| Box::pin(get(t)), judge);
@@ -78,52 +78,6 @@ impl Check for HttpCheck {
     }
 }
 
-/// A URL [`HttpCheck::new`] cannot probe.
-///
-/// ```
-/// use readiness_tower::{HttpCheck, HttpCheckError};
-/// let err = HttpCheck::new("ftp://files:21/").expect_err("not http");
-/// assert!(matches!(err, HttpCheckError::UnsupportedScheme { .. }));
-/// assert!(err.to_string().contains("only http://"), "{err}");
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum HttpCheckError {
-    /// Not a URL of the form `http://HOST[:PORT]/PATH`.
-    Invalid {
-        /// The URL given.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A scheme other than `http` (`https` included: TLS is a later feature).
-    UnsupportedScheme {
-        /// The URL given.
-        url: String,
-        /// Its scheme.
-        scheme: String,
-    },
-    /// `user:password@` in the URL: it would show in every failure reason.
-    Credentials,
-}
-
-impl fmt::Display for HttpCheckError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Invalid { url, reason } => {
-                write!(f, "invalid HTTP check URL {url:?}: {reason}")
-            }
-            Self::UnsupportedScheme { url, scheme } => write!(
-                f,
-                "unsupported scheme {scheme:?} in {url:?}: only http:// (TLS is not supported yet)"
-            ),
-            Self::Credentials => f.write_str("credentials in an HTTP check URL are not supported"),
-        }
-    }
-}
-
-impl std::error::Error for HttpCheckError {}
-
 /// Where a check connects and what it asks for, parsed once.
 #[derive(Debug)]
 struct Target {
@@ -135,31 +89,10 @@ struct Target {
 }
 
 impl Target {
-    fn parse(url: &str) -> Result<Self, HttpCheckError> {
-        let invalid = |reason: &str| HttpCheckError::Invalid {
-            url: url.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| {
-            invalid(&format!("{e}; expected http://HOST[:PORT]/PATH"))
-        })?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(other) => {
-                return Err(HttpCheckError::UnsupportedScheme {
-                    url: url.to_owned(),
-                    scheme: other.to_owned(),
-                });
-            }
-            None => return Err(invalid("expected http://HOST[:PORT]/PATH")),
-        }
+    fn parse(url: &str) -> Result<Self, CheckUrlError> {
+        let invalid = |reason: &str| CheckUrlError::invalid(url, reason);
+        let uri = plain_http(url, "http://HOST[:PORT]/PATH")?;
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(HttpCheckError::Credentials);
-        }
-        if authority.host().is_empty() {
-            return Err(invalid("no host"));
-        }
         let port = uri.port_u16().unwrap_or(80);
         let host = HeaderValue::from_str(authority.as_str()).map_err(|_| invalid("bad host"))?;
         let path = uri
@@ -261,7 +194,7 @@ mod tests {
             "http://:80/",
         ] {
             assert!(
-                matches!(Target::parse(url), Err(HttpCheckError::Invalid { .. })),
+                matches!(Target::parse(url), Err(CheckUrlError::Invalid { .. })),
                 "{url:?}: {:?}",
                 Target::parse(url)
             );
@@ -273,7 +206,7 @@ mod tests {
         ] {
             assert_eq!(
                 Target::parse(url).map(|_| ()),
-                Err(HttpCheckError::UnsupportedScheme {
+                Err(CheckUrlError::UnsupportedScheme {
                     url: url.into(),
                     scheme: scheme.into()
                 })
@@ -281,9 +214,9 @@ mod tests {
         }
         assert_eq!(
             Target::parse("http://user:secret@h/").map(|_| ()),
-            Err(HttpCheckError::Credentials)
+            Err(CheckUrlError::Credentials)
         );
-        assert!(!HttpCheckError::Credentials.to_string().contains("secret"));
+        assert!(!CheckUrlError::Credentials.to_string().contains("secret"));
     }
 
     #[test]

@@ -96,10 +96,12 @@ mod service_check;
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 #[cfg(feature = "grpc-check")]
-pub use grpc::{GrpcCheck, GrpcCheckError};
+pub use grpc::GrpcCheck;
 #[cfg(feature = "http-check")]
-pub use http_check::{HttpCheck, HttpCheckError};
+pub use http_check::HttpCheck;
 pub use layer::{Endpoint, ProbeRequest, ReadinessLayer};
+#[cfg(any(feature = "http-check", feature = "grpc-check"))]
+pub use probe::CheckUrlError;
 pub use service::ReadinessService;
 #[cfg(feature = "service-check")]
 pub use service_check::{OkPasses, ServiceCheck, Verdict};

@@ -11,7 +11,7 @@ use super::ServingStatus;
 use super::pb::HealthCheckRequest;
 use super::pb::health_client::HealthClient;
 use crate::ServiceCheck;
-use crate::probe::Probe;
+use crate::probe::{CheckUrlError, Probe, plain_http};
 
 /// Calls a dependency's `grpc.health.v1.Health/Check` (optionally for one service name):
 /// `SERVING` passes; anything else fails with it as the reason: another status
@@ -20,7 +20,7 @@ use crate::probe::Probe;
 /// (`UNAVAILABLE`, connect errors).
 ///
 /// Each run connects afresh, as kubelet's gRPC probe does; the engine's check timeout bounds
-/// the run. [`new`](Self::new) takes `http://` URLs only; for TLS, build a tonic
+/// the run. [`new`](Self::new) takes `http://` URLs only ([`CheckUrlError`]); for TLS, build a tonic
 /// [`Endpoint`] with your TLS settings and use [`from_endpoint`](Self::from_endpoint).
 ///
 /// ```
@@ -52,35 +52,12 @@ impl fmt::Debug for GrpcCheck {
 impl GrpcCheck {
     /// A check of the server at `url`, written `http://HOST:PORT`, for service `""` (the
     /// server's overall health); see [`service`](Self::service).
-    pub fn new(url: &str) -> Result<Self, GrpcCheckError> {
-        let invalid = |reason: String| GrpcCheckError::Invalid {
-            url: url.to_owned(),
-            reason,
-        };
-        let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| {
-            invalid(format!("{e}; expected http://HOST:PORT"))
-        })?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(other) => {
-                return Err(GrpcCheckError::UnsupportedScheme {
-                    url: url.to_owned(),
-                    scheme: other.to_owned(),
-                });
-            }
-            None => return Err(invalid("expected http://HOST:PORT".into())),
-        }
-        match uri.authority() {
-            Some(a) if a.as_str().contains('@') => {
-                return Err(invalid("credentials in the URL are not supported".into()));
-            }
-            Some(a) if !a.host().is_empty() => {}
-            _ => return Err(invalid("no host".into())),
-        }
+    pub fn new(url: &str) -> Result<Self, CheckUrlError> {
+        let uri = plain_http(url, "http://HOST:PORT")?;
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-            return Err(invalid(
-                "a path or query has no meaning here; name the service with GrpcCheck::service"
-                    .into(),
+            return Err(CheckUrlError::invalid(
+                url,
+                "a path or query has no meaning here; name the service with GrpcCheck::service",
             ));
         }
         let endpoint = Endpoint::from(uri);
@@ -121,46 +98,6 @@ impl Check for GrpcCheck {
         self.inner.check()
     }
 }
-
-/// A URL [`GrpcCheck::new`] cannot call.
-///
-/// ```
-/// use readiness_tower::{GrpcCheck, GrpcCheckError};
-/// let err = GrpcCheck::new("ftp://h:21").expect_err("not http");
-/// assert!(matches!(err, GrpcCheckError::UnsupportedScheme { .. }));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum GrpcCheckError {
-    /// Not a URL of the form `http://HOST:PORT`.
-    Invalid {
-        /// The URL given.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A scheme other than `http` (for TLS, use [`GrpcCheck::from_endpoint`]).
-    UnsupportedScheme {
-        /// The URL given.
-        url: String,
-        /// Its scheme.
-        scheme: String,
-    },
-}
-
-impl fmt::Display for GrpcCheckError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Invalid { url, reason } => write!(f, "invalid gRPC check URL {url:?}: {reason}"),
-            Self::UnsupportedScheme { url, scheme } => write!(
-                f,
-                "unsupported scheme {scheme:?} in {url:?}: only http:// (for TLS, GrpcCheck::from_endpoint)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for GrpcCheckError {}
 
 /// Where to call and for which service.
 #[derive(Debug)]
@@ -248,22 +185,19 @@ mod tests {
     fn only_plain_http_urls_without_a_path() {
         assert!(GrpcCheck::new("http://127.0.0.1:50051").is_ok());
         assert!(GrpcCheck::new("http://127.0.0.1:50051/").is_ok());
-        for url in [
-            "http://",
-            "h:1",
-            "",
-            "http://h:1/svc",
-            "http://h:1/?x",
-            "http://u:p@h:1",
-        ] {
+        for url in ["http://", "h:1", "", "http://h:1/svc", "http://h:1/?x"] {
             assert!(
-                matches!(GrpcCheck::new(url), Err(GrpcCheckError::Invalid { .. })),
+                matches!(GrpcCheck::new(url), Err(CheckUrlError::Invalid { .. })),
                 "{url:?}"
             );
         }
+        assert_eq!(
+            GrpcCheck::new("http://u:p@h:1").map(drop),
+            Err(CheckUrlError::Credentials)
+        );
         assert!(matches!(
             GrpcCheck::new("https://h:1"),
-            Err(GrpcCheckError::UnsupportedScheme { .. })
+            Err(CheckUrlError::UnsupportedScheme { .. })
         ));
     }
 

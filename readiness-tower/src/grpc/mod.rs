@@ -61,7 +61,7 @@ mod status;
 mod stream;
 
 #[cfg(feature = "grpc-check")]
-pub use check::{GrpcCheck, GrpcCheckError};
+pub use check::GrpcCheck;
 pub use reporter::{HealthReporter, ReservedService};
 pub use service::{HealthService, health_service};
 
