@@ -80,8 +80,6 @@
 mod body;
 mod future;
 mod layer;
-#[cfg(any(feature = "http-check", feature = "grpc-check"))]
-mod probe;
 mod query;
 mod render;
 mod service;
@@ -90,6 +88,8 @@ mod service;
 pub mod grpc;
 #[cfg(feature = "http-check")]
 mod http_check;
+#[cfg(any(feature = "http-check", feature = "grpc-check"))]
+mod probe;
 #[cfg(feature = "service-check")]
 mod service_check;
 
