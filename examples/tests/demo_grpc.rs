@@ -2,6 +2,10 @@
 //! demo's `--grpc-listen` queried with tonic's client (Check, Watch, List), an HTTP dependency
 //! going down and back, and SIGTERM with a `Watch` open: the demo still exits 0 after its
 //! drain delay. Bad dependency URLs exit 2 with one line naming the flag.
+//!
+//! It runs the demo binary that `cargo test` builds with the examples; with a `--test` filter
+//! cargo does not rebuild the examples, so build them first
+//! (`cargo build -p readiness-examples --example demo`).
 #![cfg(unix)]
 
 use std::convert::Infallible;
