@@ -9,10 +9,13 @@
 //! `database` (critical), which goes down for about 20 s every 80 s, and `search`
 //! (non-critical), which fails a seeded fifth of its runs; and two tenants, `acme` (healthy)
 //! and `globex`, whose `store` goes down for about 30 s every 70 s. With `--check`,
-//! `--optional`, `--tenant` or `--tenant-check` it checks only what the flags name, over TCP.
+//! `--optional`, `--tenant` or `--tenant-check` it checks only what the flags name, over TCP,
+//! HTTP (`http://HOST:PORT/PATH`, kubelet's semantics) or gRPC (`grpc://HOST:PORT[/SERVICE]`,
+//! the dependency's own `grpc.health.v1`).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::{Router, http::StatusCode, routing::get};
@@ -22,7 +25,7 @@ use readiness_core::{
     CheckSpec, Defaults, Engine, HEARTBEAT_CHECK, RESERVED_NAMES, TcpCheck, validate_name,
 };
 use readiness_testkit::{Fault, FaultInjector, FaultPlan};
-use readiness_tower::ReadinessLayer;
+use readiness_tower::{GrpcCheck, HttpCheck, ReadinessLayer};
 use tower::ServiceBuilder;
 use tower::limit::ConcurrencyLimitLayer;
 
@@ -54,11 +57,14 @@ async fn slow(uri: http::Uri) -> (StatusCode, String) {
 const USAGE: &str = "usage: demo [FLAGS]
 
   --listen ADDR                 HTTP address (default 127.0.0.1:3000): GET /, probes, GET /metrics
-  --grpc-listen ADDR            also serve grpc.health.v1 (\"\" = instance, tenants/{id} = a tenant)
-  --check NAME=tcp://HOST:PORT  a critical readiness check (repeatable)
-  --optional NAME=tcp://HOST:PORT  a non-critical readiness check (repeatable)
+  --grpc-listen ADDR            also serve grpc.health.v1 (Check, Watch, List): \"\" and readiness,
+                                liveness, startup, tenants/ID
+  --check NAME=URL              a critical readiness check (repeatable); URL is tcp://HOST:PORT
+                                (connects), http://HOST:PORT/PATH (200-399 passes) or
+                                grpc://HOST:PORT[/SERVICE] (its grpc.health.v1 Check is SERVING)
+  --optional NAME=URL           a non-critical readiness check (repeatable)
   --tenant ID                   register a tenant (repeatable)
-  --tenant-check ID/NAME=tcp://HOST:PORT  a critical check of that tenant (repeatable)
+  --tenant-check ID/NAME=URL    a critical check of that tenant (repeatable)
   --period DUR                  check period (default 2s; DUR is 250ms, 2s, 1m, ...)
   --timeout DUR                 check timeout (default 1s)
   --failure-threshold N         consecutive failures to fail (default 3)
@@ -78,10 +84,31 @@ With no --check/--optional/--tenant/--tenant-check, checks simulated dependencie
 /// A flag error: one line naming the flag; the demo exits 2.
 struct FlagError(String);
 
+/// The URL forms a dependency flag takes.
+const URL_FORMS: &str = "tcp://HOST:PORT, http://HOST:PORT/PATH or grpc://HOST:PORT[/SERVICE]";
+
+/// What a dependency flag checks, built once when the flag is parsed.
+#[derive(Clone, Debug)]
+enum Probe {
+    Tcp(TcpCheck),
+    Http(Arc<HttpCheck>),
+    Grpc(Arc<GrpcCheck>),
+}
+
+impl Probe {
+    fn spec(&self, name: &str) -> CheckSpec {
+        match self {
+            Self::Tcp(c) => CheckSpec::readiness(name, c.clone()),
+            Self::Http(c) => CheckSpec::readiness(name, c.clone()),
+            Self::Grpc(c) => CheckSpec::readiness(name, c.clone()),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Dep {
     name: String,
-    addr: String,
+    probe: Probe,
 }
 
 #[derive(Debug)]
@@ -176,20 +203,49 @@ fn parse_name(flag: &str, what: &str, name: &str) -> Result<String, FlagError> {
         .map_err(|e| FlagError(format!("{flag}: invalid {what} {name:?}: {e}")))
 }
 
-/// `NAME=tcp://HOST:PORT`
+/// `NAME=URL`, URL one of [`URL_FORMS`].
 fn parse_dep(flag: &str, v: &str) -> Result<Dep, FlagError> {
-    let shape = || FlagError(format!("{flag}: expected NAME=tcp://HOST:PORT, got {v:?}"));
-    let (name, url) = v.split_once('=').ok_or_else(shape)?;
+    let (name, url) = v.split_once('=').ok_or_else(|| {
+        FlagError(format!(
+            "{flag}: expected NAME=URL ({URL_FORMS}), got {v:?}"
+        ))
+    })?;
     let name = parse_name(flag, "check name", name)?;
-    let addr = url.strip_prefix("tcp://").ok_or_else(shape)?;
-    let (host, port) = addr.rsplit_once(':').ok_or_else(shape)?;
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(shape());
-    }
     Ok(Dep {
         name,
-        addr: addr.to_owned(),
+        probe: parse_url(flag, url)?,
     })
+}
+
+fn parse_url(flag: &str, url: &str) -> Result<Probe, FlagError> {
+    let bad = |why: &str| FlagError(format!("{flag}: invalid URL {url:?}: {why}"));
+    let host_port = |addr: &str| match addr.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
+        None => false,
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad(&format!("expected {URL_FORMS}")));
+    };
+    match scheme {
+        "tcp" if host_port(rest) => Ok(Probe::Tcp(TcpCheck::new(rest))),
+        "tcp" => Err(bad("expected tcp://HOST:PORT")),
+        "http" => HttpCheck::new(url)
+            .map(|c| Probe::Http(Arc::new(c)))
+            .map_err(|e| FlagError(format!("{flag}: {e}"))),
+        "grpc" => {
+            let (addr, service) = rest.split_once('/').unwrap_or((rest, ""));
+            if !host_port(addr) {
+                return Err(bad("expected grpc://HOST:PORT[/SERVICE]"));
+            }
+            GrpcCheck::new(&format!("http://{addr}"))
+                .map(|c| Probe::Grpc(Arc::new(c.service(service))))
+                .map_err(|e| FlagError(format!("{flag}: {e}")))
+        }
+        "https" | "grpcs" => Err(bad("TLS is not supported yet")),
+        other => Err(bad(&format!(
+            "unsupported scheme {other:?}: expected {URL_FORMS}"
+        ))),
+    }
 }
 
 fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, FlagError> {
@@ -253,7 +309,7 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, 
             "--tenant-check" => {
                 let shape = || {
                     FlagError(format!(
-                        "{flag}: expected ID/NAME=tcp://HOST:PORT, got {v:?}"
+                        "{flag}: expected ID/NAME=URL ({URL_FORMS}), got {v:?}"
                     ))
                 };
                 let (id, rest) = v.split_once('/').ok_or_else(shape)?;
@@ -346,10 +402,10 @@ fn build_engine(f: &Flags) -> Result<Engine, readiness_core::BuildError> {
         || !f.tenant_checks.is_empty();
     if real {
         for d in &f.checks {
-            b = b.check(CheckSpec::readiness(&d.name, TcpCheck::new(&d.addr)));
+            b = b.check(d.probe.spec(&d.name));
         }
         for d in &f.optional {
-            b = b.check(CheckSpec::readiness(&d.name, TcpCheck::new(&d.addr)).critical(false));
+            b = b.check(d.probe.spec(&d.name).critical(false));
         }
         // A tenant named only by --tenant-check is registered too.
         let mut ids: Vec<&str> = f.tenants.iter().map(String::as_str).collect();
@@ -363,7 +419,7 @@ fn build_engine(f: &Flags) -> Result<Engine, readiness_core::BuildError> {
                 .tenant_checks
                 .iter()
                 .filter(|(t, _)| t == id)
-                .map(|(_, d)| CheckSpec::readiness(&d.name, TcpCheck::new(&d.addr)))
+                .map(|(_, d)| d.probe.spec(&d.name))
                 .collect();
             b = b.tenant(id, checks);
         }
@@ -539,7 +595,7 @@ async fn main() -> ExitCode {
 
     let mut grpc = None;
     if let Some(addr) = flags.grpc_listen {
-        let (health, _bridge) = readiness_tower::grpc::health_service(&engine).await;
+        let (health, _reporter) = readiness_tower::grpc::health_service(&engine);
         let grpc_listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
             Err(e) => {
@@ -547,12 +603,17 @@ async fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        tracing::info!("grpc.health.v1 on {addr}");
+        let bound = grpc_listener.local_addr().unwrap_or(addr);
+        tracing::info!(
+            "grpc.health.v1 on {bound}  (Check, Watch, List: \"\", readiness, liveness, startup, tenants/ID)"
+        );
         grpc = Some(tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(health)
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(grpc_listener),
+                    // drain_on closes the engine at the end of the drain delay, which ends
+                    // every open Watch stream, so this server returns at once.
                     engine.closed(),
                 ),
         ));

@@ -99,7 +99,10 @@
 //! |---|---|
 //! | `axum` | probe answers in `axum::body::Body` (axum 0.8), so `axum::serve` needs no mapping |
 //! | `tonic` | probe answers in `tonic::body::Body` (tonic 0.14), for `Server::builder().layer(..)` |
-//! | `grpc` | [`grpc`]: `grpc.health.v1` following the engine (implies `tonic`) |
+//! | `grpc` | [`grpc`]: our own `grpc.health.v1` service (Check, Watch, List) following the engine, with Kubernetes' service names and a reporter for the application's services (implies `tonic`) |
+//! | `service-check` | [`ServiceCheck`]: any `tower::Service` as a check |
+//! | `http-check` | [`HttpCheck`]: kubelet's HTTP probe as a check (`http://` only) |
+//! | `grpc-check` | [`GrpcCheck`]: a dependency's `grpc.health.v1` `Check` (implies `grpc`) |
 //! | `prometheus` | [`ReadinessLayerBuilder::metrics`] answers `GET /metrics` (take `metrics-exporter-prometheus = { version = "0.18", default-features = false }`) |
 //!
 //! With none of them, the layer answers in `Full<Bytes>`, `String`, `BoxBody`,
@@ -129,12 +132,26 @@ mod service;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
+#[cfg(feature = "http-check")]
+mod http_check;
+#[cfg(any(feature = "http-check", feature = "grpc-check"))]
+mod probe;
+#[cfg(feature = "service-check")]
+mod service_check;
 
 pub use body::{ProbeBody, ResponseBody, WrapBody, WrapBodyFuture};
 pub use config::{Endpoint, LayerError, ProbeRequest};
 pub use future::ResponseFuture;
+#[cfg(feature = "grpc-check")]
+pub use grpc::GrpcCheck;
+#[cfg(feature = "http-check")]
+pub use http_check::HttpCheck;
 pub use layer::{AnyBodyLayer, ReadinessLayer, ReadinessLayerBuilder};
+#[cfg(any(feature = "http-check", feature = "grpc-check"))]
+pub use probe::CheckUrlError;
 pub use service::ReadinessService;
+#[cfg(feature = "service-check")]
+pub use service_check::{OkPasses, ServiceCheck, Verdict};
 
 // What a user needs from `readiness-core`, so that one dependency serves the common case.
 /// The engine crate, for everything not re-exported at the root (metric names, auditors, …).

@@ -1,36 +1,412 @@
-//! A tonic 0.14 server carrying the layer and the gRPC bridge, queried by a real tonic
-//! health client (`Check` and `Watch`) and by HTTP/1.1 probes.
+//! Our `grpc.health.v1` service on a real tonic server over loopback, queried by the client
+//! generated from the same proto: Check, Watch and List for every name, drain, close and a
+//! shutdown that completes, tenants and the application's own services.
 
 mod common;
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{Flag, engine_with, http1};
 use readiness_core::Engine;
 use readiness_tower::ReadinessLayer;
+use readiness_tower::grpc::pb::health_client::HealthClient;
+use readiness_tower::grpc::pb::{HealthCheckRequest, HealthListRequest};
+use readiness_tower::grpc::{HealthReporter, HealthService, ServingStatus};
+use tokio::task::JoinHandle;
+use tonic::Code;
+use tonic::codec::Streaming;
+use tonic::transport::Channel;
 use tonic::transport::server::TcpIncoming;
-use tonic_health::ServingStatus;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
-/// A tonic server on loopback with the layer (HTTP/1.1 probes accepted) and the bridged
-/// health service, and a real health client connected to it.
-async fn serve(
-    engine: &readiness_core::Engine,
-) -> (
-    std::net::SocketAddr,
-    HealthClient<tonic::transport::Channel>,
-    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
-) {
-    let (health, _bridge) = readiness_tower::grpc::health_service(engine).await;
+use readiness_tower::grpc::pb::HealthCheckResponse;
+
+const SERVING: ServingStatus = ServingStatus::Serving;
+const NOT_SERVING: ServingStatus = ServingStatus::NotServing;
+const UNKNOWN: ServingStatus = ServingStatus::ServiceUnknown;
+/// A bound on every wait: a hang fails the test instead of stalling the suite.
+const BOUND: Duration = Duration::from_secs(10);
+
+struct Server {
+    addr: SocketAddr,
+    client: HealthClient<Channel>,
+    reporter: HealthReporter,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+/// A tonic server on loopback with the layer (HTTP/1.1 probes accepted) and our health
+/// service, stopping when the engine is closed, and a client connected to it.
+async fn serve(engine: &Engine, health: HealthService) -> Server {
+    let reporter = health.reporter();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = l.local_addr().expect("addr");
-    let server = tokio::spawn(
+    let task = tokio::spawn(
         tonic::transport::Server::builder()
             .accept_http1(true)
             .layer(ReadinessLayer::new(engine.clone()))
+            .add_service(health.into_server())
+            .serve_with_incoming_shutdown(TcpIncoming::from(l), engine.closed()),
+    );
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    Server {
+        addr,
+        client: HealthClient::new(channel),
+        reporter,
+        task,
+    }
+}
+
+fn req(service: &str) -> HealthCheckRequest {
+    HealthCheckRequest {
+        service: service.to_owned(),
+    }
+}
+
+async fn check(client: &mut HealthClient<Channel>, service: &str) -> Result<ServingStatus, Code> {
+    match client.check(req(service)).await {
+        Ok(r) => Ok(r.into_inner().status()),
+        Err(status) => Err(status.code()),
+    }
+}
+
+async fn watch(
+    client: &mut HealthClient<Channel>,
+    service: &str,
+) -> Streaming<HealthCheckResponse> {
+    client
+        .watch(req(service))
+        .await
+        .expect("watch")
+        .into_inner()
+}
+
+/// The next message of a Watch stream, or `None` when it ended.
+async fn next(stream: &mut Streaming<HealthCheckResponse>) -> Option<ServingStatus> {
+    tokio::time::timeout(BOUND, stream.message())
+        .await
+        .expect("a message or the end arrives in time")
+        .expect("no stream error")
+        .map(|r| r.status())
+}
+
+async fn list(client: &mut HealthClient<Channel>) -> Result<HashMap<String, ServingStatus>, Code> {
+    match client.list(HealthListRequest {}).await {
+        Ok(r) => Ok(r
+            .into_inner()
+            .statuses
+            .into_iter()
+            .map(|(k, v)| (k, v.status()))
+            .collect()),
+        Err(status) => Err(status.code()),
+    }
+}
+
+/// Wait (bounded) until Check of `service` answers `want`.
+async fn eventually(
+    client: &mut HealthClient<Channel>,
+    service: &str,
+    want: Result<ServingStatus, Code>,
+) {
+    for _ in 0..1000 {
+        if check(client, service).await == want {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{service:?} never answered {want:?}");
+}
+
+#[tokio::test]
+async fn check_watch_and_list_answer_every_name() {
+    let db = Flag::new(false);
+    let store = Flag::new(true);
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .check(db.spec("db"))
+        .tenant("acme", vec![store.spec("store")])
+        .build()
+        .expect("valid");
+    engine.refresh().await;
+    engine.refresh_tenant("acme").await;
+    let mut s = serve(&engine, HealthService::new(&engine)).await;
+    s.reporter
+        .set_serving("helloworld.Greeter")
+        .expect("not reserved");
+    let c = &mut s.client;
+
+    // Before the first ready: readiness and startup are off, liveness is on.
+    assert_eq!(check(c, "").await, Ok(NOT_SERVING));
+    assert_eq!(check(c, "readiness").await, Ok(NOT_SERVING));
+    assert_eq!(check(c, "liveness").await, Ok(SERVING));
+    assert_eq!(check(c, "startup").await, Ok(NOT_SERVING));
+    assert_eq!(
+        check(c, "tenants/acme").await,
+        Ok(NOT_SERVING),
+        "the instance is not ready"
+    );
+    assert_eq!(check(c, "helloworld.Greeter").await, Ok(SERVING));
+    for unknown in ["tenants/nope", "nope", "Readiness", "tenants/", "liveness/"] {
+        assert_eq!(check(c, unknown).await, Err(Code::NotFound), "{unknown:?}");
+    }
+
+    let mut watches = Vec::new();
+    for name in ["", "readiness", "startup", "tenants/acme"] {
+        let mut w = watch(c, name).await;
+        assert_eq!(next(&mut w).await, Some(NOT_SERVING), "{name:?}");
+        watches.push(w);
+    }
+    let mut live = watch(c, "liveness").await;
+    assert_eq!(next(&mut live).await, Some(SERVING));
+
+    let want: HashMap<String, ServingStatus> = [
+        ("", NOT_SERVING),
+        ("readiness", NOT_SERVING),
+        ("liveness", SERVING),
+        ("startup", NOT_SERVING),
+        ("tenants/acme", NOT_SERVING),
+        ("helloworld.Greeter", SERVING),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(list(c).await, Ok(want));
+
+    // The first ready turns every one of them SERVING, each watcher told once.
+    db.set(true);
+    engine.refresh().await;
+    for w in &mut watches {
+        assert_eq!(next(w).await, Some(SERVING));
+    }
+    for name in ["", "readiness", "liveness", "startup", "tenants/acme"] {
+        assert_eq!(check(c, name).await, Ok(SERVING), "{name:?}");
+    }
+    let listed = list(c).await.expect("under the limit");
+    assert_eq!(listed.len(), 6);
+    assert!(listed.values().all(|s| *s == SERVING), "{listed:?}");
+
+    // A failure: readiness and the tenant off, startup keeps its latch.
+    db.set(false);
+    engine.refresh().await;
+    let [instance, readiness, startup, acme] = &mut watches[..] else {
+        unreachable!("four watches")
+    };
+    assert_eq!(next(instance).await, Some(NOT_SERVING));
+    assert_eq!(next(readiness).await, Some(NOT_SERVING));
+    assert_eq!(next(acme).await, Some(NOT_SERVING));
+    assert_eq!(check(c, "startup").await, Ok(SERVING));
+    assert_eq!(check(c, "liveness").await, Ok(SERVING));
+
+    // HTTP/1.1 probes on the same port agree, as kubelet sends them.
+    assert_eq!(http1(s.addr, "GET", "/readyz").await.0, 503);
+    assert_eq!(http1(s.addr, "GET", "/livez").await.0, 200);
+    assert_eq!(http1(s.addr, "GET", "/startupz").await.0, 200);
+
+    // Neither startup nor liveness changed: their streams say nothing more until they end.
+    engine.close();
+    assert_eq!(next(startup).await, None, "startup sent nothing more");
+    assert_eq!(next(&mut live).await, None, "liveness sent nothing more");
+    tokio::time::timeout(BOUND, s.task)
+        .await
+        .expect("the server stops once the engine is closed")
+        .expect("join")
+        .expect("serve");
+}
+
+#[tokio::test]
+async fn drain_turns_everything_but_liveness_off_and_close_ends_watches_so_shutdown_completes() {
+    let engine = engine_with(vec![Flag::new(true).spec("db")]).await;
+    engine.add_tenant("acme", vec![]).expect("added");
+    let mut s = serve(&engine, HealthService::new(&engine)).await;
+    s.reporter
+        .set_serving("helloworld.Greeter")
+        .expect("not reserved");
+    let c = &mut s.client;
+    eventually(c, "tenants/acme", Ok(SERVING)).await;
+
+    let off = ["", "readiness", "tenants/acme", "helloworld.Greeter"];
+    let mut draining = Vec::new();
+    for name in off {
+        let mut w = watch(c, name).await;
+        assert_eq!(next(&mut w).await, Some(SERVING), "{name:?}");
+        draining.push(w);
+    }
+    let mut kept = Vec::new();
+    for name in ["liveness", "startup"] {
+        let mut w = watch(c, name).await;
+        assert_eq!(next(&mut w).await, Some(SERVING), "{name:?}");
+        kept.push(w);
+    }
+    // An unknown service's watch is held open too.
+    let mut unknown = watch(c, "tenants/later").await;
+    assert_eq!(next(&mut unknown).await, Some(UNKNOWN));
+
+    engine.drain();
+    for (name, w) in off.iter().zip(&mut draining) {
+        assert_eq!(next(w).await, Some(NOT_SERVING), "{name:?} off at drain");
+    }
+    for name in off {
+        assert_eq!(check(c, name).await, Ok(NOT_SERVING), "{name:?}");
+    }
+    assert_eq!(check(c, "liveness").await, Ok(SERVING));
+    assert_eq!(check(c, "startup").await, Ok(SERVING));
+    // A drain is for good: the application cannot turn its service back on.
+    s.reporter
+        .set_serving("helloworld.Greeter")
+        .expect("not reserved");
+    assert_eq!(check(c, "helloworld.Greeter").await, Ok(NOT_SERVING));
+    let listed = list(c).await.expect("listed");
+    assert_eq!(listed["liveness"], SERVING);
+    assert_eq!(listed["startup"], SERVING);
+    assert_eq!(listed["tenants/acme"], NOT_SERVING);
+    // Still serving through the drain delay: new calls and new watches work.
+    let mut late = watch(c, "").await;
+    assert_eq!(next(&mut late).await, Some(NOT_SERVING));
+
+    // The drain delay is over: every open stream ends, and the server returns.
+    engine.close();
+    for w in draining
+        .iter_mut()
+        .chain(&mut kept)
+        .chain([&mut unknown, &mut late])
+    {
+        assert_eq!(next(w).await, None, "the stream ends at close");
+    }
+    tokio::time::timeout(BOUND, s.task)
+        .await
+        .expect("serve_with_shutdown returns after close()")
+        .expect("join")
+        .expect("serve");
+}
+
+#[tokio::test]
+async fn a_watch_of_a_tenant_added_later_turns_from_unknown_to_its_status() {
+    let engine = engine_with(vec![]).await;
+    let mut s = serve(&engine, HealthService::new(&engine)).await;
+    let c = &mut s.client;
+    let mut w = watch(c, "tenants/initech").await;
+    assert_eq!(next(&mut w).await, Some(UNKNOWN));
+    assert_eq!(check(c, "tenants/initech").await, Err(Code::NotFound));
+
+    let store = Flag::new(false);
+    engine
+        .add_tenant("initech", vec![store.spec("store")])
+        .expect("added");
+    assert_eq!(
+        next(&mut w).await,
+        Some(NOT_SERVING),
+        "known at once, pending"
+    );
+    store.set(true);
+    engine.refresh_tenant("initech").await;
+    assert_eq!(next(&mut w).await, Some(SERVING));
+
+    // Removed: unknown again, and the stream stays open for its return.
+    assert!(engine.remove_tenant("initech"));
+    assert_eq!(next(&mut w).await, Some(UNKNOWN));
+    assert_eq!(check(c, "tenants/initech").await, Err(Code::NotFound));
+    engine.add_tenant("initech", vec![]).expect("added again");
+    let mut seen = Vec::new();
+    while seen.last() != Some(&SERVING) && seen.len() < 3 {
+        seen.push(next(&mut w).await.expect("open"));
+    }
+    assert_eq!(seen.last(), Some(&SERVING), "{seen:?}");
+    // close() drains first if nobody did: the last word is NOT_SERVING, then the end.
+    engine.close();
+    assert_eq!(next(&mut w).await, Some(NOT_SERVING));
+    assert_eq!(next(&mut w).await, None);
+}
+
+#[tokio::test]
+async fn application_services_are_set_watched_listed_and_cleared() {
+    let engine = engine_with(vec![]).await;
+    let mut s = serve(&engine, HealthService::new(&engine)).await;
+    let c = &mut s.client;
+    let r = s.reporter.clone();
+    for reserved in [
+        "",
+        "readiness",
+        "liveness",
+        "startup",
+        "tenants/acme",
+        "tenants/",
+    ] {
+        let err = r.set_serving(reserved).expect_err("reserved");
+        assert_eq!(err.name(), reserved);
+        assert!(r.set_not_serving(reserved).is_err());
+    }
+    assert_eq!(
+        check(c, "").await,
+        Ok(SERVING),
+        "a refused set changes nothing"
+    );
+
+    // A watch of a service the application sets later.
+    let mut w = watch(c, "orders.v1.Orders").await;
+    assert_eq!(next(&mut w).await, Some(UNKNOWN));
+    r.set_not_serving("orders.v1.Orders").expect("set");
+    assert_eq!(next(&mut w).await, Some(NOT_SERVING));
+    // Setting the same status again and setting another service wake this watch for nothing.
+    r.set_not_serving("orders.v1.Orders").expect("set");
+    r.set_serving("billing.v1.Billing").expect("set");
+    r.set_serving("orders.v1.Orders").expect("set");
+    assert_eq!(next(&mut w).await, Some(SERVING));
+    assert_eq!(list(c).await.expect("listed").len(), 6);
+
+    assert!(r.clear("orders.v1.Orders"));
+    assert!(!r.clear("orders.v1.Orders"));
+    assert_eq!(next(&mut w).await, Some(UNKNOWN));
+    assert_eq!(check(c, "orders.v1.Orders").await, Err(Code::NotFound));
+    assert_eq!(check(c, "billing.v1.Billing").await, Ok(SERVING));
+
+    engine.drain();
+    assert_eq!(check(c, "billing.v1.Billing").await, Ok(NOT_SERVING));
+    assert_eq!(check(c, "liveness").await, Ok(SERVING));
+}
+
+#[tokio::test]
+async fn list_answers_resource_exhausted_past_its_limit() {
+    let engine = engine_with(vec![]).await;
+    // The default limit is 100: 4 built-in names and 96 tenants fit, one more does not.
+    for i in 0..96 {
+        engine.add_tenant(&format!("t{i}"), vec![]).expect("added");
+    }
+    let mut s = serve(&engine, HealthService::new(&engine)).await;
+    let listed = list(&mut s.client).await.expect("exactly at the limit");
+    assert_eq!(listed.len(), 100);
+    assert!(listed.contains_key("tenants/t95") && listed.contains_key(""));
+    s.reporter.set_serving("one.More").expect("set");
+    assert_eq!(list(&mut s.client).await, Err(Code::ResourceExhausted));
+    assert!(s.reporter.clear("one.More"));
+    assert_eq!(list(&mut s.client).await.map(|l| l.len()), Ok(100));
+    engine.add_tenant("t96", vec![]).expect("added");
+    assert_eq!(list(&mut s.client).await, Err(Code::ResourceExhausted));
+    // Check and Watch are not limited.
+    assert_eq!(check(&mut s.client, "tenants/t96").await, Ok(SERVING));
+
+    // Configurable.
+    let mut small = serve(&engine, HealthService::new(&engine).list_limit(5)).await;
+    assert_eq!(list(&mut small.client).await, Err(Code::ResourceExhausted));
+    let mut large = serve(&engine, HealthService::new(&engine).list_limit(1_000)).await;
+    assert_eq!(list(&mut large.client).await.map(|l| l.len()), Ok(101));
+}
+
+#[tokio::test]
+async fn the_service_never_keeps_the_engine_alive() {
+    let engine = engine_with(vec![Flag::new(true).spec("db")]).await;
+    let (health, _reporter) = readiness_tower::grpc::health_service(&engine);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
             .add_service(health)
             .serve_with_incoming(TcpIncoming::from(l)),
     );
@@ -39,132 +415,21 @@ async fn serve(
         .connect()
         .await
         .expect("connect");
-    (addr, HealthClient::new(channel), server)
-}
-
-#[tokio::test]
-async fn tonic_server_with_layer_and_health_bridge() {
-    let db = Flag::new(false);
-    let engine = engine_with(vec![db.spec("db")]).await;
-    let (addr, mut client, server) = serve(&engine).await;
-    let check = |service: &str| HealthCheckRequest {
-        service: service.to_owned(),
-    };
-    let status = |r: tonic_health::pb::HealthCheckResponse| r.status;
-    let not_serving = ServingStatus::NotServing as i32;
-    let serving = ServingStatus::Serving as i32;
-
-    let r = client.check(check("")).await.expect("check").into_inner();
-    assert_eq!(status(r), not_serving, "NOT_SERVING until first ready");
-    let mut watch = client.watch(check("")).await.expect("watch").into_inner();
-    let first = watch.message().await.expect("stream").expect("message");
-    assert_eq!(first.status, not_serving);
-
-    db.set(true);
-    engine.refresh().await;
-    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
-        .await
-        .expect("a status change arrives")
-        .expect("stream")
-        .expect("message");
-    assert_eq!(next.status, serving);
-    let r = client.check(check("")).await.expect("check").into_inner();
-    assert_eq!(status(r), serving);
-
-    // HTTP/1.1 probes on the same port, as kubelet sends them.
-    assert_eq!(http1(addr, "GET", "/readyz").await, (200, "ok".into()));
-
-    engine.drain();
-    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
-        .await
-        .expect("drain arrives")
-        .expect("stream")
-        .expect("message");
-    assert_eq!(next.status, not_serving, "drain sets NOT_SERVING");
-    assert_eq!(http1(addr, "GET", "/readyz").await.0, 503);
-    assert_eq!(http1(addr, "GET", "/livez").await.0, 200);
-    server.abort();
-}
-
-#[tokio::test]
-async fn tenant_services_follow_their_tenants() {
-    let acme = Flag::new(true);
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .tenant("acme", vec![acme.spec("store")])
-        .build()
-        .expect("valid");
-    engine.refresh_tenant("acme").await;
-    let (_addr, mut client, server) = serve(&engine).await;
-    let req = |s: &str| HealthCheckRequest {
-        service: s.to_owned(),
-    };
-    let serving = ServingStatus::Serving as i32;
-    let not_serving = ServingStatus::NotServing as i32;
-    let r = client
-        .check(req("tenants/acme"))
-        .await
-        .expect("check")
-        .into_inner();
-    assert_eq!(r.status, serving);
-    let mut watch = client
-        .watch(req("tenants/acme"))
-        .await
-        .expect("watch")
-        .into_inner();
-    assert_eq!(
-        watch.message().await.expect("stream").expect("msg").status,
-        serving
+    let mut c = HealthClient::new(channel);
+    let mut w = watch(&mut c, "").await;
+    assert_eq!(next(&mut w).await, Some(SERVING));
+    let weak = engine.downgrade();
+    drop(engine);
+    assert!(
+        weak.upgrade().is_none(),
+        "the server and its watch hold no strong handle"
     );
-
-    acme.set(false);
-    engine.refresh_tenant("acme").await;
-    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
-        .await
-        .expect("change arrives")
-        .expect("stream")
-        .expect("msg");
-    assert_eq!(next.status, not_serving);
-    let r = client.check(req("")).await.expect("check").into_inner();
-    assert_eq!(r.status, serving, "the instance is untouched");
-
-    // A tenant added at run time is known at once, even before its first result.
-    let down = Flag::new(false);
-    engine
-        .add_tenant("initech", vec![down.spec("store")])
-        .expect("added");
-    let mut seen = None;
-    for _ in 0..100 {
-        if let Ok(r) = client.check(req("tenants/initech")).await {
-            seen = Some(r.into_inner().status);
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(seen, Some(not_serving));
-    engine.add_tenant("globex", vec![]).expect("added");
-    let mut ok = false;
-    for _ in 0..100 {
-        if let Ok(r) = client.check(req("tenants/globex")).await {
-            ok = r.into_inner().status == serving;
-            if ok {
-                break;
-            }
-        }
-        tokio::task::yield_now().await;
-    }
-    assert!(ok, "a tenant added at run time gets its service");
-    assert!(engine.remove_tenant("globex"));
-    let mut gone = false;
-    for _ in 0..100 {
-        match client.check(req("tenants/globex")).await {
-            Err(status) if status.code() == tonic::Code::NotFound => {
-                gone = true;
-                break;
-            }
-            _ => tokio::task::yield_now().await,
-        }
-    }
-    assert!(gone, "a removed tenant's service is cleared");
-    server.abort();
+    assert_eq!(next(&mut w).await, Some(NOT_SERVING));
+    assert_eq!(next(&mut w).await, None, "the watch ends with the engine");
+    assert_eq!(check(&mut c, "").await, Ok(NOT_SERVING));
+    assert_eq!(check(&mut c, "liveness").await, Ok(NOT_SERVING));
+    let mut late = watch(&mut c, "readiness").await;
+    assert_eq!(next(&mut late).await, Some(NOT_SERVING));
+    assert_eq!(next(&mut late).await, None);
+    task.abort();
 }

@@ -1,0 +1,141 @@
+//! `Watch`: one stream per call, woken by the engine's transitions and the reporter's changes,
+//! ended when the engine is closed.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use futures_util::Stream;
+use readiness_core::{Aggregate, TenantEvent, WeakEngine};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
+use tonic::Status;
+
+use super::ServingStatus;
+use super::pb::HealthCheckResponse;
+use super::service::response;
+use super::status::{Apps, Target, status_of};
+
+/// The stream a `Watch` call answers with.
+pub(crate) type WatchStream =
+    Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>> + Send + 'static>>;
+
+struct Watcher {
+    name: String,
+    engine: WeakEngine,
+    apps: watch::Receiver<Apps>,
+    /// `None` once the engine is gone (or if it was gone at the start).
+    aggregate: Option<watch::Receiver<Aggregate>>,
+    /// Only for a `tenants/{id}` service.
+    tenants: Option<broadcast::Receiver<TenantEvent>>,
+    closed: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// The engine is closed or gone: send what changed, then end.
+    ending: bool,
+    last: Option<ServingStatus>,
+}
+
+pub(crate) fn watch_stream(
+    name: String,
+    engine: WeakEngine,
+    apps: watch::Receiver<Apps>,
+) -> WatchStream {
+    // Subscribe before the first read, so that no change between the two is missed.
+    let strong = engine.upgrade();
+    let tenants = match (&strong, Target::parse(&name)) {
+        (Some(e), Target::Tenant(_)) => Some(e.subscribe_tenants()),
+        _ => None,
+    };
+    let aggregate = strong.as_ref().map(|e| e.subscribe());
+    let closed: Pin<Box<dyn Future<Output = ()> + Send>> = match &strong {
+        Some(e) => Box::pin(e.closed()),
+        None => Box::pin(std::future::ready(())),
+    };
+    // The stream holds no strong handle: a watcher never keeps the engine alive.
+    drop(strong);
+    let watcher = Watcher {
+        name,
+        engine,
+        apps,
+        aggregate,
+        tenants,
+        closed,
+        ending: false,
+        last: None,
+    };
+    Box::pin(futures_util::stream::unfold(watcher, |mut w| async move {
+        let next = w.next().await?;
+        Some((Ok(response(next)), w))
+    }))
+}
+
+impl Watcher {
+    /// The status now; `SERVICE_UNKNOWN` for a service that does not exist (yet). Marks the
+    /// wake-up sources seen first, so a change after the read wakes the stream again.
+    fn current(&mut self) -> ServingStatus {
+        if let Some(rx) = &mut self.aggregate {
+            rx.borrow_and_update();
+        }
+        let engine = self.engine.upgrade();
+        let apps = self.apps.borrow_and_update();
+        status_of(engine.as_ref(), &apps, Target::parse(&self.name))
+            .unwrap_or(ServingStatus::ServiceUnknown)
+    }
+
+    /// The next status to send, or `None` when the stream ends.
+    async fn next(&mut self) -> Option<ServingStatus> {
+        loop {
+            let now = self.current();
+            if self.last != Some(now) {
+                self.last = Some(now);
+                return Some(now);
+            }
+            if self.ending {
+                return None;
+            }
+            self.wake().await;
+        }
+    }
+
+    /// Wait for anything that may change the status.
+    async fn wake(&mut self) {
+        let Self {
+            name,
+            aggregate,
+            tenants,
+            apps,
+            closed,
+            ending,
+            ..
+        } = self;
+        let id = match Target::parse(name) {
+            Target::Tenant(id) => Some(id),
+            _ => None,
+        };
+        let aggregate_changed = async {
+            match aggregate {
+                Some(rx) => rx.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        let tenant_changed = async {
+            let Some(rx) = tenants else {
+                return std::future::pending().await;
+            };
+            loop {
+                match rx.recv().await {
+                    Ok(e) if Some(&*e.tenant) == id => return true,
+                    Ok(_) => {}
+                    // Missed events: read the tenant again.
+                    Err(RecvError::Lagged(_)) => return true,
+                    Err(RecvError::Closed) => return false,
+                }
+            }
+        };
+        tokio::select! {
+            biased;
+            () = closed.as_mut() => *ending = true,
+            alive = aggregate_changed => *ending |= !alive,
+            alive = tenant_changed => *ending |= !alive,
+            alive = async { apps.changed().await.is_ok() } => *ending |= !alive,
+        }
+    }
+}
