@@ -143,14 +143,18 @@ pub use body::{ProbeBody, ResponseBody, WrapBody, WrapBodyFuture};
 pub use config::{Endpoint, LayerError, ProbeRequest};
 pub use future::ResponseFuture;
 #[cfg(feature = "grpc-check")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc-check")))]
 pub use grpc::GrpcCheck;
 #[cfg(feature = "http-check")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-check")))]
 pub use http_check::HttpCheck;
 pub use layer::{AnyBodyLayer, ReadinessLayer, ReadinessLayerBuilder};
 #[cfg(any(feature = "http-check", feature = "grpc-check"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "http-check", feature = "grpc-check"))))]
 pub use probe::CheckUrlError;
 pub use service::ReadinessService;
 #[cfg(feature = "service-check")]
+#[cfg_attr(docsrs, doc(cfg(feature = "service-check")))]
 pub use service_check::{OkPasses, ServiceCheck, Verdict};
 
 // What a user needs from `readiness-core`, so that one dependency serves the common case.
