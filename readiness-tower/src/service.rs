@@ -232,19 +232,20 @@ impl<S> ReadinessService<S> {
         from: &TenantFrom,
         req: &Request<ReqBody>,
     ) -> Option<Response<B>> {
+        let head = req.method() == Method::HEAD;
         let tenant = match from {
             TenantFrom::Header(name) => req.headers().get(name)?.to_str().ok()?,
             TenantFrom::With(f) => {
                 let view = ProbeRequest::of(req);
                 // The closure borrows from `view`, which lives only here: decide inside.
                 let id = f(&view)?;
-                return self.shed_answer(id);
+                return self.shed_answer(id, head);
             }
         };
-        self.shed_answer(tenant)
+        self.shed_answer(tenant, head)
     }
 
-    fn shed_answer<B: ProbeBody>(&self, tenant: &str) -> Option<Response<B>> {
+    fn shed_answer<B: ProbeBody>(&self, tenant: &str, head: bool) -> Option<Response<B>> {
         // The tenant's own checks decide, not the instance: a draining instance keeps serving
         // every tenant until it stops (that is what the drain delay is for).
         if self.state.engine.tenant_checks_pass(tenant)? {
@@ -253,7 +254,7 @@ impl<S> ReadinessService<S> {
         let mut res = plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "service unavailable: tenant not ready\n",
-            false,
+            head,
         );
         res.headers_mut()
             .insert(header::RETRY_AFTER, self.state.config.retry_after.clone());

@@ -77,6 +77,25 @@ async fn head_answers_every_endpoint_with_the_get_status_and_no_body() {
         // (The exposition of a fresh recorder is empty.)
         assert!(!g.body.is_empty() || uri == "/metrics", "GET {uri} has one");
     }
+    // A shed business request is the layer's answer too: HEAD gets it without a body.
+    let shed = |method| {
+        Request::builder()
+            .method(method)
+            .uri("/orders")
+            .header("x-tenant", "down")
+            .body(Full::default())
+            .expect("request")
+    };
+    let g = call(&layer, shed("GET")).await;
+    assert_eq!(g.status, 503);
+    assert!(g.headers.contains_key("retry-after"));
+    let h = call(&layer, shed("HEAD")).await;
+    assert_eq!(
+        (h.status, h.body.as_str()),
+        (503, ""),
+        "HEAD of a shed request"
+    );
+    assert!(h.headers.contains_key("retry-after"));
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
