@@ -248,6 +248,26 @@ async fn metrics_collides_only_when_it_answers() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_per_check_path_answers_that_check_whatever_the_query_excludes() {
+    // `/readyz/{check}`: that one check. Excluding it must not turn a failing check into a 200.
+    let layer = ReadinessLayer::new(engine().await);
+    for uri in ["/readyz/bad?exclude=bad", "/readyz/bad?exclude=bad&verbose"] {
+        let r = get(&layer, uri).await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (503, "[-]bad failed: reason withheld\nreadyz check failed\n"),
+            "GET {uri}"
+        );
+    }
+    let r = get(&layer, "/readyz/ping?exclude=nope").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "ok"),
+        "no warning either"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_query_is_read_as_go_reads_it() {
     // kube-apiserver reads `r.URL.Query()`: Go's `url.ParseQuery` with its errors ignored,
     // which drops a pair with a `;` or a bad `%` escape in its key or value, and decodes
