@@ -274,6 +274,7 @@ async fn the_query_is_read_as_go_reads_it() {
     // `%XX` and `+` everywhere else.
     let ok = ReadinessLayer::new(engine_with(vec![Flag::new(true).spec("ping")]).await);
     let layer = ReadinessLayer::new(engine().await);
+    let failed = "[+]ping ok\n[-]bad failed: reason withheld\nreadyz check failed\n";
     let cases: &[(&ReadinessLayer, &str, u16, &str)] = &[
         // Percent-encoded keys and values are decoded...
         (
@@ -309,6 +310,16 @@ async fn the_query_is_read_as_go_reads_it() {
             503,
             "[+]ping ok\n[-]bad failed: reason withheld\nwarn: some health checks cannot be excluded: no matches for \"bad,ping\"\nreadyz check failed\n",
         ),
+        // ...a pair with a bad escape or a `;` is dropped whole, as Go drops it.
+        (&ok, "/readyz?verbose=%zz", 200, "ok"),
+        (&ok, "/readyz?verbose%", 200, "ok"),
+        (&ok, "/readyz?verbose;", 200, "ok"),
+        (&ok, "/readyz?verbose=1;2", 200, "ok"),
+        (&layer, "/readyz?exclude=bad%zz", 503, failed),
+        (&layer, "/readyz?exclude=bad%2", 503, failed),
+        (&layer, "/readyz?exclude=bad;ping", 503, failed),
+        (&layer, "/readyz?exclude=%zz&exclude=bad", 200, "ok"),
+        (&layer, "/readyz?format=js%6Fn&exclude=bad%", 503, "json"),
     ];
     for &(l, uri, status, body) in cases {
         let r = get(l, uri).await;
