@@ -171,4 +171,13 @@ mod tests {
         assert!(!ProbeQuery::parse(Some(&format!("{pad}x&verbose"))).verbose);
         assert_eq!(decode("plain"), Some(Cow::Borrowed("plain")));
     }
+
+    #[test]
+    fn the_docs_state_the_bounds_in_force() {
+        let stated = format!("{MAX_PAIRS} pairs and {} KiB", MAX_QUERY_BYTES / 1024);
+        let lib = include_str!("lib.rs").replace("\n//! ", " ");
+        assert!(lib.contains(&stated), "lib.rs docs: {stated}");
+        let readme = include_str!("../../README.md").replace('\n', " ");
+        assert!(readme.contains(&stated), "README: {stated}");
+    }
 }
