@@ -333,14 +333,9 @@ async fn a_service_that_keeps_only_the_latest_waker_still_wakes_its_request() {
     let task = tokio::spawn(svc.clone().oneshot(get("/")));
     settle().await;
     assert!(!task.is_finished(), "the gate is shut");
-    assert_eq!(
-        svc.clone()
-            .oneshot(get("/readyz"))
-            .await
-            .expect("probe")
-            .status(),
-        200
-    );
+    let probe = pin!(svc.clone().oneshot(get("/readyz")));
+    let probe = now(probe).expect("a probe answers at once");
+    assert_eq!(probe.expect("probe").status(), 200);
     gate.open();
     settle().await;
     assert!(task.is_finished(), "woken with the request's own waker");
@@ -351,12 +346,13 @@ async fn a_service_that_keeps_only_the_latest_waker_still_wakes_its_request() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_exhausted_rate_limit_holds_business_traffic_and_never_probes() {
     // tower's `RateLimit` is not `Clone` (its sleep is its own): behind a `Buffer`, as tower
-    // documents. Its `poll_ready` is pending on a timer that needs a real waker.
+    // documents. Its `poll_ready` is pending on a timer that needs a real waker; with the
+    // buffer's one slot taken too, the layer's own future waits for the buffer.
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();
     let svc = ServiceBuilder::new()
         .layer(ReadinessLayer::new(engine().await))
-        .layer(BufferLayer::new(8))
+        .layer(BufferLayer::new(1))
         .layer(RateLimitLayer::new(1, Duration::from_secs(10)))
         .service(service_fn(move |_req: Req| {
             counted.fetch_add(1, Ordering::SeqCst);
@@ -367,22 +363,30 @@ async fn an_exhausted_rate_limit_holds_business_traffic_and_never_probes() {
         svc.clone().oneshot(get("/")).await.expect("first").status(),
         200
     );
-    let second = tokio::spawn(svc.clone().oneshot(get("/")));
-    settle().await;
-    assert!(!second.is_finished(), "the rate is spent");
+    // One held by the buffer's worker, one in its slot, one waiting for the slot.
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        waiting.push(tokio::spawn(svc.clone().oneshot(get("/"))));
+        settle().await;
+    }
+    assert!(
+        waiting.iter().all(|t| !t.is_finished()),
+        "the rate is spent"
+    );
     for uri in ["/livez", "/readyz", "/readyz/db", "/startupz"] {
         let res = pin!(svc.clone().oneshot(get(uri)));
         let res = now(res).unwrap_or_else(|| panic!("{uri} waited behind the rate limit"));
         assert_eq!(res.expect("probe").status(), 200, "{uri}");
     }
-    // The paused clock jumps to the rate limit's next window; the request is then served.
-    let res = second.await.expect("task").expect("served");
-    assert_eq!(res.status(), 200);
+    // The paused clock jumps from window to window; each request is served in its own.
+    for task in waiting {
+        assert_eq!(task.await.expect("task").expect("served").status(), 200);
+    }
     assert!(
-        start.elapsed() >= Duration::from_secs(10),
-        "it did wait for the window"
+        start.elapsed() >= Duration::from_secs(30),
+        "one request per 10 s window"
     );
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "each request served once");
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "each request served once");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -702,4 +706,108 @@ async fn http2(addr: std::net::SocketAddr, path: &str) -> u16 {
     let status = res.status().as_u16();
     let _ = res.into_body().collect().await;
     status
+}
+
+/// [`Gate`]'s readiness in front of any service: not ready until the gate opens; `asked`
+/// is told each time it answers `Pending`.
+#[derive(Clone)]
+struct Gated<S> {
+    gate: Gate,
+    asked: Arc<tokio::sync::Notify>,
+    inner: S,
+}
+
+impl<S: Service<R>, R> Service<R> for Gated<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        let mut g = self.gate.open.lock().expect("gate");
+        if !g.0 {
+            g.1 = Some(cx.waker().clone());
+            self.asked.notify_one();
+            return Poll::Pending;
+        }
+        drop(g);
+        self.inner.poll_ready(cx)
+    }
+    fn call(&mut self, req: R) -> Self::Future {
+        self.gate.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.call(req)
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tonic_with_a_shut_inner_service_answers_http_probes_and_holds_grpc() {
+    // `Server::builder().layer(layer)` with a service inside it that is not ready: HTTP/1.1
+    // probes on the gRPC port answer at once; a gRPC call waits for the inner service and is
+    // answered once it is ready. (Timeouts only guard a hang.)
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let gate = Gate {
+        open: Arc::new(Mutex::new((false, None))),
+        calls: Arc::new(AtomicUsize::new(0)),
+    };
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let g = gate.clone();
+    let asked = Arc::new(tokio::sync::Notify::new());
+    let a = asked.clone();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .accept_http1(true)
+            .layer(ReadinessLayer::new(engine().await))
+            .layer(tower::layer::layer_fn(move |inner| Gated {
+                gate: g.clone(),
+                asked: a.clone(),
+                inner,
+            }))
+            .add_service(health)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l)),
+    );
+    let guard = Duration::from_secs(10);
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = HealthClient::new(channel);
+    let call = tokio::spawn(async move {
+        client
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+    });
+    tokio::time::timeout(guard, asked.notified())
+        .await
+        .expect("the gRPC call reached the shut inner service");
+    for uri in ["/livez", "/readyz", "/readyz/db"] {
+        let answer = tokio::time::timeout(guard, common::http1(addr, "GET", uri))
+            .await
+            .unwrap_or_else(|_| panic!("{uri} waited behind the shut inner service"));
+        assert_eq!(answer, (200, "ok".into()), "{uri}");
+    }
+    assert!(
+        !call.is_finished(),
+        "the gRPC call waits for the inner service"
+    );
+    assert_eq!(gate.calls.load(Ordering::SeqCst), 0);
+    gate.open();
+    let res = tokio::time::timeout(guard, call)
+        .await
+        .expect("answered once ready")
+        .expect("task")
+        .expect("SERVING");
+    assert_eq!(
+        res.into_inner().status,
+        tonic_health::ServingStatus::Serving as i32
+    );
+    assert_eq!(gate.calls.load(Ordering::SeqCst), 1, "called once");
 }
