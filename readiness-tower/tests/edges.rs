@@ -557,3 +557,45 @@ async fn any_body_passes_hyper_incoming_through_a_real_server() {
     assert_eq!(http1(addr, "GET", "/readyz").await, (200, "ok".into()));
     assert_eq!(http1(addr, "HEAD", "/livez").await, (200, String::new()));
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn hostile_exclude_names_are_escaped_in_text_and_json() {
+    // Request input in the `warn:` line: quoted as Go's `%q`, and valid JSON in `warnings`.
+    let layer = ReadinessLayer::new(engine_with(vec![Flag::new(true).spec("ping")]).await);
+    let r = get(&layer, "/readyz?verbose&exclude=%22%5C%0A%01%7F%C3%A9").await;
+    assert_eq!(
+        r.body,
+        "[+]ping ok\nwarn: some health checks cannot be excluded: no matches for \"\\\"\\\\\\n\\x01\\x7f\u{e9}\"\nreadyz check passed\n"
+    );
+    // Invisible characters are escaped as Go's `%q` escapes them (it prints only what
+    // `strconv.IsPrint` accepts): a bidi override or a zero-width space in request input never
+    // reaches a terminal as it is.
+    for (encoded, quoted) in [
+        ("%E2%80%AE", r#""\u202e""#),
+        ("%E2%80%8B", r#""\u200b""#),
+        ("%E2%80%A8", r#""\u2028""#),
+        ("%C2%A0", r#""\u00a0""#),
+        ("%C2%AD", r#""\u00ad""#),
+        ("%EF%BB%BF", r#""\ufeff""#),
+        ("%EE%80%80", r#""\ue000""#),
+        ("%F3%A0%80%81", r#""\U000e0001""#),
+    ] {
+        let r = get(&layer, &format!("/readyz?verbose&exclude={encoded}")).await;
+        let warn = r.body.lines().nth(1).expect("the warn line");
+        assert_eq!(
+            warn,
+            format!("warn: some health checks cannot be excluded: no matches for {quoted}"),
+            "exclude={encoded}"
+        );
+    }
+    let r = get(
+        &layer,
+        "/readyz?format=json&exclude=%22%5C%0A%01%7F&exclude=%7D%5D",
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).expect("valid JSON");
+    assert_eq!(
+        v["warnings"][0],
+        "some health checks cannot be excluded: no matches for \"\\\"\\\\\\n\\x01\\x7f\",\"}]\""
+    );
+}
