@@ -48,7 +48,7 @@
 //! `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`. `HEAD` answers the status
 //! with no body; any other method gets 405 with `Allow: GET, HEAD`. `Accept` is negotiated
 //! with its qualities (`application/json;q=0` is not JSON; `*/*` stays text). Only the first
-//! 128 pairs and 8 KiB of a query are read, so any query costs bounded work.
+//! 32 pairs and 4 KiB of a query are read, so any query costs bounded work.
 //!
 //! # Example
 //!

@@ -60,28 +60,32 @@ impl ProbeQuery {
     }
 
     fn read_pair(&mut self, pair: &str) {
-        let (key, value) = match pair.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (pair, None),
-        };
-        match &*decode(key) {
+        // As Go's `url.ParseQuery`: a pair with a `;`, or a bad escape in its key or value, is
+        // dropped whole (kube-apiserver reads `r.URL.Query()`, which ignores the error).
+        if pair.contains(';') {
+            return;
+        }
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let Some(key) = decode(key) else { return };
+        if !matches!(&*key, "verbose" | "format" | "exclude") {
+            return;
+        }
+        let Some(value) = decode(value) else { return };
+        match &*key {
             "verbose" => self.verbose = true,
-            "format" if value.map(decode).as_deref() == Some("json") => self.json = true,
-            "exclude" if self.exclude.len() < MAX_EXCLUDES => {
-                self.exclude
-                    .push(value.map(|v| decode(v).into_owned()).unwrap_or_default());
-            }
+            "format" if value == "json" => self.json = true,
+            "exclude" if self.exclude.len() < MAX_EXCLUDES => self.exclude.push(value.into_owned()),
             _ => {}
         }
     }
 }
 
-/// Percent-decode a query component (`+` is a space), leniently: a `%` not followed by two
-/// hex digits stays as it is; bytes that are not UTF-8 become U+FFFD. Borrows when there is
-/// nothing to decode.
-fn decode(s: &str) -> Cow<'_, str> {
+/// Percent-decode a query component (`+` is a space) as Go's `url.QueryUnescape` does:
+/// `None` for a `%` not followed by two hex digits; bytes that are not UTF-8 become U+FFFD.
+/// Borrows when there is nothing to decode.
+fn decode(s: &str) -> Option<Cow<'_, str>> {
     if !s.bytes().any(|b| b == b'%' || b == b'+') {
-        return Cow::Borrowed(s);
+        return Some(Cow::Borrowed(s));
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -89,8 +93,10 @@ fn decode(s: &str) -> Cow<'_, str> {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() && hex(b[i + 1]).is_some() && hex(b[i + 2]).is_some() => {
-                out.push(hex(b[i + 1]).unwrap_or(0) * 16 + hex(b[i + 2]).unwrap_or(0));
+            b'%' => {
+                let hi = hex(*b.get(i + 1)?)?;
+                let lo = hex(*b.get(i + 2)?)?;
+                out.push(hi * 16 + lo);
                 i += 2;
             }
             c => out.push(c),
@@ -98,10 +104,9 @@ fn decode(s: &str) -> Cow<'_, str> {
         i += 1;
     }
     // One allocation when the bytes are UTF-8 (the common case), two when they are not.
-    Cow::Owned(
-        String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-    )
+    Some(Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| {
+        String::from_utf8_lossy(e.as_bytes()).into_owned()
+    })))
 }
 
 fn hex(c: u8) -> Option<u8> {
@@ -127,9 +132,18 @@ mod tests {
             "presence counts, as in Go"
         );
         assert_eq!(ProbeQuery::parse(None), ProbeQuery::default());
-        assert_eq!(decode("a%2"), "a%2");
-        assert_eq!(decode("a+b%41"), "a bA");
-        assert_eq!(decode("%ff"), "\u{fffd}");
+        assert_eq!(decode("a%2"), None, "a bad escape, as Go's");
+        assert_eq!(decode("%zz"), None);
+        assert_eq!(decode("a+b%41").as_deref(), Some("a bA"));
+        assert_eq!(decode("%ff").as_deref(), Some("\u{fffd}"));
+        assert_eq!(
+            ProbeQuery::parse(Some("verbose=%zz")),
+            ProbeQuery::default()
+        );
+        assert_eq!(
+            ProbeQuery::parse(Some("exclude=a;b")),
+            ProbeQuery::default()
+        );
     }
 
     #[test]
@@ -155,6 +169,15 @@ mod tests {
         let pad = "x".repeat(MAX_QUERY_BYTES - "&verbose".len());
         assert!(ProbeQuery::parse(Some(&format!("{pad}&verbose"))).verbose);
         assert!(!ProbeQuery::parse(Some(&format!("{pad}x&verbose"))).verbose);
-        assert_eq!(decode("plain"), Cow::Borrowed("plain"));
+        assert_eq!(decode("plain"), Some(Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn the_docs_state_the_bounds_in_force() {
+        let stated = format!("{MAX_PAIRS} pairs and {} KiB", MAX_QUERY_BYTES / 1024);
+        let lib = include_str!("lib.rs").replace("\n//! ", " ");
+        assert!(lib.contains(&stated), "lib.rs docs: {stated}");
+        let readme = include_str!("../../README.md").replace('\n', " ");
+        assert!(readme.contains(&stated), "README: {stated}");
     }
 }

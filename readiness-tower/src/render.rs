@@ -296,13 +296,29 @@ fn push_quoted(out: &mut String, s: &str) {
             c if c.is_control() && (c as u32) < 0x80 => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            c if c.is_control() => {
+            c if unprintable(c) && (c as u32) < 0x10000 => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if unprintable(c) => {
+                let _ = write!(out, "\\U{:08x}", c as u32);
             }
             c => out.push(c),
         }
     }
     out.push('"');
+}
+
+/// What Go's `strconv.IsPrint` refuses beyond the controls, so `%q` escapes it: separators
+/// other than ASCII space, format characters (bidi overrides, zero-width, BOM) and private
+/// use. (Unassigned code points, which Go escapes too, pass as they are.)
+fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c as u32,
+            0x00A0 | 0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891
+            | 0x08E2 | 0x1680 | 0x180E | 0x2000..=0x200F | 0x2028..=0x202F | 0x205F..=0x206F
+            | 0x3000 | 0xE000..=0xF8FF | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD
+            | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001
+            | 0xE0020..=0xE007F | 0xF0000..=0x10FFFF)
 }
 
 fn push_json_str(out: &mut String, s: &str) {

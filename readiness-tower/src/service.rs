@@ -175,6 +175,11 @@ impl<S> ReadinessService<S> {
             let answer = render::render("readyz", &entries, &query, details, false);
             return respond(answer.status, answer.body, answer.json, head);
         }
+        if let Route::Check(_) = route {
+            // One check's own path answers that check: `exclude` is the aggregate's option,
+            // and excluding the check would turn its failure into a 200.
+            query.exclude.clear();
+        }
         let snap = self.state.engine.snapshot();
         let (probe, latched, entries) = match route {
             Route::Probe(probe) => {
@@ -232,19 +237,20 @@ impl<S> ReadinessService<S> {
         from: &TenantFrom,
         req: &Request<ReqBody>,
     ) -> Option<Response<B>> {
+        let head = req.method() == Method::HEAD;
         let tenant = match from {
             TenantFrom::Header(name) => req.headers().get(name)?.to_str().ok()?,
             TenantFrom::With(f) => {
                 let view = ProbeRequest::of(req);
                 // The closure borrows from `view`, which lives only here: decide inside.
                 let id = f(&view)?;
-                return self.shed_answer(id);
+                return self.shed_answer(id, head);
             }
         };
-        self.shed_answer(tenant)
+        self.shed_answer(tenant, head)
     }
 
-    fn shed_answer<B: ProbeBody>(&self, tenant: &str) -> Option<Response<B>> {
+    fn shed_answer<B: ProbeBody>(&self, tenant: &str, head: bool) -> Option<Response<B>> {
         // The tenant's own checks decide, not the instance: a draining instance keeps serving
         // every tenant until it stops (that is what the drain delay is for).
         if self.state.engine.tenant_checks_pass(tenant)? {
@@ -253,7 +259,7 @@ impl<S> ReadinessService<S> {
         let mut res = plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "service unavailable: tenant not ready\n",
-            false,
+            head,
         );
         res.headers_mut()
             .insert(header::RETRY_AFTER, self.state.config.retry_after.clone());

@@ -52,7 +52,7 @@ async fn a_non_probe_request_allocates_nothing_in_the_layer() {
     let mut bare = inner;
     let mut layered = ServiceBuilder::new()
         .layer(
-            ReadinessLayer::builder(engine)
+            ReadinessLayer::builder(engine.clone())
                 .shed_tenants_by_header(http::HeaderName::from_static("x-tenant"))
                 .build()
                 .expect("a valid layer"),
@@ -72,6 +72,21 @@ async fn a_non_probe_request_allocates_nothing_in_the_layer() {
             layered_blocks - bare_blocks
         );
     }
+    // Behind tower's `ConcurrencyLimit` with permits to spare, the layer's no-op-waker
+    // `poll_ready` takes the ready path: still nothing of its own (no clone, no box).
+    let limited = || tower::limit::ConcurrencyLimit::new(inner, 4);
+    let mut bare_limited = limited();
+    let mut layered_limited = ServiceBuilder::new()
+        .layer(ReadinessLayer::new(engine.clone()))
+        .service(limited());
+    blocks_for(&mut bare_limited, "/orders", 10).await;
+    blocks_for(&mut layered_limited, "/orders", 10).await;
+    assert_eq!(
+        blocks_for(&mut layered_limited, "/orders", 1000).await,
+        blocks_for(&mut bare_limited, "/orders", 1000).await,
+        "a ready ConcurrencyLimit: the layer allocates nothing"
+    );
+
     // A probe, by contrast, is answered by the layer (and may allocate its answer).
     let probe_blocks = blocks_for(&mut layered, "/readyz", 1000).await;
     assert!(probe_blocks > 0, "the probe path was exercised");
