@@ -742,16 +742,16 @@ async fn tonic_with_a_shut_inner_service_answers_http_probes_and_holds_grpc() {
     // `Server::builder().layer(layer)` with a service inside it that is not ready: HTTP/1.1
     // probes on the gRPC port answer at once; a gRPC call waits for the inner service and is
     // answered once it is ready. (Timeouts only guard a hang.)
-    use tonic_health::pb::HealthCheckRequest;
-    use tonic_health::pb::health_client::HealthClient;
+    use readiness_tower::grpc::ServingStatus;
+    use readiness_tower::grpc::pb::HealthCheckRequest;
+    use readiness_tower::grpc::pb::health_client::HealthClient;
     let gate = Gate {
         open: Arc::new(Mutex::new((false, None))),
         calls: Arc::new(AtomicUsize::new(0)),
     };
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
+    let engine = engine().await;
+    // Our own grpc.health.v1: `""` follows the engine, which is ready.
+    let (health, _reporter) = readiness_tower::grpc::health_service(&engine);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -762,7 +762,7 @@ async fn tonic_with_a_shut_inner_service_answers_http_probes_and_holds_grpc() {
     tokio::spawn(
         tonic::transport::Server::builder()
             .accept_http1(true)
-            .layer(ReadinessLayer::new(engine().await))
+            .layer(ReadinessLayer::new(engine.clone()))
             .layer(tower::layer::layer_fn(move |inner| Gated {
                 gate: g.clone(),
                 asked: a.clone(),
@@ -805,9 +805,6 @@ async fn tonic_with_a_shut_inner_service_answers_http_probes_and_holds_grpc() {
         .expect("answered once ready")
         .expect("task")
         .expect("SERVING");
-    assert_eq!(
-        res.into_inner().status,
-        tonic_health::ServingStatus::Serving as i32
-    );
+    assert_eq!(res.into_inner().status, ServingStatus::Serving as i32);
     assert_eq!(gate.calls.load(Ordering::SeqCst), 1, "called once");
 }
