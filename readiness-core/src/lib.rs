@@ -55,10 +55,10 @@ pub use config::{
     validate_name,
 };
 pub use engine::{
-    Engine, EngineBuilder, HEARTBEAT_CHECK, SHUTDOWN_ENTRY, SHUTDOWN_REASON, WeakEngine,
+    Auditor, Engine, EngineBuilder, HEARTBEAT_CHECK, SHUTDOWN_ENTRY, SHUTDOWN_REASON, WeakEngine,
 };
 pub use snapshot::{Aggregate, CheckStatus, Snapshot, Status};
-pub use tenant::{AuditEntry, Auditor, TenantEvent, TenantMetricsMode, TenantStatus};
+pub use tenant::{AuditEntry, TenantEvent, TenantMetricsMode, TenantStatus};
 
 /// Re-exported so that users name the same `watch` channel type the engine returns.
 pub use tokio::sync::watch;

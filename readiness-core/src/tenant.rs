@@ -30,7 +30,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::Scope;
-use crate::engine::Engine;
 use crate::snapshot::Snapshot;
 
 /// Which per-tenant series the engine exports.
@@ -57,7 +56,7 @@ pub enum TenantMetricsMode {
     NotReadyOnly,
 }
 
-/// A tenant's state, from [`Engine::tenant`].
+/// A tenant's state, from [`Engine::tenant`](crate::Engine::tenant).
 #[derive(Clone, Debug)]
 pub struct TenantStatus {
     pub(crate) snapshot: Arc<Snapshot>,
@@ -86,7 +85,7 @@ impl TenantStatus {
     }
 }
 
-/// A change of a tenant's readiness, or its removal ([`Engine::subscribe_tenants`]).
+/// A change of a tenant's readiness, or its removal ([`Engine::subscribe_tenants`](crate::Engine::subscribe_tenants)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TenantEvent {
     /// The tenant.
@@ -111,44 +110,4 @@ pub struct AuditEntry {
     pub to: &'static str,
     /// The reason, for a failure.
     pub reason: Option<Arc<str>>,
-}
-
-/// The auditors' view: reads every scope and the log of transitions, and changes nothing.
-///
-/// It is read-only by construction: its only methods read. Hand it to an audit endpoint or
-/// an operator tool without handing over the engine.
-#[derive(Clone)]
-pub struct Auditor {
-    engine: Engine,
-}
-
-impl std::fmt::Debug for Auditor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auditor").finish_non_exhaustive()
-    }
-}
-
-impl Auditor {
-    pub(crate) fn new(engine: Engine) -> Self {
-        Self { engine }
-    }
-
-    /// The instance's snapshot.
-    pub fn instance(&self) -> Arc<Snapshot> {
-        self.engine.snapshot()
-    }
-
-    /// Every tenant's state, sorted by id.
-    pub fn tenants(&self) -> Vec<(Arc<str>, TenantStatus)> {
-        let mut ids = self.engine.tenant_ids();
-        ids.sort_unstable();
-        ids.into_iter()
-            .filter_map(|id| self.engine.tenant(&id).map(|t| (id, t)))
-            .collect()
-    }
-
-    /// The bounded log of transitions, oldest first.
-    pub fn log(&self) -> Vec<AuditEntry> {
-        self.engine.audit_log()
-    }
 }
