@@ -59,7 +59,7 @@ pub struct ProbeResponse {
 /// let engine = Engine::builder()
 ///     .readiness("db", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
 ///     .build()?;
-/// engine.refresh().await;
+/// engine.refresh().await?;
 /// let probes = ProbeClient::new(&engine);
 /// probes.assert_ready().await;
 /// probes.assert_live().await;

@@ -61,7 +61,7 @@ async fn tonic_server_with_layer_and_health_bridge() {
     assert_eq!(first.status, not_serving);
 
     db.set(true);
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
         .await
         .expect("a status change arrives")
@@ -94,7 +94,7 @@ async fn tenant_services_follow_their_tenants() {
         .tenant("acme", vec![acme.spec("store")])
         .build()
         .expect("valid");
-    engine.refresh_tenant("acme").await;
+    engine.refresh_tenant("acme").await.expect("a known tenant");
     let (_addr, mut client, server) = serve(&engine).await;
     let req = |s: &str| HealthCheckRequest {
         service: s.to_owned(),
@@ -118,7 +118,7 @@ async fn tenant_services_follow_their_tenants() {
     );
 
     acme.set(false);
-    engine.refresh_tenant("acme").await;
+    engine.refresh_tenant("acme").await.expect("a known tenant");
     let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
         .await
         .expect("change arrives")

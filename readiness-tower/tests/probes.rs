@@ -176,7 +176,7 @@ async fn liveness_ignores_readiness() {
         )
         .build()
         .expect("valid");
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     let layer = ReadinessLayer::new(engine);
     let r = get(&layer, "/livez").await;
     assert_eq!(
@@ -202,10 +202,10 @@ async fn startupz_latches() {
         )
     );
     db.set(true);
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     assert_eq!(get(&layer, "/startupz").await.status, 200);
     db.set(false);
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     assert_eq!(get(&layer, "/readyz").await.status, 503);
     let r = get(&layer, "/startupz").await;
     assert_eq!((r.status, r.body.as_str()), (200, "ok"), "200 for good");

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Shared, lock};
+use super::handover::Release;
+use super::{Shared, lock, read};
 use crate::snapshot::{Aggregate, Snapshot};
 
 /// The check engine: one value, cloned cheaply, is the single source of truth for every
@@ -43,25 +44,58 @@ impl WeakEngine {
     }
 }
 
+/// Why [`Engine::refresh`] or [`Engine::refresh_tenant`] ran nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// The engine was shut down: it runs no check any more.
+    ShutDown,
+    /// No tenant has that id.
+    UnknownTenant,
+}
+
+impl std::fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RefreshError::ShutDown => "the engine is shut down: it runs no check any more",
+            RefreshError::UnknownTenant => "no such tenant",
+        })
+    }
+}
+
+impl std::error::Error for RefreshError {}
+
 pub(super) struct Inner {
     pub(super) shared: Arc<Shared>,
+    /// The scheduler's and the watchdog's supervisors.
     pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The heartbeat's ticker.
+    pub(super) ticker: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.shared.closed.send_replace(true);
+        let shared = &self.shared;
+        shared.closed.send_replace(true);
+        shared.stopping.send_replace(true);
         for task in lock(&self.tasks).drain(..) {
             task.abort();
         }
-        // A check that no longer runs is not passing: zero its series (see `Engine::shutdown`).
-        self.shared.global.zero_check_states();
-        // As if each tenant were removed: its series stop and read 1 (see `remove_tenant`).
-        for tenant in self.shared.stop_tenants() {
-            tenant
-                .series
-                .removed(tenant.effective.load(Ordering::SeqCst));
+        if let Some(ticker) = lock(&self.ticker).take() {
+            ticker.abort();
         }
+        // From here on nothing this engine still runs writes a series (a run in flight is
+        // aborted at its next await); the last writes are the hand-over's.
+        shared.gone.store(true, Ordering::SeqCst);
+        {
+            // Wait for a result being recorded right now, then let the series go.
+            let _state = lock(&shared.global.state);
+            let _counts = lock(&shared.tenant_sync);
+        }
+        for tenant in read(&shared.tenants).values() {
+            tenant.removed.store(true, Ordering::SeqCst);
+        }
+        shared.release_series(Release::Drop);
     }
 }
 
@@ -73,19 +107,27 @@ impl Engine {
         }
     }
 
-    /// The latest snapshot. Cheap: one atomic load and a reference count.
+    /// The latest snapshot. Cheap: one atomic load and a reference count. A result older than
+    /// its deadline (period + timeout + the staleness margin) reads as failing
+    /// (`stale: no result for Ns`) even before the engine has marked it.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.inner.shared.global.snapshot.load_full()
+        let shared = &self.inner.shared;
+        shared.global.current(shared.clock)
     }
 
-    /// Whether the instance is ready, in O(1) without allocating or locking.
+    /// Whether the instance is ready, in O(1) without allocating or locking. It fails closed
+    /// on its own: past the deadline of a result readiness rests on, it reads `false` even if
+    /// no task runs any more.
     pub fn is_ready(&self) -> bool {
-        self.inner.shared.global.snapshot.load().ready
+        let shared = &self.inner.shared;
+        shared.global.snapshot.load().ready && shared.clock.before(&shared.global.ready_until)
     }
 
-    /// Whether the instance is live, in O(1) without allocating or locking.
+    /// Whether the instance is live, in O(1) without allocating or locking (a liveness result
+    /// past its deadline reads as failing, as for [`is_ready`](Self::is_ready)).
     pub fn is_live(&self) -> bool {
-        self.inner.shared.global.snapshot.load().live
+        let shared = &self.inner.shared;
+        shared.global.snapshot.load().live && shared.clock.before(&shared.global.live_until)
     }
 
     /// Whether the instance has started, in O(1) without allocating or locking.
@@ -93,9 +135,16 @@ impl Engine {
         self.inner.shared.global.snapshot.load().started
     }
 
-    /// Read the latest snapshot in place, without touching its reference count.
+    /// Read the latest snapshot in place, without touching its reference count (past a
+    /// deadline, a copy in which the expired results fail as stale).
     pub fn with_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
-        f(&self.inner.shared.global.snapshot.load())
+        let shared = &self.inner.shared;
+        let snap = shared.global.snapshot.load();
+        if shared.clock.before(&shared.global.any_until) {
+            f(&snap)
+        } else {
+            f(&shared.global.expired(&snap, shared.clock))
+        }
     }
 
     /// A watch channel of the aggregate state; it changes once per transition.
@@ -104,7 +153,7 @@ impl Engine {
     }
 
     /// Turn readiness off for good: a `shutdown` entry fails with "shutting down", liveness
-    /// stays as it is, and checks keep running. Idempotent.
+    /// stays as it is, checks keep running, and `readiness_draining` reads 1. Idempotent.
     pub fn drain(&self) {
         let shared = &self.inner.shared;
         if !shared.draining.swap(true, Ordering::SeqCst) {
@@ -143,35 +192,65 @@ impl Engine {
         }
     }
 
-    /// Drain, then stop every background task and wait until they have all ended.
+    /// Drain, then stop every background task and wait until they have all ended (runs in
+    /// flight included). Afterwards the engine starts nothing: [`add_tenant`](Self::add_tenant)
+    /// answers [`ConfigProblem::ShutDown`](crate::ConfigProblem::ShutDown) and
+    /// [`refresh`](Self::refresh) [`RefreshError::ShutDown`].
     ///
     /// This is for shutting the process down. To reload a configuration, build the new engine
-    /// on the same recorder and drop the old one instead: dropping stops its tasks without
-    /// draining, so `readiness_state` and `readiness_transitions_total` see no drain. Either
-    /// way the engine's `readiness_check_state` series are set to 0 when it stops; a check the
-    /// new engine still has is set again on its next result, one that was removed stays 0.
+    /// with [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from) and drop the old
+    /// one instead: the series pass from one to the other without a drain. An engine that still
+    /// owns its series when it stops, with no newer engine to hand them to, sets its
+    /// `readiness_check_state` series to 0.
     pub async fn shutdown(&self) {
-        self.close();
-        let tasks: Vec<_> = lock(&self.inner.tasks).drain(..).collect();
-        for task in &tasks {
-            task.abort();
+        let shared = &self.inner.shared;
+        {
+            // Under the tenants' lock: a tenant being added is added before, or refused.
+            let _tenants = super::write(&shared.tenants);
+            shared.shut_down.store(true, Ordering::SeqCst);
         }
+        self.close();
+        shared.stopping.send_replace(true);
+        let ticker = lock(&self.inner.ticker).take();
+        if let Some(ticker) = ticker {
+            ticker.abort();
+            let _ = ticker.await;
+        }
+        // The supervisors end by themselves once told to stop (the driver's after ending every
+        // run in flight and waiting for their futures to be dropped).
+        let tasks: Vec<_> = lock(&self.inner.tasks).drain(..).collect();
         for task in tasks {
             let _ = task.await;
         }
-        self.inner.shared.global.zero_check_states();
-        for tenant in self.inner.shared.stop_tenants() {
-            tenant.join().await;
-        }
+        shared.release_series(Release::Shutdown);
     }
 
     /// Run every check now and wait for the results. Concurrent callers share one run per
     /// check: a caller that finds a run of a check in flight waits for it and takes its result
-    /// instead of starting another. Runs respect the in-flight bound.
-    pub async fn refresh(&self) {
+    /// instead of starting another. Runs respect the in-flight bound. After
+    /// [`shutdown`](Self::shutdown) it runs nothing and answers [`RefreshError::ShutDown`].
+    pub async fn refresh(&self) -> Result<(), RefreshError> {
         let shared = &self.inner.shared;
+        if shared.shut_down.load(Ordering::SeqCst) {
+            return Err(RefreshError::ShutDown);
+        }
         let runs = (0..shared.global.slots.len()).map(|idx| shared.run_coalesced(None, idx));
         futures_util::future::join_all(runs).await;
+        Ok(())
+    }
+
+    /// Run every check of one tenant now, as [`refresh`](Self::refresh) does.
+    pub async fn refresh_tenant(&self, id: &str) -> Result<(), RefreshError> {
+        let shared = &self.inner.shared;
+        if shared.shut_down.load(Ordering::SeqCst) {
+            return Err(RefreshError::ShutDown);
+        }
+        let Some(tenant) = shared.tenant(id) else {
+            return Err(RefreshError::UnknownTenant);
+        };
+        let runs = (0..tenant.core.slots.len()).map(|idx| shared.run_coalesced(Some(&tenant), idx));
+        futures_util::future::join_all(runs).await;
+        Ok(())
     }
 
     /// How many runs of a check have started, or `None` for an unknown name. Meant for tests

@@ -1,19 +1,20 @@
-//! Tenants' internals: their cores, validation, the engine's tenant API and the auditors' view.
+//! Tenants: validation, adding and removing them, the engine's tenant API and the auditors'
+//! view.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use super::handle::Engine;
-use super::scheduler::check_task;
-use super::scope::{ScopeCore, TenantCore};
+use super::handle::{Engine, WeakEngine};
+use super::scope::{ScopeCore, TenantCore, scope_salt};
 use super::{Shared, lock, read, write};
 use crate::config::{
     BuildError, CheckSpec, ConfigProblem, Defaults, Kind, Resolved, Scope, resolve_specs,
 };
-use crate::metrics::{TenantCounts, TenantSeries};
+use crate::metrics::TenantSeries;
 use crate::snapshot::Snapshot;
 use crate::tenant::{AuditEntry, TenantEvent, TenantStatus};
 
@@ -44,6 +45,7 @@ pub(super) fn resolve_tenant_checks(
     id: &str,
     checks: &[CheckSpec],
     defaults: &Defaults,
+    margin: Duration,
     problems: &mut Vec<ConfigProblem>,
 ) -> Vec<Resolved> {
     let scope = Scope::Tenant(id.into());
@@ -62,7 +64,11 @@ pub(super) fn resolve_tenant_checks(
             });
         }
     }
-    resolve_specs(&scope, checks, defaults, problems)
+    let mut resolved = resolve_specs(&scope, checks, defaults, problems);
+    for r in &mut resolved {
+        r.margin = margin;
+    }
+    resolved
 }
 
 impl Shared {
@@ -70,30 +76,33 @@ impl Shared {
         read(&self.tenants).get(id).cloned()
     }
 
-    pub(super) fn insert_tenant(self: &Arc<Self>, id: &str, resolved: Vec<Resolved>) {
+    pub(super) fn insert_tenant(&self, id: &str, resolved: Vec<Resolved>) {
         let mut map = write(&self.tenants);
         self.insert_tenant_locked(&mut map, id, resolved);
     }
 
     pub(super) fn insert_tenant_locked(
-        self: &Arc<Self>,
+        &self,
         map: &mut HashMap<Arc<str>, Arc<TenantCore>>,
         id: &str,
         resolved: Vec<Resolved>,
     ) {
         let id: Arc<str> = id.into();
-        let core = ScopeCore::new(resolved, false);
+        let core = ScopeCore::new(resolved, false, scope_salt(self.options.seed, Some(&id)));
         let tenant = Arc::new(TenantCore {
             series: TenantSeries::register(&id, self.tenant_mode),
             id: id.clone(),
             core,
             effective: AtomicBool::new(false),
             removed: AtomicBool::new(false),
-            tasks: Mutex::new(Vec::new()),
         });
         {
             let mut counts = lock(&self.tenant_sync);
             counts.add();
+            if let Some(_owned) = self.series.guard(&self.gone) {
+                tenant.series.touch(false);
+                counts.reassert();
+            }
             // Subscribers (the gRPC bridge) learn of the tenant at once, not at its first
             // transition.
             let _ = self.tenant_events.send(TenantEvent {
@@ -104,14 +113,7 @@ impl Shared {
         }
         // A tenant with no critical check is ready as soon as the instance is.
         self.sync_tenant(&tenant);
-        let mut tasks = Vec::with_capacity(tenant.core.slots.len());
-        for idx in 0..tenant.core.slots.len() {
-            tasks.push(
-                self.runtime
-                    .spawn(check_task(self.clone(), Some(tenant.clone()), idx)),
-            );
-        }
-        *lock(&tenant.tasks) = tasks;
+        self.sched.add(self, Some(&tenant));
         map.insert(id, tenant);
     }
 
@@ -119,7 +121,10 @@ impl Shared {
         let mut counts = lock(&self.tenant_sync);
         let was_ready = tenant.effective.load(Ordering::SeqCst);
         counts.remove(was_ready);
-        tenant.series.removed(was_ready);
+        if let Some(_owned) = self.series.guard(&self.gone) {
+            counts.reassert();
+            tenant.series.removed();
+        }
         let _ = self.tenant_events.send(TenantEvent {
             tenant: tenant.id.clone(),
             ready: false,
@@ -127,73 +132,34 @@ impl Shared {
         });
         self.audit(Scope::Tenant(tenant.id.clone()), None, "removed", None);
     }
-
-    /// Stop every tenant's tasks; returns them so that a caller can wait for the tasks.
-    pub(super) fn stop_tenants(&self) -> Vec<Arc<TenantCore>> {
-        let tenants: Vec<_> = read(&self.tenants).values().cloned().collect();
-        for t in &tenants {
-            t.abort();
-        }
-        tenants
-    }
-
-    /// Re-evaluate a tenant's effective readiness and publish a change once: gauge, counter,
-    /// counts, event, tracing, audit.
-    pub(super) fn sync_tenant(&self, tenant: &TenantCore) {
-        let mut counts = lock(&self.tenant_sync);
-        self.sync_tenant_locked(&mut counts, tenant);
-    }
-
-    pub(super) fn sync_tenant_locked(&self, counts: &mut TenantCounts, tenant: &TenantCore) {
-        if tenant.removed.load(Ordering::SeqCst) {
-            return;
-        }
-        let own = tenant.core.snapshot.load().ready;
-        let instance = self.global.snapshot.load().ready;
-        let ready = own && instance;
-        let before = tenant.effective.swap(ready, Ordering::SeqCst);
-        if before == ready {
-            tenant.series.reassert(ready);
-            return;
-        }
-        counts.changed(ready);
-        tenant.series.transition(ready);
-        let _ = self.tenant_events.send(TenantEvent {
-            tenant: tenant.id.clone(),
-            ready,
-            removed: false,
-        });
-        let to = if ready { "ready" } else { "not_ready" };
-        tracing::info!(target: "readiness", tenant = %tenant.id, to, instance_ready = instance, "tenant readiness changed");
-        self.audit(Scope::Tenant(tenant.id.clone()), None, to, None);
-    }
 }
 
 impl Engine {
-    /// Run every check of one tenant now, as [`refresh`](Self::refresh) does. Returns `false`
-    /// for an unknown tenant.
-    pub async fn refresh_tenant(&self, id: &str) -> bool {
-        let shared = &self.inner.shared;
-        let Some(tenant) = shared.tenant(id) else {
-            return false;
-        };
-        let runs = (0..tenant.core.slots.len()).map(|idx| shared.run_coalesced(Some(&tenant), idx));
-        futures_util::future::join_all(runs).await;
-        true
-    }
-
     /// Add a tenant with its readiness checks, while probes are served. Its id follows the
     /// check-name rules; `tenants` is reserved, and its checks may not be named `instance` or
-    /// `shutdown`. Every problem is returned at once; nothing is added on error.
+    /// `shutdown`. Every problem is returned at once; nothing is added on error. After
+    /// [`shutdown`](Self::shutdown) it answers [`ConfigProblem::ShutDown`] and starts nothing.
+    ///
+    /// Its first run starts at once (after its initial delay), ahead of checks that hang: see
+    /// [`EngineBuilder::max_tenant_in_flight`](crate::EngineBuilder::max_tenant_in_flight).
     pub fn add_tenant(&self, id: &str, checks: Vec<CheckSpec>) -> Result<(), BuildError> {
         let shared = &self.inner.shared;
         let mut problems = Vec::new();
         validate_tenant(id, &mut problems);
-        let resolved = resolve_tenant_checks(id, &checks, &shared.defaults, &mut problems);
+        let resolved = resolve_tenant_checks(
+            id,
+            &checks,
+            &shared.defaults,
+            shared.options.margin,
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(BuildError::new(problems));
         }
         let mut map = write(&shared.tenants);
+        if shared.shut_down.load(Ordering::SeqCst) {
+            return Err(BuildError::new(vec![ConfigProblem::ShutDown]));
+        }
         if map.contains_key(id) {
             return Err(BuildError::new(vec![ConfigProblem::DuplicateTenant {
                 id: id.to_owned(),
@@ -212,45 +178,54 @@ impl Engine {
     /// `tenant_readiness_tenants` counts. Its per-tenant series are no longer updated;
     /// `tenant_readiness_state` is set to 1 first, so that a tenant removed while not ready
     /// does not keep a not-ready alert firing (the facade cannot delete a series: an exporter
-    /// idle timeout drops it). Returns `false` for an unknown tenant.
+    /// idle timeout drops it). A run in flight ends on its own (within its timeout) and its
+    /// result is dropped. Returns `false` for an unknown tenant.
     pub fn remove_tenant(&self, id: &str) -> bool {
         let shared = &self.inner.shared;
         let Some(tenant) = write(&shared.tenants).remove(id) else {
             return false;
         };
-        tenant.abort();
+        tenant.removed.store(true, Ordering::SeqCst);
         shared.forget_tenant(&tenant);
         true
     }
 
     /// A tenant's state: its snapshot and whether it is ready (its critical checks pass and
-    /// the instance is ready). `None` for an unknown tenant.
+    /// the instance is ready). `None` for an unknown tenant. Results past their deadline read
+    /// as stale here even before the engine has marked them.
     pub fn tenant(&self, id: &str) -> Option<TenantStatus> {
         let shared = &self.inner.shared;
         let tenant = shared.tenant(id)?;
         let instance = shared.global.snapshot.load();
+        let instance_ready = instance.ready && shared.clock.before(&shared.global.ready_until);
+        // Past any of its deadlines this is the copy with the expired results failing, so its
+        // own readiness already says whether they are young enough.
+        let snapshot = tenant.core.current(shared.clock);
         Some(TenantStatus {
-            snapshot: tenant.core.snapshot.load_full(),
-            ready: tenant.effective.load(Ordering::SeqCst),
-            instance_ready: instance.ready,
+            ready: tenant.effective.load(Ordering::SeqCst) && instance_ready && snapshot.ready,
+            snapshot,
+            instance_ready,
             draining: instance.draining,
         })
     }
 
     /// Whether a tenant is ready, in O(1) without allocating; `None` for an unknown tenant.
     pub fn tenant_ready(&self, id: &str) -> Option<bool> {
-        read(&self.inner.shared.tenants)
-            .get(id)
-            .map(|t| t.effective.load(Ordering::SeqCst))
+        let shared = &self.inner.shared;
+        let ready = read(&shared.tenants).get(id).map(|t| {
+            t.effective.load(Ordering::SeqCst) && shared.clock.before(&t.core.ready_until)
+        })?;
+        Some(ready && shared.clock.before(&shared.global.ready_until))
     }
 
     /// Whether a tenant's own critical checks pass, not counting the instance; `None` for an
     /// unknown tenant. O(1), no allocation. Shedding uses this, so that a draining instance
     /// keeps serving every tenant until it stops.
     pub fn tenant_checks_pass(&self, id: &str) -> Option<bool> {
-        read(&self.inner.shared.tenants)
+        let shared = &self.inner.shared;
+        read(&shared.tenants)
             .get(id)
-            .map(|t| t.core.snapshot.load().ready)
+            .map(|t| t.checks_pass(shared.clock))
     }
 
     /// The ids of every tenant, in no particular order.
@@ -271,12 +246,15 @@ impl Engine {
     }
 
     /// A read-only view for auditors: every scope's snapshot and the bounded log of
-    /// transitions. It has no method that changes anything.
+    /// transitions. It has no method that changes anything, and it holds no strong handle:
+    /// it never keeps the engine alive.
     pub fn auditor(&self) -> Auditor {
-        Auditor::new(self.clone())
+        Auditor {
+            engine: self.downgrade(),
+        }
     }
 
-    pub(crate) fn audit_log(&self) -> Vec<AuditEntry> {
+    pub(super) fn audit_log(&self) -> Vec<AuditEntry> {
         lock(&self.inner.shared.audit).iter().cloned().collect()
     }
 }
@@ -284,10 +262,23 @@ impl Engine {
 /// The auditors' view: reads every scope and the log of transitions, and changes nothing.
 ///
 /// It is read-only by construction: its only methods read. Hand it to an audit endpoint or
-/// an operator tool without handing over the engine.
+/// an operator tool without handing over the engine: it holds a weak handle, so it never keeps
+/// the engine (or its checks) alive; once the engine is gone it reads an empty, not-ready
+/// instance, no tenant and an empty log.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let engine = readiness_core::Engine::builder().build()?;
+/// let auditor = engine.auditor();
+/// assert!(auditor.instance().is_live());
+/// drop(engine);
+/// assert!(!auditor.instance().is_ready(), "the engine is gone");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Auditor {
-    pub(super) engine: Engine,
+    engine: WeakEngine,
 }
 
 impl std::fmt::Debug for Auditor {
@@ -297,26 +288,38 @@ impl std::fmt::Debug for Auditor {
 }
 
 impl Auditor {
-    pub(super) fn new(engine: Engine) -> Self {
-        Self { engine }
-    }
-
-    /// The instance's snapshot.
+    /// The instance's snapshot (an empty, not-ready one once the engine is gone).
     pub fn instance(&self) -> Arc<Snapshot> {
-        self.engine.snapshot()
+        match self.engine.upgrade() {
+            Some(engine) => engine.snapshot(),
+            None => Arc::new(Snapshot {
+                checks: Vec::new(),
+                index: Arc::new(HashMap::new()),
+                ready: false,
+                live: false,
+                started: false,
+                draining: false,
+            }),
+        }
     }
 
     /// Every tenant's state, sorted by id.
     pub fn tenants(&self) -> Vec<(Arc<str>, TenantStatus)> {
-        let mut ids = self.engine.tenant_ids();
+        let Some(engine) = self.engine.upgrade() else {
+            return Vec::new();
+        };
+        let mut ids = engine.tenant_ids();
         ids.sort_unstable();
         ids.into_iter()
-            .filter_map(|id| self.engine.tenant(&id).map(|t| (id, t)))
+            .filter_map(|id| engine.tenant(&id).map(|t| (id, t)))
             .collect()
     }
 
     /// The bounded log of transitions, oldest first.
     pub fn log(&self) -> Vec<AuditEntry> {
-        self.engine.audit_log()
+        self.engine
+            .upgrade()
+            .map(|e| e.audit_log())
+            .unwrap_or_default()
     }
 }
