@@ -71,7 +71,7 @@ fn ready_engine(rt: &Runtime, n: usize) -> Engine {
             );
         }
         let engine = builder.build().expect("a valid engine configuration");
-        engine.refresh().await;
+        engine.refresh().await.expect("the engine runs");
         assert!(engine.is_ready(), "every check passes after one refresh");
         engine
     })
@@ -313,12 +313,12 @@ fn engine_result(c: &mut Criterion) {
     ));
 
     rt.block_on(async {
-        unchanged.refresh().await;
+        unchanged.refresh().await.expect("the engine runs");
         assert!(unchanged.is_ready());
         let before = transition.is_ready();
-        transition.refresh().await;
+        transition.refresh().await.expect("the engine runs");
         assert_ne!(transition.is_ready(), before, "every run is a transition");
-        transition.refresh().await;
+        transition.refresh().await.expect("the engine runs");
         assert_eq!(transition.is_ready(), before, "every run is a transition");
     });
     let rendered = handle.render();
@@ -335,7 +335,7 @@ fn engine_result(c: &mut Criterion) {
                 async move {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        engine.refresh().await;
+                        engine.refresh().await.expect("the engine runs");
                     }
                     let elapsed = start.elapsed();
                     handle.run_upkeep();

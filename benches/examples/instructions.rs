@@ -82,7 +82,7 @@ async fn run(scenario: &str, n: usize) {
             .add_tenant(&format!("t{i}"), vec![])
             .expect("a valid tenant");
     }
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     let uri = match scenario {
         "passthrough/bare" | "passthrough/layered" | "passthrough/route_layer" => "/".to_owned(),
         "probe/readyz/1" | "probe/readyz/1000" => "/readyz".to_owned(),

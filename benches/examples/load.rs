@@ -194,7 +194,7 @@ async fn run() {
         .readiness("db", ok_check())
         .build()
         .expect("a valid engine configuration");
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     assert!(engine.is_ready());
     let bare = serve_bare().await;
     let layered = serve_layered(engine.clone()).await;
@@ -282,7 +282,7 @@ async fn run() {
         );
     }
     let storm = builder.build().expect("a valid engine configuration");
-    storm.refresh().await;
+    storm.refresh().await.expect("the engine runs");
     let addr = serve_layered(storm.clone()).await;
     let runs = |engine: &Engine| -> u64 {
         names

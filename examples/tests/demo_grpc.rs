@@ -76,7 +76,7 @@ async fn grpc_dependency() -> (std::net::SocketAddr, Engine) {
         .without_heartbeat()
         .build()
         .expect("valid");
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     let health = HealthService::new(&engine);
     health.reporter().set_serving("orders").expect("set");
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -68,7 +68,7 @@ async fn the_draining_gauge_reads_0_from_the_start_and_1_once_the_drain_starts()
         "described"
     );
 
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     let e = capture.exposition().expect("valid exposition");
     assert_eq!(e.value(READINESS_STATE, &[]), Some(1.0));
     assert_eq!(
@@ -108,7 +108,7 @@ async fn the_draining_gauge_reads_0_from_the_start_and_1_once_the_drain_starts()
 async fn axum_keeps_serving_through_the_drain_delay_then_returns() {
     let capture = MetricsCapture::new();
     let engine = capture.install(engine);
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
 
     let router: Router = Router::new().route("/", get(|| async { "hello\n" }));
     let app = ServiceBuilder::new()

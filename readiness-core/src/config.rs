@@ -375,6 +375,17 @@ pub enum ConfigProblem {
     },
     /// The engine was built outside a tokio runtime.
     NoRuntime,
+    /// An engine-wide option with a value it cannot take (for example a zero staleness margin,
+    /// or a restart back-off whose cap is below its start).
+    BadOption {
+        /// The option (`stale_margin`, `restart_backoff`, `slow_backoff_max`).
+        option: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// The engine was shut down ([`Engine::shutdown`](crate::Engine::shutdown)): it adds no
+    /// tenant and starts nothing.
+    ShutDown,
 }
 
 impl fmt::Display for ConfigProblem {
@@ -419,6 +430,12 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::NoRuntime => f.write_str(
                 "the engine must be built inside a tokio runtime (it runs its checks there)",
             ),
+            ConfigProblem::BadOption { option, expected } => {
+                write!(f, "{option} must be {expected}")
+            }
+            ConfigProblem::ShutDown => {
+                f.write_str("the engine is shut down: it adds no tenant and starts nothing")
+            }
         }
     }
 }
@@ -471,6 +488,9 @@ pub(crate) struct Resolved {
     pub(crate) success_threshold: u32,
     /// Whether a run waits for an in-flight permit (all but the built-in heartbeat).
     pub(crate) bounded: bool,
+    /// How long past its next run (+ timeout) a result stays valid: the engine's staleness
+    /// margin (the heartbeat's is at least its lateness bound). Set by the builder.
+    pub(crate) margin: Duration,
 }
 
 /// Validate a scope's specs, pushing every problem found; resolve them when all are valid.
@@ -552,6 +572,7 @@ pub(crate) fn resolve_specs(
             failure_threshold,
             success_threshold,
             bounded: true,
+            margin: Duration::ZERO,
         });
     }
     out

@@ -132,7 +132,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn nothing_drains_before_the_signal() {
         let engine = new_engine();
-        engine.refresh().await;
+        engine.refresh().await.expect("the engine runs");
         let (_signal, rx) = oneshot::channel::<()>();
         let shutdown = tokio::spawn(engine.drain_on(rx, DELAY));
         tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -145,7 +145,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn the_signal_drains_at_once_and_the_future_resolves_after_exactly_the_delay() {
         let engine = new_engine();
-        engine.refresh().await;
+        engine.refresh().await.expect("the engine runs");
         let (signal, rx) = oneshot::channel::<()>();
         let shutdown = tokio::spawn(engine.drain_on(rx, DELAY));
         tokio::time::sleep(Duration::from_secs(5)).await;

@@ -5,9 +5,16 @@
 //! thresholds, and keeps an immutable [`Snapshot`] that probes read without locks. A probe never
 //! runs a check inline and never waits on a dependency.
 //!
-//! - **Fail closed**: a readiness check with no result yet is `pending`, and not ready.
+//! - **Fail closed**: a readiness check with no result yet is `pending`, and not ready. Results
+//!   expire: one older than its period + timeout + a margin fails as `stale: no result for Ns`,
+//!   and reads compare deadlines with the clock themselves, so a dead task or a wedged runtime
+//!   never leaves a dependency passing.
 //! - **Isolation of failures**: a check that errors, times out or panics is a failure with a
-//!   reason; the engine keeps running.
+//!   reason; a run that dies (even while its future is dropped) is restarted with back-off; the
+//!   engine keeps running.
+//! - **Fair under saturation**: one scheduler over every check, in-flight bounds, and a capped
+//!   slow lane for checks that hang, so healthy checks keep their periods (see
+//!   [`EngineBuilder::max_in_flight`]); jitter is seeded per instance.
 //! - **Liveness stays local**: a built-in `heartbeat` liveness check watches the runtime, so
 //!   liveness means something without touching a dependency.
 //! - **Drain**: [`Engine::drain`] turns readiness off for good through a `shutdown` entry
@@ -15,7 +22,8 @@
 //!   (signal, drain, serve for the delay, close) as one future for the server.
 //! - **One path for every result**: metrics ([`metrics`]), one `tracing` event per
 //!   transition, and [`Engine::subscribe`] all hang on it, so a transition is counted once
-//!   whatever the probe rate.
+//!   whatever the probe rate. A reload hands the series over
+//!   ([`EngineBuilder::reload_from`]).
 //!
 //! - **Tenants**: per-tenant checks and state, added and removed at run time, capped, and
 //!   isolated: a tenant's failure never changes the instance or another tenant (see
@@ -37,7 +45,7 @@
 //!     .build()?;
 //!
 //! assert!(!engine.is_ready()); // fail closed: no result yet
-//! engine.refresh().await;      // or wait for the background runs
+//! engine.refresh().await?;     // or wait for the background runs
 //! assert!(engine.is_ready());  // `db` is not critical
 //! println!("{:?}", engine.snapshot().check("db").and_then(|c| c.reason()));
 //! # Ok(()) }
@@ -57,10 +65,11 @@ pub use config::{
     validate_name,
 };
 pub use engine::{
-    Engine, EngineBuilder, HEARTBEAT_CHECK, SHUTDOWN_ENTRY, SHUTDOWN_REASON, WeakEngine,
+    Auditor, Engine, EngineBuilder, HEARTBEAT_CHECK, RefreshError, SHUTDOWN_ENTRY, SHUTDOWN_REASON,
+    WeakEngine,
 };
 pub use snapshot::{Aggregate, CheckStatus, Snapshot, Status};
-pub use tenant::{AuditEntry, Auditor, TenantEvent, TenantMetricsMode, TenantStatus};
+pub use tenant::{AuditEntry, TenantEvent, TenantMetricsMode, TenantStatus};
 
 /// Re-exported so that users name the same `watch` channel type the engine returns.
 pub use tokio::sync::watch;

@@ -4,6 +4,11 @@
 //! in your binary (for example `metrics-exporter-prometheus`) before building the engine. Handles
 //! are created when the engine is built, so they bind to the recorder in place at that moment.
 //!
+//! The series are shared by every engine built on one recorder, so a reload hands them over:
+//! an engine built with [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from) writes
+//! none of them until it takes over from the older engine (when it is first ready, or when the
+//! older one is dropped), and from then on the older one writes nothing.
+//!
 //! | name | type | labels |
 //! |---|---|---|
 //! | `readiness_state` | gauge, 1 ready / 0 not | none |
@@ -15,6 +20,7 @@
 //! | `tenant_readiness_transitions_total` | counter | `tenant`, `to` |
 //! | `tenant_readiness_check_seconds_total` | counter | `tenant` |
 //! | `tenant_readiness_tenants` | gauge | `state` = `ready` / `not_ready` |
+//! | `readiness_draining` | gauge, 1 while draining / 0 | none |
 //!
 //! Render `readiness_check_duration_seconds` as a histogram (with `_bucket` series, which the
 //! shipped alert rules read) by handing [`DURATION_BUCKETS`] to the exporter:
@@ -35,7 +41,12 @@
 
 use std::time::Duration;
 
-use metrics::{Counter, Gauge, Histogram, Unit};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use metrics::{Counter, Gauge, Histogram, SharedString, Unit};
+
+use crate::tenant::TenantMetricsMode;
 
 /// `readiness_state`: 1 when the instance is ready, 0 when not.
 pub const READINESS_STATE: &str = "readiness_state";
@@ -53,10 +64,11 @@ pub const TENANT_TRANSITIONS_TOTAL: &str = "tenant_readiness_transitions_total";
 pub const TENANT_CHECK_SECONDS_TOTAL: &str = "tenant_readiness_check_seconds_total";
 /// `tenant_readiness_tenants{state}`: how many tenants are ready and not ready.
 pub const TENANT_TENANTS: &str = "tenant_readiness_tenants";
-/// `readiness_draining`: 1 while the instance drains, 0 otherwise.
+/// `readiness_draining`: 1 once the instance drains, 0 before. Lets SLIs tell a planned drain
+/// from an outage.
 pub const READINESS_DRAINING: &str = "readiness_draining";
 
-/// Every metric name the crate exports, in the order of the table above.
+/// Every metric name the crate exports.
 pub const ALL: &[&str] = &[
     READINESS_STATE,
     READINESS_TRANSITIONS_TOTAL,
@@ -151,6 +163,8 @@ pub fn describe() {
 }
 
 /// The instance-wide series, bound to the recorder in place when the engine was built.
+/// Registering writes nothing: the engine writes only while it owns the series (see
+/// [`crate::EngineBuilder::reload_from`]).
 pub(crate) struct GlobalMetrics {
     state: Gauge,
     to_ready: Counter,
@@ -161,37 +175,38 @@ pub(crate) struct GlobalMetrics {
 impl GlobalMetrics {
     pub(crate) fn register() -> Self {
         describe();
-        let m = Self {
+        Self {
             state: metrics::gauge!(READINESS_STATE),
             to_ready: metrics::counter!(READINESS_TRANSITIONS_TOTAL, "to" => "ready"),
             to_not_ready: metrics::counter!(READINESS_TRANSITIONS_TOTAL, "to" => "not_ready"),
             draining: metrics::gauge!(READINESS_DRAINING),
-        };
-        // Make every series exist before the first transition; counters keep their totals
-        // across a rebuild on the same recorder.
-        m.state.set(0.0);
-        m.to_ready.increment(0);
-        m.to_not_ready.increment(0);
-        m.draining.set(0.0);
-        m
+        }
     }
 
-    /// The drain has started: `readiness_draining` reads 1 from now on.
-    pub(crate) fn draining(&self) {
-        self.draining.set(1.0);
+    /// Make every series exist with the engine's values (counters keep their totals across a
+    /// rebuild on the same recorder).
+    pub(crate) fn touch(&self, ready: bool, draining: bool) {
+        self.state(ready);
+        self.to_ready.increment(0);
+        self.to_not_ready.increment(0);
+        self.draining(draining);
     }
 
-    pub(crate) fn reassert(&self, ready: bool) {
+    pub(crate) fn state(&self, ready: bool) {
         self.state.set(if ready { 1.0 } else { 0.0 });
     }
 
-    pub(crate) fn transition(&self, ready: bool) {
-        self.state.set(if ready { 1.0 } else { 0.0 });
+    /// Count one change of readiness, to `ready`.
+    pub(crate) fn count(&self, ready: bool) {
         if ready {
             self.to_ready.increment(1);
         } else {
             self.to_not_ready.increment(1);
         }
+    }
+
+    pub(crate) fn draining(&self, draining: bool) {
+        self.draining.set(if draining { 1.0 } else { 0.0 });
     }
 }
 
@@ -202,10 +217,10 @@ pub(crate) struct CheckMetrics {
 }
 
 impl CheckMetrics {
-    pub(crate) fn register(check: &str) -> Self {
-        let name = check.to_owned();
+    pub(crate) fn register(check: &Arc<str>) -> Self {
+        let name = SharedString::from(check.clone());
         let h = |outcome: Outcome| metrics::histogram!(CHECK_DURATION_SECONDS, "check" => name.clone(), "outcome" => outcome.as_str());
-        let m = Self {
+        Self {
             state: metrics::gauge!(CHECK_STATE, "check" => name.clone()),
             durations: [
                 h(Outcome::Ok),
@@ -213,9 +228,7 @@ impl CheckMetrics {
                 h(Outcome::Timeout),
                 h(Outcome::Panic),
             ],
-        };
-        m.state.set(0.0);
-        m
+        }
     }
 
     pub(crate) fn duration(&self, outcome: Outcome, elapsed: Duration) {
@@ -234,6 +247,8 @@ impl CheckMetrics {
 }
 
 /// `tenant_readiness_tenants{state}`: the counts behind it, kept under the engine's tenant lock.
+/// The counts move always; [`reassert`](Self::reassert) writes them (the engine calls it while it
+/// owns the series).
 pub(crate) struct TenantCounts {
     total: usize,
     ready: usize,
@@ -243,14 +258,12 @@ pub(crate) struct TenantCounts {
 
 impl TenantCounts {
     pub(crate) fn register() -> Self {
-        let c = Self {
+        Self {
             total: 0,
             ready: 0,
             ready_gauge: metrics::gauge!(TENANT_TENANTS, "state" => "ready"),
             not_ready_gauge: metrics::gauge!(TENANT_TENANTS, "state" => "not_ready"),
-        };
-        c.reassert();
-        c
+        }
     }
 
     pub(crate) fn reassert(&self) {
@@ -260,7 +273,6 @@ impl TenantCounts {
 
     pub(crate) fn add(&mut self) {
         self.total += 1;
-        self.reassert();
     }
 
     pub(crate) fn remove(&mut self, was_ready: bool) {
@@ -268,7 +280,6 @@ impl TenantCounts {
         if was_ready {
             self.ready = self.ready.saturating_sub(1);
         }
-        self.reassert();
     }
 
     pub(crate) fn changed(&mut self, ready: bool) {
@@ -277,95 +288,171 @@ impl TenantCounts {
         } else {
             self.ready = self.ready.saturating_sub(1);
         }
-        self.reassert();
     }
 }
 
-/// One tenant's series. Tenant label values come only from registered, validated ids.
+/// A tenant's state series: its gauge and its two transition counters.
+struct StateSeries {
+    gauge: Gauge,
+    to_ready: Counter,
+    to_not_ready: Counter,
+}
+
+impl StateSeries {
+    fn register(label: &SharedString) -> Self {
+        Self {
+            gauge: metrics::gauge!(TENANT_STATE, "tenant" => label.clone()),
+            to_ready: metrics::counter!(TENANT_TRANSITIONS_TOTAL, "tenant" => label.clone(), "to" => "ready"),
+            to_not_ready: metrics::counter!(TENANT_TRANSITIONS_TOTAL, "tenant" => label.clone(), "to" => "not_ready"),
+        }
+    }
+
+    fn set(&self, ready: bool) {
+        self.gauge.set(if ready { 1.0 } else { 0.0 });
+    }
+
+    fn count(&self, ready: bool) {
+        if ready {
+            &self.to_ready
+        } else {
+            &self.to_not_ready
+        }
+        .increment(1);
+    }
+
+    fn touch(&self, ready: bool) {
+        self.set(ready);
+        self.to_ready.increment(0);
+        self.to_not_ready.increment(0);
+    }
+}
+
+/// `NotReadyOnly`: the tenant has not failed on its own yet (no state series).
+const OWN_NEVER_FAILED: u8 = 0;
+/// `NotReadyOnly`: not ready on its own; its series exist and are re-set on each result.
+const OWN_NOT_READY: u8 = 1;
+/// `NotReadyOnly`: recovered; its series read 1 and are left alone.
+const OWN_RECOVERED: u8 = 2;
+
+/// One tenant's series. Tenant label values come only from registered, validated ids, and are
+/// the tenant's own id (shared, not copied).
+///
+/// In [`TenantMetricsMode::All`] the state series follow the tenant's readiness (its checks and
+/// the instance). In [`TenantMetricsMode::NotReadyOnly`] they follow the tenant's own checks and
+/// exist only from its first own failure.
 pub(crate) struct TenantSeries {
-    id: std::sync::Arc<str>,
-    /// `All` mode: handles bound when the tenant was added; `None` in `NotReadyOnly` mode.
-    state: Option<(Gauge, Counter, Counter)>,
+    label: SharedString,
+    mode: TenantMetricsMode,
+    state: OnceLock<StateSeries>,
+    own: AtomicU8,
     check_seconds: Counter,
     /// Nanoseconds spent checking; the counter gets whole seconds and the rest carries over
     /// (the facade's counters are integers).
-    nanos: std::sync::atomic::AtomicU64,
+    nanos: AtomicU64,
 }
 
 impl TenantSeries {
-    pub(crate) fn register(
-        id: &std::sync::Arc<str>,
-        mode: crate::tenant::TenantMetricsMode,
-    ) -> Self {
-        let label = id.to_string();
-        let state = match mode {
-            crate::tenant::TenantMetricsMode::All => {
-                let g = metrics::gauge!(TENANT_STATE, "tenant" => label.clone());
-                let r = metrics::counter!(TENANT_TRANSITIONS_TOTAL, "tenant" => label.clone(), "to" => "ready");
-                let n = metrics::counter!(TENANT_TRANSITIONS_TOTAL, "tenant" => label.clone(), "to" => "not_ready");
-                g.set(0.0);
-                r.increment(0);
-                n.increment(0);
-                Some((g, r, n))
-            }
-            crate::tenant::TenantMetricsMode::NotReadyOnly => None,
-        };
-        let check_seconds = metrics::counter!(TENANT_CHECK_SECONDS_TOTAL, "tenant" => label);
-        check_seconds.increment(0);
+    /// Bind the tenant's handles (writes nothing).
+    pub(crate) fn register(id: &Arc<str>, mode: TenantMetricsMode) -> Self {
+        let label = SharedString::from(id.clone());
+        let state = OnceLock::new();
+        if mode == TenantMetricsMode::All {
+            let _ = state.set(StateSeries::register(&label));
+        }
         Self {
-            id: id.clone(),
+            check_seconds: metrics::counter!(TENANT_CHECK_SECONDS_TOTAL, "tenant" => label.clone()),
+            label,
+            mode,
             state,
-            check_seconds,
-            nanos: std::sync::atomic::AtomicU64::new(0),
+            own: AtomicU8::new(OWN_NEVER_FAILED),
+            nanos: AtomicU64::new(0),
         }
     }
 
-    fn lazy_gauge(&self) -> Gauge {
-        metrics::gauge!(TENANT_STATE, "tenant" => self.id.to_string())
-    }
-
-    pub(crate) fn transition(&self, ready: bool) {
-        let v = if ready { 1.0 } else { 0.0 };
-        let to = if ready { "ready" } else { "not_ready" };
-        match &self.state {
-            Some((g, r, n)) => {
-                g.set(v);
-                if ready { r } else { n }.increment(1);
+    /// Make the tenant's series exist with its current values (on adding it, or when the engine
+    /// takes the series over).
+    pub(crate) fn touch(&self, effective: bool) {
+        self.check_seconds.increment(0);
+        match self.mode {
+            TenantMetricsMode::All => {
+                if let Some(s) = self.state.get() {
+                    s.touch(effective);
+                }
             }
-            None => {
-                self.lazy_gauge().set(v);
-                metrics::counter!(TENANT_TRANSITIONS_TOTAL, "tenant" => self.id.to_string(), "to" => to)
-                    .increment(1);
+            _ => {
+                if self.own.load(Ordering::SeqCst) == OWN_NOT_READY
+                    && let Some(s) = self.state.get()
+                {
+                    s.set(false);
+                }
             }
         }
     }
 
-    /// Set the state again without a transition, so an exporter idle timeout never drops a
-    /// series that should stay (`All`), or the not-ready series stays fresh (`NotReadyOnly`).
-    pub(crate) fn reassert(&self, ready: bool) {
-        match &self.state {
-            Some((g, _, _)) => g.set(if ready { 1.0 } else { 0.0 }),
-            None if !ready => self.lazy_gauge().set(0.0),
-            None => {}
+    /// `All` mode: the tenant's readiness was published (changed or not).
+    pub(crate) fn effective(&self, changed: bool, ready: bool) {
+        if let (TenantMetricsMode::All, Some(s)) = (self.mode, self.state.get()) {
+            s.set(ready);
+            if changed {
+                s.count(ready);
+            }
+        }
+    }
+
+    /// `NotReadyOnly` mode: the tenant's own checks were evaluated: `ready` when they pass,
+    /// `failing` when one of its critical checks has failed (not merely pending).
+    pub(crate) fn own(&self, ready: bool, failing: bool) {
+        if self.mode == TenantMetricsMode::All {
+            return;
+        }
+        match (self.own.load(Ordering::SeqCst), ready) {
+            (OWN_NOT_READY, true) => {
+                self.own.store(OWN_RECOVERED, Ordering::SeqCst);
+                if let Some(s) = self.state.get() {
+                    s.set(true);
+                    s.count(true);
+                }
+            }
+            // Re-set while not ready, so the exporter's idle timeout keeps the series.
+            (OWN_NOT_READY, false) => {
+                if let Some(s) = self.state.get() {
+                    s.set(false);
+                }
+            }
+            (OWN_NEVER_FAILED | OWN_RECOVERED, false) if failing => {
+                self.own.store(OWN_NOT_READY, Ordering::SeqCst);
+                let s = self
+                    .state
+                    .get_or_init(|| StateSeries::register(&self.label));
+                s.touch(false);
+                s.count(false);
+            }
+            _ => {}
         }
     }
 
     /// The tenant was removed: its state reads 1 (no failing tenant left behind).
-    pub(crate) fn removed(&self, was_ready: bool) {
-        match &self.state {
-            Some((g, _, _)) => g.set(1.0),
-            None if !was_ready => self.lazy_gauge().set(1.0),
-            None => {}
+    pub(crate) fn removed(&self) {
+        let live = match self.mode {
+            TenantMetricsMode::All => true,
+            _ => self.own.load(Ordering::SeqCst) == OWN_NOT_READY,
+        };
+        if live && let Some(s) = self.state.get() {
+            s.set(true);
         }
     }
 
-    pub(crate) fn check_time(&self, elapsed: Duration) {
+    /// Time spent checking (nanoseconds carried over); returns the whole seconds to count,
+    /// which the caller writes with [`count_seconds`](Self::count_seconds) while it owns the
+    /// series.
+    pub(crate) fn check_time(&self, elapsed: Duration) -> u64 {
         let ns = elapsed.as_nanos().min(u128::from(u64::MAX)) as u64;
-        let before = self
-            .nanos
-            .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+        let before = self.nanos.fetch_add(ns, Ordering::Relaxed);
         let after = before.saturating_add(ns);
-        let whole = after / 1_000_000_000 - before / 1_000_000_000;
+        after / 1_000_000_000 - before / 1_000_000_000
+    }
+
+    pub(crate) fn count_seconds(&self, whole: u64) {
         if whole > 0 {
             self.check_seconds.increment(whole);
         }

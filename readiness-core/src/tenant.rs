@@ -16,9 +16,9 @@
 //!     .max_tenants(1000)
 //!     .build()?;
 //! engine.add_tenant("globex", vec![CheckSpec::readiness("db", check_fn(|| async { Err::<(), _>("down") }))])?;
-//! engine.refresh().await;
-//! engine.refresh_tenant("acme").await;
-//! engine.refresh_tenant("globex").await;
+//! engine.refresh().await?;
+//! engine.refresh_tenant("acme").await?;
+//! engine.refresh_tenant("globex").await?;
 //! assert_eq!(engine.tenant_ready("acme"), Some(true));
 //! assert_eq!(engine.tenant_ready("globex"), Some(false));
 //! assert!(engine.is_ready(), "a tenant's failure never changes the instance");
@@ -30,7 +30,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::Scope;
-use crate::engine::Engine;
 use crate::snapshot::Snapshot;
 
 /// Which per-tenant series the engine exports.
@@ -45,19 +44,29 @@ pub enum TenantMetricsMode {
     #[default]
     All,
     /// `tenant_readiness_state` and `tenant_readiness_transitions_total` only for tenants
-    /// that have been not ready: a tenant's series are created when it first turns not ready
-    /// (with `tenant_readiness_state` 0), re-set on each of its check results while it stays
-    /// not ready, and set to 1 once more when it recovers, then left alone. Configure the
-    /// exporter's idle timeout for gauges (for `metrics-exporter-prometheus`:
+    /// that failed **on their own**: a tenant's series are created at its own first failure
+    /// (one of its critical checks failing, not merely pending), with `tenant_readiness_state`
+    /// 0 and `to="not_ready"` counted once; they are re-set on each of its check results while
+    /// it stays not ready, set to 1 (and `to="ready"` counted) once it recovers, then left
+    /// alone. In this mode the series follow the tenant's own checks only: being pending at
+    /// start, the instance turning not ready and the instance's drain create or move none of
+    /// them (`readiness_state` and `readiness_draining` say that once for the whole pod), so
+    /// 1,000 healthy tenants cost no per-tenant state series at all. Configure the exporter's
+    /// idle timeout for gauges (for `metrics-exporter-prometheus`:
     /// `idle_timeout(MetricKindMask::GAUGE, Some(..))`, a few check periods) so that the
     /// recovered tenants' series disappear; the engine re-sets its other gauges on every
-    /// result so they never go idle. `tenant_readiness_check_seconds_total` stays per tenant
-    /// (cost attribution needs every tenant). Series are created through the recorder current
-    /// where the check runs: use a global recorder (or, in a test, a thread-local default).
+    /// result so they never go idle.
+    ///
+    /// `tenant_readiness_check_seconds_total` is **not** affected by this mode: every tenant
+    /// keeps its one series from the moment it is added (cost attribution needs every tenant),
+    /// so a pod exports one per-tenant series per tenant plus three per tenant that has failed,
+    /// instead of four per tenant in [`All`](Self::All). Lazily created series are created
+    /// through the recorder current where the check runs: use a global recorder (or, in a
+    /// test, a thread-local default).
     NotReadyOnly,
 }
 
-/// A tenant's state, from [`Engine::tenant`].
+/// A tenant's state, from [`Engine::tenant`](crate::Engine::tenant).
 #[derive(Clone, Debug)]
 pub struct TenantStatus {
     pub(crate) snapshot: Arc<Snapshot>,
@@ -86,7 +95,7 @@ impl TenantStatus {
     }
 }
 
-/// A change of a tenant's readiness, or its removal ([`Engine::subscribe_tenants`]).
+/// A change of a tenant's readiness, or its removal ([`Engine::subscribe_tenants`](crate::Engine::subscribe_tenants)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TenantEvent {
     /// The tenant.
@@ -111,44 +120,4 @@ pub struct AuditEntry {
     pub to: &'static str,
     /// The reason, for a failure.
     pub reason: Option<Arc<str>>,
-}
-
-/// The auditors' view: reads every scope and the log of transitions, and changes nothing.
-///
-/// It is read-only by construction: its only methods read. Hand it to an audit endpoint or
-/// an operator tool without handing over the engine.
-#[derive(Clone)]
-pub struct Auditor {
-    engine: Engine,
-}
-
-impl std::fmt::Debug for Auditor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auditor").finish_non_exhaustive()
-    }
-}
-
-impl Auditor {
-    pub(crate) fn new(engine: Engine) -> Self {
-        Self { engine }
-    }
-
-    /// The instance's snapshot.
-    pub fn instance(&self) -> Arc<Snapshot> {
-        self.engine.snapshot()
-    }
-
-    /// Every tenant's state, sorted by id.
-    pub fn tenants(&self) -> Vec<(Arc<str>, TenantStatus)> {
-        let mut ids = self.engine.tenant_ids();
-        ids.sort_unstable();
-        ids.into_iter()
-            .filter_map(|id| self.engine.tenant(&id).map(|t| (id, t)))
-            .collect()
-    }
-
-    /// The bounded log of transitions, oldest first.
-    pub fn log(&self) -> Vec<AuditEntry> {
-        self.engine.audit_log()
-    }
 }

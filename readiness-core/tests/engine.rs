@@ -538,14 +538,16 @@ async fn concurrent_refreshes_share_one_run_per_check() {
         .expect("valid");
     advance(Duration::from_millis(60)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the scheduled first run");
-    let refreshes: Vec<_> = (0..10).map(|_| engine.refresh()).collect();
+    let refreshes: Vec<_> = (0..10)
+        .map(|_| async { engine.refresh().await.expect("running") })
+        .collect();
     futures_join_all(refreshes).await;
     assert_eq!(
         runs.load(Ordering::SeqCst),
         2,
         "ten concurrent refreshes, one run"
     );
-    engine.refresh().await;
+    engine.refresh().await.expect("running");
     assert_eq!(runs.load(Ordering::SeqCst), 3, "a later refresh runs again");
     assert_eq!(engine.runs_started("slow"), Some(3));
     assert_eq!(engine.runs_started("nope"), None);
@@ -628,7 +630,7 @@ async fn the_longest_period_and_jitter_do_not_panic() {
     }
     assert!(engine.is_ready());
     assert_eq!(db.runs(), 1, "ran once, and its task is still alive");
-    engine.refresh().await;
+    engine.refresh().await.expect("running");
     assert_eq!(db.runs(), 2);
 }
 

@@ -25,7 +25,7 @@ async fn plain_reads_allocate_nothing() {
     for i in 0..1000 {
         engine.add_tenant(&format!("t{i}"), vec![]).expect("added");
     }
-    engine.refresh().await;
+    engine.refresh().await.expect("running");
     assert!(engine.is_ready());
 
     let before = dhat::HeapStats::get().total_blocks;

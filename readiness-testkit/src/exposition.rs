@@ -229,7 +229,7 @@ fn parse_sample(line: &str) -> Result<Sample, &'static str> {
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let capture = MetricsCapture::new();
 /// let engine = capture.install(|| Engine::builder().build())?;
-/// engine.refresh().await;
+/// engine.refresh().await?;
 /// assert_eq!(capture.exposition()?.value("readiness_state", &[]), Some(1.0));
 /// # Ok(()) }
 /// ```

@@ -94,15 +94,15 @@ let engine = Engine::builder()
     )
     .build()?;
 
-engine.refresh().await; // run 0: pass
+engine.refresh().await?; // run 0: pass
 assert!(engine.is_ready());
-engine.refresh().await; // run 1: fail
+engine.refresh().await?; // run 1: fail
 assert!(!engine.is_ready());
 assert_eq!(handle.last_fault(), Some(Fault::fail("connection refused")));
 
 // Take over at run time: from now on the dependency hangs and the engine's timeout fires.
 handle.set(Fault::Hang);
-engine.refresh().await;
+engine.refresh().await?;
 let reason = engine.snapshot().check("db").and_then(|c| c.reason().map(String::from));
 assert_eq!(reason.as_deref(), Some("timed out after 1s"));
 # Ok(()) }

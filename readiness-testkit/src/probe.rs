@@ -62,7 +62,7 @@ pub struct ProbeResponse {
 /// let engine = Engine::builder()
 ///     .readiness("db", check_fn(|| async { Err::<(), _>("connection refused") }))
 ///     .build()?;
-/// engine.refresh().await;
+/// engine.refresh().await?;
 /// let probes = ProbeClient::new(&engine);
 /// probes.assert_not_ready().await;
 /// probes.assert_live().await;
@@ -86,7 +86,7 @@ pub struct ProbeResponse {
 /// let engine = Engine::builder()
 ///     .readiness("db", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
 ///     .build()?;
-/// engine.refresh().await;
+/// engine.refresh().await?;
 /// let router = Router::new().route("/orders", get(|| async { "[]" }));
 /// let app = ServiceBuilder::new().layer(ReadinessLayer::new(engine)).service(router);
 /// let client = ProbeClient::for_service(app);

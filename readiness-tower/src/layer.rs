@@ -46,7 +46,7 @@ use crate::service::ReadinessService;
 /// let engine = Engine::builder()
 ///     .readiness("db", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
 ///     .build()?;
-/// engine.refresh().await;
+/// engine.refresh().await?;
 ///
 /// let app = service_fn(|_req: Request<String>| async {
 ///     Ok::<_, std::convert::Infallible>(Response::new(String::from("hello")))

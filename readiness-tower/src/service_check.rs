@@ -67,7 +67,7 @@ impl<T, E: fmt::Display> Verdict<T, E> for OkPasses {
 ///     }
 /// });
 /// let engine = Engine::builder().readiness("queue", check).build()?;
-/// engine.refresh().await;
+/// engine.refresh().await?;
 /// assert!(engine.is_ready());
 /// # Ok(()) }
 /// ```

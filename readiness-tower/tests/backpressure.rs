@@ -86,7 +86,7 @@ async fn engine() -> readiness_tower::Engine {
     engine
         .add_tenant("acme", vec![Flag::new(true).spec("store")])
         .expect("a valid tenant");
-    engine.refresh_tenant("acme").await;
+    engine.refresh_tenant("acme").await.expect("a known tenant");
     engine
 }
 

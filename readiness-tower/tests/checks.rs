@@ -184,7 +184,7 @@ async fn http_check_of_a_server_that_never_answers_times_out_in_the_engine() {
         .check(CheckSpec::readiness("api", check).timeout(Duration::from_secs(1)))
         .build()
         .expect("valid");
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     assert!(!engine.is_ready());
     let snap = engine.snapshot();
     let reason = snap
@@ -228,7 +228,8 @@ async fn http_check_in_an_engine_follows_the_dependency() {
         .expect("valid");
     tokio::time::timeout(BOUND, engine.refresh())
         .await
-        .expect("in time");
+        .expect("in time")
+        .expect("the engine runs");
     assert!(engine.is_ready(), "the failing check is not critical");
     let snap = engine.snapshot();
     let legacy = snap.check("legacy").expect("known");
@@ -246,7 +247,7 @@ async fn grpc_server() -> (
         .without_heartbeat()
         .build()
         .expect("valid");
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     let health = HealthService::new(&engine);
     let reporter = health.reporter();
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -354,11 +355,13 @@ async fn grpc_check_in_an_engine_follows_the_dependency() {
         .expect("valid");
     tokio::time::timeout(BOUND, engine.refresh())
         .await
-        .expect("in time");
+        .expect("in time")
+        .expect("the engine runs");
     assert!(!engine.is_ready());
     reporter.set_serving("orders").expect("set");
     tokio::time::timeout(BOUND, engine.refresh())
         .await
-        .expect("in time");
+        .expect("in time")
+        .expect("the engine runs");
     assert!(engine.is_ready());
 }

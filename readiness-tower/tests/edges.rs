@@ -34,8 +34,8 @@ async fn engine() -> readiness_tower::Engine {
     engine
         .add_tenant("down", vec![Flag::new(false).spec("store")])
         .expect("tenant");
-    engine.refresh_tenant("acme").await;
-    engine.refresh_tenant("down").await;
+    engine.refresh_tenant("acme").await.expect("a known tenant");
+    engine.refresh_tenant("down").await.expect("a known tenant");
     engine
 }
 

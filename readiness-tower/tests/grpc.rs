@@ -133,8 +133,8 @@ async fn check_watch_and_list_answer_every_name() {
         .tenant("acme", vec![store.spec("store")])
         .build()
         .expect("valid");
-    engine.refresh().await;
-    engine.refresh_tenant("acme").await;
+    engine.refresh().await.expect("the engine runs");
+    engine.refresh_tenant("acme").await.expect("a known tenant");
     let mut s = serve(&engine, HealthService::new(&engine)).await;
     s.reporter
         .set_serving("helloworld.Greeter")
@@ -180,7 +180,7 @@ async fn check_watch_and_list_answer_every_name() {
 
     // The first ready turns every one of them SERVING, each watcher told once.
     db.set(true);
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     for w in &mut watches {
         assert_eq!(next(w).await, Some(SERVING));
     }
@@ -193,7 +193,7 @@ async fn check_watch_and_list_answer_every_name() {
 
     // A failure: readiness and the tenant off, startup keeps its latch.
     db.set(false);
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     let [instance, readiness, startup, acme] = &mut watches[..] else {
         unreachable!("four watches")
     };
@@ -304,7 +304,10 @@ async fn a_watch_of_a_tenant_added_later_turns_from_unknown_to_its_status() {
         "known at once, pending"
     );
     store.set(true);
-    engine.refresh_tenant("initech").await;
+    engine
+        .refresh_tenant("initech")
+        .await
+        .expect("a known tenant");
     assert_eq!(next(&mut w).await, Some(SERVING));
 
     // Removed: unknown again, and the stream stays open for its return.

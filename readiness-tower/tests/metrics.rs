@@ -164,7 +164,7 @@ async fn outcomes_are_labelled() {
             .expect("valid")
     });
     for _ in 0..5 {
-        engine.refresh().await;
+        engine.refresh().await.expect("the engine runs");
     }
     let e = capture.exposition().expect("valid exposition");
     for (outcome, n) in [

@@ -190,7 +190,7 @@ async fn liveness_ignores_readiness() {
         )
         .build()
         .expect("valid");
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     let layer = ReadinessLayer::new(engine);
     let r = get(&layer, "/livez").await;
     assert_eq!(
@@ -216,10 +216,10 @@ async fn startupz_latches() {
         )
     );
     db.set(true);
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     assert_eq!(get(&layer, "/startupz").await.status, 200);
     db.set(false);
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     assert_eq!(get(&layer, "/readyz").await.status, 503);
     let r = get(&layer, "/startupz").await;
     assert_eq!((r.status, r.body.as_str()), (200, "ok"), "200 for good");
@@ -346,11 +346,11 @@ async fn a_startup_check_answers_at_its_own_path() {
         )
     );
     migrations.set(true);
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     assert_eq!(get(&layer, "/readyz/migrations").await.body, "ok");
     // Once started it holds nothing back: latched, as /startupz.
     migrations.set(false);
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     assert_eq!(get(&layer, "/readyz").await.status, 200);
     assert_eq!(get(&layer, "/readyz/migrations").await.status, 200);
     // A liveness check is still not a readiness path.

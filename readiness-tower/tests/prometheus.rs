@@ -26,7 +26,7 @@ async fn metrics_endpoint_renders_the_engine_series() {
             .build()
             .expect("valid")
     });
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     let layer = ReadinessLayer::builder(engine.clone())
         .metrics(handle.clone())
         .build()

@@ -116,8 +116,8 @@ proptest! {
             engine
                 .add_tenant("globex", vec![Flag::new(db_ok).spec("store")])
                 .expect("a valid tenant");
-            engine.refresh_tenant("acme").await;
-            engine.refresh_tenant("globex").await;
+            engine.refresh_tenant("acme").await.expect("a known tenant");
+            engine.refresh_tenant("globex").await.expect("a known tenant");
             if draining {
                 engine.drain();
             }

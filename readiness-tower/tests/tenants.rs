@@ -44,9 +44,12 @@ async fn world() -> World {
 
 impl World {
     async fn refresh(&self) {
-        self.engine.refresh().await;
+        self.engine.refresh().await.expect("the engine runs");
         for id in ["acme", "globex"] {
-            self.engine.refresh_tenant(id).await;
+            self.engine
+                .refresh_tenant(id)
+                .await
+                .expect("a known tenant");
         }
     }
 }
@@ -360,10 +363,16 @@ async fn not_ready_only_mode_exports_only_the_not_ready() {
         .tenant("globex", vec![b.spec("store")])
         .build()
         .expect("valid");
-    engine.refresh_tenant("acme").await;
-    engine.refresh_tenant("globex").await;
+    engine.refresh_tenant("acme").await.expect("a known tenant");
+    engine
+        .refresh_tenant("globex")
+        .await
+        .expect("a known tenant");
     b.set(false);
-    engine.refresh_tenant("globex").await;
+    engine
+        .refresh_tenant("globex")
+        .await
+        .expect("a known tenant");
     let e = capture.exposition().expect("valid");
     assert_eq!(
         e.value("tenant_readiness_state", &[("tenant", "globex")]),

@@ -104,7 +104,7 @@ pub async fn engine_with(specs: Vec<CheckSpec>) -> Engine {
         b = b.check(s);
     }
     let engine = b.build().expect("valid");
-    engine.refresh().await;
+    engine.refresh().await.expect("the engine runs");
     engine
 }
 

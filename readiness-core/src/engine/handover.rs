@@ -1,0 +1,239 @@
+//! Reload handover: the series engines share through one recorder belong to one engine at a
+//! time.
+//!
+//! The library keeps no global state, so engines coordinate through what the user hands over:
+//! [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from) puts the new engine in
+//! the old one's *lineage* (a small shared token). One engine of a lineage owns the series; the
+//! others write none of them. A new engine takes them over when it is first ready, or when the
+//! owner is dropped or shut down (the owner hands them to its newest live successor then);
+//! taking over writes every series once with the new engine's values, counts a transition only
+//! if readiness really changed (so a ready-to-ready reload moves no counter and never writes
+//! `readiness_state` 0), and sets the series of checks and tenants the reload removed as the
+//! old engine's own stop would have. An engine that no longer owns the series never writes
+//! them again, its drop included.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, Weak};
+
+use super::scope::{ScopeState, TenantCore};
+use super::{Shared, lock, read, write};
+use crate::snapshot::Status;
+
+/// Engines built from one another with `reload_from`.
+pub(super) struct Lineage {
+    /// Writers of shared series hold it shared; a takeover holds it alone.
+    lock: RwLock<()>,
+    owner: AtomicU64,
+    next: AtomicU64,
+    /// What `readiness_state` last read (false before anything was written).
+    last_ready: AtomicBool,
+    members: Mutex<Vec<(u64, Weak<Shared>)>>,
+}
+
+/// An engine's place in its lineage.
+pub(super) struct Series {
+    lineage: Arc<Lineage>,
+    generation: u64,
+}
+
+/// Why an engine lets its series go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Release {
+    /// `shutdown()`: its checks stop.
+    Shutdown,
+    /// The last handle went: its checks and tenants stop.
+    Drop,
+}
+
+/// A lineage, for [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from).
+#[derive(Clone)]
+pub(super) struct LineageHandle(pub(super) Arc<Lineage>);
+
+impl std::fmt::Debug for LineageHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lineage")
+            .field("owner", &self.0.owner.load(Ordering::SeqCst))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Series {
+    /// A new engine: the first of a lineage (it owns the series at once), or the next one.
+    pub(super) fn new(after: Option<&LineageHandle>) -> Self {
+        match after {
+            Some(LineageHandle(lineage)) => Self {
+                generation: lineage.next.fetch_add(1, Ordering::SeqCst),
+                lineage: lineage.clone(),
+            },
+            None => Self {
+                lineage: Arc::new(Lineage {
+                    lock: RwLock::new(()),
+                    owner: AtomicU64::new(1),
+                    next: AtomicU64::new(2),
+                    last_ready: AtomicBool::new(false),
+                    members: Mutex::new(Vec::new()),
+                }),
+                generation: 1,
+            },
+        }
+    }
+
+    pub(super) fn handle(&self) -> LineageHandle {
+        LineageHandle(self.lineage.clone())
+    }
+
+    pub(super) fn join(&self, shared: &Arc<Shared>) {
+        let mut members = lock(&self.lineage.members);
+        members.retain(|(_, w)| w.strong_count() > 0);
+        members.push((self.generation, Arc::downgrade(shared)));
+    }
+
+    pub(super) fn owns(&self) -> bool {
+        self.lineage.owner.load(Ordering::SeqCst) == self.generation
+    }
+
+    /// Held while writing shared series: `Some` only while this engine owns them and is
+    /// still there.
+    pub(super) fn guard(&self, gone: &AtomicBool) -> Option<RwLockReadGuard<'_, ()>> {
+        let held = read(&self.lineage.lock);
+        (self.owns() && !gone.load(Ordering::SeqCst)).then_some(held)
+    }
+
+    /// `readiness_state` was just written.
+    pub(super) fn note_ready(&self, ready: bool) {
+        self.lineage.last_ready.store(ready, Ordering::SeqCst);
+    }
+
+    fn member(&self, generation: u64) -> Option<Arc<Shared>> {
+        lock(&self.lineage.members)
+            .iter()
+            .find(|(g, _)| *g == generation)
+            .and_then(|(_, w)| w.upgrade())
+    }
+
+    /// The newest engine built after this one that is still there.
+    fn successor(&self) -> Option<Arc<Shared>> {
+        lock(&self.lineage.members)
+            .iter()
+            .filter(|(g, _)| *g > self.generation)
+            .filter_map(|(g, w)| w.upgrade().map(|s| (*g, s)))
+            .filter(|(_, s)| !s.gone.load(Ordering::SeqCst))
+            .max_by_key(|(g, _)| *g)
+            .map(|(_, s)| s)
+    }
+}
+
+impl Shared {
+    /// Take the series over, if a newer engine has not already. Call with the instance's state
+    /// lock held.
+    pub(super) fn take_over_locked(&self, state: &ScopeState) {
+        if self.gone.load(Ordering::SeqCst) {
+            return;
+        }
+        let tenants: Vec<Arc<TenantCore>> = read(&self.tenants).values().cloned().collect();
+        let counts = lock(&self.tenant_sync);
+        let lineage = &self.series.lineage;
+        let _alone = write(&lineage.lock);
+        let previous = lineage.owner.load(Ordering::SeqCst);
+        if previous >= self.series.generation {
+            return;
+        }
+        lineage
+            .owner
+            .store(self.series.generation, Ordering::SeqCst);
+        let snap = self.global.snapshot.load();
+        let was_ready = lineage.last_ready.load(Ordering::SeqCst);
+        self.metrics.touch(snap.ready, snap.draining);
+        if was_ready != snap.ready {
+            self.metrics.count(snap.ready);
+        }
+        lineage.last_ready.store(snap.ready, Ordering::SeqCst);
+        counts.reassert();
+        for (slot, run) in self.global.slots.iter().zip(&state.runs) {
+            if let Some(m) = &slot.metrics {
+                m.state(run.status == Status::Passing);
+            }
+        }
+        for t in &tenants {
+            if !t.removed.load(Ordering::SeqCst) {
+                let own = t.core.snapshot.load();
+                t.series.own(own.ready, TenantCore::own_failure(&own));
+                t.series.touch(t.effective.load(Ordering::SeqCst));
+            }
+        }
+        if let Some(old) = self.series.member(previous) {
+            // What the reload removed reads as the old engine's stop would have left it.
+            for slot in &old.global.slots {
+                if !self.global.index.contains_key(&slot.cfg.name)
+                    && let Some(m) = &slot.metrics
+                {
+                    m.state(false);
+                }
+            }
+            let mine = read(&self.tenants);
+            for (id, t) in read(&old.tenants).iter() {
+                if !mine.contains_key(id) {
+                    t.series.removed();
+                }
+            }
+        }
+    }
+
+    /// Take the series over from an owner that stops.
+    fn take_over(&self) {
+        let state = lock(&self.global.state);
+        self.take_over_locked(&state);
+    }
+
+    /// The engine stops: hand the series to its newest live successor, or, as the last of its
+    /// lineage, leave them as a stopped engine should (checks 0; on drop, tenants as removed).
+    pub(super) fn release_series(&self, why: Release) {
+        let lineage = &self.series.lineage;
+        let successor = {
+            let _alone = write(&lineage.lock);
+            if !self.series.owns() {
+                return;
+            }
+            let successor = self.series.successor();
+            if successor.is_none() {
+                for slot in &self.global.slots {
+                    if let Some(m) = &slot.metrics {
+                        m.state(false);
+                    }
+                }
+                if why == Release::Drop {
+                    for t in read(&self.tenants).values() {
+                        t.series.removed();
+                    }
+                }
+            }
+            successor
+        };
+        if let Some(next) = successor {
+            next.take_over();
+        }
+    }
+
+    /// The series' values at build time, for an engine that owns them from the start.
+    pub(super) fn first_writes(&self, state: &ScopeState) {
+        let counts = lock(&self.tenant_sync);
+        let Some(_owned) = self.series.guard(&self.gone) else {
+            return;
+        };
+        let snap = self.global.snapshot.load();
+        self.metrics.touch(snap.ready, snap.draining);
+        let was_ready = self.series.lineage.last_ready.load(Ordering::SeqCst);
+        if snap.ready && !was_ready {
+            // Nothing to wait for (no critical readiness or startup check): ready from the
+            // start, which is a transition like any other.
+            self.metrics.count(true);
+        }
+        self.series.note_ready(snap.ready);
+        counts.reassert();
+        for (slot, run) in self.global.slots.iter().zip(&state.runs) {
+            if let Some(m) = &slot.metrics {
+                m.state(run.status == Status::Passing);
+            }
+        }
+    }
+}

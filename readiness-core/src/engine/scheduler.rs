@@ -1,0 +1,452 @@
+//! When checks run: one driver task over every check of the engine, under the in-flight bounds,
+//! fair under saturation.
+//!
+//! - **One timer queue.** Every check has one entry in a heap of due instants; one driver task
+//!   pops what is due and starts runs (each run is a task in a bounded set, so only runs in
+//!   flight cost a task). A check costs a heap entry and a few atomics, not a task and a timer.
+//! - **Lanes.** Each pool of permits (the instance's `max_in_flight`, the tenants'
+//!   `max_tenant_in_flight`) serves three queues in order: checks whose last run ended in time
+//!   (passing or failing), first runs, then the **slow lane**: checks whose last run timed out
+//!   or died. The slow lane holds at most a quarter of the pool's permits (at least one), so
+//!   thousands of hanging checks never take the turns of healthy ones. Within it, checks that
+//!   are not failing yet (an outage just starting) go before those already failing.
+//! - **Back-off while saturated.** A failing check whose run timed out again while others wait
+//!   in its slow lane waits twice its previous delay (from its period up to
+//!   `slow_backoff_max`, 60 s by default) before its next run. The cost: a hanging check's
+//!   recovery is seen later, at worst after the back-off cap plus its wait in the slow lane
+//!   (about `hanging checks x timeout / slow permits`).
+//! - **Supervision.** A run that dies (a panic while its future is dropped at the timeout, or in
+//!   the record path) is recorded as a failure, logged once and run again after a restart
+//!   back-off that doubles per consecutive death (1 s to 60 s by default). The driver and the
+//!   watchdog run under a supervisor that restarts them with the same kind of back-off.
+//! - **Staleness.** The watchdog holds one entry per check whose result can expire and marks
+//!   a result stale when its deadline passes (see [`super::record`]).
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::sync::Notify;
+use tokio::task::{Id, JoinSet};
+use tokio::time::Instant;
+
+use super::run::{RunClass, doubled, jittered};
+use super::scope::{
+    CheckRef, IDLE, LANE_FIRST, LANE_HEALTHY, LANE_SLOW, NEVER, QUEUED, RUNNING, Slot, TIMED,
+    Target, TenantCore,
+};
+use super::{Shared, lock, read};
+
+struct Timer {
+    at: Instant,
+    seq: u64,
+    check: CheckRef,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        // Earliest first out of a max-heap.
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A check waiting in the slow lane: not yet failing before failing, then by due instant.
+struct SlowEntry {
+    failing: bool,
+    due: Instant,
+    seq: u64,
+    check: CheckRef,
+}
+
+impl SlowEntry {
+    fn key(&self) -> (bool, Instant, u64) {
+        (self.failing, self.due, self.seq)
+    }
+}
+impl PartialEq for SlowEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for SlowEntry {}
+impl PartialOrd for SlowEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for SlowEntry {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        other.key().cmp(&self.key())
+    }
+}
+
+/// One pool of permits and its lanes.
+struct Pool {
+    limit: usize,
+    slow_limit: usize,
+    in_flight: usize,
+    slow_in_flight: usize,
+    healthy: VecDeque<CheckRef>,
+    first: VecDeque<CheckRef>,
+    slow: BinaryHeap<SlowEntry>,
+}
+
+impl Pool {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            slow_limit: (limit / 4).max(1),
+            in_flight: 0,
+            slow_in_flight: 0,
+            healthy: VecDeque::new(),
+            first: VecDeque::new(),
+            slow: BinaryHeap::new(),
+        }
+    }
+
+    /// The next check to start and whether it takes a slow permit, if a permit is free.
+    fn pick(&mut self) -> Option<(CheckRef, bool)> {
+        if self.in_flight >= self.limit {
+            return None;
+        }
+        if let Some(c) = self.healthy.pop_front().or_else(|| self.first.pop_front()) {
+            return Some((c, false));
+        }
+        if self.slow_in_flight < self.slow_limit {
+            return self.slow.pop().map(|e| (e.check, true));
+        }
+        None
+    }
+
+    fn clear(&mut self) {
+        self.healthy.clear();
+        self.first.clear();
+        self.slow.clear();
+    }
+}
+
+struct Plan {
+    timers: BinaryHeap<Timer>,
+    seq: u64,
+    pools: [Pool; 2],
+}
+
+/// The scheduler's shared state: the timer heap, the lanes and the permits.
+pub(super) struct Scheduler {
+    plan: Mutex<Plan>,
+    /// Wakes the driver: new checks, a permit freed.
+    pub(super) wake: Notify,
+    /// Wakes refreshes waiting for a permit.
+    freed: Notify,
+}
+
+/// A permit of a pool; giving it back wakes the driver and waiting refreshes.
+pub(super) struct Permit {
+    shared: Arc<Shared>,
+    pool: usize,
+    slow: bool,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let sched = &self.shared.sched;
+        {
+            let mut plan = lock(&sched.plan);
+            let pool = &mut plan.pools[self.pool];
+            pool.in_flight = pool.in_flight.saturating_sub(1);
+            if self.slow {
+                pool.slow_in_flight = pool.slow_in_flight.saturating_sub(1);
+            }
+        }
+        sched.wake.notify_one();
+        sched.freed.notify_waiters();
+    }
+}
+
+pub(super) struct RunEnd {
+    check: CheckRef,
+    class: RunClass,
+}
+
+impl Scheduler {
+    pub(super) fn new(max_in_flight: usize, max_tenant_in_flight: usize) -> Self {
+        Self {
+            plan: Mutex::new(Plan {
+                timers: BinaryHeap::new(),
+                seq: 0,
+                pools: [Pool::new(max_in_flight), Pool::new(max_tenant_in_flight)],
+            }),
+            wake: Notify::new(),
+            freed: Notify::new(),
+        }
+    }
+
+    /// Schedule the first run of a scope's checks (after their initial delay; never jittered).
+    pub(super) fn add(&self, shared: &Shared, tenant: Option<&Arc<TenantCore>>) {
+        let core = shared.core(tenant.map(|t| &**t));
+        let now = Instant::now();
+        {
+            let mut plan = lock(&self.plan);
+            for (idx, slot) in core.slots.iter().enumerate() {
+                match now.checked_add(slot.cfg.initial_delay) {
+                    Some(at) => push_timer(&mut plan, shared, slot, CheckRef::new(tenant, idx), at),
+                    None => slot.sched.state.store(IDLE, Ordering::SeqCst),
+                }
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// A permit for a refresh: waits while the pool is full.
+    pub(super) async fn acquire(&self, shared: &Arc<Shared>, pool: usize) -> Permit {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut plan = lock(&self.plan);
+                let p = &mut plan.pools[pool];
+                if p.in_flight < p.limit {
+                    p.in_flight += 1;
+                    return Permit {
+                        shared: shared.clone(),
+                        pool,
+                        slow: false,
+                    };
+                }
+            }
+            freed.await;
+        }
+    }
+
+    /// Move what is due into the lanes and start what the permits allow. Returns when the
+    /// next timer is due.
+    fn tick(
+        &self,
+        shared: &Arc<Shared>,
+        runs: &mut JoinSet<RunEnd>,
+        ids: &mut HashMap<Id, CheckRef>,
+    ) -> Option<Instant> {
+        let now = Instant::now();
+        let mut plan = lock(&self.plan);
+        while plan.timers.peek().is_some_and(|t| t.at <= now) {
+            let Some(t) = plan.timers.pop() else { break };
+            let Some(target) = t.check.resolve() else {
+                continue;
+            };
+            let slot = target.slot(shared);
+            if !slot.cfg.bounded {
+                // The heartbeat: never queued behind anything.
+                spawn_run(shared, runs, ids, target, None);
+                continue;
+            }
+            slot.sched.state.store(QUEUED, Ordering::SeqCst);
+            let pool = &mut plan.pools[target.pool()];
+            match slot.sched.lane.load(Ordering::SeqCst) {
+                LANE_HEALTHY => pool.healthy.push_back(t.check),
+                LANE_FIRST => pool.first.push_back(t.check),
+                _ => pool.slow.push(SlowEntry {
+                    failing: slot.failing.load(Ordering::SeqCst),
+                    due: t.at,
+                    seq: t.seq,
+                    check: t.check,
+                }),
+            }
+        }
+        for p in 0..plan.pools.len() {
+            while let Some((check, slow)) = plan.pools[p].pick() {
+                let Some(target) = check.resolve() else {
+                    continue;
+                };
+                let pool = &mut plan.pools[p];
+                pool.in_flight += 1;
+                if slow {
+                    pool.slow_in_flight += 1;
+                }
+                let permit = Permit {
+                    shared: shared.clone(),
+                    pool: p,
+                    slow,
+                };
+                spawn_run(shared, runs, ids, target, Some(permit));
+            }
+        }
+        plan.timers.peek().map(|t| t.at)
+    }
+
+    /// A run ended: decide when the check runs next.
+    fn finish(&self, shared: &Shared, end: RunEnd) {
+        let Some(target) = end.check.resolve() else {
+            return;
+        };
+        let slot = target.slot(shared);
+        let cfg = &slot.cfg;
+        let s = &slot.sched;
+        let next = jittered(
+            cfg.period,
+            cfg.jitter,
+            s.salt,
+            slot.runs_started.load(Ordering::SeqCst),
+        );
+        let mut plan = lock(&self.plan);
+        let delay = match end.class {
+            RunClass::InTime | RunClass::Coalesced => {
+                s.streak.store(0, Ordering::SeqCst);
+                s.deaths.store(0, Ordering::SeqCst);
+                s.lane.store(LANE_HEALTHY, Ordering::SeqCst);
+                next
+            }
+            RunClass::TimedOut => {
+                s.deaths.store(0, Ordering::SeqCst);
+                let streak = s.streak.fetch_add(1, Ordering::SeqCst).saturating_add(1);
+                s.lane.store(LANE_SLOW, Ordering::SeqCst);
+                let saturated = !plan.pools[target.pool()].slow.is_empty();
+                if saturated && slot.failing.load(Ordering::SeqCst) {
+                    let cap = cfg.period.max(shared.options.slow_backoff_max);
+                    doubled(cfg.period, streak, cap).max(next)
+                } else {
+                    next
+                }
+            }
+            RunClass::Died => {
+                let deaths = s.deaths.fetch_add(1, Ordering::SeqCst).saturating_add(1);
+                s.streak.fetch_add(1, Ordering::SeqCst);
+                s.lane.store(LANE_SLOW, Ordering::SeqCst);
+                shared.restart_backoff(deaths).max(next)
+            }
+        };
+        let at = Instant::now().checked_add(delay);
+        match at {
+            Some(at) => push_timer(&mut plan, shared, slot, end.check, at),
+            None => {
+                s.due.store(NEVER, Ordering::SeqCst);
+                s.state.store(IDLE, Ordering::SeqCst);
+            }
+        }
+        drop(plan);
+        if let Some(at) = at
+            && delay > cfg.period.saturating_add(cfg.jitter)
+        {
+            // A planned delay longer than the period: the result stays valid until then.
+            shared.extend_deadline(target.tenant.as_ref(), target.idx, at);
+        }
+    }
+
+    /// Rebuild the queues from what each check says about itself, after the driver died
+    /// (it may have died half-way through an update).
+    pub(super) fn reconcile(&self, shared: &Shared) {
+        let tenants: Vec<Arc<TenantCore>> = read(&shared.tenants).values().cloned().collect();
+        let mut plan = lock(&self.plan);
+        plan.timers.clear();
+        for pool in &mut plan.pools {
+            pool.clear();
+        }
+        let scopes = std::iter::once(None).chain(tenants.iter().map(Some));
+        for tenant in scopes {
+            let core = shared.core(tenant.map(|t| &**t));
+            for (idx, slot) in core.slots.iter().enumerate() {
+                let state = slot.sched.state.load(Ordering::SeqCst);
+                if state == TIMED || state == QUEUED {
+                    let at = shared
+                        .clock
+                        .instant(slot.sched.due.load(Ordering::SeqCst))
+                        .unwrap_or_else(Instant::now);
+                    push_timer(&mut plan, shared, slot, CheckRef::new(tenant, idx), at);
+                }
+            }
+        }
+    }
+}
+
+fn push_timer(plan: &mut Plan, shared: &Shared, slot: &Slot, check: CheckRef, at: Instant) {
+    plan.seq += 1;
+    let seq = plan.seq;
+    slot.sched
+        .due
+        .store(shared.clock.nanos(at), Ordering::SeqCst);
+    slot.sched.state.store(TIMED, Ordering::SeqCst);
+    plan.timers.push(Timer { at, seq, check });
+}
+
+fn spawn_run(
+    shared: &Arc<Shared>,
+    runs: &mut JoinSet<RunEnd>,
+    ids: &mut HashMap<Id, CheckRef>,
+    target: Target,
+    permit: Option<Permit>,
+) {
+    let check = target.to_ref();
+    target
+        .slot(shared)
+        .sched
+        .state
+        .store(RUNNING, Ordering::SeqCst);
+    let s = shared.clone();
+    let end_ref = check.clone();
+    let handle = runs.spawn(async move {
+        let class = AssertUnwindSafe(s.run_scheduled(&target))
+            .catch_unwind()
+            .await
+            .unwrap_or(RunClass::Died);
+        drop(permit);
+        RunEnd {
+            check: end_ref,
+            class,
+        }
+    });
+    ids.insert(handle.id(), check);
+}
+
+/// The driver: runs until the engine stops; the supervisor restarts it if it dies.
+pub(super) async fn drive(
+    shared: &Arc<Shared>,
+    runs: &mut JoinSet<RunEnd>,
+    ids: &mut HashMap<Id, CheckRef>,
+) {
+    let mut stopping = shared.stopping.subscribe();
+    let far = || Instant::now() + Duration::from_secs(86_400);
+    let sleep = tokio::time::sleep_until(far());
+    tokio::pin!(sleep);
+    loop {
+        if *stopping.borrow_and_update() {
+            return;
+        }
+        #[cfg(test)]
+        shared.faults.driver();
+        let next = shared.sched.tick(shared, runs, ids);
+        sleep.as_mut().reset(next.unwrap_or_else(far));
+        tokio::select! {
+            _ = stopping.changed() => {}
+            Some(joined) = runs.join_next_with_id(), if !runs.is_empty() => {
+                let end = match joined {
+                    Ok((id, end)) => {
+                        ids.remove(&id);
+                        Some(end)
+                    }
+                    // Only an abort ends a run without a result (the engine is stopping).
+                    Err(e) => ids.remove(&e.id()).map(|check| RunEnd { check, class: RunClass::Died }),
+                };
+                if let Some(end) = end {
+                    shared.sched.finish(shared, end);
+                }
+            }
+            _ = shared.sched.wake.notified() => {}
+            _ = &mut sleep => {}
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Reload handover (issue 12, item 4): the global series belong to one engine at a time.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use readiness_core::metrics::{
+    READINESS_DRAINING, READINESS_STATE, READINESS_TRANSITIONS_TOTAL, TENANT_TENANTS,
+};
+use readiness_core::{CheckSpec, Engine};
+
+fn spec(name: &str, check: &Switch) -> CheckSpec {
+    CheckSpec::readiness(name, check.clone())
+        .period(Duration::from_secs(1))
+        .jitter(Duration::ZERO)
+        .failure_threshold(1)
+}
+
+const GLOBAL: &[&str] = &[
+    READINESS_STATE,
+    READINESS_TRANSITIONS_TOTAL,
+    READINESS_DRAINING,
+    TENANT_TENANTS,
+];
+
+fn global_writes(rec: &LogRecorder) -> Vec<Write> {
+    rec.writes()
+        .into_iter()
+        .filter(|w| GLOBAL.contains(&w.name.as_str()) && w.op != Op::Register)
+        .collect()
+}
+
+fn counted(rec: &LogRecorder, to: &str) -> u64 {
+    rec.writes_to(READINESS_TRANSITIONS_TOTAL)
+        .iter()
+        .filter(|w| w.label("to") == Some(to))
+        .map(|w| match w.op {
+            Op::Increment(n) => n,
+            _ => 0,
+        })
+        .sum()
+}
+
+fn states(rec: &LogRecorder) -> Vec<Op> {
+    rec.writes_to(READINESS_STATE)
+        .iter()
+        .map(|w| w.op)
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_ready_to_ready_reload_writes_no_zero_and_moves_no_counter() {
+    let rec = LogRecorder::new();
+    let _guard = metrics::set_default_local_recorder(&rec);
+    let db = Switch::new(OK);
+    let old = Engine::builder()
+        .without_heartbeat()
+        .check(spec("db", &db))
+        .tenant("acme", vec![spec("store", &db)])
+        .build()
+        .expect("valid");
+    settle().await;
+    assert!(old.is_ready());
+    rec.clear();
+
+    let new = Engine::builder()
+        .without_heartbeat()
+        .check(spec("db", &db).initial_delay(Duration::from_secs(5)))
+        .tenant("acme", vec![spec("store", &db)])
+        .reload_from(&old)
+        .build()
+        .expect("valid");
+    advance(Duration::from_secs(3)).await;
+    assert!(
+        old.is_ready() && !new.is_ready(),
+        "the new engine is not ready yet"
+    );
+    assert_eq!(
+        global_writes(&rec)
+            .iter()
+            .filter(|w| w.op == Op::Set(0.0) && w.name == READINESS_STATE)
+            .count(),
+        0,
+        "nothing writes readiness_state 0 while the old engine serves"
+    );
+    advance(Duration::from_secs(3)).await;
+    assert!(new.is_ready(), "the new engine took over");
+    drop(old);
+    advance(Duration::from_secs(3)).await;
+    assert!(
+        states(&rec).iter().all(|op| *op == Op::Set(1.0)),
+        "readiness_state only ever reads 1: {:?}",
+        states(&rec)
+    );
+    assert_eq!(
+        counted(&rec, "ready"),
+        0,
+        "a ready-to-ready reload moves no counter"
+    );
+    assert_eq!(counted(&rec, "not_ready"), 0);
+    assert!(
+        rec.writes_to(READINESS_DRAINING)
+            .iter()
+            .all(|w| w.op == Op::Set(0.0)),
+        "not draining"
+    );
+
+    // The new engine owns the series now: its transitions are counted.
+    db.set(FAIL);
+    advance(Duration::from_secs(2)).await;
+    assert!(!new.is_ready());
+    assert_eq!(states(&rec).last(), Some(&Op::Set(0.0)));
+    assert_eq!(counted(&rec, "not_ready"), 1);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_older_engine_dropped_first_hands_over_at_once() {
+    let rec = LogRecorder::new();
+    let _guard = metrics::set_default_local_recorder(&rec);
+    let db = Switch::new(OK);
+    let old = Engine::builder()
+        .without_heartbeat()
+        .check(spec("db", &db))
+        .build()
+        .expect("valid");
+    settle().await;
+    assert!(old.is_ready());
+    rec.clear();
+    let new = Engine::builder()
+        .without_heartbeat()
+        .check(spec("db", &db).initial_delay(Duration::from_secs(10)))
+        .reload_from(&old)
+        .build()
+        .expect("valid");
+    settle().await;
+    assert_eq!(global_writes(&rec), vec![], "nothing until it takes over");
+    drop(old);
+    settle().await;
+    assert_eq!(
+        states(&rec),
+        vec![Op::Set(0.0)],
+        "taken over at the drop: not ready yet"
+    );
+    assert_eq!(
+        counted(&rec, "not_ready"),
+        1,
+        "the series saw ready -> not ready"
+    );
+    advance(Duration::from_secs(11)).await;
+    assert!(new.is_ready());
+    assert_eq!(states(&rec).last(), Some(&Op::Set(1.0)));
+    assert_eq!(counted(&rec, "ready"), 1);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_older_engine_never_overwrites_the_newer_ones_check_series() {
+    let rec = LogRecorder::new();
+    let _guard = metrics::set_default_local_recorder(&rec);
+    let db = Switch::new(OK);
+    let old = Engine::builder()
+        .without_heartbeat()
+        .check(spec("db", &db))
+        .check(spec("gone", &db))
+        .build()
+        .expect("valid");
+    settle().await;
+    let new = Engine::builder()
+        .without_heartbeat()
+        .check(spec("db", &db))
+        .reload_from(&old)
+        .build()
+        .expect("valid");
+    settle().await;
+    assert!(new.is_ready());
+    rec.clear();
+    drop(old);
+    settle().await;
+    let check_state = rec.writes_to(readiness_core::metrics::CHECK_STATE);
+    assert!(
+        check_state.iter().all(|w| w.label("check") != Some("db")),
+        "the old engine's drop leaves `db` (the new engine's) alone: {check_state:?}"
+    );
+    advance(Duration::from_secs(2)).await;
+    let last_gone = rec
+        .writes_to(readiness_core::metrics::CHECK_STATE)
+        .into_iter()
+        .rev()
+        .find(|w| w.label("check") == Some("gone"));
+    assert!(
+        last_gone.is_none_or(|w| w.op == Op::Set(0.0)),
+        "a check the reload removed reads 0"
+    );
+}

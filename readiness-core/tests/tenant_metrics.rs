@@ -1,0 +1,137 @@
+//! `TenantMetricsMode::NotReadyOnly` (issue 12, item 5): a tenant gets its state and
+//! transition series from its own first failure only.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use readiness_core::metrics::{TENANT_CHECK_SECONDS_TOTAL, TENANT_STATE, TENANT_TRANSITIONS_TOTAL};
+use readiness_core::{CheckSpec, Engine, TenantMetricsMode};
+
+fn tenant_series(rec: &LogRecorder, tenant: Option<&str>) -> Vec<String> {
+    rec.writes()
+        .into_iter()
+        .filter(|w| w.name == TENANT_STATE || w.name == TENANT_TRANSITIONS_TOTAL)
+        .filter(|w| tenant.is_none_or(|t| w.label("tenant") == Some(t)))
+        .map(|w| format!("{}{:?}", w.name, w.labels))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+fn spec(check: &Switch) -> CheckSpec {
+    CheckSpec::readiness("db", check.clone())
+        .period(Duration::from_secs(1))
+        .jitter(Duration::ZERO)
+        .failure_threshold(1)
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_thousand_healthy_tenants_cost_no_state_series_even_through_a_drain() {
+    let rec = LogRecorder::new();
+    let _guard = metrics::set_default_local_recorder(&rec);
+    let ok = Switch::new(OK);
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .tenant_metrics(TenantMetricsMode::NotReadyOnly)
+        .max_tenants(1001)
+        .build()
+        .expect("valid");
+    for i in 0..1000 {
+        engine
+            .add_tenant(&format!("t{i}"), vec![spec(&ok)])
+            .expect("added");
+    }
+    advance(Duration::from_secs(3)).await;
+    assert_eq!(engine.tenant_ready("t999"), Some(true));
+    let series = tenant_series(&rec, None);
+    assert_eq!(
+        series.len(),
+        0,
+        "pending at start and ready: {} series, {:?}",
+        series.len(),
+        series.first()
+    );
+    engine.drain();
+    advance(Duration::from_secs(3)).await;
+    assert_eq!(engine.tenant_ready("t999"), Some(false), "drained");
+    let series = tenant_series(&rec, None);
+    assert_eq!(
+        series.len(),
+        0,
+        "after the instance's drain: {} series, {:?}",
+        series.len(),
+        series.first()
+    );
+    let seconds = rec
+        .series()
+        .into_iter()
+        .filter(|s| s.starts_with(TENANT_CHECK_SECONDS_TOTAL))
+        .count();
+    assert_eq!(
+        seconds, 1000,
+        "check time stays per tenant (cost attribution)"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_failing_tenant_gets_its_own_series_and_no_other_does() {
+    let rec = LogRecorder::new();
+    let _guard = metrics::set_default_local_recorder(&rec);
+    let ok = Switch::new(OK);
+    let bad = Switch::new(OK);
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .tenant_metrics(TenantMetricsMode::NotReadyOnly)
+        .max_tenants(1001)
+        .tenant("bad", vec![spec(&bad)])
+        .build()
+        .expect("valid");
+    for i in 0..1000 {
+        engine
+            .add_tenant(&format!("t{i}"), vec![spec(&ok)])
+            .expect("added");
+    }
+    advance(Duration::from_secs(2)).await;
+    bad.set(FAIL);
+    advance(Duration::from_secs(2)).await;
+    assert_eq!(engine.tenant_ready("bad"), Some(false));
+    let all = tenant_series(&rec, None);
+    let own = tenant_series(&rec, Some("bad"));
+    assert_eq!(
+        all.len(),
+        own.len(),
+        "only the failing tenant's: {} series, its own {}",
+        all.len(),
+        own.len()
+    );
+    let state = rec
+        .writes_to(TENANT_STATE)
+        .into_iter()
+        .next_back()
+        .expect("its state is written");
+    assert_eq!(state.op, Op::Set(0.0));
+    let to_not_ready: u64 = rec
+        .writes_to(TENANT_TRANSITIONS_TOTAL)
+        .iter()
+        .filter(|w| w.label("to") == Some("not_ready"))
+        .map(|w| match w.op {
+            Op::Increment(n) => n,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(to_not_ready, 1, "its own failure, counted once");
+    bad.set(OK);
+    advance(Duration::from_secs(2)).await;
+    let state = rec
+        .writes_to(TENANT_STATE)
+        .into_iter()
+        .next_back()
+        .expect("written");
+    assert_eq!(
+        state.op,
+        Op::Set(1.0),
+        "set to 1 once more when it recovers"
+    );
+}
