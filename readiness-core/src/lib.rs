@@ -31,6 +31,19 @@
 //!
 //! This crate knows nothing about HTTP; `readiness-tower` serves the probes.
 //!
+//! # Features
+//!
+//! None: the engine needs only tokio, `metrics` (the facade; the application installs a
+//! recorder) and `tracing`. Integrations live in the other crates.
+//!
+//! # The other crates
+//!
+//! - [`readiness-tower`](https://docs.rs/readiness-tower): `ReadinessLayer`, the probes of this
+//!   engine for any tower stack (axum, hyper, tonic) in kube-apiserver's formats, gRPC health,
+//!   `/metrics`, and ready-made HTTP and gRPC checks. It re-exports this crate's common types.
+//! - [`readiness-testkit`](https://docs.rs/readiness-testkit): a deterministic fault injector,
+//!   in-process probe client and wait helpers for your own tests (feature `chaos`).
+//!
 //! # Example
 //!
 //! ```
