@@ -187,7 +187,7 @@ impl Shared {
             tracing::info!(
                 target: "readiness",
                 scope = %scope,
-                check = %cfg.name,
+                check = %slot.name,
                 kind = cfg.kind.as_str(),
                 critical = cfg.critical,
                 from = before.as_str(),
@@ -195,7 +195,7 @@ impl Shared {
                 reason = reason_now.as_deref().unwrap_or(""),
                 "check state changed"
             );
-            self.audit(scope, Some(cfg.name.clone()), after.as_str(), reason_now);
+            self.audit(scope, Some(slot.name.clone()), after.as_str(), reason_now);
         }
         match t {
             None if changed => self.publish(&mut state),
@@ -295,7 +295,9 @@ impl Shared {
                 .series
                 .effective(changed.is_some(), tenant.effective.load(Ordering::SeqCst));
             let own = tenant.core.snapshot.load();
-            tenant.series.own(own.ready, TenantCore::own_failure(&own));
+            tenant
+                .series
+                .own(&tenant.id, own.ready, TenantCore::own_failure(&own));
         }
         drop(counts);
         if let Some(ready) = changed {

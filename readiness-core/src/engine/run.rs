@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use super::record::Event;
-use super::scope::{Target, TenantCore};
+use super::scope::{Busy, Target, TenantCore};
 use crate::metrics::Outcome;
 
 /// How a run ended, for the next decision.
@@ -32,7 +32,7 @@ impl Shared {
     /// (it holds a permit).
     pub(super) async fn run_scheduled(self: &Arc<Self>, target: &Target) -> RunClass {
         let slot = target.slot(self);
-        let Ok(_guard) = slot.run_lock.try_lock() else {
+        let Some(_busy) = Busy::try_new(slot, &self.ran) else {
             return RunClass::Coalesced;
         };
         let class = self.run_once(target.tenant.as_ref(), target.idx).await;
@@ -43,7 +43,7 @@ impl Shared {
                 tracing::warn!(
                     target: "readiness",
                     scope = %scope_name(target.tenant.as_deref()),
-                    check = %slot.cfg.name,
+                    check = %slot.name,
                     ?backoff,
                     "a run of the check died; restarting it after its back-off"
                 );
@@ -58,7 +58,7 @@ impl Shared {
         slot.runs_started.fetch_add(1, Ordering::SeqCst);
         let start = Instant::now();
         let timeout = slot.cfg.timeout;
-        let check = &slot.cfg.check;
+        let check = &slot.check;
         let (outcome, reason, mut class) =
             match std::panic::catch_unwind(AssertUnwindSafe(|| check.check())) {
                 Err(panic) => (
@@ -145,22 +145,30 @@ impl Shared {
     ) {
         let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
         let seen = slot.runs_completed.load(Ordering::SeqCst);
-        let _guard = slot.run_lock.lock().await;
-        if slot.runs_completed.load(Ordering::SeqCst) > seen {
-            // A run finished while this caller waited (the one in flight when it asked, or
-            // one started since): share its result, as singleflight does.
-            return;
+        loop {
+            let ran = self.ran.notified();
+            tokio::pin!(ran);
+            ran.as_mut().enable();
+            if slot.runs_completed.load(Ordering::SeqCst) > seen {
+                // A run finished while this caller waited (the one in flight when it asked,
+                // or one started since): share its result, as singleflight does.
+                return;
+            }
+            if let Some(_busy) = Busy::try_new(slot, &self.ran) {
+                let _permit = if slot.cfg.bounded {
+                    Some(
+                        self.sched
+                            .acquire(self, usize::from(tenant.is_some()))
+                            .await,
+                    )
+                } else {
+                    None
+                };
+                self.run_once(tenant, idx).await;
+                return;
+            }
+            ran.await;
         }
-        let _permit = if slot.cfg.bounded {
-            Some(
-                self.sched
-                    .acquire(self, usize::from(tenant.is_some()))
-                    .await,
-            )
-        } else {
-            None
-        };
-        self.run_once(tenant, idx).await;
     }
 
     /// The restart back-off after `deaths` consecutive deaths.

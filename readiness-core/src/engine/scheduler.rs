@@ -26,7 +26,7 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -41,10 +41,19 @@ use super::scope::{
 };
 use super::{Shared, lock, read};
 
+/// A check's next run (nanoseconds on the engine's clock; `seq` keeps checks due at the same
+/// instant in the order they were scheduled): 24 bytes a check.
 struct Timer {
-    at: Instant,
-    seq: u64,
-    check: CheckRef,
+    at: u64,
+    seq: u32,
+    idx: u32,
+    tenant: Option<Weak<TenantCore>>,
+}
+
+impl Timer {
+    fn check(self) -> CheckRef {
+        CheckRef::from_parts(self.tenant, self.idx)
+    }
 }
 
 impl PartialEq for Timer {
@@ -68,13 +77,13 @@ impl Ord for Timer {
 /// A check waiting in the slow lane: not yet failing before failing, then by due instant.
 struct SlowEntry {
     failing: bool,
-    due: Instant,
+    due: u64,
     seq: u64,
     check: CheckRef,
 }
 
 impl SlowEntry {
-    fn key(&self) -> (bool, Instant, u64) {
+    fn key(&self) -> (bool, u64, u64) {
         (self.failing, self.due, self.seq)
     }
 }
@@ -242,11 +251,13 @@ impl Scheduler {
         runs: &mut JoinSet<RunEnd>,
         ids: &mut HashMap<Id, CheckRef>,
     ) -> Option<Instant> {
-        let now = Instant::now();
+        let now = shared.clock.now();
         let mut plan = lock(&self.plan);
         while plan.timers.peek().is_some_and(|t| t.at <= now) {
             let Some(t) = plan.timers.pop() else { break };
-            let Some(target) = t.check.resolve() else {
+            let due = t.at;
+            let check = t.check();
+            let Some(target) = check.resolve() else {
                 continue;
             };
             let slot = target.slot(shared);
@@ -256,15 +267,17 @@ impl Scheduler {
                 continue;
             }
             slot.sched.state.store(QUEUED, Ordering::SeqCst);
+            plan.seq += 1;
+            let seq = plan.seq;
             let pool = &mut plan.pools[target.pool()];
             match slot.sched.lane.load(Ordering::SeqCst) {
-                LANE_HEALTHY => pool.healthy.push_back(t.check),
-                LANE_FIRST => pool.first.push_back(t.check),
+                LANE_HEALTHY => pool.healthy.push_back(check),
+                LANE_FIRST => pool.first.push_back(check),
                 _ => pool.slow.push(SlowEntry {
                     failing: slot.failing.load(Ordering::SeqCst),
-                    due: t.at,
-                    seq: t.seq,
-                    check: t.check,
+                    due,
+                    seq,
+                    check,
                 }),
             }
         }
@@ -286,7 +299,7 @@ impl Scheduler {
                 spawn_run(shared, runs, ids, target, Some(permit));
             }
         }
-        plan.timers.peek().map(|t| t.at)
+        plan.timers.peek().and_then(|t| shared.clock.instant(t.at))
     }
 
     /// A run ended: decide when the check runs next.
@@ -374,13 +387,18 @@ impl Scheduler {
 }
 
 fn push_timer(plan: &mut Plan, shared: &Shared, slot: &Slot, check: CheckRef, at: Instant) {
-    plan.seq += 1;
-    let seq = plan.seq;
-    slot.sched
-        .due
-        .store(shared.clock.nanos(at), Ordering::SeqCst);
+    let at = shared.clock.nanos(at);
+    slot.sched.due.store(at, Ordering::SeqCst);
     slot.sched.state.store(TIMED, Ordering::SeqCst);
-    plan.timers.push(Timer { at, seq, check });
+    plan.seq = plan.seq.wrapping_add(1);
+    let seq = plan.seq as u32;
+    let (tenant, idx) = check.into_parts();
+    plan.timers.push(Timer {
+        at,
+        seq,
+        idx,
+        tenant,
+    });
 }
 
 fn spawn_run(
