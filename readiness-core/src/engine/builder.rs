@@ -397,6 +397,7 @@ impl EngineBuilder {
             sched: Scheduler::new(self.max_in_flight, self.max_tenant_in_flight),
             interner,
             ran: tokio::sync::Notify::new(),
+            ran_waiters: std::sync::atomic::AtomicUsize::new(0),
             watchdog: Watchdog::new(),
             #[cfg(test)]
             faults: Default::default(),

@@ -95,8 +95,9 @@ struct Shared {
     sched: Scheduler,
     /// Names and settings that checks share.
     interner: Interner,
-    /// Notified when a check's run ends (refreshes waiting to share it).
+    /// Notified when a check's run ends, while refreshes wait to share it.
     ran: tokio::sync::Notify,
+    ran_waiters: std::sync::atomic::AtomicUsize,
     watchdog: Watchdog,
     #[cfg(test)]
     faults: tests::Faults,

@@ -32,7 +32,7 @@ impl Shared {
     /// (it holds a permit).
     pub(super) async fn run_scheduled(self: &Arc<Self>, target: &Target) -> RunClass {
         let slot = target.slot(self);
-        let Some(_busy) = Busy::try_new(slot, &self.ran) else {
+        let Some(_busy) = Busy::try_new(slot, self) else {
             return RunClass::Coalesced;
         };
         let class = self.run_once(target.tenant.as_ref(), target.idx).await;
@@ -104,11 +104,13 @@ impl Shared {
                     }
                 }
             };
-        let elapsed = start.elapsed();
+        let end = Instant::now();
+        let elapsed = end.saturating_duration_since(start);
         let event = Event::Run {
             outcome,
             reason,
             elapsed,
+            at: end,
         };
         if let Err(panic) =
             std::panic::catch_unwind(AssertUnwindSafe(|| self.record(tenant, idx, event)))
@@ -127,6 +129,7 @@ impl Shared {
                         outcome: Outcome::Panic,
                         reason: Some(reason),
                         elapsed,
+                        at: end,
                     },
                 );
             }));
@@ -145,6 +148,25 @@ impl Shared {
     ) {
         let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
         let seen = slot.runs_completed.load(Ordering::SeqCst);
+        let run = async {
+            let _permit = if slot.cfg.bounded {
+                Some(
+                    self.sched
+                        .acquire(self, usize::from(tenant.is_some()))
+                        .await,
+                )
+            } else {
+                None
+            };
+            self.run_once(tenant, idx).await;
+        };
+        if let Some(_busy) = Busy::try_new(slot, self) {
+            return run.await;
+        }
+        // A run is in flight: wait for it and take its result.
+        self.ran_waiters.fetch_add(1, Ordering::SeqCst);
+        let _waiting = RanWaiter(self);
+        tokio::pin!(run);
         loop {
             let ran = self.ran.notified();
             tokio::pin!(ran);
@@ -154,18 +176,8 @@ impl Shared {
                 // or one started since): share its result, as singleflight does.
                 return;
             }
-            if let Some(_busy) = Busy::try_new(slot, &self.ran) {
-                let _permit = if slot.cfg.bounded {
-                    Some(
-                        self.sched
-                            .acquire(self, usize::from(tenant.is_some()))
-                            .await,
-                    )
-                } else {
-                    None
-                };
-                self.run_once(tenant, idx).await;
-                return;
+            if let Some(_busy) = Busy::try_new(slot, self) {
+                return run.await;
             }
             ran.await;
         }
@@ -218,4 +230,13 @@ pub(super) fn jittered(period: Duration, jitter: Duration, salt: u64, run: u64) 
     let r = mix(salt ^ mix(run));
     // Saturating: a period of `Duration::MAX` ("once") must not overflow.
     period.saturating_add(Duration::from_nanos(r % nanos.saturating_add(1)))
+}
+
+/// A refresh counted as waiting for a check's run in flight.
+struct RanWaiter<'a>(&'a Shared);
+
+impl Drop for RanWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.ran_waiters.fetch_sub(1, Ordering::SeqCst);
+    }
 }

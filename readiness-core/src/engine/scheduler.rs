@@ -113,6 +113,8 @@ struct Pool {
     healthy: VecDeque<CheckRef>,
     first: VecDeque<CheckRef>,
     slow: BinaryHeap<SlowEntry>,
+    /// Refreshes waiting for a permit of this pool.
+    refreshes_waiting: usize,
 }
 
 impl Pool {
@@ -125,6 +127,7 @@ impl Pool {
             healthy: VecDeque::new(),
             first: VecDeque::new(),
             slow: BinaryHeap::new(),
+            refreshes_waiting: 0,
         }
     }
 
@@ -140,6 +143,10 @@ impl Pool {
             return self.slow.pop().map(|e| (e.check, true));
         }
         None
+    }
+
+    fn queued(&self) -> bool {
+        !self.healthy.is_empty() || !self.first.is_empty() || !self.slow.is_empty()
     }
 
     fn clear(&mut self) {
@@ -174,16 +181,37 @@ pub(super) struct Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         let sched = &self.shared.sched;
-        {
+        let (queued, waiting) = {
             let mut plan = lock(&sched.plan);
             let pool = &mut plan.pools[self.pool];
             pool.in_flight = pool.in_flight.saturating_sub(1);
             if self.slow {
                 pool.slow_in_flight = pool.slow_in_flight.saturating_sub(1);
             }
+            (pool.queued(), pool.refreshes_waiting > 0)
+        };
+        // Wake only who can use the permit: the driver if runs wait in the lanes, refreshes
+        // if some wait for a permit.
+        if queued {
+            sched.wake.notify_one();
         }
-        sched.wake.notify_one();
-        sched.freed.notify_waiters();
+        if waiting {
+            sched.freed.notify_waiters();
+        }
+    }
+}
+
+/// A refresh counted as waiting for a permit of a pool, until it has one or gives up.
+struct Waiting<'a> {
+    sched: &'a Scheduler,
+    pool: usize,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut plan = lock(&self.sched.plan);
+        let p = &mut plan.pools[self.pool];
+        p.refreshes_waiting = p.refreshes_waiting.saturating_sub(1);
     }
 }
 
@@ -223,20 +251,33 @@ impl Scheduler {
 
     /// A permit for a refresh: waits while the pool is full.
     pub(super) async fn acquire(&self, shared: &Arc<Shared>, pool: usize) -> Permit {
+        let permit = || Permit {
+            shared: shared.clone(),
+            pool,
+            slow: false,
+        };
+        let mut waiting = None;
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
-            freed.as_mut().enable();
+            if waiting.is_some() {
+                freed.as_mut().enable();
+            }
             {
                 let mut plan = lock(&self.plan);
                 let p = &mut plan.pools[pool];
                 if p.in_flight < p.limit {
                     p.in_flight += 1;
-                    return Permit {
-                        shared: shared.clone(),
-                        pool,
-                        slow: false,
-                    };
+                    drop(plan);
+                    drop(waiting);
+                    return permit();
+                }
+                if waiting.is_none() {
+                    // Full: count this refresh as waiting, then look again with the wake-up
+                    // registered, so a permit freed in between is not missed.
+                    p.refreshes_waiting += 1;
+                    waiting = Some(Waiting { sched: self, pool });
+                    continue;
                 }
             }
             freed.await;

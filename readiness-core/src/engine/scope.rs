@@ -138,25 +138,27 @@ pub(super) struct Slot {
 }
 
 /// Marks a check's run in flight; dropping it (the run ended, or was cancelled) wakes the
-/// refreshes waiting for it.
+/// refreshes waiting for it, if any.
 pub(super) struct Busy<'a> {
     slot: &'a Slot,
-    ran: &'a tokio::sync::Notify,
+    shared: &'a Shared,
 }
 
 impl<'a> Busy<'a> {
-    pub(super) fn try_new(slot: &'a Slot, ran: &'a tokio::sync::Notify) -> Option<Self> {
+    pub(super) fn try_new(slot: &'a Slot, shared: &'a Shared) -> Option<Self> {
         slot.busy
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
-            .then(|| Self { slot, ran })
+            .then(|| Self { slot, shared })
     }
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.slot.busy.store(false, Ordering::Release);
-        self.ran.notify_waiters();
+        self.slot.busy.store(false, Ordering::SeqCst);
+        if self.shared.ran_waiters.load(Ordering::SeqCst) > 0 {
+            self.shared.ran.notify_waiters();
+        }
     }
 }
 
