@@ -143,12 +143,7 @@ impl Shared {
                 };
                 run.status = after;
                 slot.result_at.store(now, Ordering::Release);
-                let valid = cfg
-                    .period
-                    .saturating_add(cfg.jitter)
-                    .saturating_add(cfg.timeout)
-                    .saturating_add(cfg.margin);
-                let deadline = self.clock.after(now, valid);
+                let deadline = self.clock.after(now, cfg.valid);
                 let old = slot.deadline.swap(deadline, Ordering::AcqRel);
                 if old == NEVER && deadline != NEVER {
                     self.watchdog.push(CheckRef::new(tenant, idx), deadline);

@@ -84,6 +84,9 @@ pub(super) struct Settings {
     pub(super) initial_delay: Duration,
     pub(super) jitter: Duration,
     pub(super) margin: Duration,
+    /// How long a result stays valid when the next run comes on time: period + jitter +
+    /// timeout + margin.
+    pub(super) valid: Duration,
 }
 
 /// What checks share: their names and settings, stored once per engine whatever the number
@@ -219,6 +222,11 @@ impl ScopeCore {
                         initial_delay: r.initial_delay,
                         jitter: r.jitter,
                         margin: r.margin,
+                        valid: r
+                            .period
+                            .saturating_add(r.jitter)
+                            .saturating_add(r.timeout)
+                            .saturating_add(r.margin),
                     }),
                     name,
                     check: r.check,
