@@ -148,25 +148,37 @@ impl Shared {
     ) {
         let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
         let seen = slot.runs_completed.load(Ordering::SeqCst);
-        let run = async {
-            let _permit = if slot.cfg.bounded {
-                Some(
-                    self.sched
-                        .acquire(self, usize::from(tenant.is_some()))
-                        .await,
-                )
-            } else {
-                None
-            };
-            self.run_once(tenant, idx).await;
-        };
         if let Some(_busy) = Busy::try_new(slot, self) {
-            return run.await;
+            return self.refresh_run(tenant, idx).await;
         }
-        // A run is in flight: wait for it and take its result.
+        // A run is in flight: wait for it and take its result (boxed: the common case above
+        // stays a small future).
+        Box::pin(self.wait_for_run(tenant, idx, seen)).await;
+    }
+
+    async fn refresh_run(self: &Arc<Self>, tenant: Option<&Arc<TenantCore>>, idx: usize) {
+        let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
+        let _permit = if slot.cfg.bounded {
+            Some(
+                self.sched
+                    .acquire(self, usize::from(tenant.is_some()))
+                    .await,
+            )
+        } else {
+            None
+        };
+        self.run_once(tenant, idx).await;
+    }
+
+    async fn wait_for_run(
+        self: &Arc<Self>,
+        tenant: Option<&Arc<TenantCore>>,
+        idx: usize,
+        seen: u64,
+    ) {
+        let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
         self.ran_waiters.fetch_add(1, Ordering::SeqCst);
         let _waiting = RanWaiter(self);
-        tokio::pin!(run);
         loop {
             let ran = self.ran.notified();
             tokio::pin!(ran);
@@ -177,7 +189,7 @@ impl Shared {
                 return;
             }
             if let Some(_busy) = Busy::try_new(slot, self) {
-                return run.await;
+                return self.refresh_run(tenant, idx).await;
             }
             ran.await;
         }

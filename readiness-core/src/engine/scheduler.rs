@@ -256,28 +256,28 @@ impl Scheduler {
             pool,
             slow: false,
         };
-        let mut waiting = None;
+        {
+            let mut plan = lock(&self.plan);
+            let p = &mut plan.pools[pool];
+            if p.in_flight < p.limit {
+                p.in_flight += 1;
+                return permit();
+            }
+            // Full: count this refresh as waiting, then wait with the wake-up registered
+            // before each look, so a permit freed in between is not missed.
+            p.refreshes_waiting += 1;
+        }
+        let _waiting = Waiting { sched: self, pool };
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
-            if waiting.is_some() {
-                freed.as_mut().enable();
-            }
+            freed.as_mut().enable();
             {
                 let mut plan = lock(&self.plan);
                 let p = &mut plan.pools[pool];
                 if p.in_flight < p.limit {
                     p.in_flight += 1;
-                    drop(plan);
-                    drop(waiting);
                     return permit();
-                }
-                if waiting.is_none() {
-                    // Full: count this refresh as waiting, then look again with the wake-up
-                    // registered, so a permit freed in between is not missed.
-                    p.refreshes_waiting += 1;
-                    waiting = Some(Waiting { sched: self, pool });
-                    continue;
                 }
             }
             freed.await;
