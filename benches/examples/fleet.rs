@@ -155,7 +155,10 @@ fn part(frames: &[&str]) -> &'static str {
             "recorder: its series (keys, labels, values, maps)",
         ),
         (
-            &["readiness_core::config::CheckSpec", "readiness_core::check::"],
+            &[
+                "readiness_core::config::CheckSpec",
+                "readiness_core::check::",
+            ],
             "the tenant's `Check` (given by the caller)",
         ),
         (&["engine::watchdog"], "watchdog: deadline heap"),
@@ -169,7 +172,13 @@ fn part(frames: &[&str]) -> &'static str {
         ),
         (&["::audit"], "audit log (bounded)"),
         (
-            &["ScopeCore", "insert_tenant", "add_tenant", "resolve_specs", "Interner"],
+            &[
+                "ScopeCore",
+                "insert_tenant",
+                "add_tenant",
+                "resolve_specs",
+                "Interner",
+            ],
             "tenant record: core, slots, states, id, map entry",
         ),
         (&["fleet::"], "the example's own (ids, specs)"),
