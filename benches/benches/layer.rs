@@ -10,6 +10,7 @@
 //! | `probe/readyz/{1,100,1000}` | `oneshot` of `GET /readyz` with N passing checks |
 //! | `probe/readyz_verbose/{1,100,1000}` | `oneshot` of `GET /readyz?verbose` with N passing checks |
 //! | `tenants/probe/{1000,100000}` | `oneshot` of `GET /readyz/tenants/{id}` with N tenants registered |
+//! | `tenants/add_tenant/{1000,100000}` | one `Engine::add_tenant` (one check) with about N tenants registered |
 //! | `engine/result/unchanged` | one `Engine::refresh` of one check whose result keeps its state |
 //! | `engine/result/transition` | one `Engine::refresh` of one check whose every result flips its state |
 //!
@@ -205,7 +206,7 @@ fn tenants(c: &mut Criterion) {
         let engine = rt.block_on(async {
             let engine = Engine::builder()
                 .without_heartbeat()
-                .max_tenants(n)
+                .max_tenants(usize::MAX)
                 .max_in_flight(1024)
                 .build()
                 .expect("a valid engine configuration");
@@ -261,6 +262,37 @@ fn tenants(c: &mut Criterion) {
                         .await
                         .expect("probe"),
                 )
+            });
+        });
+        // Adding a tenant stays O(1) however many there are: ids and specs are made before
+        // the clock starts, and the tenants a sample added are removed after it stops.
+        group.bench_with_input(BenchmarkId::new("add_tenant", n), &n, |b, _| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let engine = engine.clone();
+                async move {
+                    let added: Vec<(String, Vec<CheckSpec>)> = (0..iters)
+                        .map(|i| {
+                            let spec = CheckSpec::readiness(
+                                "store",
+                                check_fn(|| async { Ok::<(), std::io::Error>(()) }),
+                            )
+                            .period(PERIOD);
+                            (format!("added-{i}"), vec![spec])
+                        })
+                        .collect();
+                    let ids: Vec<String> = added.iter().map(|(id, _)| id.clone()).collect();
+                    let start = Instant::now();
+                    for (id, checks) in added {
+                        engine.add_tenant(&id, checks).expect("a valid tenant");
+                    }
+                    let elapsed = start.elapsed();
+                    for id in &ids {
+                        engine.remove_tenant(id);
+                    }
+                    // Let the scheduler drop the removed tenants' entries.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    elapsed
+                }
             });
         });
         drop(app);

@@ -146,29 +146,48 @@ fn resident_bytes() -> u64 {
     pages * 4096
 }
 
-/// Which part of the code an allocation belongs to, from its stack (innermost frame first).
+/// Which part of the code an allocation belongs to, from its stack (innermost frame first):
+/// the first frame that names a part decides.
 fn part(frames: &[&str]) -> &'static str {
+    const PARTS: &[(&[&str], &str)] = &[
+        (
+            &["metrics_exporter_prometheus", "metrics_util"],
+            "recorder: its series (keys, labels, values, maps)",
+        ),
+        (
+            &[
+                "readiness_core::config::CheckSpec",
+                "readiness_core::check::",
+            ],
+            "the tenant's `Check` (given by the caller)",
+        ),
+        (&["engine::watchdog"], "watchdog: deadline heap"),
+        (
+            &["engine::scheduler", "tokio::runtime::task", "JoinSet"],
+            "scheduler: timer heap, lanes, runs in flight",
+        ),
+        (
+            &["build_snapshot", "engine::record"],
+            "snapshot (replaced on each change)",
+        ),
+        (&["::audit"], "audit log (bounded)"),
+        (
+            &[
+                "ScopeCore",
+                "insert_tenant",
+                "add_tenant",
+                "resolve_specs",
+                "Interner",
+            ],
+            "tenant record: core, slots, states, id, map entry",
+        ),
+        (&["fleet::"], "the example's own (ids, specs)"),
+    ];
     for f in frames {
-        if f.contains("metrics_exporter_prometheus") || f.contains("metrics_util") {
-            return "recorder: its series (keys, labels, values, maps)";
-        }
-        if f.contains("readiness_core::metrics") {
-            return "metric handles";
-        }
-        if f.contains("engine::watchdog") {
-            return "watchdog (deadline heap)";
-        }
-        if f.contains("engine::scheduler") || f.contains("tokio::") {
-            return "scheduler (timer heap, lanes, tasks)";
-        }
-        if f.contains("build_snapshot") || f.contains("ScopeCore") {
-            return "scope: slots, index, snapshot";
-        }
-        if f.contains("::audit") {
-            return "audit log";
-        }
-        if f.contains("insert_tenant") || f.contains("add_tenant") {
-            return "tenant record, id and map";
+        for (needles, name) in PARTS {
+            if needles.iter().any(|n| f.contains(n)) {
+                return name;
+            }
         }
     }
     "other"

@@ -11,6 +11,8 @@
 //! ```
 //!
 //! `scripts/instructions.sh` does that for every scenario and prints the table in the README.
+//! `engine/result/{unchanged,transition}` count one check result through `Engine::refresh`
+//! with a Prometheus recorder installed, as the criterion benches of the same ids time it.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -69,7 +71,42 @@ fn engine(checks: usize, tenants: usize) -> Engine {
     b.build().expect("a valid engine configuration")
 }
 
+/// One check result through `Engine::refresh`, with a Prometheus recorder installed (the
+/// `engine/result/*` benches, counted).
+async fn results(flapping: bool, n: usize) {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    metrics::set_global_recorder(recorder).expect("the only recorder");
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .check(
+            CheckSpec::readiness(
+                "db",
+                check_fn(move || {
+                    let ok = !flapping || up.fetch_xor(true, std::sync::atomic::Ordering::Relaxed);
+                    async move { if ok { Ok(()) } else { Err("down") } }
+                }),
+            )
+            .period(Duration::from_secs(3600))
+            .failure_threshold(1),
+        )
+        .build()
+        .expect("a valid engine configuration");
+    // `let _`: the same loop compiles against engines whose refresh returns nothing.
+    #[allow(clippy::let_underscore_future, clippy::let_unit_value)]
+    let _ = engine.refresh().await;
+    for _ in 0..n {
+        #[allow(clippy::let_unit_value)]
+        let _ = black_box(engine.refresh().await);
+    }
+}
+
 async fn run(scenario: &str, n: usize) {
+    match scenario {
+        "engine/result/unchanged" => return results(false, n).await,
+        "engine/result/transition" => return results(true, n).await,
+        _ => {}
+    }
     let (checks, tenants) = match scenario {
         "probe/readyz/1000" => (1000, 0),
         "tenants/probe/1000" => (0, 1000),
@@ -82,7 +119,8 @@ async fn run(scenario: &str, n: usize) {
             .add_tenant(&format!("t{i}"), vec![])
             .expect("a valid tenant");
     }
-    engine.refresh().await.expect("the engine runs");
+    #[allow(clippy::let_unit_value)]
+    let _ = engine.refresh().await;
     let uri = match scenario {
         "passthrough/bare" | "passthrough/layered" | "passthrough/route_layer" => "/".to_owned(),
         "probe/readyz/1" | "probe/readyz/1000" => "/readyz".to_owned(),

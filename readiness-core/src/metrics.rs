@@ -335,13 +335,12 @@ const OWN_NOT_READY: u8 = 1;
 const OWN_RECOVERED: u8 = 2;
 
 /// One tenant's series. Tenant label values come only from registered, validated ids, and are
-/// the tenant's own id (shared, not copied).
+/// the tenant's own id (shared with the recorder's keys, never copied).
 ///
 /// In [`TenantMetricsMode::All`] the state series follow the tenant's readiness (its checks and
 /// the instance). In [`TenantMetricsMode::NotReadyOnly`] they follow the tenant's own checks and
 /// exist only from its first own failure.
 pub(crate) struct TenantSeries {
-    label: SharedString,
     mode: TenantMetricsMode,
     state: OnceLock<StateSeries>,
     own: AtomicU8,
@@ -360,8 +359,7 @@ impl TenantSeries {
             let _ = state.set(StateSeries::register(&label));
         }
         Self {
-            check_seconds: metrics::counter!(TENANT_CHECK_SECONDS_TOTAL, "tenant" => label.clone()),
-            label,
+            check_seconds: metrics::counter!(TENANT_CHECK_SECONDS_TOTAL, "tenant" => label),
             mode,
             state,
             own: AtomicU8::new(OWN_NEVER_FAILED),
@@ -400,8 +398,9 @@ impl TenantSeries {
     }
 
     /// `NotReadyOnly` mode: the tenant's own checks were evaluated: `ready` when they pass,
-    /// `failing` when one of its critical checks has failed (not merely pending).
-    pub(crate) fn own(&self, ready: bool, failing: bool) {
+    /// `failing` when one of its critical checks has failed (not merely pending). `id` is the
+    /// tenant's (its series are created from its first failure on).
+    pub(crate) fn own(&self, id: &Arc<str>, ready: bool, failing: bool) {
         if self.mode == TenantMetricsMode::All {
             return;
         }
@@ -423,7 +422,7 @@ impl TenantSeries {
                 self.own.store(OWN_NOT_READY, Ordering::SeqCst);
                 let s = self
                     .state
-                    .get_or_init(|| StateSeries::register(&self.label));
+                    .get_or_init(|| StateSeries::register(&SharedString::from(id.clone())));
                 s.touch(false);
                 s.count(false);
             }

@@ -86,7 +86,8 @@ impl CheckStatus {
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub(crate) checks: Vec<CheckStatus>,
-    pub(crate) index: Arc<HashMap<Arc<str>, usize>>,
+    /// `None` for a scope small enough to scan.
+    pub(crate) index: Option<Arc<HashMap<Arc<str>, usize>>>,
     pub(crate) ready: bool,
     pub(crate) live: bool,
     pub(crate) started: bool,
@@ -104,9 +105,12 @@ impl Snapshot {
         self.checks.iter().filter(move |c| c.kind == kind)
     }
 
-    /// One check by name, in O(1).
+    /// One check by name, in O(1): a hash lookup, or a scan of the few checks of a small scope.
     pub fn check(&self, name: &str) -> Option<&CheckStatus> {
-        self.index.get(name).map(|&i| &self.checks[i])
+        match &self.index {
+            Some(index) => index.get(name).map(|&i| &self.checks[i]),
+            None => self.checks.iter().find(|c| &*c.name == name),
+        }
     }
 
     /// Ready: started, every critical readiness check passing, and not draining.

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::handle::{Engine, Inner};
 use super::handover::{LineageHandle, Series};
 use super::scheduler::Scheduler;
-use super::scope::{Clock, ScopeCore, scope_salt};
+use super::scope::{Clock, Interner, ScopeCore, scope_salt};
 use super::supervisor::{heartbeat_task, supervise_driver, supervise_watchdog};
 use super::tenants::{resolve_tenant_checks, validate_tenant};
 use super::watchdog::Watchdog;
@@ -362,7 +362,8 @@ impl EngineBuilder {
             h.finish()
         });
         let metrics = GlobalMetrics::register();
-        let core = ScopeCore::new(resolved, true, scope_salt(seed, None));
+        let interner = Interner::default();
+        let core = ScopeCore::new(resolved, true, scope_salt(seed, None), &interner);
         let initial = core.snapshot.load().aggregate();
         let (watch_tx, _) = watch::channel(initial);
         let (tenant_events, _) = broadcast::channel(1024);
@@ -394,6 +395,9 @@ impl EngineBuilder {
             audit: Mutex::new(VecDeque::new()),
             audit_capacity: self.audit_capacity,
             sched: Scheduler::new(self.max_in_flight, self.max_tenant_in_flight),
+            interner,
+            ran: tokio::sync::Notify::new(),
+            ran_waiters: std::sync::atomic::AtomicUsize::new(0),
             watchdog: Watchdog::new(),
             #[cfg(test)]
             faults: Default::default(),

@@ -287,13 +287,11 @@ impl Engine {
             let t = self.inner.shared.tenant(tenant)?;
             return t
                 .core
-                .index
-                .get(name)
-                .map(|&i| t.core.slots[i].runs_started.load(Ordering::SeqCst));
+                .find(name)
+                .map(|i| t.core.slots[i].runs_started.load(Ordering::SeqCst));
         }
         let core = &self.inner.shared.global;
-        core.index
-            .get(check)
-            .map(|&i| core.slots[i].runs_started.load(Ordering::SeqCst))
+        core.find(check)
+            .map(|i| core.slots[i].runs_started.load(Ordering::SeqCst))
     }
 }

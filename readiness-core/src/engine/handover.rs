@@ -157,14 +157,15 @@ impl Shared {
         for t in &tenants {
             if !t.removed.load(Ordering::SeqCst) {
                 let own = t.core.snapshot.load();
-                t.series.own(own.ready, TenantCore::own_failure(&own));
+                t.series
+                    .own(&t.id, own.ready, TenantCore::own_failure(&own));
                 t.series.touch(t.effective.load(Ordering::SeqCst));
             }
         }
         if let Some(old) = self.series.member(previous) {
             // What the reload removed reads as the old engine's stop would have left it.
             for slot in &old.global.slots {
-                if !self.global.index.contains_key(&slot.cfg.name)
+                if self.global.find(&slot.name).is_none()
                     && let Some(m) = &slot.metrics
                 {
                     m.state(false);

@@ -48,7 +48,7 @@ pub use tenants::Auditor;
 
 use handover::Series;
 use scheduler::Scheduler;
-use scope::{Clock, ScopeCore, TenantCore};
+use scope::{Clock, Interner, ScopeCore, TenantCore};
 use watchdog::Watchdog;
 
 /// Name of the built-in liveness check that watches the runtime.
@@ -93,6 +93,11 @@ struct Shared {
     audit: Mutex<VecDeque<AuditEntry>>,
     audit_capacity: usize,
     sched: Scheduler,
+    /// Names and settings that checks share.
+    interner: Interner,
+    /// Notified when a check's run ends, while refreshes wait to share it.
+    ran: tokio::sync::Notify,
+    ran_waiters: std::sync::atomic::AtomicUsize,
     watchdog: Watchdog,
     #[cfg(test)]
     faults: tests::Faults,

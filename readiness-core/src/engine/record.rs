@@ -32,6 +32,8 @@ pub(super) enum Event {
         outcome: Outcome,
         reason: Option<String>,
         elapsed: Duration,
+        /// When it ended.
+        at: Instant,
     },
     /// The watchdog found its result at or past its deadline.
     Stale,
@@ -76,7 +78,10 @@ impl Shared {
         let slot = &core.slots[idx];
         let cfg = &slot.cfg;
         let mut state = lock(&core.state);
-        let now = self.clock.now();
+        let now = match &event {
+            Event::Run { at, .. } => self.clock.nanos(*at),
+            Event::Stale => self.clock.now(),
+        };
         let run = &mut state.runs[idx];
         let before = run.status;
         let before_reason = run.reason.clone();
@@ -102,6 +107,7 @@ impl Shared {
                 outcome,
                 reason,
                 elapsed,
+                ..
             } => {
                 sample = Some((outcome, elapsed));
                 let passed = outcome == Outcome::Ok;
@@ -137,12 +143,7 @@ impl Shared {
                 };
                 run.status = after;
                 slot.result_at.store(now, Ordering::Release);
-                let valid = cfg
-                    .period
-                    .saturating_add(cfg.jitter)
-                    .saturating_add(cfg.timeout)
-                    .saturating_add(cfg.margin);
-                let deadline = self.clock.after(now, valid);
+                let deadline = self.clock.after(now, cfg.valid);
                 let old = slot.deadline.swap(deadline, Ordering::AcqRel);
                 if old == NEVER && deadline != NEVER {
                     self.watchdog.push(CheckRef::new(tenant, idx), deadline);
@@ -163,23 +164,21 @@ impl Shared {
             core.snapshot.store(Arc::new(snap));
         }
         // Code the engine does not own, from here on: the exporter, then subscribers.
-        {
-            let owned = self.series.guard(&self.gone);
-            if owned.is_some() {
-                if let (Some(m), Some((outcome, elapsed))) = (&slot.metrics, sample) {
-                    m.duration(outcome, elapsed);
-                }
-                // Re-set on every result, not only on transitions: an exporter's idle timeout
-                // never drops it, and a reload's new engine owns it from its takeover on.
-                if let Some(m) = &slot.metrics {
-                    m.state(after == Status::Passing);
-                }
+        let owned = self.series.guard(&self.gone);
+        if owned.is_some() {
+            if let (Some(m), Some((outcome, elapsed))) = (&slot.metrics, sample) {
+                m.duration(outcome, elapsed);
             }
-            if let (Some(t), Some((_, elapsed))) = (t, sample) {
-                let whole = t.series.check_time(elapsed);
-                if owned.is_some() {
-                    t.series.count_seconds(whole);
-                }
+            // Re-set on every result, not only on transitions: an exporter's idle timeout
+            // never drops it, and a reload's new engine owns it from its takeover on.
+            if let Some(m) = &slot.metrics {
+                m.state(after == Status::Passing);
+            }
+        }
+        if let (Some(t), Some((_, elapsed))) = (t, sample) {
+            let whole = t.series.check_time(elapsed);
+            if owned.is_some() {
+                t.series.count_seconds(whole);
             }
         }
         if before != after {
@@ -187,7 +186,7 @@ impl Shared {
             tracing::info!(
                 target: "readiness",
                 scope = %scope,
-                check = %cfg.name,
+                check = %slot.name,
                 kind = cfg.kind.as_str(),
                 critical = cfg.critical,
                 from = before.as_str(),
@@ -195,20 +194,25 @@ impl Shared {
                 reason = reason_now.as_deref().unwrap_or(""),
                 "check state changed"
             );
-            self.audit(scope, Some(cfg.name.clone()), after.as_str(), reason_now);
+            self.audit(scope, Some(slot.name.clone()), after.as_str(), reason_now);
         }
         match t {
-            None if changed => self.publish(&mut state),
+            None if changed => {
+                // Publishing may take the series over: not while holding them shared.
+                drop(owned);
+                self.publish(&mut state);
+            }
             None => {
                 // Under the instance's state lock, so a transition published meanwhile is not
                 // overwritten with a stale value.
-                if let Some(_owned) = self.series.guard(&self.gone) {
+                if owned.is_some() {
                     let ready = self.global.snapshot.load().ready;
                     self.metrics.state(ready);
                     self.series.note_ready(ready);
                 }
             }
             Some(t) => {
+                drop(owned);
                 drop(state);
                 self.sync_tenant(t);
             }
@@ -295,7 +299,9 @@ impl Shared {
                 .series
                 .effective(changed.is_some(), tenant.effective.load(Ordering::SeqCst));
             let own = tenant.core.snapshot.load();
-            tenant.series.own(own.ready, TenantCore::own_failure(&own));
+            tenant
+                .series
+                .own(&tenant.id, own.ready, TenantCore::own_failure(&own));
         }
         drop(counts);
         if let Some(ready) = changed {

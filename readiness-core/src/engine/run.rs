@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use super::record::Event;
-use super::scope::{Target, TenantCore};
+use super::scope::{Busy, Target, TenantCore};
 use crate::metrics::Outcome;
 
 /// How a run ended, for the next decision.
@@ -32,7 +32,7 @@ impl Shared {
     /// (it holds a permit).
     pub(super) async fn run_scheduled(self: &Arc<Self>, target: &Target) -> RunClass {
         let slot = target.slot(self);
-        let Ok(_guard) = slot.run_lock.try_lock() else {
+        let Some(_busy) = Busy::try_new(slot, self) else {
             return RunClass::Coalesced;
         };
         let class = self.run_once(target.tenant.as_ref(), target.idx).await;
@@ -43,7 +43,7 @@ impl Shared {
                 tracing::warn!(
                     target: "readiness",
                     scope = %scope_name(target.tenant.as_deref()),
-                    check = %slot.cfg.name,
+                    check = %slot.name,
                     ?backoff,
                     "a run of the check died; restarting it after its back-off"
                 );
@@ -58,7 +58,7 @@ impl Shared {
         slot.runs_started.fetch_add(1, Ordering::SeqCst);
         let start = Instant::now();
         let timeout = slot.cfg.timeout;
-        let check = &slot.cfg.check;
+        let check = &slot.check;
         let (outcome, reason, mut class) =
             match std::panic::catch_unwind(AssertUnwindSafe(|| check.check())) {
                 Err(panic) => (
@@ -104,11 +104,13 @@ impl Shared {
                     }
                 }
             };
-        let elapsed = start.elapsed();
+        let end = Instant::now();
+        let elapsed = end.saturating_duration_since(start);
         let event = Event::Run {
             outcome,
             reason,
             elapsed,
+            at: end,
         };
         if let Err(panic) =
             std::panic::catch_unwind(AssertUnwindSafe(|| self.record(tenant, idx, event)))
@@ -127,6 +129,7 @@ impl Shared {
                         outcome: Outcome::Panic,
                         reason: Some(reason),
                         elapsed,
+                        at: end,
                     },
                 );
             }));
@@ -145,12 +148,16 @@ impl Shared {
     ) {
         let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
         let seen = slot.runs_completed.load(Ordering::SeqCst);
-        let _guard = slot.run_lock.lock().await;
-        if slot.runs_completed.load(Ordering::SeqCst) > seen {
-            // A run finished while this caller waited (the one in flight when it asked, or
-            // one started since): share its result, as singleflight does.
-            return;
+        if let Some(_busy) = Busy::try_new(slot, self) {
+            return self.refresh_run(tenant, idx).await;
         }
+        // A run is in flight: wait for it and take its result (boxed: the common case above
+        // stays a small future).
+        Box::pin(self.wait_for_run(tenant, idx, seen)).await;
+    }
+
+    async fn refresh_run(self: &Arc<Self>, tenant: Option<&Arc<TenantCore>>, idx: usize) {
+        let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
         let _permit = if slot.cfg.bounded {
             Some(
                 self.sched
@@ -161,6 +168,31 @@ impl Shared {
             None
         };
         self.run_once(tenant, idx).await;
+    }
+
+    async fn wait_for_run(
+        self: &Arc<Self>,
+        tenant: Option<&Arc<TenantCore>>,
+        idx: usize,
+        seen: u64,
+    ) {
+        let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
+        self.ran_waiters.fetch_add(1, Ordering::SeqCst);
+        let _waiting = RanWaiter(self);
+        loop {
+            let ran = self.ran.notified();
+            tokio::pin!(ran);
+            ran.as_mut().enable();
+            if slot.runs_completed.load(Ordering::SeqCst) > seen {
+                // A run finished while this caller waited (the one in flight when it asked,
+                // or one started since): share its result, as singleflight does.
+                return;
+            }
+            if let Some(_busy) = Busy::try_new(slot, self) {
+                return self.refresh_run(tenant, idx).await;
+            }
+            ran.await;
+        }
     }
 
     /// The restart back-off after `deaths` consecutive deaths.
@@ -210,4 +242,13 @@ pub(super) fn jittered(period: Duration, jitter: Duration, salt: u64, run: u64) 
     let r = mix(salt ^ mix(run));
     // Saturating: a period of `Duration::MAX` ("once") must not overflow.
     period.saturating_add(Duration::from_nanos(r % nanos.saturating_add(1)))
+}
+
+/// A refresh counted as waiting for a check's run in flight.
+struct RanWaiter<'a>(&'a Shared);
+
+impl Drop for RanWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.ran_waiters.fetch_sub(1, Ordering::SeqCst);
+    }
 }

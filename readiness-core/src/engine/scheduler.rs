@@ -26,7 +26,7 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -41,10 +41,19 @@ use super::scope::{
 };
 use super::{Shared, lock, read};
 
+/// A check's next run (nanoseconds on the engine's clock; `seq` keeps checks due at the same
+/// instant in the order they were scheduled): 24 bytes a check.
 struct Timer {
-    at: Instant,
-    seq: u64,
-    check: CheckRef,
+    at: u64,
+    seq: u32,
+    idx: u32,
+    tenant: Option<Weak<TenantCore>>,
+}
+
+impl Timer {
+    fn check(self) -> CheckRef {
+        CheckRef::from_parts(self.tenant, self.idx)
+    }
 }
 
 impl PartialEq for Timer {
@@ -68,13 +77,13 @@ impl Ord for Timer {
 /// A check waiting in the slow lane: not yet failing before failing, then by due instant.
 struct SlowEntry {
     failing: bool,
-    due: Instant,
+    due: u64,
     seq: u64,
     check: CheckRef,
 }
 
 impl SlowEntry {
-    fn key(&self) -> (bool, Instant, u64) {
+    fn key(&self) -> (bool, u64, u64) {
         (self.failing, self.due, self.seq)
     }
 }
@@ -104,6 +113,8 @@ struct Pool {
     healthy: VecDeque<CheckRef>,
     first: VecDeque<CheckRef>,
     slow: BinaryHeap<SlowEntry>,
+    /// Refreshes waiting for a permit of this pool.
+    refreshes_waiting: usize,
 }
 
 impl Pool {
@@ -116,6 +127,7 @@ impl Pool {
             healthy: VecDeque::new(),
             first: VecDeque::new(),
             slow: BinaryHeap::new(),
+            refreshes_waiting: 0,
         }
     }
 
@@ -131,6 +143,10 @@ impl Pool {
             return self.slow.pop().map(|e| (e.check, true));
         }
         None
+    }
+
+    fn queued(&self) -> bool {
+        !self.healthy.is_empty() || !self.first.is_empty() || !self.slow.is_empty()
     }
 
     fn clear(&mut self) {
@@ -165,16 +181,37 @@ pub(super) struct Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         let sched = &self.shared.sched;
-        {
+        let (queued, waiting) = {
             let mut plan = lock(&sched.plan);
             let pool = &mut plan.pools[self.pool];
             pool.in_flight = pool.in_flight.saturating_sub(1);
             if self.slow {
                 pool.slow_in_flight = pool.slow_in_flight.saturating_sub(1);
             }
+            (pool.queued(), pool.refreshes_waiting > 0)
+        };
+        // Wake only who can use the permit: the driver if runs wait in the lanes, refreshes
+        // if some wait for a permit.
+        if queued {
+            sched.wake.notify_one();
         }
-        sched.wake.notify_one();
-        sched.freed.notify_waiters();
+        if waiting {
+            sched.freed.notify_waiters();
+        }
+    }
+}
+
+/// A refresh counted as waiting for a permit of a pool, until it has one or gives up.
+struct Waiting<'a> {
+    sched: &'a Scheduler,
+    pool: usize,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut plan = lock(&self.sched.plan);
+        let p = &mut plan.pools[self.pool];
+        p.refreshes_waiting = p.refreshes_waiting.saturating_sub(1);
     }
 }
 
@@ -214,6 +251,23 @@ impl Scheduler {
 
     /// A permit for a refresh: waits while the pool is full.
     pub(super) async fn acquire(&self, shared: &Arc<Shared>, pool: usize) -> Permit {
+        let permit = || Permit {
+            shared: shared.clone(),
+            pool,
+            slow: false,
+        };
+        {
+            let mut plan = lock(&self.plan);
+            let p = &mut plan.pools[pool];
+            if p.in_flight < p.limit {
+                p.in_flight += 1;
+                return permit();
+            }
+            // Full: count this refresh as waiting, then wait with the wake-up registered
+            // before each look, so a permit freed in between is not missed.
+            p.refreshes_waiting += 1;
+        }
+        let _waiting = Waiting { sched: self, pool };
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
@@ -223,11 +277,7 @@ impl Scheduler {
                 let p = &mut plan.pools[pool];
                 if p.in_flight < p.limit {
                     p.in_flight += 1;
-                    return Permit {
-                        shared: shared.clone(),
-                        pool,
-                        slow: false,
-                    };
+                    return permit();
                 }
             }
             freed.await;
@@ -242,11 +292,13 @@ impl Scheduler {
         runs: &mut JoinSet<RunEnd>,
         ids: &mut HashMap<Id, CheckRef>,
     ) -> Option<Instant> {
-        let now = Instant::now();
+        let now = shared.clock.now();
         let mut plan = lock(&self.plan);
         while plan.timers.peek().is_some_and(|t| t.at <= now) {
             let Some(t) = plan.timers.pop() else { break };
-            let Some(target) = t.check.resolve() else {
+            let due = t.at;
+            let check = t.check();
+            let Some(target) = check.resolve() else {
                 continue;
             };
             let slot = target.slot(shared);
@@ -256,15 +308,17 @@ impl Scheduler {
                 continue;
             }
             slot.sched.state.store(QUEUED, Ordering::SeqCst);
+            plan.seq += 1;
+            let seq = plan.seq;
             let pool = &mut plan.pools[target.pool()];
             match slot.sched.lane.load(Ordering::SeqCst) {
-                LANE_HEALTHY => pool.healthy.push_back(t.check),
-                LANE_FIRST => pool.first.push_back(t.check),
+                LANE_HEALTHY => pool.healthy.push_back(check),
+                LANE_FIRST => pool.first.push_back(check),
                 _ => pool.slow.push(SlowEntry {
                     failing: slot.failing.load(Ordering::SeqCst),
-                    due: t.at,
-                    seq: t.seq,
-                    check: t.check,
+                    due,
+                    seq,
+                    check,
                 }),
             }
         }
@@ -286,7 +340,7 @@ impl Scheduler {
                 spawn_run(shared, runs, ids, target, Some(permit));
             }
         }
-        plan.timers.peek().map(|t| t.at)
+        plan.timers.peek().and_then(|t| shared.clock.instant(t.at))
     }
 
     /// A run ended: decide when the check runs next.
@@ -374,13 +428,18 @@ impl Scheduler {
 }
 
 fn push_timer(plan: &mut Plan, shared: &Shared, slot: &Slot, check: CheckRef, at: Instant) {
-    plan.seq += 1;
-    let seq = plan.seq;
-    slot.sched
-        .due
-        .store(shared.clock.nanos(at), Ordering::SeqCst);
+    let at = shared.clock.nanos(at);
+    slot.sched.due.store(at, Ordering::SeqCst);
     slot.sched.state.store(TIMED, Ordering::SeqCst);
-    plan.timers.push(Timer { at, seq, check });
+    plan.seq = plan.seq.wrapping_add(1);
+    let seq = plan.seq as u32;
+    let (tenant, idx) = check.into_parts();
+    plan.timers.push(Timer {
+        at,
+        seq,
+        idx,
+        tenant,
+    });
 }
 
 fn spawn_run(

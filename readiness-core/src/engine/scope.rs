@@ -2,7 +2,7 @@
 //! how a snapshot is built from them, how old a result may get before it fails closed, and what
 //! the scheduler keeps about each check.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -11,7 +11,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
-use super::Shared;
+use super::{Shared, lock};
+use crate::check::Check;
 use crate::config::{Kind, Resolved};
 use crate::metrics::{CheckMetrics, TenantSeries};
 use crate::snapshot::{CheckStatus, Snapshot, Status};
@@ -68,16 +69,70 @@ impl Clock {
     }
 }
 
-/// One check of a scope: its configuration, its counters, when its result expires, and what
-/// the scheduler knows about it.
+/// A check's settings, apart from its name and its `Check`: checks registered alike (a fleet of
+/// tenants) share one copy per engine.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Settings {
+    pub(super) kind: Kind,
+    pub(super) critical: bool,
+    /// The check's group, if any (`exclude=GROUP`).
+    pub(super) group: Option<Arc<str>>,
+    /// Whether a run waits for an in-flight permit (all but the built-in heartbeat).
+    pub(super) bounded: bool,
+    pub(super) failure_threshold: u32,
+    pub(super) success_threshold: u32,
+    pub(super) period: Duration,
+    pub(super) timeout: Duration,
+    pub(super) initial_delay: Duration,
+    pub(super) jitter: Duration,
+    pub(super) margin: Duration,
+    /// How long a result stays valid when the next run comes on time: period + jitter +
+    /// timeout + margin.
+    pub(super) valid: Duration,
+}
+
+/// What checks share: their names and settings, stored once per engine whatever the number
+/// of tenants that use them (the set only grows with distinct names and settings).
+#[derive(Default)]
+pub(super) struct Interner {
+    names: Mutex<HashSet<Arc<str>>>,
+    settings: Mutex<HashSet<Arc<Settings>>>,
+}
+
+impl Interner {
+    fn name(&self, name: &Arc<str>) -> Arc<str> {
+        let mut names = lock(&self.names);
+        if let Some(n) = names.get(name) {
+            return n.clone();
+        }
+        names.insert(name.clone());
+        name.clone()
+    }
+
+    fn settings(&self, settings: Settings) -> Arc<Settings> {
+        let mut all = lock(&self.settings);
+        if let Some(s) = all.get(&settings) {
+            return s.clone();
+        }
+        let s = Arc::new(settings);
+        all.insert(s.clone());
+        s
+    }
+}
+
+/// One check of a scope: its name, its `Check`, its (shared) settings, its counters, when its
+/// result expires, and what the scheduler knows about it.
 pub(super) struct Slot {
-    pub(super) cfg: Resolved,
-    /// Held by a refresh while it runs the check, so concurrent refreshes share one run.
-    pub(super) run_lock: tokio::sync::Mutex<()>,
+    pub(super) name: Arc<str>,
+    pub(super) check: Arc<dyn Check>,
+    pub(super) cfg: Arc<Settings>,
+    /// Set while a run is in flight: a refresh waits for it and shares its result, a scheduled
+    /// run finding it set leaves the turn to it.
+    pub(super) busy: AtomicBool,
     pub(super) runs_started: AtomicU64,
     pub(super) runs_completed: AtomicU64,
     /// Per-check series: global checks only (tenant checks are attributed to their tenant).
-    pub(super) metrics: Option<CheckMetrics>,
+    pub(super) metrics: Option<Box<CheckMetrics>>,
     /// When the latest result came ([`NEVER`] before the first).
     pub(super) result_at: AtomicU64,
     /// When the latest result goes stale ([`NEVER`] while there is none to expire).
@@ -86,6 +141,35 @@ pub(super) struct Slot {
     pub(super) failing: AtomicBool,
     pub(super) sched: SchedSlot,
 }
+
+/// Marks a check's run in flight; dropping it (the run ended, or was cancelled) wakes the
+/// refreshes waiting for it, if any.
+pub(super) struct Busy<'a> {
+    slot: &'a Slot,
+    shared: &'a Shared,
+}
+
+impl<'a> Busy<'a> {
+    pub(super) fn try_new(slot: &'a Slot, shared: &'a Shared) -> Option<Self> {
+        slot.busy
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+            .then(|| Self { slot, shared })
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.slot.busy.store(false, Ordering::SeqCst);
+        if self.shared.ran_waiters.load(Ordering::SeqCst) > 0 {
+            self.shared.ran.notify_waiters();
+        }
+    }
+}
+
+/// Scopes with at most this many checks find a check by name with a scan, without an index
+/// (a tenant has a few checks; a map per tenant would cost more than its checks).
+const SCAN_UP_TO: usize = 8;
 
 #[derive(Clone)]
 pub(super) struct RunState {
@@ -96,14 +180,15 @@ pub(super) struct RunState {
 }
 
 pub(super) struct ScopeState {
-    pub(super) runs: Vec<RunState>,
+    pub(super) runs: Box<[RunState]>,
     pub(super) started: bool,
 }
 
 /// The instance's checks, or one tenant's.
 pub(super) struct ScopeCore {
-    pub(super) slots: Vec<Slot>,
-    pub(super) index: Arc<HashMap<Arc<str>, usize>>,
+    pub(super) slots: Box<[Slot]>,
+    /// `None` for small scopes: see [`SCAN_UP_TO`].
+    pub(super) index: Option<Arc<HashMap<Arc<str>, usize>>>,
     pub(super) snapshot: ArcSwap<Snapshot>,
     pub(super) state: Mutex<ScopeState>,
     /// The earliest deadline of a result the scope's readiness rests on (its critical
@@ -115,26 +200,57 @@ pub(super) struct ScopeCore {
 }
 
 impl ScopeCore {
-    pub(super) fn new(resolved: Vec<Resolved>, check_metrics: bool, salt: u64) -> Self {
-        let index: HashMap<_, _> = resolved
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.name.clone(), i))
-            .collect();
-        let slots: Vec<Slot> = resolved
+    pub(super) fn new(
+        resolved: Vec<Resolved>,
+        check_metrics: bool,
+        salt: u64,
+        interner: &Interner,
+    ) -> Self {
+        let slots: Box<[Slot]> = resolved
             .into_iter()
-            .map(|cfg| Slot {
-                metrics: check_metrics.then(|| CheckMetrics::register(&cfg.name)),
-                sched: SchedSlot::new(salt, &cfg.name),
-                cfg,
-                run_lock: tokio::sync::Mutex::new(()),
-                runs_started: AtomicU64::new(0),
-                runs_completed: AtomicU64::new(0),
-                result_at: AtomicU64::new(NEVER),
-                deadline: AtomicU64::new(NEVER),
-                failing: AtomicBool::new(false),
+            .map(|r| {
+                let name = interner.name(&r.name);
+                Slot {
+                    metrics: check_metrics.then(|| Box::new(CheckMetrics::register(&name))),
+                    sched: SchedSlot::new(salt, &name),
+                    cfg: interner.settings(Settings {
+                        kind: r.kind,
+                        critical: r.critical,
+                        group: r.group.as_ref().map(|g| interner.name(g)),
+                        bounded: r.bounded,
+                        failure_threshold: r.failure_threshold,
+                        success_threshold: r.success_threshold,
+                        period: r.period,
+                        timeout: r.timeout,
+                        initial_delay: r.initial_delay,
+                        jitter: r.jitter,
+                        margin: r.margin,
+                        valid: r
+                            .period
+                            .saturating_add(r.jitter)
+                            .saturating_add(r.timeout)
+                            .saturating_add(r.margin),
+                    }),
+                    name,
+                    check: r.check,
+                    busy: AtomicBool::new(false),
+                    runs_started: AtomicU64::new(0),
+                    runs_completed: AtomicU64::new(0),
+                    result_at: AtomicU64::new(NEVER),
+                    deadline: AtomicU64::new(NEVER),
+                    failing: AtomicBool::new(false),
+                }
             })
             .collect();
+        let index = (slots.len() > SCAN_UP_TO).then(|| {
+            Arc::new(
+                slots
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (s.name.clone(), i))
+                    .collect(),
+            )
+        });
         let state = ScopeState {
             runs: vec![
                 RunState {
@@ -144,10 +260,10 @@ impl ScopeCore {
                     fail_run: 0,
                 };
                 slots.len()
-            ],
+            ]
+            .into_boxed_slice(),
             started: false,
         };
-        let index = Arc::new(index);
         let snapshot = build_snapshot(&slots, &index, &state, false);
         let mut state = state;
         state.started = snapshot.started;
@@ -159,6 +275,14 @@ impl ScopeCore {
             ready_until: AtomicU64::new(NEVER),
             live_until: AtomicU64::new(NEVER),
             any_until: AtomicU64::new(NEVER),
+        }
+    }
+
+    /// A check by name: one hash lookup, or a scan of a small scope.
+    pub(super) fn find(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self.slots.iter().position(|s| &*s.name == name),
         }
     }
 
@@ -228,7 +352,7 @@ pub(super) fn stale_reason(now: u64, result_at: u64) -> String {
 
 pub(super) fn build_snapshot(
     slots: &[Slot],
-    index: &Arc<HashMap<Arc<str>, usize>>,
+    index: &Option<Arc<HashMap<Arc<str>, usize>>>,
     state: &ScopeState,
     draining: bool,
 ) -> Snapshot {
@@ -247,7 +371,7 @@ pub(super) fn build_snapshot(
                 Kind::Startup => startup_ok &= run.status == Status::Passing,
             }
             CheckStatus {
-                name: cfg.name.clone(),
+                name: slot.name.clone(),
                 kind: cfg.kind,
                 critical: cfg.critical,
                 group: cfg.group.clone(),
@@ -357,6 +481,14 @@ pub(super) struct Target {
 }
 
 impl CheckRef {
+    pub(super) fn from_parts(tenant: Option<Weak<TenantCore>>, idx: u32) -> Self {
+        Self { tenant, idx }
+    }
+
+    pub(super) fn into_parts(self) -> (Option<Weak<TenantCore>>, u32) {
+        (self.tenant, self.idx)
+    }
+
     pub(super) fn new(tenant: Option<&Arc<TenantCore>>, idx: usize) -> Self {
         Self {
             tenant: tenant.map(Arc::downgrade),

@@ -88,7 +88,12 @@ impl Shared {
         resolved: Vec<Resolved>,
     ) {
         let id: Arc<str> = id.into();
-        let core = ScopeCore::new(resolved, false, scope_salt(self.options.seed, Some(&id)));
+        let core = ScopeCore::new(
+            resolved,
+            false,
+            scope_salt(self.options.seed, Some(&id)),
+            &self.interner,
+        );
         let tenant = Arc::new(TenantCore {
             series: TenantSeries::register(&id, self.tenant_mode),
             id: id.clone(),
@@ -294,7 +299,7 @@ impl Auditor {
             Some(engine) => engine.snapshot(),
             None => Arc::new(Snapshot {
                 checks: Vec::new(),
-                index: Arc::new(HashMap::new()),
+                index: None,
                 ready: false,
                 live: false,
                 started: false,

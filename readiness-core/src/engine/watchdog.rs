@@ -4,7 +4,6 @@
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,18 +18,17 @@ use super::{Shared, lock};
 pub(super) struct Watchdog {
     heap: Mutex<BinaryHeap<Reverse<WatchEntry>>>,
     wake: Notify,
-    seq: AtomicU64,
 }
 
+/// A check's deadline: 24 bytes a check.
 struct WatchEntry {
     at: u64,
-    seq: u64,
     check: CheckRef,
 }
 
 impl PartialEq for WatchEntry {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+        self.at == other.at
     }
 }
 impl Eq for WatchEntry {}
@@ -41,7 +39,7 @@ impl PartialOrd for WatchEntry {
 }
 impl Ord for WatchEntry {
     fn cmp(&self, other: &Self) -> CmpOrdering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
+        self.at.cmp(&other.at)
     }
 }
 
@@ -50,7 +48,6 @@ impl Watchdog {
         Self {
             heap: Mutex::new(BinaryHeap::new()),
             wake: Notify::new(),
-            seq: AtomicU64::new(0),
         }
     }
 
@@ -58,8 +55,7 @@ impl Watchdog {
     pub(super) fn push(&self, check: CheckRef, at: u64) {
         let mut heap = lock(&self.heap);
         let earliest = heap.peek().is_none_or(|Reverse(e)| at < e.at);
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        heap.push(Reverse(WatchEntry { at, seq, check }));
+        heap.push(Reverse(WatchEntry { at, check }));
         drop(heap);
         if earliest {
             self.wake.notify_one();
