@@ -220,7 +220,7 @@ fn parse_dep(flag: &str, v: &str) -> Result<Dep, FlagError> {
 fn parse_url(flag: &str, url: &str) -> Result<Probe, FlagError> {
     let bad = |why: &str| FlagError(format!("{flag}: invalid URL {url:?}: {why}"));
     let host_port = |addr: &str| match addr.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
         None => false,
     };
     let Some((scheme, rest)) = url.split_once("://") else {
