@@ -365,3 +365,173 @@ async fn grpc_check_in_an_engine_follows_the_dependency() {
         .expect("the engine runs");
     assert!(engine.is_ready());
 }
+
+/// What a raw server does after writing its answer.
+#[derive(Clone, Copy)]
+enum Then {
+    /// Close the connection (FIN).
+    Close,
+    /// Reset it (RST).
+    Reset,
+    /// Keep it open, never writing again.
+    Hold,
+}
+
+/// A server that reads a request head and answers every connection with `answer`, written
+/// byte for byte, then does `then`: for answers hyper's server would never write.
+async fn raw_server(answer: Vec<u8>, then: Then) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0; 1024];
+            while !head.ends_with(b"\r\n\r\n") {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(&answer).await;
+            match then {
+                Then::Close => drop(s),
+                Then::Reset => {
+                    let _ = s.set_zero_linger();
+                    drop(s);
+                }
+                Then::Hold => held.push(s),
+            }
+        }
+    });
+    addr
+}
+
+async fn raw_check(answer: impl Into<Vec<u8>>, then: Then) -> Result<(), String> {
+    let addr = raw_server(answer.into(), then).await;
+    run(&HttpCheck::new(&format!("http://{addr}/healthz")).expect("valid")).await
+}
+
+#[tokio::test]
+async fn http_check_skips_informational_answers_as_kubelet_does() {
+    // Go's client (kubelet) skips 1xx answers and judges the final one.
+    let ok = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n\
+              HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+    assert_eq!(raw_check(ok, Then::Hold).await, Ok(()));
+    let failing = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\n\
+                   content-length: 0\r\n\r\n";
+    let reason = raw_check(failing, Then::Hold).await.expect_err("503");
+    assert!(
+        reason.contains(": status 503 Service Unavailable after "),
+        "{reason}"
+    );
+    // A 101 nobody asked for is no success.
+    let upgrade = "HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\nconnection: upgrade\r\n\r\n";
+    assert!(raw_check(upgrade, Then::Hold).await.is_err());
+}
+
+#[tokio::test]
+async fn no_byte_the_server_chose_reaches_a_reason() {
+    // A reason phrase that is not UTF-8 and one that lies, headers, a body: the reason names
+    // the code and its standard phrase only.
+    let mut answer = b"HTTP/1.1 500 \xff\xfe SECRET-PHRASE\r\nx-secret: SECRET-HEADER\r\n".to_vec();
+    answer.extend_from_slice(b"content-length: 11\r\n\r\nSECRET-BODY");
+    let reason = raw_check(answer, Then::Close).await.expect_err("500");
+    assert!(
+        reason.contains(": status 500 Internal Server Error after "),
+        "{reason}"
+    );
+    assert!(!reason.contains("SECRET"), "{reason}");
+    let lying = "HTTP/1.1 200 SECRET-NOT-OK\r\ncontent-length: 0\r\n\r\n";
+    assert_eq!(
+        raw_check(lying, Then::Close).await,
+        Ok(()),
+        "the code decides"
+    );
+    // A code without a standard phrase.
+    let odd = "HTTP/1.1 599 SECRET\r\ncontent-length: 0\r\n\r\n";
+    let reason = raw_check(odd, Then::Close).await.expect_err("599");
+    assert!(
+        reason.contains(": status 599 ") && !reason.contains("SECRET"),
+        "{reason}"
+    );
+    // Not HTTP at all, a bad status code, a huge header: errors, still nothing echoed.
+    let mut huge = b"HTTP/1.1 200 OK\r\nx-big: SECRET".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 1024 * 1024));
+    huge.extend_from_slice(b"\r\ncontent-length: 0\r\n\r\n");
+    for answer in [
+        b"SECRET-GARBAGE\r\n\r\n".to_vec(),
+        b"HTTP/1.1 2000 SECRET\r\n\r\n".to_vec(),
+        b"HTTP/1.1 200 OK\r\nSECRET header without a colon\r\n\r\n".to_vec(),
+        huge,
+    ] {
+        let reason = raw_check(answer, Then::Close)
+            .await
+            .expect_err("not an answer");
+        assert!(!reason.contains("SECRET"), "{reason}");
+        assert!(reason.len() < 200, "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_cut_short_fails_as_in_kubelet_unless_10_kib_were_read() {
+    // kubelet fails on an error while reading at most 10 KiB of the body, and passes once it
+    // has read 10 KiB (whatever comes after).
+    let short = "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nonly ten b";
+    for then in [Then::Close, Then::Reset] {
+        assert!(raw_check(short, then).await.is_err());
+    }
+    let mut long = b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 20 * 1024));
+    assert_eq!(raw_check(long.clone(), Then::Close).await, Ok(()));
+    // An endless chunked body: 10 KiB are read, then the connection is dropped.
+    let mut chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..64 {
+        chunked.extend_from_slice(b"400\r\n");
+        chunked.extend(std::iter::repeat_n(b'x', 1024));
+        chunked.extend_from_slice(b"\r\n");
+    }
+    assert_eq!(raw_check(chunked, Then::Hold).await, Ok(()));
+}
+
+#[tokio::test]
+async fn http_check_of_an_ipv6_literal_with_a_query() {
+    let Ok(l) = TcpListener::bind("[::1]:0").await else {
+        // No IPv6 loopback on this machine: nothing to check.
+        return;
+    };
+    let addr = l.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0; 1024];
+            while !head.ends_with(b"\r\n\r\n") {
+                match c.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            s.lock()
+                .expect("lock")
+                .push(String::from_utf8_lossy(&head).into_owned());
+            let _ = c.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
+        }
+    });
+    let check = HttpCheck::new(&format!(
+        "http://[::1]:{}/healthz?verbose&x=1#frag",
+        addr.port()
+    ))
+    .expect("valid");
+    assert_eq!(run(&check).await, Ok(()));
+    let head = seen.lock().expect("lock")[0].clone();
+    assert!(
+        head.starts_with("GET /healthz?verbose&x=1 HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("host: [::1]:{}\r\n", addr.port())),
+        "{head}"
+    );
+}
