@@ -535,3 +535,132 @@ async fn http_check_of_an_ipv6_literal_with_a_query() {
         "{head}"
     );
 }
+
+/// A dependency's health service that answers whatever a test scripts by service name.
+struct Scripted;
+
+#[tonic::async_trait]
+impl readiness_tower::grpc::pb::health_server::Health for Scripted {
+    async fn check(
+        &self,
+        request: tonic::Request<readiness_tower::grpc::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<readiness_tower::grpc::pb::HealthCheckResponse>, tonic::Status>
+    {
+        let status = match request.get_ref().service.as_str() {
+            "unknown" => 0,
+            "serving" => 1,
+            "service-unknown" => 3,
+            "out-of-range" => 42,
+            "hang" => std::future::pending().await,
+            _ => {
+                let long = format!("SECRET\n[+]forged ok\n{}", "x".repeat(10_000));
+                return Err(tonic::Status::unavailable(long));
+            }
+        };
+        Ok(tonic::Response::new(
+            readiness_tower::grpc::pb::HealthCheckResponse { status },
+        ))
+    }
+
+    async fn list(
+        &self,
+        _: tonic::Request<readiness_tower::grpc::pb::HealthListRequest>,
+    ) -> Result<tonic::Response<readiness_tower::grpc::pb::HealthListResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not scripted"))
+    }
+
+    type WatchStream = futures_util::stream::Pending<
+        Result<readiness_tower::grpc::pb::HealthCheckResponse, tonic::Status>,
+    >;
+
+    async fn watch(
+        &self,
+        _: tonic::Request<readiness_tower::grpc::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not scripted"))
+    }
+}
+
+async fn scripted_server() -> (
+    SocketAddr,
+    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(readiness_tower::grpc::pb::health_server::HealthServer::new(
+                Scripted,
+            ))
+            .serve_with_incoming(TcpIncoming::from(l)),
+    );
+    (addr, task)
+}
+
+#[tokio::test]
+async fn grpc_check_fails_on_every_answer_but_serving_and_on_a_server_speaking_http1() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(readiness_tower::grpc::pb::health_server::HealthServer::new(
+                Scripted,
+            ))
+            .serve_with_incoming(TcpIncoming::from(l)),
+    );
+    let url = format!("http://{addr}");
+    let check = |service: &str| GrpcCheck::new(&url).expect("valid").service(service);
+    assert_eq!(run(&check("serving")).await, Ok(()));
+    for (service, named) in [
+        ("unknown", "\": UNKNOWN after "),
+        ("service-unknown", "\": SERVICE_UNKNOWN after "),
+        // A status this proto does not have reads as UNKNOWN (prost's default).
+        ("out-of-range", "\": UNKNOWN after "),
+    ] {
+        let reason = run(&check(service)).await.expect_err(service);
+        assert!(reason.contains(named), "{service}: {reason}");
+    }
+    // The server's message is clipped (the rendering makes it one line).
+    let reason = run(&check("error")).await.expect_err("unavailable");
+    assert!(reason.contains("status UNAVAILABLE: SECRET"), "{reason}");
+    assert!(reason.len() < 400, "{} bytes", reason.len());
+
+    task.abort();
+
+    // An HTTP/1 server: it fails, and nothing it wrote is in the reason.
+    let http1 = raw_server(
+        b"HTTP/1.1 400 SECRET\r\ncontent-length: 6\r\n\r\nSECRET".to_vec(),
+        Then::Close,
+    )
+    .await;
+    let reason = run(&GrpcCheck::new(&format!("http://{http1}")).expect("valid"))
+        .await
+        .expect_err("not HTTP/2");
+    assert!(!reason.contains("SECRET"), "{reason}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn grpc_check_of_a_server_that_never_answers_times_out_in_the_engine() {
+    let (addr, task) = scripted_server().await;
+    let check = |service: &str| {
+        GrpcCheck::new(&format!("http://{addr}"))
+            .expect("valid")
+            .service(service)
+    };
+    // A server that never answers: the engine's timeout ends the run.
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .check(CheckSpec::readiness("hang", check("hang")).timeout(Duration::from_secs(1)))
+        .build()
+        .expect("valid");
+    tokio::time::timeout(BOUND, engine.refresh())
+        .await
+        .expect("the timeout ends the run")
+        .expect("the engine runs");
+    let snap = engine.snapshot();
+    assert_eq!(
+        snap.check("hang").and_then(|c| c.reason()),
+        Some("timed out after 1s")
+    );
+    task.abort();
+}
