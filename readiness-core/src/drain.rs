@@ -219,7 +219,10 @@ mod tests {
     async fn a_delay_that_never_ends_waits_for_close_or_the_engine_to_go() {
         // `Duration::MAX` overflows any deadline arithmetic: it must wait, not panic or fire.
         // (No checks: a year of the paused clock would run them millions of times.)
-        let engine = Engine::builder().without_heartbeat().build().expect("valid");
+        let engine = Engine::builder()
+            .without_heartbeat()
+            .build()
+            .expect("valid");
         let (signal, rx) = oneshot::channel::<()>();
         let shutdown = tokio::spawn(engine.drain_on(rx, Duration::MAX));
         signal.send(()).expect("the future waits");

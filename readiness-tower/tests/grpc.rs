@@ -619,3 +619,62 @@ async fn a_watch_opened_after_close_sends_the_status_once_and_ends() {
     }
     task.abort();
 }
+
+/// `HealthCheckRequest` as bytes on the wire: lets a test send a name that is not UTF-8.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawRequest {
+    #[prost(bytes = "vec", tag = "1")]
+    service: Vec<u8>,
+}
+
+async fn raw_check(channel: Channel, service: Vec<u8>) -> Result<ServingStatus, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let path = http::uri::PathAndQuery::from_static("/grpc.health.v1.Health/Check");
+    let codec = tonic_prost::ProstCodec::<RawRequest, HealthCheckResponse>::default();
+    grpc.unary(tonic::Request::new(RawRequest { service }), path, codec)
+        .await
+        .map(|r| r.into_inner().status())
+}
+
+#[tokio::test]
+async fn names_with_odd_bytes_or_of_any_length_are_never_echoed() {
+    let engine = engine_with(vec![]).await;
+    let s = serve(&engine, HealthService::new(&engine)).await;
+    let channel = channel_to(s.addr, None).await;
+    let secret = |tail: &[u8]| [b"SECRET".as_slice(), tail].concat();
+    // Not UTF-8: refused by the decoder, without the bytes.
+    let err = raw_check(channel.clone(), secret(b"\xff\xfe\n[+]x ok"))
+        .await
+        .expect_err("not a string");
+    assert_eq!(err.code(), Code::Internal, "{err:?}");
+    assert!(!err.message().contains("SECRET"), "{err:?}");
+    // Control characters and a megabyte: NOT_FOUND, and the name is not in the message.
+    for name in [secret(b"\n\r\0\x1b[31m"), secret(&vec![b'a'; 1 << 20])] {
+        let err = raw_check(channel.clone(), name).await.expect_err("unknown");
+        assert_eq!(err.code(), Code::NotFound);
+        assert_eq!(err.message(), "unknown health service");
+    }
+    // Past tonic's 4 MiB message limit: refused before it is decoded.
+    let err = raw_check(channel.clone(), secret(&vec![b'a'; 5 << 20]))
+        .await
+        .expect_err("too large");
+    assert!(!err.message().contains("SECRET"), "{err:?}");
+    // The built-in names are exact: no prefix, case or padding games.
+    let mut c = s.client.clone();
+    for name in [
+        "Readiness",
+        "readiness ",
+        " liveness",
+        "liveness\0",
+        "tenants",
+        "tenants/",
+    ] {
+        assert_eq!(check(&mut c, name).await, Err(Code::NotFound), "{name:?}");
+    }
+    assert_eq!(
+        check(&mut c, "readiness").await,
+        Ok(SERVING),
+        "still answering"
+    );
+}
