@@ -664,3 +664,103 @@ async fn grpc_check_of_a_server_that_never_answers_times_out_in_the_engine() {
     );
     task.abort();
 }
+
+/// A service that panics in `poll_ready`, in `call` or in `clone`, as told (once for `clone`).
+#[derive(Default)]
+struct Panicky {
+    in_ready: bool,
+    in_call: bool,
+    clone_panics: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Clone for Panicky {
+    fn clone(&self) -> Self {
+        if self.clone_panics.swap(false, Ordering::SeqCst) {
+            panic!("clone blew up");
+        }
+        Self {
+            in_ready: self.in_ready,
+            in_call: self.in_call,
+            clone_panics: self.clone_panics.clone(),
+        }
+    }
+}
+
+impl tower::Service<()> for Panicky {
+    type Response = ();
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<(), Infallible>>;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        assert!(!self.in_ready, "poll_ready blew up");
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, (): ()) -> Self::Future {
+        assert!(!self.in_call, "call blew up");
+        std::future::ready(Ok(()))
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_service_check_that_panics_fails_its_run_and_the_next_run_works() {
+    use readiness_tower::ServiceCheck;
+    let clone_panics = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .readiness(
+            "ready",
+            ServiceCheck::new(
+                Panicky {
+                    in_ready: true,
+                    ..Panicky::default()
+                },
+                || (),
+            ),
+        )
+        .readiness(
+            "call",
+            ServiceCheck::new(
+                Panicky {
+                    in_call: true,
+                    ..Panicky::default()
+                },
+                || (),
+            ),
+        )
+        .readiness(
+            "clone",
+            ServiceCheck::new(
+                Panicky {
+                    clone_panics: clone_panics.clone(),
+                    ..Panicky::default()
+                },
+                || (),
+            ),
+        )
+        .build()
+        .expect("valid");
+    engine.refresh().await.expect("the engine runs");
+    let snap = engine.snapshot();
+    for (name, what) in [
+        ("ready", "poll_ready blew up"),
+        ("call", "call blew up"),
+        ("clone", "clone blew up"),
+    ] {
+        let reason = snap.check(name).and_then(|c| c.reason()).expect("failing");
+        assert!(
+            reason.starts_with("panicked: ") && reason.contains(what),
+            "{name}: {reason}"
+        );
+    }
+    // The lock a panicking clone poisoned does not stop the next run.
+    engine.refresh().await.expect("the engine runs");
+    assert!(
+        engine
+            .snapshot()
+            .check("clone")
+            .expect("known")
+            .is_passing()
+    );
+}
