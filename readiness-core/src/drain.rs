@@ -18,6 +18,11 @@ impl Engine {
     /// 4. calls [`close`](Self::close) (long-lived streams such as gRPC `Watch` end) and
     ///    resolves: the server stops accepting and finishes its in-flight requests.
     ///
+    /// The server's own graceful shutdown is not bounded by this future: `axum::serve` (0.8)
+    /// sets hyper no header read timeout, so a client that sent half a request head holds it
+    /// open for good. Race the server against [`closed`](Self::closed) plus the longest request
+    /// you serve (the README's "Shutdown" shows how).
+    ///
     /// When the server has returned, call [`shutdown`](Self::shutdown) to stop the checks.
     /// If the engine is closed some other way first ([`close`](Self::close),
     /// [`shutdown`](Self::shutdown), the last handle dropped), the future resolves at once.
