@@ -72,6 +72,9 @@ const USAGE: &str = "usage: demo [FLAGS]
   --drain-delay DUR             on SIGTERM/Ctrl-C: 503 at once, serve DUR more, exit 0; a second
                                 signal exits 1 at once (default 35s: Kubernetes' default readiness
                                 probe, 10s x 3, plus 5s for endpoints to update)
+  --shutdown-timeout DUR        after the drain delay, wait at most DUR for connections still
+                                open, then close them and exit 0 (default 60s: the longest
+                                GET /slow)
   --show-details                show failure reasons instead of `reason withheld`
   --tenant-header NAME          shed GET / of a not-ready tenant named in that header
   --concurrency-limit N         business routes behind tower's ConcurrencyLimitLayer (N at once);
@@ -124,6 +127,7 @@ struct Flags {
     failure_threshold: u32,
     success_threshold: u32,
     drain_delay: Duration,
+    shutdown_timeout: Duration,
     show_details: bool,
     tenant_header: Option<String>,
     concurrency_limit: Option<u32>,
@@ -145,6 +149,9 @@ impl Default for Flags {
             // Kubernetes' default readiness probe fails a pod after periodSeconds x
             // failureThreshold = 10 s x 3; load balancers then need a few seconds more.
             drain_delay: Duration::from_secs(35),
+            // The longest request the demo serves: past it, an open connection is a client
+            // that never finished its request (axum::serve sets no header read timeout).
+            shutdown_timeout: Duration::from_millis(MAX_SLOW_MS),
             show_details: false,
             tenant_header: None,
             concurrency_limit: None,
@@ -220,7 +227,7 @@ fn parse_dep(flag: &str, v: &str) -> Result<Dep, FlagError> {
 fn parse_url(flag: &str, url: &str) -> Result<Probe, FlagError> {
     let bad = |why: &str| FlagError(format!("{flag}: invalid URL {url:?}: {why}"));
     let host_port = |addr: &str| match addr.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
         None => false,
     };
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -283,6 +290,7 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, 
             "--failure-threshold",
             "--success-threshold",
             "--drain-delay",
+            "--shutdown-timeout",
             "--tenant-header",
             "--concurrency-limit",
         ];
@@ -322,6 +330,7 @@ fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Option<Flags>, 
             "--failure-threshold" => f.failure_threshold = parse_count(&flag, v)?,
             "--success-threshold" => f.success_threshold = parse_count(&flag, v)?,
             "--drain-delay" => f.drain_delay = parse_duration(&flag, v)?,
+            "--shutdown-timeout" => f.shutdown_timeout = parse_duration(&flag, v)?,
             "--tenant-header" => {
                 if http::HeaderName::try_from(v).is_err() {
                     return Err(FlagError(format!("{flag}: invalid header name {v:?}")));
@@ -644,8 +653,23 @@ async fn main() -> ExitCode {
         }
         served
     };
+    // After the drain delay, connections get the shutdown timeout to finish. axum::serve sets
+    // hyper no header read timeout, so a client that sent half a request head would hold the
+    // graceful shutdown open for good (until the kubelet's SIGKILL).
+    let cut_off = {
+        let closed = engine.closed();
+        let timeout = flags.shutdown_timeout;
+        async move {
+            closed.await;
+            tokio::time::sleep(timeout).await;
+            tracing::warn!(
+                "connections still open {timeout:?} after the drain delay: closing them"
+            );
+        }
+    };
     let served = tokio::select! {
         served = serve => served,
+        () = cut_off => Ok(()),
         () = second_signal => {
             eprintln!("demo: second signal during the drain: drain cut short, exiting with status 1");
             return ExitCode::FAILURE;

@@ -18,6 +18,11 @@ impl Engine {
     /// 4. calls [`close`](Self::close) (long-lived streams such as gRPC `Watch` end) and
     ///    resolves: the server stops accepting and finishes its in-flight requests.
     ///
+    /// The server's own graceful shutdown is not bounded by this future: `axum::serve` (0.8)
+    /// sets hyper no header read timeout, so a client that sent half a request head holds it
+    /// open for good. Race the server against [`closed`](Self::closed) plus the longest request
+    /// you serve (the README's "Shutdown" shows how).
+    ///
     /// When the server has returned, call [`shutdown`](Self::shutdown) to stop the checks.
     /// If the engine is closed some other way first ([`close`](Self::close),
     /// [`shutdown`](Self::shutdown), the last handle dropped), the future resolves at once.
@@ -213,6 +218,48 @@ mod tests {
         let shutdown = tokio::spawn(engine.drain_on(rx, DELAY));
         drop(engine);
         shutdown.await.expect("no panic");
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_delay_that_never_ends_waits_for_close_or_the_engine_to_go() {
+        // `Duration::MAX` overflows any deadline arithmetic: it must wait, not panic or fire.
+        // (No checks: a year of the paused clock would run them millions of times.)
+        let engine = Engine::builder()
+            .without_heartbeat()
+            .build()
+            .expect("valid");
+        let (signal, rx) = oneshot::channel::<()>();
+        let shutdown = tokio::spawn(engine.drain_on(rx, Duration::MAX));
+        signal.send(()).expect("the future waits");
+        tokio::time::sleep(Duration::from_secs(365 * 24 * 3600)).await;
+        settle().await;
+        assert!(engine.is_draining() && !engine.is_closed() && !shutdown.is_finished());
+        engine.close();
+        shutdown.await.expect("no panic");
+
+        // The engine dropped during the delay: the future holds no strong handle and ends.
+        let engine = new_engine();
+        let (signal, rx) = oneshot::channel::<()>();
+        let shutdown = tokio::spawn(engine.drain_on(rx, Duration::MAX));
+        signal.send(()).expect("the future waits");
+        settle().await;
+        assert!(engine.is_draining());
+        let weak = engine.downgrade();
+        drop(engine);
+        assert!(weak.upgrade().is_none());
+        let start = Instant::now();
+        shutdown.await.expect("no panic");
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_signal_after_the_engine_is_gone_drains_nothing_and_panics_nothing() {
+        let engine = new_engine();
+        let (signal, rx) = oneshot::channel::<()>();
+        let shutdown = engine.drain_on(rx, DELAY);
+        drop(engine);
+        signal.send(()).expect("the future is alive");
+        shutdown.await;
     }
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]

@@ -220,6 +220,38 @@ mod tests {
     }
 
     #[test]
+    fn a_port_out_of_range_is_refused_not_replaced_by_80() {
+        // `http::Uri` parses these, but its `port_u16()` answers `None` for them, which read
+        // as "no port": the check probed port 80 while its reasons named the URL given.
+        for url in [
+            "http://h:0/",
+            "http://h:65536/",
+            "http://h:99999/x",
+            "http://h:abc/",
+            "http://[::1]:0/",
+        ] {
+            assert!(
+                matches!(Target::parse(url), Err(CheckUrlError::Invalid { .. })),
+                "{url:?}: {:?}",
+                Target::parse(url).map(|t| t.connect)
+            );
+        }
+        // An empty port is the default one (RFC 3986, 3.2.3); 65535 and a leading zero are ports.
+        for (url, connect) in [
+            ("http://h:/", "h:80"),
+            ("http://h:65535/", "h:65535"),
+            ("http://h:080/", "h:80"),
+            ("http://[::1]/", "[::1]:80"),
+        ] {
+            assert_eq!(
+                Target::parse(url).map(|t| t.connect),
+                Ok(connect.into()),
+                "{url:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_verdict_is_kubelets_and_names_the_status_only() {
         let judged = |code: u16| judge(&StatusCode::from_u16(code).expect("code"));
         for pass in [200, 204, 301, 302, 304, 399] {

@@ -151,7 +151,19 @@ pub(crate) fn plain_http(url: &str, form: &str) -> Result<http::Uri, CheckUrlErr
     }
     match uri.authority() {
         Some(a) if a.as_str().contains('@') => Err(CheckUrlError::Credentials),
-        Some(a) if !a.host().is_empty() => Ok(uri),
+        Some(a) if !a.host().is_empty() => {
+            // `http::Uri` takes any port text and its `port_u16()` answers `None` for one that
+            // is not a `u16`, which reads as "no port" (80): refuse it instead.
+            let port = a.as_str()[a.host().len()..].trim_start_matches(':');
+            let valid = port.is_empty()
+                || (port.bytes().all(|b| b.is_ascii_digit())
+                    && port.parse::<u16>().is_ok_and(|p| p != 0));
+            if valid {
+                Ok(uri)
+            } else {
+                Err(CheckUrlError::invalid(url, "the port is not in 1..=65535"))
+            }
+        }
         _ => Err(CheckUrlError::invalid(url, "no host")),
     }
 }

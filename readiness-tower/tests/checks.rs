@@ -365,3 +365,402 @@ async fn grpc_check_in_an_engine_follows_the_dependency() {
         .expect("the engine runs");
     assert!(engine.is_ready());
 }
+
+/// What a raw server does after writing its answer.
+#[derive(Clone, Copy)]
+enum Then {
+    /// Close the connection (FIN).
+    Close,
+    /// Reset it (RST).
+    Reset,
+    /// Keep it open, never writing again.
+    Hold,
+}
+
+/// A server that reads a request head and answers every connection with `answer`, written
+/// byte for byte, then does `then`: for answers hyper's server would never write.
+async fn raw_server(answer: Vec<u8>, then: Then) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0; 1024];
+            while !head.ends_with(b"\r\n\r\n") {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(&answer).await;
+            match then {
+                Then::Close => drop(s),
+                Then::Reset => {
+                    let _ = s.set_zero_linger();
+                    drop(s);
+                }
+                Then::Hold => held.push(s),
+            }
+        }
+    });
+    addr
+}
+
+async fn raw_check(answer: impl Into<Vec<u8>>, then: Then) -> Result<(), String> {
+    let addr = raw_server(answer.into(), then).await;
+    run(&HttpCheck::new(&format!("http://{addr}/healthz")).expect("valid")).await
+}
+
+#[tokio::test]
+async fn http_check_skips_informational_answers_as_kubelet_does() {
+    // Go's client (kubelet) skips 1xx answers and judges the final one.
+    let ok = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n\
+              HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+    assert_eq!(raw_check(ok, Then::Hold).await, Ok(()));
+    let failing = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\n\
+                   content-length: 0\r\n\r\n";
+    let reason = raw_check(failing, Then::Hold).await.expect_err("503");
+    assert!(
+        reason.contains(": status 503 Service Unavailable after "),
+        "{reason}"
+    );
+    // A 101 nobody asked for is no success.
+    let upgrade = "HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\nconnection: upgrade\r\n\r\n";
+    assert!(raw_check(upgrade, Then::Hold).await.is_err());
+}
+
+#[tokio::test]
+async fn no_byte_the_server_chose_reaches_a_reason() {
+    // A reason phrase that is not UTF-8 and one that lies, headers, a body: the reason names
+    // the code and its standard phrase only.
+    let mut answer = b"HTTP/1.1 500 \xff\xfe SECRET-PHRASE\r\nx-secret: SECRET-HEADER\r\n".to_vec();
+    answer.extend_from_slice(b"content-length: 11\r\n\r\nSECRET-BODY");
+    let reason = raw_check(answer, Then::Close).await.expect_err("500");
+    assert!(
+        reason.contains(": status 500 Internal Server Error after "),
+        "{reason}"
+    );
+    assert!(!reason.contains("SECRET"), "{reason}");
+    let lying = "HTTP/1.1 200 SECRET-NOT-OK\r\ncontent-length: 0\r\n\r\n";
+    assert_eq!(
+        raw_check(lying, Then::Close).await,
+        Ok(()),
+        "the code decides"
+    );
+    // A code without a standard phrase.
+    let odd = "HTTP/1.1 599 SECRET\r\ncontent-length: 0\r\n\r\n";
+    let reason = raw_check(odd, Then::Close).await.expect_err("599");
+    assert!(
+        reason.contains(": status 599 ") && !reason.contains("SECRET"),
+        "{reason}"
+    );
+    // Not HTTP at all, a bad status code, a huge header: errors, still nothing echoed.
+    let mut huge = b"HTTP/1.1 200 OK\r\nx-big: SECRET".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 1024 * 1024));
+    huge.extend_from_slice(b"\r\ncontent-length: 0\r\n\r\n");
+    for answer in [
+        b"SECRET-GARBAGE\r\n\r\n".to_vec(),
+        b"HTTP/1.1 2000 SECRET\r\n\r\n".to_vec(),
+        b"HTTP/1.1 200 OK\r\nSECRET header without a colon\r\n\r\n".to_vec(),
+        huge,
+    ] {
+        let reason = raw_check(answer, Then::Close)
+            .await
+            .expect_err("not an answer");
+        assert!(!reason.contains("SECRET"), "{reason}");
+        assert!(reason.len() < 200, "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_cut_short_fails_as_in_kubelet_unless_10_kib_were_read() {
+    // kubelet fails on an error while reading at most 10 KiB of the body, and passes once it
+    // has read 10 KiB (whatever comes after).
+    let short = "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nonly ten b";
+    for then in [Then::Close, Then::Reset] {
+        assert!(raw_check(short, then).await.is_err());
+    }
+    let mut long = b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 20 * 1024));
+    assert_eq!(raw_check(long.clone(), Then::Close).await, Ok(()));
+    // An endless chunked body: 10 KiB are read, then the connection is dropped.
+    let mut chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..64 {
+        chunked.extend_from_slice(b"400\r\n");
+        chunked.extend(std::iter::repeat_n(b'x', 1024));
+        chunked.extend_from_slice(b"\r\n");
+    }
+    assert_eq!(raw_check(chunked, Then::Hold).await, Ok(()));
+}
+
+#[tokio::test]
+async fn http_check_of_an_ipv6_literal_with_a_query() {
+    let Ok(l) = TcpListener::bind("[::1]:0").await else {
+        // No IPv6 loopback on this machine: nothing to check.
+        return;
+    };
+    let addr = l.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0; 1024];
+            while !head.ends_with(b"\r\n\r\n") {
+                match c.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            s.lock()
+                .expect("lock")
+                .push(String::from_utf8_lossy(&head).into_owned());
+            let _ = c.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
+        }
+    });
+    let check = HttpCheck::new(&format!(
+        "http://[::1]:{}/healthz?verbose&x=1#frag",
+        addr.port()
+    ))
+    .expect("valid");
+    assert_eq!(run(&check).await, Ok(()));
+    let head = seen.lock().expect("lock")[0].clone();
+    assert!(
+        head.starts_with("GET /healthz?verbose&x=1 HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("host: [::1]:{}\r\n", addr.port())),
+        "{head}"
+    );
+}
+
+/// A dependency's health service that answers whatever a test scripts by service name.
+struct Scripted;
+
+#[tonic::async_trait]
+impl readiness_tower::grpc::pb::health_server::Health for Scripted {
+    async fn check(
+        &self,
+        request: tonic::Request<readiness_tower::grpc::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<readiness_tower::grpc::pb::HealthCheckResponse>, tonic::Status>
+    {
+        let status = match request.get_ref().service.as_str() {
+            "unknown" => 0,
+            "serving" => 1,
+            "service-unknown" => 3,
+            "out-of-range" => 42,
+            "hang" => std::future::pending().await,
+            _ => {
+                let long = format!("SECRET\n[+]forged ok\n{}", "x".repeat(10_000));
+                return Err(tonic::Status::unavailable(long));
+            }
+        };
+        Ok(tonic::Response::new(
+            readiness_tower::grpc::pb::HealthCheckResponse { status },
+        ))
+    }
+
+    async fn list(
+        &self,
+        _: tonic::Request<readiness_tower::grpc::pb::HealthListRequest>,
+    ) -> Result<tonic::Response<readiness_tower::grpc::pb::HealthListResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not scripted"))
+    }
+
+    type WatchStream = futures_util::stream::Pending<
+        Result<readiness_tower::grpc::pb::HealthCheckResponse, tonic::Status>,
+    >;
+
+    async fn watch(
+        &self,
+        _: tonic::Request<readiness_tower::grpc::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not scripted"))
+    }
+}
+
+async fn scripted_server() -> (
+    SocketAddr,
+    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(readiness_tower::grpc::pb::health_server::HealthServer::new(
+                Scripted,
+            ))
+            .serve_with_incoming(TcpIncoming::from(l)),
+    );
+    (addr, task)
+}
+
+#[tokio::test]
+async fn grpc_check_fails_on_every_answer_but_serving_and_on_a_server_speaking_http1() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(readiness_tower::grpc::pb::health_server::HealthServer::new(
+                Scripted,
+            ))
+            .serve_with_incoming(TcpIncoming::from(l)),
+    );
+    let url = format!("http://{addr}");
+    let check = |service: &str| GrpcCheck::new(&url).expect("valid").service(service);
+    assert_eq!(run(&check("serving")).await, Ok(()));
+    for (service, named) in [
+        ("unknown", "\": UNKNOWN after "),
+        ("service-unknown", "\": SERVICE_UNKNOWN after "),
+        // A status this proto does not have reads as UNKNOWN (prost's default).
+        ("out-of-range", "\": UNKNOWN after "),
+    ] {
+        let reason = run(&check(service)).await.expect_err(service);
+        assert!(reason.contains(named), "{service}: {reason}");
+    }
+    // The server's message is clipped (the rendering makes it one line).
+    let reason = run(&check("error")).await.expect_err("unavailable");
+    assert!(reason.contains("status UNAVAILABLE: SECRET"), "{reason}");
+    assert!(reason.len() < 400, "{} bytes", reason.len());
+
+    task.abort();
+
+    // An HTTP/1 server: it fails, and nothing it wrote is in the reason.
+    let http1 = raw_server(
+        b"HTTP/1.1 400 SECRET\r\ncontent-length: 6\r\n\r\nSECRET".to_vec(),
+        Then::Close,
+    )
+    .await;
+    let reason = run(&GrpcCheck::new(&format!("http://{http1}")).expect("valid"))
+        .await
+        .expect_err("not HTTP/2");
+    assert!(!reason.contains("SECRET"), "{reason}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn grpc_check_of_a_server_that_never_answers_times_out_in_the_engine() {
+    let (addr, task) = scripted_server().await;
+    let check = |service: &str| {
+        GrpcCheck::new(&format!("http://{addr}"))
+            .expect("valid")
+            .service(service)
+    };
+    // A server that never answers: the engine's timeout ends the run.
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .check(CheckSpec::readiness("hang", check("hang")).timeout(Duration::from_secs(1)))
+        .build()
+        .expect("valid");
+    tokio::time::timeout(BOUND, engine.refresh())
+        .await
+        .expect("the timeout ends the run")
+        .expect("the engine runs");
+    let snap = engine.snapshot();
+    assert_eq!(
+        snap.check("hang").and_then(|c| c.reason()),
+        Some("timed out after 1s")
+    );
+    task.abort();
+}
+
+/// A service that panics in `poll_ready`, in `call` or in `clone`, as told (once for `clone`).
+#[derive(Default)]
+struct Panicky {
+    in_ready: bool,
+    in_call: bool,
+    clone_panics: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Clone for Panicky {
+    fn clone(&self) -> Self {
+        if self.clone_panics.swap(false, Ordering::SeqCst) {
+            panic!("clone blew up");
+        }
+        Self {
+            in_ready: self.in_ready,
+            in_call: self.in_call,
+            clone_panics: self.clone_panics.clone(),
+        }
+    }
+}
+
+impl tower::Service<()> for Panicky {
+    type Response = ();
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<(), Infallible>>;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        assert!(!self.in_ready, "poll_ready blew up");
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, (): ()) -> Self::Future {
+        assert!(!self.in_call, "call blew up");
+        std::future::ready(Ok(()))
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_service_check_that_panics_fails_its_run_and_the_next_run_works() {
+    use readiness_tower::ServiceCheck;
+    let clone_panics = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .readiness(
+            "ready",
+            ServiceCheck::new(
+                Panicky {
+                    in_ready: true,
+                    ..Panicky::default()
+                },
+                || (),
+            ),
+        )
+        .readiness(
+            "call",
+            ServiceCheck::new(
+                Panicky {
+                    in_call: true,
+                    ..Panicky::default()
+                },
+                || (),
+            ),
+        )
+        .readiness(
+            "clone",
+            ServiceCheck::new(
+                Panicky {
+                    clone_panics: clone_panics.clone(),
+                    ..Panicky::default()
+                },
+                || (),
+            ),
+        )
+        .build()
+        .expect("valid");
+    engine.refresh().await.expect("the engine runs");
+    let snap = engine.snapshot();
+    for (name, what) in [
+        ("ready", "poll_ready blew up"),
+        ("call", "call blew up"),
+        ("clone", "clone blew up"),
+    ] {
+        let reason = snap.check(name).and_then(|c| c.reason()).expect("failing");
+        assert!(
+            reason.starts_with("panicked: ") && reason.contains(what),
+            "{name}: {reason}"
+        );
+    }
+    // The lock a panicking clone poisoned does not stop the next run.
+    engine.refresh().await.expect("the engine runs");
+    assert!(
+        engine
+            .snapshot()
+            .check("clone")
+            .expect("known")
+            .is_passing()
+    );
+}

@@ -436,3 +436,245 @@ async fn the_service_never_keeps_the_engine_alive() {
     assert_eq!(next(&mut late).await, None);
     task.abort();
 }
+
+async fn channel_to(addr: SocketAddr, stream_window: Option<u32>) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .initial_stream_window_size(stream_window)
+        .connect()
+        .await
+        .expect("connect")
+}
+
+#[tokio::test]
+async fn a_watcher_that_never_reads_holds_back_no_one_and_gets_the_latest_status_coalesced() {
+    let engine = engine_with(vec![]).await;
+    let s = serve(&engine, HealthService::new(&engine)).await;
+    let r = s.reporter.clone();
+    r.set_serving("svc").expect("set");
+    // A 1 KiB stream window: about 140 messages fit before the server must wait for a read.
+    let channel = channel_to(s.addr, Some(1024)).await;
+    let mut slow = HealthClient::new(channel.clone());
+    let mut stalled = watch(&mut slow, "svc").await;
+    assert_eq!(next(&mut stalled).await, Some(SERVING));
+
+    // 20,000 changes while the watcher reads nothing. Others on the same connection and on
+    // another one are answered all along.
+    let mut same_connection = HealthClient::new(channel);
+    let mut other = s.client.clone();
+    const FLIPS: usize = 20_000;
+    for i in 0..FLIPS {
+        if i % 2 == 0 {
+            r.set_not_serving("svc").expect("set");
+        } else {
+            r.set_serving("svc").expect("set");
+        }
+        tokio::task::yield_now().await;
+        if i % 2_000 == 0 {
+            let want = if i % 2 == 0 { NOT_SERVING } else { SERVING };
+            assert_eq!(check(&mut same_connection, "svc").await, Ok(want));
+            assert_eq!(check(&mut other, "").await, Ok(SERVING));
+        }
+    }
+    // The last change (i = FLIPS - 1, odd) was to SERVING; one more, then close.
+    r.set_not_serving("svc").expect("set");
+    assert_eq!(check(&mut other, "svc").await, Ok(NOT_SERVING));
+    engine.close();
+    let mut got = vec![SERVING];
+    while let Some(status) = next(&mut stalled).await {
+        assert_ne!(
+            got.last(),
+            Some(&status),
+            "a status sent twice in a row: {got:?}"
+        );
+        got.push(status);
+        assert!(got.len() <= FLIPS + 1, "more messages than changes");
+    }
+    assert_eq!(
+        got.last(),
+        Some(&NOT_SERVING),
+        "the latest status is the last word"
+    );
+    // Nothing queued per change: what the server could not send was coalesced.
+    assert!(
+        got.len() < FLIPS / 10,
+        "{} messages for {FLIPS} changes",
+        got.len()
+    );
+}
+
+#[tokio::test]
+async fn two_thousand_watches_turn_off_at_drain_and_end_at_close() {
+    let engine = engine_with(vec![Flag::new(true).spec("db")]).await;
+    engine.add_tenant("acme", vec![]).expect("added");
+    let s = serve(&engine, HealthService::new(&engine)).await;
+    s.reporter.set_serving("svc").expect("set");
+    let names = ["", "readiness", "tenants/acme", "svc", "liveness"];
+    let mut watches = Vec::new();
+    // 20 connections of 100 streams each (under the server's concurrent-stream limit).
+    for _ in 0..20 {
+        let mut c = HealthClient::new(channel_to(s.addr, None).await);
+        for i in 0..100 {
+            let name = names[i % names.len()];
+            let mut w = watch(&mut c, name).await;
+            assert_eq!(next(&mut w).await, Some(SERVING), "{name:?}");
+            watches.push((name, w));
+        }
+    }
+    engine.drain();
+    for (name, w) in &mut watches {
+        if *name != "liveness" {
+            assert_eq!(next(w).await, Some(NOT_SERVING), "{name:?}");
+        }
+    }
+    engine.close();
+    for (name, w) in &mut watches {
+        assert_eq!(
+            next(w).await,
+            None,
+            "{name:?}: liveness sent nothing, all end"
+        );
+    }
+    tokio::time::timeout(BOUND, s.task)
+        .await
+        .expect("the server returns")
+        .expect("join")
+        .expect("serve");
+}
+
+#[tokio::test]
+async fn set_serving_racing_drain_never_turns_an_application_service_back_on() {
+    let engine = engine_with(vec![]).await;
+    let mut s = serve(&engine, HealthService::new(&engine)).await;
+    let r = s.reporter.clone();
+    r.set_serving("svc").expect("set");
+    let mut w = watch(&mut s.client, "svc").await;
+    assert_eq!(next(&mut w).await, Some(SERVING));
+    // The application keeps setting SERVING from another task while the drain lands.
+    let racer = {
+        let r = r.clone();
+        tokio::spawn(async move {
+            for i in 0..1_000 {
+                if i % 2 == 0 {
+                    r.set_not_serving("svc").expect("set");
+                } else {
+                    r.set_serving("svc").expect("set");
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    engine.drain();
+    racer.await.expect("no panic");
+    r.set_serving("svc").expect("set");
+    assert_eq!(check(&mut s.client, "svc").await, Ok(NOT_SERVING));
+    assert_eq!(
+        list(&mut s.client).await.expect("listed")["svc"],
+        NOT_SERVING
+    );
+    // The watch: whatever it saw before the drain, from the drain on it says NOT_SERVING only.
+    engine.close();
+    let mut rest = Vec::new();
+    while let Some(status) = next(&mut w).await {
+        rest.push(status);
+        assert!(rest.len() <= 1_001, "bounded");
+    }
+    assert_eq!(rest.last(), Some(&NOT_SERVING), "{rest:?}");
+}
+
+#[tokio::test]
+async fn a_watch_opened_after_close_sends_the_status_once_and_ends() {
+    let engine = engine_with(vec![]).await;
+    engine.add_tenant("acme", vec![]).expect("added");
+    // A server that is not stopped by the close, to ask it afterwards.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let health = HealthService::new(&engine);
+    let reporter = health.reporter();
+    reporter.set_serving("svc").expect("set");
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health.into_server())
+            .serve_with_incoming(TcpIncoming::from(l)),
+    );
+    let mut c = HealthClient::new(channel_to(addr, None).await);
+    engine.close();
+    for (name, want) in [
+        ("", NOT_SERVING),
+        ("liveness", SERVING),
+        ("startup", SERVING),
+        ("tenants/acme", NOT_SERVING),
+        ("svc", NOT_SERVING),
+        ("tenants/nobody", UNKNOWN),
+        ("nothing", UNKNOWN),
+    ] {
+        let mut w = watch(&mut c, name).await;
+        assert_eq!(next(&mut w).await, Some(want), "{name:?}");
+        assert_eq!(next(&mut w).await, None, "{name:?} ends at once");
+    }
+    task.abort();
+}
+
+/// `HealthCheckRequest` as bytes on the wire: lets a test send a name that is not UTF-8.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawRequest {
+    #[prost(bytes = "vec", tag = "1")]
+    service: Vec<u8>,
+}
+
+async fn raw_check(channel: Channel, service: Vec<u8>) -> Result<ServingStatus, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let path = http::uri::PathAndQuery::from_static("/grpc.health.v1.Health/Check");
+    let codec = tonic_prost::ProstCodec::<RawRequest, HealthCheckResponse>::default();
+    grpc.unary(tonic::Request::new(RawRequest { service }), path, codec)
+        .await
+        .map(|r| r.into_inner().status())
+}
+
+#[tokio::test]
+async fn names_with_odd_bytes_or_of_any_length_are_never_echoed() {
+    let engine = engine_with(vec![]).await;
+    let s = serve(&engine, HealthService::new(&engine)).await;
+    let channel = channel_to(s.addr, None).await;
+    let secret = |tail: &[u8]| [b"SECRET".as_slice(), tail].concat();
+    // Not UTF-8: refused by the decoder, without the bytes.
+    let err = raw_check(channel.clone(), secret(b"\xff\xfe\n[+]x ok"))
+        .await
+        .expect_err("not a string");
+    assert_eq!(err.code(), Code::Internal, "{err:?}");
+    assert!(!err.message().contains("SECRET"), "{err:?}");
+    // Control characters and a megabyte: NOT_FOUND, and the name is not in the message.
+    for name in [secret(b"\n\r\0\x1b[31m"), secret(&vec![b'a'; 1 << 20])] {
+        let err = raw_check(channel.clone(), name).await.expect_err("unknown");
+        assert_eq!(err.code(), Code::NotFound);
+        assert_eq!(err.message(), "unknown health service");
+    }
+    // Past tonic's 4 MiB message limit: refused before it is decoded.
+    let err = raw_check(channel.clone(), secret(&vec![b'a'; 5 << 20]))
+        .await
+        .expect_err("too large");
+    assert!(!err.message().contains("SECRET"), "{err:?}");
+    // The built-in names are exact: no prefix, case or padding games.
+    let mut c = s.client.clone();
+    for name in [
+        "Readiness",
+        "readiness ",
+        " liveness",
+        "liveness\0",
+        "tenants",
+        "tenants/",
+    ] {
+        assert_eq!(check(&mut c, name).await, Err(Code::NotFound), "{name:?}");
+    }
+    assert_eq!(
+        check(&mut c, "readiness").await,
+        Ok(SERVING),
+        "still answering"
+    );
+}

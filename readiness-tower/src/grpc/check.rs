@@ -185,7 +185,15 @@ mod tests {
     fn only_plain_http_urls_without_a_path() {
         assert!(GrpcCheck::new("http://127.0.0.1:50051").is_ok());
         assert!(GrpcCheck::new("http://127.0.0.1:50051/").is_ok());
-        for url in ["http://", "h:1", "", "http://h:1/svc", "http://h:1/?x"] {
+        for url in [
+            "http://",
+            "h:1",
+            "",
+            "http://h:1/svc",
+            "http://h:1/?x",
+            "http://h:0",
+            "http://h:99999",
+        ] {
             assert!(
                 matches!(GrpcCheck::new(url), Err(CheckUrlError::Invalid { .. })),
                 "{url:?}"
