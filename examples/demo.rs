@@ -1,5 +1,6 @@
-//! The demo server: probes, `/metrics` and (optionally) grpc.health.v1 over simulated or real
-//! dependencies. See `DEMO.md` for the flags.
+//! The demo server: probes, `/metrics`, `/metrics/slis` (Kubernetes' health SLIs) and
+//! (optionally) grpc.health.v1 over simulated or real dependencies. See `DEMO.md` for the
+//! flags.
 //!
 //! ```text
 //! cargo run -p readiness-examples --example demo -- [FLAGS]
@@ -561,7 +562,8 @@ async fn main() -> ExitCode {
 
     let mut layer = ReadinessLayer::builder(engine.clone())
         .show_details(flags.show_details)
-        .metrics(handle);
+        .metrics(handle)
+        .health_slis(true);
     if let Some(name) = &flags.tenant_header {
         match http::HeaderName::try_from(name.as_str()) {
             Ok(h) => layer = layer.shed_tenants_by_header(h),

@@ -14,7 +14,7 @@ count() {
 declare -A per
 echo "| scenario | instructions per call |"
 echo "|---|---|"
-for s in passthrough/bare passthrough/layered passthrough/path_only passthrough/route_layer probe/readyz/1 probe/readyz/1000 probe/readyz/long_query tenants/probe/1000 tenants/probe/100000; do
+for s in passthrough/bare passthrough/layered passthrough/path_only passthrough/route_layer probe/readyz/1 probe/readyz/1000 probe/readyz/long_query probe/readyz/1/slis probe/readyz/1000/slis tenants/probe/1000 tenants/probe/100000 engine/result/unchanged engine/result/transition; do
   base=$(count "$s" 0); full=$(count "$s" "$N")
   per[$s]=$(( (full - base) / N ))
   echo "| \`$s\` | ${per[$s]} |"
@@ -28,4 +28,5 @@ echo "| passthrough/path_only ÷ passthrough/bare (the floor: a layer that only 
 echo "| passthrough/route_layer ÷ passthrough/bare | $(ratio "${per[passthrough/route_layer]}" "${per[passthrough/bare]}") | (none) |"
 echo "| probe/readyz/long_query ÷ probe/readyz/1 (16,000 junk query pairs) | $(ratio "${per[probe/readyz/long_query]}" "${per[probe/readyz/1]}") | (none) |"
 echo "| probe/readyz/1000 ÷ probe/readyz/1 | $(ratio "${per[probe/readyz/1000]}" "${per[probe/readyz/1]}") | ≤ 1.2 |"
+echo "| probe/readyz/1/slis ÷ probe/readyz/1 (health SLIs served: each check observed) | $(ratio "${per[probe/readyz/1/slis]}" "${per[probe/readyz/1]}") | (none) |"
 echo "| tenants/probe/100000 ÷ tenants/probe/1000 | $(ratio "${per[tenants/probe/100000]}" "${per[tenants/probe/1000]}") | ≤ 1.5 |"

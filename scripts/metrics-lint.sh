@@ -30,3 +30,11 @@ done
 grep -q '^# TYPE readiness_check_duration_seconds histogram' <<<"$body" || { echo "metrics-lint: duration is not a histogram" >&2; exit 1; }
 echo "$body" | "$promtool" check metrics
 echo "metrics-lint: promtool check metrics passed on the demo's /metrics ($(grep -c -v '^#' <<<"$body") samples)"
+# Kubernetes' health SLIs: series appear once probes have evaluated the checks.
+for probe in readyz livez healthz readyz?verbose; do scrape "http://127.0.0.1:$port/$probe" >/dev/null 2>&1 || true; done
+slis="$(scrape "http://127.0.0.1:$port/metrics/slis")"
+for name in kubernetes_healthcheck kubernetes_healthchecks_total; do
+  grep -q "^# TYPE $name " <<<"$slis" || { echo "metrics-lint: /metrics/slis has no $name" >&2; exit 1; }
+done
+echo "$slis" | "$promtool" check metrics
+echo "metrics-lint: promtool check metrics passed on the demo's /metrics/slis ($(grep -c -v '^#' <<<"$slis") samples)"

@@ -13,6 +13,8 @@
 //! `scripts/instructions.sh` does that for every scenario and prints the table in the README.
 //! `engine/result/{unchanged,transition}` count one check result through `Engine::refresh`
 //! with a Prometheus recorder installed, as the criterion benches of the same ids time it.
+//! A probe scenario with `/slis` appended serves Kubernetes' health SLIs
+//! (`ReadinessLayerBuilder::health_slis`), so each probe observes every check it evaluates.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -107,6 +109,11 @@ async fn run(scenario: &str, n: usize) {
         "engine/result/transition" => return results(true, n).await,
         _ => {}
     }
+    // `…/slis`: the same probe with Kubernetes' health SLIs served (each check observed).
+    let (scenario, slis) = match scenario.strip_suffix("/slis") {
+        Some(s) => (s, true),
+        None => (scenario, false),
+    };
     let (checks, tenants) = match scenario {
         "probe/readyz/1000" => (1000, 0),
         "tenants/probe/1000" => (0, 1000),
@@ -168,9 +175,11 @@ async fn run(scenario: &str, n: usize) {
             }
         }
         _ => {
-            let svc = ServiceBuilder::new()
-                .layer(ReadinessLayer::new(engine.clone()))
-                .service(router());
+            let layer = ReadinessLayer::builder(engine.clone())
+                .health_slis(slis)
+                .build()
+                .expect("a valid layer");
+            let svc = ServiceBuilder::new().layer(layer).service(router());
             for _ in 0..n {
                 let res = svc.clone().oneshot(req()).await.expect("call");
                 assert!(res.status().is_success());

@@ -128,6 +128,7 @@ mod layer;
 mod query;
 mod render;
 mod service;
+mod slis;
 
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]

@@ -70,6 +70,22 @@ impl<'a> Entry<'a> {
     fn shutdown() -> Self {
         shutdown_entry(true)
     }
+
+    /// Whether `exclude=` skips this entry, and through which name: its own name first, then
+    /// its group, as kube-apiserver matches. `position` finds a name among the excludes.
+    pub(crate) fn excluded_by(
+        &self,
+        mut position: impl FnMut(&str) -> Option<usize>,
+    ) -> Option<(usize, Option<&'a str>)> {
+        if !self.excludable {
+            return None;
+        }
+        if let Some(i) = position(self.name) {
+            return Some((i, None));
+        }
+        let group = self.group?;
+        position(group).map(|i| (i, Some(group)))
+    }
 }
 
 /// A tenant probe's entries: the tenant's checks, then `instance` when the instance is not
@@ -115,31 +131,48 @@ pub(crate) fn shutdown_entry(draining: bool) -> Entry<'static> {
     }
 }
 
-/// The entries a probe lists, in order.
-pub(crate) fn entries(probe: Probe, snap: &Snapshot) -> Vec<Entry<'_>> {
-    let mut out = Vec::with_capacity(snap.checks().len() + 1);
-    match probe {
-        Probe::Livez | Probe::Healthz => {
-            out.extend(snap.checks_of(Kind::Liveness).map(Entry::of));
+/// Every entry a probe lists, in order, with the position of its check in the snapshot (`None`
+/// for the `shutdown` entry): what the probe evaluates, for its answer and for the health SLIs.
+pub(crate) fn each_entry<'s>(
+    probe: Probe,
+    snap: &'s Snapshot,
+    mut f: impl FnMut(Option<usize>, Entry<'s>),
+) {
+    let of_kind = |kind: Kind, f: &mut dyn FnMut(Option<usize>, Entry<'s>)| {
+        for (i, c) in snap.checks().iter().enumerate() {
+            if c.kind() == kind {
+                f(Some(i), Entry::of(c));
+            }
         }
+    };
+    match probe {
+        Probe::Livez | Probe::Healthz => of_kind(Kind::Liveness, &mut f),
         Probe::Readyz => {
             if !snap.is_started() {
                 // Until started, startup checks hold readiness back too: list them.
-                out.extend(snap.checks_of(Kind::Startup).map(Entry::of));
+                of_kind(Kind::Startup, &mut f);
             }
-            out.extend(snap.checks_of(Kind::Readiness).map(Entry::of));
+            of_kind(Kind::Readiness, &mut f);
             if snap.is_draining() {
-                out.push(Entry::shutdown());
+                f(None, Entry::shutdown());
             }
         }
         Probe::Startupz => {
-            out.extend(snap.checks().iter().filter_map(|c| match c.kind() {
-                Kind::Startup => Some(Entry::of(c)),
-                Kind::Readiness if c.is_critical() => Some(Entry::of(c)),
-                _ => None,
-            }));
+            for (i, c) in snap.checks().iter().enumerate() {
+                match c.kind() {
+                    Kind::Startup => f(Some(i), Entry::of(c)),
+                    Kind::Readiness if c.is_critical() => f(Some(i), Entry::of(c)),
+                    _ => {}
+                }
+            }
         }
     }
+}
+
+/// The entries a probe lists, in order.
+pub(crate) fn entries(probe: Probe, snap: &Snapshot) -> Vec<Entry<'_>> {
+    let mut out = Vec::with_capacity(snap.checks().len() + 1);
+    each_entry(probe, snap, |_, e| out.push(e));
     out
 }
 
@@ -165,20 +198,10 @@ pub(crate) fn render(
     let mut failed = false;
     let mut lines: Vec<Line<'_>> = Vec::with_capacity(entries.len());
     for e in entries {
-        if e.excludable {
-            // By name first, then by group, as kube-apiserver matches.
-            if let Ok(i) = excludes.binary_search(&e.name) {
-                matched[i] = true;
-                lines.push(Line::Excluded(e, None));
-                continue;
-            }
-            if let Some(group) = e.group
-                && let Ok(i) = excludes.binary_search(&group)
-            {
-                matched[i] = true;
-                lines.push(Line::Excluded(e, Some(group)));
-                continue;
-            }
+        if let Some((i, group)) = e.excluded_by(|n| excludes.binary_search(&n).ok()) {
+            matched[i] = true;
+            lines.push(Line::Excluded(e, group));
+            continue;
         }
         if !e.ok && e.critical {
             failed = true;

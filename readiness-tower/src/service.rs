@@ -53,6 +53,7 @@ enum Route<'a> {
     Check(&'a str),
     Tenant(&'a str),
     Audit,
+    Slis,
     #[cfg(feature = "prometheus")]
     Metrics,
 }
@@ -106,6 +107,9 @@ impl Config {
         if is(&self.audit_path) {
             return Some(Route::Audit);
         }
+        if self.slis && is(&self.slis_path) {
+            return Some(Route::Slis);
+        }
         None
     }
 }
@@ -156,6 +160,10 @@ impl<S> ReadinessService<S> {
             let body = render::audit_json(&self.state.engine.auditor());
             return respond(StatusCode::OK, body.into(), true, head);
         }
+        if let Route::Slis = route {
+            let body = self.state.slis.as_ref().map(|s| s.render()).unwrap_or_default();
+            return exposition(body, head);
+        }
         let mut query = ProbeQuery::parse(req.uri().query());
         query.json |= accept::prefers_json(req.headers());
         if let Route::Tenant(id) = route {
@@ -183,6 +191,10 @@ impl<S> ReadinessService<S> {
         let snap = self.state.engine.snapshot();
         let (probe, latched, entries) = match route {
             Route::Probe(probe) => {
+                if let Some(slis) = &self.state.slis {
+                    // What the probe evaluates, once per request, as kube-apiserver observes.
+                    slis.observe(probe, &snap, &query.exclude);
+                }
                 let plain_ok = !query.verbose && !query.json && query.exclude.is_empty();
                 let (ok, latched) = match probe {
                     Probe::Readyz => (snap.is_ready(), false),
@@ -216,7 +228,7 @@ impl<S> ReadinessService<S> {
             },
             #[cfg(feature = "prometheus")]
             Route::Metrics => unreachable!("answered above"),
-            Route::Audit | Route::Tenant(_) => unreachable!("answered above"),
+            Route::Audit | Route::Slis | Route::Tenant(_) => unreachable!("answered above"),
         };
         let details = self.details(req);
         let answer = render::render(probe.word(), &entries, &query, details, latched);
@@ -272,14 +284,18 @@ impl<S> ReadinessService<S> {
             return plain(StatusCode::NOT_FOUND, "not found\n", head);
         };
         handle.run_upkeep();
-        let body = handle.render();
-        let mut res = respond(StatusCode::OK, body.into(), false, head);
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
-        res
+        exposition(handle.render(), head)
     }
+}
+
+/// A Prometheus text exposition.
+fn exposition<B: ProbeBody>(body: String, head: bool) -> Response<B> {
+    let mut res = respond(StatusCode::OK, body.into(), false, head);
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
 }
 
 fn plain<B: ProbeBody>(status: StatusCode, body: &'static str, head: bool) -> Response<B> {
