@@ -1,6 +1,7 @@
 //! Running a check once: its future under its timeout, every way it can panic caught, its
 //! result recorded; and the jitter and back-offs the scheduler spaces runs with.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -59,53 +60,83 @@ impl Shared {
         let start = Instant::now();
         let timeout = slot.cfg.timeout;
         let check = &slot.check;
-        let (outcome, reason, mut class) =
-            match std::panic::catch_unwind(AssertUnwindSafe(|| check.check())) {
-                Err(panic) => (
-                    Outcome::Panic,
-                    Some(format!("panicked: {}", panic_message(&*panic))),
-                    RunClass::InTime,
-                ),
-                Ok(fut) => {
-                    let mut fut = AssertUnwindSafe(fut).catch_unwind();
-                    let result = tokio::time::timeout(timeout, &mut fut).await;
-                    // Dropped here, under our own guard: a future that panics while dropped
-                    // at its timeout must not take the run (or anything else) down with it.
-                    let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || drop(fut)));
-                    let (outcome, reason, class) = match result {
-                        Err(_) => (
-                            Outcome::Timeout,
-                            Some(format!("timed out after {timeout:?}")),
-                            RunClass::TimedOut,
-                        ),
-                        Ok(Err(panic)) => (
-                            Outcome::Panic,
-                            Some(format!("panicked: {}", panic_message(&*panic))),
-                            RunClass::InTime,
-                        ),
-                        Ok(Ok(Err(failure))) => (
-                            Outcome::Error,
-                            Some(failure.reason().to_owned()),
-                            RunClass::InTime,
-                        ),
-                        Ok(Ok(Ok(()))) => (Outcome::Ok, None, RunClass::InTime),
-                    };
-                    match dropped {
-                        Ok(()) => (outcome, reason, class),
-                        Err(panic) => (
-                            Outcome::Panic,
-                            Some(format!(
-                                "{}, then panicked when dropped: {}",
-                                reason.as_deref().unwrap_or("ended"),
-                                panic_message(&*panic)
-                            )),
-                            RunClass::Died,
-                        ),
-                    }
+        // One span per run (see the crate's docs): free when no subscriber wants it. It is
+        // entered where the check's code runs (making its future, polling it, dropping it) and
+        // while the result is recorded, so a transition's event belongs to it.
+        let span = tracing::info_span!(
+            target: "readiness",
+            "readiness.check",
+            check = &*slot.name,
+            tenant = tenant.map(|t| &*t.id),
+            kind = slot.cfg.kind.as_str(),
+            outcome = tracing::field::Empty,
+            duration = tracing::field::Empty,
+        );
+        let made = {
+            let _in_span = span.enter();
+            std::panic::catch_unwind(AssertUnwindSafe(|| check.check()))
+        };
+        let (outcome, reason, mut class) = match made {
+            Err(panic) => (
+                Outcome::Panic,
+                Some(format!("panicked: {}", panic_message(&*panic))),
+                RunClass::InTime,
+            ),
+            Ok(fut) => {
+                let mut fut = AssertUnwindSafe(fut).catch_unwind();
+                let timed = tokio::time::timeout(timeout, &mut fut);
+                tokio::pin!(timed);
+                // `Instrument` without a second handle on the span: polled inside it.
+                let result = std::future::poll_fn(|cx| {
+                    let _in_span = span.enter();
+                    timed.as_mut().poll(cx)
+                })
+                .await;
+                // Dropped here, under our own guard: a future that panics while dropped
+                // at its timeout must not take the run (or anything else) down with it.
+                let dropped = {
+                    let _in_span = span.enter();
+                    std::panic::catch_unwind(AssertUnwindSafe(move || drop(fut)))
+                };
+                let (outcome, reason, class) = match result {
+                    Err(_) => (
+                        Outcome::Timeout,
+                        Some(format!("timed out after {timeout:?}")),
+                        RunClass::TimedOut,
+                    ),
+                    Ok(Err(panic)) => (
+                        Outcome::Panic,
+                        Some(format!("panicked: {}", panic_message(&*panic))),
+                        RunClass::InTime,
+                    ),
+                    Ok(Ok(Err(failure))) => (
+                        Outcome::Error,
+                        Some(failure.reason().to_owned()),
+                        RunClass::InTime,
+                    ),
+                    Ok(Ok(Ok(()))) => (Outcome::Ok, None, RunClass::InTime),
+                };
+                match dropped {
+                    Ok(()) => (outcome, reason, class),
+                    Err(panic) => (
+                        Outcome::Panic,
+                        Some(format!(
+                            "{}, then panicked when dropped: {}",
+                            reason.as_deref().unwrap_or("ended"),
+                            panic_message(&*panic)
+                        )),
+                        RunClass::Died,
+                    ),
                 }
-            };
+            }
+        };
         let end = Instant::now();
         let elapsed = end.saturating_duration_since(start);
+        if !span.is_disabled() {
+            span.record("outcome", outcome.as_str());
+            span.record("duration", elapsed.as_secs_f64());
+        }
+        let in_span = span.enter();
         let event = Event::Run {
             outcome,
             reason,
@@ -135,6 +166,7 @@ impl Shared {
             }));
             class = RunClass::Died;
         }
+        drop(in_span);
         slot.runs_completed.fetch_add(1, Ordering::SeqCst);
         class
     }
