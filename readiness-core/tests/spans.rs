@@ -18,6 +18,9 @@ use tracing_subscriber::registry::LookupSpan;
 /// A span's fields as text.
 type Fields = BTreeMap<String, String>;
 
+/// An event's message and the name of the span it was emitted in.
+type EventIn = (String, Option<String>);
+
 #[derive(Default)]
 struct FieldsOf(Fields);
 
@@ -38,7 +41,7 @@ impl Visit for FieldsOf {
 #[derive(Clone, Default)]
 struct Spans {
     closed: Arc<Mutex<Vec<Fields>>>,
-    events_in: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    events_in: Arc<Mutex<Vec<EventIn>>>,
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Spans {
