@@ -43,6 +43,7 @@ pub struct CheckStatus {
     pub(crate) group: Option<Arc<str>>,
     pub(crate) status: Status,
     pub(crate) reason: Option<Arc<str>>,
+    pub(crate) blocked_by: Option<Arc<str>>,
 }
 
 impl CheckStatus {
@@ -70,8 +71,13 @@ impl CheckStatus {
     pub fn is_passing(&self) -> bool {
         self.status == Status::Passing
     }
-    /// Why the check is not passing: the latest failure's reason, or `pending` before the
-    /// first result.
+    /// The dependency that blocks the check, while one does: it fails, so the check does not
+    /// run and reads `blocked by NAME` (see [`CheckSpec::depends_on`](crate::CheckSpec::depends_on)).
+    pub fn blocked_by(&self) -> Option<&str> {
+        self.blocked_by.as_deref()
+    }
+    /// Why the check is not passing: the latest failure's reason (`blocked by NAME` while a
+    /// dependency blocks it), or `pending` before the first result.
     pub fn reason(&self) -> Option<&str> {
         match self.status {
             Status::Passing => None,

@@ -120,4 +120,7 @@ pub struct AuditEntry {
     pub to: &'static str,
     /// The reason, for a failure.
     pub reason: Option<Arc<str>>,
+    /// The dependency that blocks the check, when that is why it fails (its reason then reads
+    /// `blocked by NAME`; see [`CheckSpec::depends_on`](crate::CheckSpec::depends_on)).
+    pub blocked_by: Option<Arc<str>>,
 }

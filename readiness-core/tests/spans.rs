@@ -72,7 +72,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Sp
         if let Some(span) = ctx.span(&id)
             && span.name() == "readiness.check"
         {
-            let fields = span.extensions().get::<Fields>().cloned().unwrap_or_default();
+            let fields = span
+                .extensions()
+                .get::<Fields>()
+                .cloned()
+                .unwrap_or_default();
             self.closed.lock().expect("spans").push(fields);
         }
     }
@@ -133,14 +137,25 @@ async fn each_run_is_one_span_with_its_fields() {
     ];
     for (check, outcome, tenant, switch) in expect {
         let seen = spans.of(check);
-        assert_eq!(seen.len(), switch.runs(), "{check}: one span per run: {seen:?}");
+        assert_eq!(
+            seen.len(),
+            switch.runs(),
+            "{check}: one span per run: {seen:?}"
+        );
         for f in &seen {
-            assert_eq!(f.get("kind").map(String::as_str), Some("readiness"), "{f:?}");
+            assert_eq!(
+                f.get("kind").map(String::as_str),
+                Some("readiness"),
+                "{f:?}"
+            );
             assert_eq!(f.get("outcome").map(String::as_str), Some(outcome), "{f:?}");
             assert_eq!(f.get("tenant").map(String::as_str), tenant, "{f:?}");
             let secs: f64 = f["duration"].parse().expect("seconds");
             let want = if outcome == "timeout" { 0.2 } else { 0.0 };
-            assert!((secs - want).abs() < 1e-6, "{check}: {secs} s on the paused clock");
+            assert!(
+                (secs - want).abs() < 1e-6,
+                "{check}: {secs} s on the paused clock"
+            );
         }
     }
     // The transitions a run causes are logged inside its span.

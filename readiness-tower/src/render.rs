@@ -47,6 +47,9 @@ pub(crate) struct Entry<'a> {
     /// Whether `exclude=` may skip it (never the `shutdown` entry: a draining instance must
     /// not be made to look ready).
     pub(crate) excludable: bool,
+    /// The dependency that blocks the check: shown whether or not reasons are (it names only a
+    /// registered check), so an outage shows its cause.
+    pub(crate) blocked_by: Option<&'a str>,
 }
 
 impl<'a> Entry<'a> {
@@ -64,6 +67,7 @@ impl<'a> Entry<'a> {
             status: c.status(),
             reason: c.reason(),
             excludable: true,
+            blocked_by: c.blocked_by(),
         }
     }
 
@@ -109,6 +113,7 @@ pub(crate) fn tenant_entries(t: &TenantStatus) -> Vec<Entry<'_>> {
                 "instance not ready"
             }),
             excludable: false,
+            blocked_by: None,
         });
     }
     out
@@ -128,6 +133,7 @@ pub(crate) fn shutdown_entry(draining: bool) -> Entry<'static> {
         },
         reason: draining.then_some(SHUTDOWN_REASON),
         excludable: false,
+        blocked_by: None,
     }
 }
 
@@ -253,7 +259,9 @@ pub(crate) fn render(
                     "failed (non-critical)"
                 };
                 let _ = write!(out, "[-]{} {label}: ", e.name);
-                if details {
+                if let Some(by) = e.blocked_by {
+                    let _ = write!(out, "blocked by {by}");
+                } else if details {
                     push_sanitized(&mut out, e.reason.unwrap_or("failed"));
                 } else {
                     out.push_str("reason withheld");
@@ -390,6 +398,12 @@ fn json(word: &str, lines: &[Line<'_>], unmatched: &[&str], details: bool, faile
             e.status.as_str(),
             e.critical
         );
+        if status == "failed"
+            && let Some(by) = e.blocked_by
+        {
+            out.push_str(",\"blocked_by\":");
+            push_json_str(&mut out, by);
+        }
         if details
             && status == "failed"
             && let Some(reason) = e.reason
@@ -431,6 +445,10 @@ fn push_checks_json(out: &mut String, snap: &Snapshot) {
         if let Some(r) = c.reason() {
             out.push_str(",\"reason\":");
             push_json_str(out, r);
+        }
+        if let Some(by) = c.blocked_by() {
+            out.push_str(",\"blocked_by\":");
+            push_json_str(out, by);
         }
         out.push('}');
     }
@@ -488,6 +506,10 @@ pub(crate) fn audit_json(auditor: &Auditor) -> String {
         if let Some(r) = &e.reason {
             out.push_str(",\"reason\":");
             push_json_str(&mut out, r);
+        }
+        if let Some(by) = &e.blocked_by {
+            out.push_str(",\"blocked_by\":");
+            push_json_str(&mut out, by);
         }
         out.push('}');
     }

@@ -161,7 +161,12 @@ impl<S> ReadinessService<S> {
             return respond(StatusCode::OK, body.into(), true, head);
         }
         if let Route::Slis = route {
-            let body = self.state.slis.as_ref().map(|s| s.render()).unwrap_or_default();
+            let body = self
+                .state
+                .slis
+                .as_ref()
+                .map(|s| s.render())
+                .unwrap_or_default();
             return exposition(body, head);
         }
         let mut query = ProbeQuery::parse(req.uri().query());

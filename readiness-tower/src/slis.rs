@@ -108,7 +108,8 @@ impl Slis {
             let table = self.table.read().unwrap_or_else(|e| e.into_inner());
             render::each_entry(probe, snap, |pos, e| {
                 if !excludes.is_empty()
-                    && e.excluded_by(|n| excludes.iter().position(|x| x == n)).is_some()
+                    && e.excluded_by(|n| excludes.iter().position(|x| x == n))
+                        .is_some()
                 {
                     return;
                 }
@@ -165,13 +166,10 @@ impl Slis {
                     u8::from(last == 2)
                 );
             }
-            let statuses: [(&str, fn(&Cell) -> u64); 2] = [
-                ("error", |c| c.error.load(Ordering::Relaxed)),
-                ("success", |c| c.success.load(Ordering::Relaxed)),
-            ];
-            for (status, count) in statuses {
+            for (status, error) in [("error", true), ("success", false)] {
                 for (ty, cell) in TYPES.iter().zip(&cells.0) {
-                    let n = count(cell);
+                    let n = if error { &cell.error } else { &cell.success };
+                    let n = n.load(Ordering::Relaxed);
                     if n > 0 {
                         let _ = writeln!(
                             counters,
@@ -265,7 +263,10 @@ mod tests {
             .expect("after 1970")
             .as_secs_f64();
         let start = process_start_time();
-        assert!(start <= now + 1.0 && start > now - 86_400.0, "{start} vs {now}");
+        assert!(
+            start <= now + 1.0 && start > now - 86_400.0,
+            "{start} vs {now}"
+        );
     }
 
     #[test]

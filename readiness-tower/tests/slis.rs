@@ -40,7 +40,9 @@ async fn serve(
     engine: Engine,
     f: impl FnOnce(ReadinessLayerBuilder) -> ReadinessLayerBuilder,
 ) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let layer = f(ReadinessLayer::builder(engine)).build().expect("valid layer");
+    let layer = f(ReadinessLayer::builder(engine))
+        .build()
+        .expect("valid layer");
     let router: Router = Router::new().route("/", get(|| async { "hello" }));
     let app = ServiceBuilder::new().layer(layer).service(router);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -157,7 +159,11 @@ async fn root_probes_observe_each_check_they_evaluate_once() {
     cache.set(true);
     engine.refresh().await.expect("runs");
     let (_, before) = scrape(addr).await;
-    assert_eq!(before.get(&gauge("cache", "readyz")), Some(&0.0), "scrapes move nothing");
+    assert_eq!(
+        before.get(&gauge("cache", "readyz")),
+        Some(&0.0),
+        "scrapes move nothing"
+    );
     req(addr, "GET", "/readyz").await;
     let (_, s) = scrape(addr).await;
     assert_eq!(s.get(&gauge("cache", "readyz")), Some(&1.0));
@@ -202,7 +208,11 @@ async fn off_by_default_and_follows_configured_paths() {
     assert_eq!(status, 200);
     let s = samples(&body);
     assert_eq!(s.get(&gauge("db", "readyz")), Some(&1.0), "{body}");
-    assert_eq!(s.get(&total("db", "success", "readyz")), Some(&1.0), "{body}");
+    assert_eq!(
+        s.get(&total("db", "success", "readyz")),
+        Some(&1.0),
+        "{body}"
+    );
     server.abort();
 }
 

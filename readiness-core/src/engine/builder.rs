@@ -1,13 +1,14 @@
 //! [`EngineBuilder`]: every option, validated at once by [`EngineBuilder::build`].
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use super::depends;
 use super::handle::{Engine, Inner};
 use super::handover::{LineageHandle, Series};
 use super::scheduler::Scheduler;
@@ -317,6 +318,7 @@ impl EngineBuilder {
             beat = Some((interval, max_lateness, last));
         }
         let mut resolved = resolve_specs(&Scope::Global, &specs, &self.defaults, &mut problems);
+        depends::resolve_instance(&specs, &mut resolved, &self.tenants, &mut problems);
         for r in &mut resolved {
             r.margin = self.stale_margin;
         }
@@ -343,10 +345,17 @@ impl EngineBuilder {
             if validate_tenant(id, &mut problems) && !tenant_ids.insert(id.as_str()) {
                 problems.push(ConfigProblem::DuplicateTenant { id: id.clone() });
             }
-            tenants.push((
+            let mut resolved =
+                resolve_tenant_checks(id, checks, &self.defaults, self.stale_margin, &mut problems);
+            depends::resolve_built_tenant(
                 id,
-                resolve_tenant_checks(id, checks, &self.defaults, self.stale_margin, &mut problems),
-            ));
+                checks,
+                &mut resolved,
+                &specs,
+                &self.tenants,
+                &mut problems,
+            );
+            tenants.push((id, resolved));
         }
         let runtime = match (runtime, problems.is_empty()) {
             (Some(rt), true) => rt,
@@ -364,6 +373,9 @@ impl EngineBuilder {
         let metrics = GlobalMetrics::register();
         let interner = Interner::default();
         let core = ScopeCore::new(resolved, true, scope_salt(seed, None), &interner);
+        if tenants.iter().any(|(_, r)| depends::on_instance(r)) {
+            core.tenants_depend.store(true, Ordering::SeqCst);
+        }
         let initial = core.snapshot.load().aggregate();
         let (watch_tx, _) = watch::channel(initial);
         let (tenant_events, _) = broadcast::channel(1024);

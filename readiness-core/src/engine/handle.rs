@@ -261,8 +261,7 @@ impl Engine {
         if shared.shut_down.load(Ordering::SeqCst) {
             return Err(RefreshError::ShutDown);
         }
-        let runs = (0..shared.global.slots.len()).map(|idx| shared.run_coalesced(None, idx));
-        futures_util::future::join_all(runs).await;
+        shared.refresh_scope(None).await;
         Ok(())
     }
 
@@ -275,8 +274,7 @@ impl Engine {
         let Some(tenant) = shared.tenant(id) else {
             return Err(RefreshError::UnknownTenant);
         };
-        let runs = (0..tenant.core.slots.len()).map(|idx| shared.run_coalesced(Some(&tenant), idx));
-        futures_util::future::join_all(runs).await;
+        shared.refresh_scope(Some(&tenant)).await;
         Ok(())
     }
 

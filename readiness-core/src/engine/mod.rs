@@ -30,6 +30,7 @@ use crate::snapshot::Aggregate;
 use crate::tenant::{AuditEntry, TenantEvent, TenantMetricsMode};
 
 mod builder;
+mod depends;
 mod handle;
 mod handover;
 mod record;

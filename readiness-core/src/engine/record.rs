@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::depends::Gate;
 use super::scope::{
     CheckRef, NEVER, ScopeCore, ScopeState, TenantCore, build_snapshot, stale_reason,
 };
@@ -37,6 +38,8 @@ pub(super) enum Event {
     },
     /// The watchdog found its result at or past its deadline.
     Stale,
+    /// A dependency fails: the check does not run (`engine::depends`).
+    Blocked { by: Arc<str> },
 }
 
 impl Shared {
@@ -51,6 +54,18 @@ impl Shared {
         to: &'static str,
         reason: Option<Arc<str>>,
     ) {
+        self.audit_blocked(scope, check, to, reason, None);
+    }
+
+    /// [`audit`](Self::audit), naming the dependency that blocks the check, if one does.
+    pub(super) fn audit_blocked(
+        &self,
+        scope: Scope,
+        check: Option<Arc<str>>,
+        to: &'static str,
+        reason: Option<Arc<str>>,
+        blocked_by: Option<Arc<str>>,
+    ) {
         if self.audit_capacity == 0 {
             return;
         }
@@ -64,12 +79,13 @@ impl Shared {
             check,
             to,
             reason,
+            blocked_by,
         });
     }
 
     /// The one place every check result passes through: hysteresis, deadlines, snapshot,
     /// metrics, tracing, audit and subscribers all hang here.
-    pub(super) fn record(&self, tenant: Option<&Arc<TenantCore>>, idx: usize, event: Event) {
+    pub(super) fn record(&self, tenant: Option<&Arc<TenantCore>>, idx: usize, mut event: Event) {
         let t = tenant.map(|t| &**t);
         if self.gone.load(Ordering::SeqCst) || t.is_some_and(|t| t.removed.load(Ordering::SeqCst)) {
             return;
@@ -78,9 +94,13 @@ impl Shared {
         let slot = &core.slots[idx];
         let cfg = &slot.cfg;
         let mut state = lock(&core.state);
+        if let (Event::Run { .. }, Gate::Blocked(by)) = (&event, self.gate(t, idx)) {
+            // A dependency turned failing while the run was in flight: its result is dropped.
+            event = Event::Blocked { by };
+        }
         let now = match &event {
             Event::Run { at, .. } => self.clock.nanos(*at),
-            Event::Stale => self.clock.now(),
+            Event::Stale | Event::Blocked { .. } => self.clock.now(),
         };
         let run = &mut state.runs[idx];
         let before = run.status;
@@ -103,6 +123,19 @@ impl Shared {
                 run.fail_run = run.fail_run.saturating_add(1).max(cfg.failure_threshold);
                 slot.deadline.store(NEVER, Ordering::Release);
             }
+            Event::Blocked { by } => {
+                if run.status == Status::Failing && run.blocked_by.as_deref() == Some(&*by) {
+                    return;
+                }
+                // Failing at once, counting no failure of its own; its result does not expire
+                // (it gets none until it runs again).
+                run.status = Status::Failing;
+                run.reason = Some(format!("blocked by {by}").into());
+                run.blocked_by = Some(by);
+                run.ok_run = 0;
+                run.fail_run = 0;
+                slot.deadline.store(NEVER, Ordering::Release);
+            }
             Event::Run {
                 outcome,
                 reason,
@@ -110,6 +143,7 @@ impl Shared {
                 ..
             } => {
                 sample = Some((outcome, elapsed));
+                run.blocked_by = None;
                 let passed = outcome == Outcome::Ok;
                 if passed {
                     run.ok_run = run.ok_run.saturating_add(1);
@@ -153,6 +187,7 @@ impl Shared {
         let after = run.status;
         let changed = before != after || before_reason != run.reason;
         let reason_now = run.reason.clone();
+        let blocked_now = run.blocked_by.clone();
         slot.failing
             .store(after == Status::Failing, Ordering::SeqCst);
         core.refresh_deadlines(&state);
@@ -194,13 +229,20 @@ impl Shared {
                 reason = reason_now.as_deref().unwrap_or(""),
                 "check state changed"
             );
-            self.audit(scope, Some(slot.name.clone()), after.as_str(), reason_now);
+            self.audit_blocked(
+                scope,
+                Some(slot.name.clone()),
+                after.as_str(),
+                reason_now,
+                blocked_now,
+            );
         }
         match t {
             None if changed => {
                 // Publishing may take the series over: not while holding them shared.
                 drop(owned);
                 self.publish(&mut state);
+                drop(state);
             }
             None => {
                 // Under the instance's state lock, so a transition published meanwhile is not
@@ -210,12 +252,17 @@ impl Shared {
                     self.metrics.state(ready);
                     self.series.note_ready(ready);
                 }
+                drop(owned);
+                drop(state);
             }
             Some(t) => {
                 drop(owned);
                 drop(state);
                 self.sync_tenant(t);
             }
+        }
+        if before != after {
+            self.dependency_changed(tenant, idx);
         }
     }
 

@@ -11,6 +11,7 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::Shared;
+use super::depends::Gate;
 use super::record::Event;
 use super::scope::{Busy, Target, TenantCore};
 use crate::metrics::Outcome;
@@ -26,6 +27,8 @@ pub(super) enum RunClass {
     Died,
     /// A refresh was running the check: that run's result counts.
     Coalesced,
+    /// Its dependencies did not let it run (blocked, or waiting for a first result).
+    NotRun,
 }
 
 impl Shared {
@@ -56,6 +59,15 @@ impl Shared {
     /// Run a check once and record the result; a run that dies is recorded as a failure.
     pub(super) async fn run_once(&self, tenant: Option<&Arc<TenantCore>>, idx: usize) -> RunClass {
         let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
+        match self.gate(tenant.map(|t| &**t), idx) {
+            Gate::Open => {}
+            // Not a run: the check is not called (its dependency's next transition wakes it).
+            Gate::Wait => return RunClass::NotRun,
+            Gate::Blocked(by) => {
+                self.record(tenant, idx, Event::Blocked { by });
+                return RunClass::NotRun;
+            }
+        }
         slot.runs_started.fetch_add(1, Ordering::SeqCst);
         let start = Instant::now();
         let timeout = slot.cfg.timeout;
@@ -169,6 +181,22 @@ impl Shared {
         drop(in_span);
         slot.runs_completed.fetch_add(1, Ordering::SeqCst);
         class
+    }
+
+    /// Run every check of a scope now for a refresh, each once: all at once, or, when checks
+    /// of the scope depend on each other, a level of the dependency graph at a time, so that
+    /// a check's run sees its dependencies' results.
+    pub(super) async fn refresh_scope(self: &Arc<Self>, tenant: Option<&Arc<TenantCore>>) {
+        let core = self.core(tenant.map(|t| &**t));
+        let Some(deps) = &core.deps else {
+            let runs = (0..core.slots.len()).map(|idx| self.run_coalesced(tenant, idx));
+            futures_util::future::join_all(runs).await;
+            return;
+        };
+        for level in deps.levels() {
+            let runs = level.iter().map(|&idx| self.run_coalesced(tenant, idx));
+            futures_util::future::join_all(runs).await;
+        }
     }
 
     /// Run a check now for a refresh. Concurrent callers share one run per check: a caller

@@ -11,6 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
+use super::depends::Deps;
 use super::{Shared, lock};
 use crate::check::Check;
 use crate::config::{Kind, Resolved};
@@ -175,6 +176,8 @@ const SCAN_UP_TO: usize = 8;
 pub(super) struct RunState {
     pub(super) status: Status,
     pub(super) reason: Option<Arc<str>>,
+    /// The dependency that blocks the check, since it was blocked and until its next run.
+    pub(super) blocked_by: Option<Arc<str>>,
     pub(super) ok_run: u32,
     pub(super) fail_run: u32,
 }
@@ -197,6 +200,11 @@ pub(super) struct ScopeCore {
     pub(super) ready_until: AtomicU64,
     pub(super) live_until: AtomicU64,
     pub(super) any_until: AtomicU64,
+    /// Who depends on whom, when any check of the scope has a dependency.
+    pub(super) deps: Option<Box<Deps>>,
+    /// The instance's: set once some tenant's check depends on one of its checks, so that its
+    /// transitions are followed into the tenants.
+    pub(super) tenants_depend: AtomicBool,
 }
 
 impl ScopeCore {
@@ -206,6 +214,7 @@ impl ScopeCore {
         salt: u64,
         interner: &Interner,
     ) -> Self {
+        let deps = Deps::new(&resolved);
         let slots: Box<[Slot]> = resolved
             .into_iter()
             .map(|r| {
@@ -256,6 +265,7 @@ impl ScopeCore {
                 RunState {
                     status: Status::Pending,
                     reason: None,
+                    blocked_by: None,
                     ok_run: 0,
                     fail_run: 0,
                 };
@@ -275,6 +285,8 @@ impl ScopeCore {
             ready_until: AtomicU64::new(NEVER),
             live_until: AtomicU64::new(NEVER),
             any_until: AtomicU64::new(NEVER),
+            deps,
+            tenants_depend: AtomicBool::new(false),
         }
     }
 
@@ -377,6 +389,7 @@ pub(super) fn build_snapshot(
                 group: cfg.group.clone(),
                 status: run.status,
                 reason: run.reason.clone(),
+                blocked_by: run.blocked_by.clone(),
             }
         })
         .collect();
@@ -440,6 +453,8 @@ pub(super) struct SchedSlot {
     pub(super) streak: AtomicU32,
     /// Consecutive runs that died.
     pub(super) deaths: AtomicU32,
+    /// Run again as soon as the run in flight ends (a dependency passed meanwhile).
+    pub(super) rerun: AtomicBool,
     /// Mixed into the jitter: the engine's seed and the check's identity.
     pub(super) salt: u64,
 }
@@ -454,6 +469,7 @@ impl SchedSlot {
             lane: AtomicU8::new(LANE_FIRST),
             streak: AtomicU32::new(0),
             deaths: AtomicU32::new(0),
+            rerun: AtomicBool::new(false),
             salt: scope_salt ^ h.finish(),
         }
     }

@@ -151,13 +151,14 @@ impl Engine {
         let shared = &self.inner.shared;
         let mut problems = Vec::new();
         validate_tenant(id, &mut problems);
-        let resolved = resolve_tenant_checks(
+        let mut resolved = resolve_tenant_checks(
             id,
             &checks,
             &shared.defaults,
             shared.options.margin,
             &mut problems,
         );
+        shared.resolve_added_tenant(id, &checks, &mut resolved, &mut problems);
         if !problems.is_empty() {
             return Err(BuildError::new(problems));
         }
