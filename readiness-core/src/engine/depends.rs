@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::record::Event;
-use super::scope::{CheckRef, ScopeCore, TenantCore};
+use super::scope::{CheckRef, RunState, ScopeCore, TenantCore};
 use super::{Shared, read};
 use crate::config::{CheckSpec, ConfigProblem, Dep, Kind, Resolved, Scope};
-use crate::snapshot::{Snapshot, Status};
+use crate::snapshot::{BLOCKED_BY, Snapshot, Status, blocking};
 
 /// Who depends on whom in one scope.
 pub(super) struct Deps {
@@ -86,6 +86,21 @@ impl Deps {
         }
         out
     }
+}
+
+/// Block a check's state by `by`: failing at once with `blocked by BY`, counting no failure
+/// of its own. `false` when it already reads so (nothing changes).
+#[cold]
+pub(super) fn block(run: &mut RunState, by: &str) -> bool {
+    if run.status == Status::Failing && run.blocked && blocking(run.reason.as_deref()) == Some(by) {
+        return false;
+    }
+    run.status = Status::Failing;
+    run.reason = Some(format!("{BLOCKED_BY}{by}").into());
+    run.blocked = true;
+    run.ok_run = 0;
+    run.fail_run = 0;
+    true
 }
 
 /// What a check's dependencies allow.
@@ -335,6 +350,16 @@ impl Shared {
             }
         }
         if waiting { Gate::Wait } else { Gate::Open }
+    }
+
+    /// A run's result about to be recorded: a dependency that turned failing while the run
+    /// was in flight blocks the check, and the result is dropped.
+    #[cold]
+    pub(super) fn gate_result(&self, tenant: Option<&TenantCore>, idx: usize, run: Event) -> Event {
+        match self.gate(tenant, idx) {
+            Gate::Blocked(by) => Event::Blocked { by },
+            Gate::Open | Gate::Wait => run,
+        }
     }
 
     /// A check changed state: block the checks that depend on it, or run them at once.

@@ -16,14 +16,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::depends::Gate;
+use super::depends::block;
 use super::scope::{
     CheckRef, NEVER, ScopeCore, ScopeState, TenantCore, build_snapshot, stale_reason,
 };
 use super::{SHUTDOWN_REASON, Shared, lock, read};
 use crate::config::{Kind, Scope};
 use crate::metrics::{Outcome, TenantCounts};
-use crate::snapshot::Status;
+use crate::snapshot::{Status, blocking};
 use crate::tenant::{AuditEntry, TenantEvent};
 
 /// What happened to a check.
@@ -94,9 +94,8 @@ impl Shared {
         let slot = &core.slots[idx];
         let cfg = &slot.cfg;
         let mut state = lock(&core.state);
-        if let (Event::Run { .. }, Gate::Blocked(by)) = (&event, self.gate(t, idx)) {
-            // A dependency turned failing while the run was in flight: its result is dropped.
-            event = Event::Blocked { by };
+        if core.deps.is_some() && matches!(event, Event::Run { .. }) {
+            event = self.gate_result(t, idx, event);
         }
         let now = match &event {
             Event::Run { at, .. } => self.clock.nanos(*at),
@@ -124,16 +123,10 @@ impl Shared {
                 slot.deadline.store(NEVER, Ordering::Release);
             }
             Event::Blocked { by } => {
-                if run.status == Status::Failing && run.blocked_by.as_deref() == Some(&*by) {
+                if !block(run, &by) {
                     return;
                 }
-                // Failing at once, counting no failure of its own; its result does not expire
-                // (it gets none until it runs again).
-                run.status = Status::Failing;
-                run.reason = Some(format!("blocked by {by}").into());
-                run.blocked_by = Some(by);
-                run.ok_run = 0;
-                run.fail_run = 0;
+                // It gets no result until it runs again: nothing to expire.
                 slot.deadline.store(NEVER, Ordering::Release);
             }
             Event::Run {
@@ -143,7 +136,7 @@ impl Shared {
                 ..
             } => {
                 sample = Some((outcome, elapsed));
-                run.blocked_by = None;
+                run.blocked = false;
                 let passed = outcome == Outcome::Ok;
                 if passed {
                     run.ok_run = run.ok_run.saturating_add(1);
@@ -187,7 +180,7 @@ impl Shared {
         let after = run.status;
         let changed = before != after || before_reason != run.reason;
         let reason_now = run.reason.clone();
-        let blocked_now = run.blocked_by.clone();
+        let blocked_now = run.blocked;
         slot.failing
             .store(after == Status::Failing, Ordering::SeqCst);
         core.refresh_deadlines(&state);
@@ -229,12 +222,17 @@ impl Shared {
                 reason = reason_now.as_deref().unwrap_or(""),
                 "check state changed"
             );
+            let blocked_by = if blocked_now {
+                blocking(reason_now.as_deref()).map(Arc::from)
+            } else {
+                None
+            };
             self.audit_blocked(
                 scope,
                 Some(slot.name.clone()),
                 after.as_str(),
                 reason_now,
-                blocked_now,
+                blocked_by,
             );
         }
         match t {
@@ -261,7 +259,10 @@ impl Shared {
                 self.sync_tenant(t);
             }
         }
-        if before != after {
+        if before != after
+            && (core.deps.is_some()
+                || (t.is_none() && self.global.tenants_depend.load(Ordering::Relaxed)))
+        {
             self.dependency_changed(tenant, idx);
         }
     }

@@ -58,14 +58,18 @@ impl Shared {
 
     /// Run a check once and record the result; a run that dies is recorded as a failure.
     pub(super) async fn run_once(&self, tenant: Option<&Arc<TenantCore>>, idx: usize) -> RunClass {
-        let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
-        match self.gate(tenant.map(|t| &**t), idx) {
-            Gate::Open => {}
-            // Not a run: the check is not called (its dependency's next transition wakes it).
-            Gate::Wait => return RunClass::NotRun,
-            Gate::Blocked(by) => {
-                self.record(tenant, idx, Event::Blocked { by });
-                return RunClass::NotRun;
+        let core = self.core(tenant.map(|t| &**t));
+        let slot = &core.slots[idx];
+        if core.deps.is_some() {
+            match self.gate(tenant.map(|t| &**t), idx) {
+                Gate::Open => {}
+                // Not a run: the check is not called (its dependency's next transition wakes
+                // it).
+                Gate::Wait => return RunClass::NotRun,
+                Gate::Blocked(by) => {
+                    self.record(tenant, idx, Event::Blocked { by });
+                    return RunClass::NotRun;
+                }
             }
         }
         slot.runs_started.fetch_add(1, Ordering::SeqCst);
@@ -183,17 +187,13 @@ impl Shared {
         class
     }
 
-    /// Run every check of a scope now for a refresh, each once: all at once, or, when checks
-    /// of the scope depend on each other, a level of the dependency graph at a time, so that
-    /// a check's run sees its dependencies' results.
-    pub(super) async fn refresh_scope(self: &Arc<Self>, tenant: Option<&Arc<TenantCore>>) {
+    /// Run every check of a scope whose checks depend on each other now, for a refresh: each
+    /// once, a level of the dependency graph at a time, so that a check's run sees its
+    /// dependencies' results. (A scope without dependencies runs all its checks at once.)
+    pub(super) async fn refresh_levels(self: &Arc<Self>, tenant: Option<&Arc<TenantCore>>) {
         let core = self.core(tenant.map(|t| &**t));
-        let Some(deps) = &core.deps else {
-            let runs = (0..core.slots.len()).map(|idx| self.run_coalesced(tenant, idx));
-            futures_util::future::join_all(runs).await;
-            return;
-        };
-        for level in deps.levels() {
+        let levels = core.deps.as_ref().map(|d| d.levels()).unwrap_or_default();
+        for level in levels {
             let runs = level.iter().map(|&idx| self.run_coalesced(tenant, idx));
             futures_util::future::join_all(runs).await;
         }

@@ -176,8 +176,9 @@ const SCAN_UP_TO: usize = 8;
 pub(super) struct RunState {
     pub(super) status: Status,
     pub(super) reason: Option<Arc<str>>,
-    /// The dependency that blocks the check, since it was blocked and until its next run.
-    pub(super) blocked_by: Option<Arc<str>>,
+    /// Whether a dependency blocks the check (named by its reason), since it was blocked and
+    /// until its next run.
+    pub(super) blocked: bool,
     pub(super) ok_run: u32,
     pub(super) fail_run: u32,
 }
@@ -265,7 +266,7 @@ impl ScopeCore {
                 RunState {
                     status: Status::Pending,
                     reason: None,
-                    blocked_by: None,
+                    blocked: false,
                     ok_run: 0,
                     fail_run: 0,
                 };
@@ -371,28 +372,25 @@ pub(super) fn build_snapshot(
     let mut live = true;
     let mut checks_ready = true;
     let mut startup_ok = true;
-    let checks: Vec<CheckStatus> = slots
-        .iter()
-        .zip(&state.runs)
-        .map(|(slot, run)| {
-            let cfg = &slot.cfg;
-            match cfg.kind {
-                Kind::Liveness => live &= run.status != Status::Failing,
-                Kind::Readiness if cfg.critical => checks_ready &= run.status == Status::Passing,
-                Kind::Readiness => {}
-                Kind::Startup => startup_ok &= run.status == Status::Passing,
-            }
-            CheckStatus {
-                name: slot.name.clone(),
-                kind: cfg.kind,
-                critical: cfg.critical,
-                group: cfg.group.clone(),
-                status: run.status,
-                reason: run.reason.clone(),
-                blocked_by: run.blocked_by.clone(),
-            }
-        })
-        .collect();
+    let mut checks: Vec<CheckStatus> = Vec::with_capacity(slots.len());
+    for (slot, run) in slots.iter().zip(&state.runs) {
+        let cfg = &slot.cfg;
+        match cfg.kind {
+            Kind::Liveness => live &= run.status != Status::Failing,
+            Kind::Readiness if cfg.critical => checks_ready &= run.status == Status::Passing,
+            Kind::Readiness => {}
+            Kind::Startup => startup_ok &= run.status == Status::Passing,
+        }
+        checks.push(CheckStatus {
+            name: slot.name.clone(),
+            kind: cfg.kind,
+            critical: cfg.critical,
+            group: cfg.group.clone(),
+            status: run.status,
+            reason: run.reason.clone(),
+            blocked: run.blocked,
+        });
+    }
     let started = state.started || (startup_ok && checks_ready);
     Snapshot {
         checks,
