@@ -221,7 +221,10 @@ async fn drain_on_keeps_waiting_for_its_signal_across_a_reload() {
 
     sigterm.send(()).expect("the future waits");
     settle().await;
-    assert!(new.is_draining() && !new.is_ready(), "the signal drains the engine that serves now");
+    assert!(
+        new.is_draining() && !new.is_ready(),
+        "the signal drains the engine that serves now"
+    );
     advance(Duration::from_secs(34)).await;
     assert!(!shutdown.is_finished() && !new.is_closed());
     advance(Duration::from_secs(1)).await;
@@ -239,7 +242,10 @@ async fn the_closed_future_of_a_replaced_engine_waits_for_the_real_close() {
     settle().await;
     drop(old);
     settle().await;
-    assert!(!closed.is_finished(), "a server stopped by closed() keeps serving across a reload");
+    assert!(
+        !closed.is_finished(),
+        "a server stopped by closed() keeps serving across a reload"
+    );
     new.close();
     settle().await;
     assert!(closed.is_finished());
@@ -289,7 +295,10 @@ async fn a_drain_of_the_old_engine_reaches_the_one_being_built() {
     let new = engine_after(Some(&old), &db);
     settle().await;
     old.drain();
-    assert!(new.is_draining() && !new.is_ready(), "one drain for the whole process");
+    assert!(
+        new.is_draining() && !new.is_ready(),
+        "one drain for the whole process"
+    );
     drop(old);
     advance(Duration::from_secs(3)).await;
     assert!(!new.is_ready());

@@ -162,6 +162,8 @@ impl Shared {
                 t.series.touch(t.effective.load(Ordering::SeqCst));
             }
         }
+        #[cfg(test)]
+        self.faults.takeover();
         if let Some(old) = self.series.member(previous) {
             // What the reload removed reads as the old engine's stop would have left it.
             for slot in &old.global.slots {

@@ -101,6 +101,8 @@ impl Shared {
             effective: AtomicBool::new(false),
             removed: AtomicBool::new(false),
         });
+        #[cfg(test)]
+        self.faults.adding();
         {
             let mut counts = lock(&self.tenant_sync);
             counts.add();
