@@ -63,7 +63,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use super::{Engine, lock};
+use super::Engine;
+use super::sync::lock;
 use crate::{CheckFailure, CheckSpec, Status, check_fn};
 
 fn counting(runs: &Arc<AtomicUsize>) -> CheckSpec {
