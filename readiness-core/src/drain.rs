@@ -82,7 +82,7 @@ impl Engine {
         &self,
         signal: S,
         delay: Duration,
-    ) -> impl Future<Output = ()> + Send + 'static
+    ) -> impl Future<Output = ()> + Send + 'static + use<S>
     where
         S: Future + Send + 'static,
     {

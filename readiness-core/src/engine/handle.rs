@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -217,7 +218,7 @@ impl Engine {
     /// or the last handle dropped with no newer engine of a reload left to serve). A reload
     /// does not resolve it: give it to `serve_with_shutdown` and the server keeps serving
     /// across reloads. It holds no handle: waiting never keeps the engine alive.
-    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static + use<> {
         self.inner.shared.series.handle().closed()
     }
 
@@ -278,6 +279,37 @@ impl Engine {
         let runs = (0..tenant.core.slots.len()).map(|idx| shared.run_coalesced(Some(&tenant), idx));
         futures_util::future::join_all(runs).await;
         Ok(())
+    }
+
+    /// A reload's wait before the swap: every check's first result, then readiness, bounded
+    /// by the longest `timeout + (success_threshold − 1) × (period + jitter)` of its checks.
+    /// Nothing to wait for while draining.
+    pub(crate) async fn first_results(&self) {
+        let shared = &self.inner.shared;
+        if shared.series.draining() {
+            return;
+        }
+        let tenants = shared.tenants.all();
+        let bound = std::iter::once(&shared.global)
+            .chain(tenants.iter().map(|t| &t.core))
+            .flat_map(|core| core.slots.iter())
+            .map(|slot| {
+                let cfg = &slot.cfg;
+                let more = cfg.success_threshold.saturating_sub(1);
+                cfg.timeout
+                    .saturating_add(cfg.period.saturating_add(cfg.jitter).saturating_mul(more))
+            })
+            .max()
+            .unwrap_or(Duration::ZERO);
+        drop(tenants);
+        let wait = async {
+            let _ = self.refresh().await;
+            let ids = self.tenant_ids();
+            futures_util::future::join_all(ids.iter().map(|id| self.refresh_tenant(id))).await;
+            let mut rx = self.subscribe();
+            let _ = rx.wait_for(|a| a.ready).await;
+        };
+        let _ = tokio::time::timeout(bound, wait).await;
     }
 
     /// How many runs of a check have started, or `None` for an unknown name. Meant for tests
