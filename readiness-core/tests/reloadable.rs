@@ -253,10 +253,10 @@ fn reloads_racing_tenants_refreshes_and_probes_never_hang() {
                 {
                     added.fetch_add(1, Ordering::SeqCst);
                 }
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     e.remove_tenant(&id);
                 }
-                if n % 16 == 0 {
+                if n.is_multiple_of(16) {
                     let _ = e.refresh_tenant(&id).await;
                 }
                 n += 1;
@@ -285,7 +285,7 @@ fn reloads_racing_tenants_refreshes_and_probes_never_hang() {
         rt.spawn(async move {
             let db = Switch::new(OK);
             for i in 0..RELOADS {
-                let name = if i % 2 == 0 { "db" } else { "database" };
+                let name = if i.is_multiple_of(2) { "db" } else { "database" };
                 engine
                     .reload(builder(&[(name, &db)]).max_tenants(100_000))
                     .await
