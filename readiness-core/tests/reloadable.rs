@@ -285,7 +285,11 @@ fn reloads_racing_tenants_refreshes_and_probes_never_hang() {
         rt.spawn(async move {
             let db = Switch::new(OK);
             for i in 0..RELOADS {
-                let name = if i.is_multiple_of(2) { "db" } else { "database" };
+                let name = if i.is_multiple_of(2) {
+                    "db"
+                } else {
+                    "database"
+                };
                 engine
                     .reload(builder(&[(name, &db)]).max_tenants(100_000))
                     .await

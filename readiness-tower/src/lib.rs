@@ -128,6 +128,7 @@ mod layer;
 mod query;
 mod render;
 mod service;
+mod source;
 
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
@@ -156,11 +157,13 @@ pub use service::ReadinessService;
 #[cfg(feature = "service-check")]
 #[cfg_attr(docsrs, doc(cfg(feature = "service-check")))]
 pub use service_check::{OkPasses, ServiceCheck, Verdict};
+pub use source::EngineSource;
 
 // What a user needs from `readiness-core`, so that one dependency serves the common case.
 /// The engine crate, for everything not re-exported at the root (metric names, auditors, …).
 pub use readiness_core as engine;
 pub use readiness_core::{
     BuildError, Check, CheckFailure, CheckFuture, CheckResult, CheckSpec, Defaults, Engine,
-    EngineBuilder, Kind, Snapshot, Status, TcpCheck, TenantMetricsMode, check_fn,
+    EngineBuilder, Kind, ReloadableEngine, Snapshot, Status, TcpCheck, TenantMetricsMode, check_fn,
+    sigterm_or_ctrl_c,
 };
