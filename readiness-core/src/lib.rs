@@ -71,6 +71,8 @@ mod config;
 mod drain;
 mod engine;
 pub mod metrics;
+mod reload;
+mod signal;
 mod snapshot;
 mod tenant;
 
@@ -83,6 +85,8 @@ pub use engine::{
     Auditor, Engine, EngineBuilder, HEARTBEAT_CHECK, RefreshError, SHUTDOWN_ENTRY, SHUTDOWN_REASON,
     WeakEngine,
 };
+pub use reload::{CurrentEngine, ReloadableEngine, WeakReloadableEngine};
+pub use signal::sigterm_or_ctrl_c;
 pub use snapshot::{Aggregate, CheckStatus, Snapshot, Status};
 pub use tenant::{AuditEntry, TenantEvent, TenantMetricsMode, TenantStatus};
 
