@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 
 use super::record::Event;
 use super::scope::{CheckRef, RunState, ScopeCore, TenantCore};
-use super::{Shared, read};
+use super::Shared;
 use crate::config::{CheckSpec, ConfigProblem, Dep, Kind, Resolved, Scope};
 use crate::snapshot::{BLOCKED_BY, Snapshot, Status, blocking};
 
@@ -304,8 +304,9 @@ impl Shared {
     ) {
         let names = Names::new(self.global.slots.iter().map(|s| (&*s.name, s.cfg.kind)));
         let owner = |dep: &str| {
-            read(&self.tenants)
-                .values()
+            self.tenants
+                .all()
+                .into_iter()
                 .find(|t| &*t.id != id && t.core.find(dep).is_some())
                 .map(|t| Scope::Tenant(t.id.clone()))
         };
@@ -374,8 +375,7 @@ impl Shared {
             }
         }
         if tenant.is_none() && self.global.tenants_depend.load(Ordering::SeqCst) {
-            let tenants: Vec<Arc<TenantCore>> = read(&self.tenants).values().cloned().collect();
-            for t in &tenants {
+            for t in &self.tenants.all() {
                 let Some(deps) = &t.core.deps else { continue };
                 for &(k, d) in deps.on_instance.iter() {
                     if k as usize == idx {
