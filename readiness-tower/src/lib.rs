@@ -42,7 +42,19 @@
 //!
 //! `status` is `ok` or `failed` (the HTTP status says the same); a check's `status` is `ok`,
 //! `failed` or `excluded`, its `state` is the engine's `pending`, `passing` or `failing`;
-//! `group` appears for a check in a group; `reason` appears only when details are shown. `warnings` carries the `warn:` line's text.
+//! `group` appears for a check in a group; `blocked_by` names the failing dependency that blocks
+//! a check ([`CheckSpec::depends_on`]); `reason` appears only when details are shown. `warnings`
+//! carries the `warn:` line's text.
+//!
+//! A check blocked by a failing dependency reads `[-]NAME failed: blocked by DEP` in text,
+//! whether or not reasons are shown: it names only a registered check.
+//!
+//! # Kubernetes' health SLIs
+//!
+//! [`ReadinessLayerBuilder::health_slis`] serves `/metrics/slis` as kube-apiserver does:
+//! `kubernetes_healthcheck{name,type}` and `kubernetes_healthchecks_total{name,type,status}`,
+//! observed by each request to `/livez`, `/readyz` and `/healthz`, from the layer's own counters
+//! (no recorder needed).
 //!
 //! Every answer has `Content-Type` (`text/plain; charset=utf-8` or `application/json`),
 //! `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`. `HEAD` answers the status
