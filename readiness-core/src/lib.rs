@@ -22,8 +22,11 @@
 //!   (signal, drain, serve for the delay, close) as one future for the server.
 //! - **One path for every result**: metrics ([`metrics`]), one `tracing` event per
 //!   transition, and [`Engine::subscribe`] all hang on it, so a transition is counted once
-//!   whatever the probe rate. A reload hands the series over
-//!   ([`EngineBuilder::reload_from`]).
+//!   whatever the probe rate.
+//! - **Reload while serving**: a [`ReloadableEngine`] is one handle that the layer, the gRPC
+//!   health service and the drain future follow; [`ReloadableEngine::reload`] swaps in a new
+//!   configuration with no probe gap, no phantom transition and no lost drain (the series pass
+//!   over through [`EngineBuilder::reload_from`]).
 //! - **A span per run**: every run of a check is a `tracing` span `readiness.check` (target
 //!   `readiness`, level INFO) with the fields `check`, `tenant` (a tenant's checks only) and
 //!   `kind`, and `outcome` (`ok`, `error`, `timeout`, `panic`) and `duration` (seconds, `f64`)

@@ -227,9 +227,10 @@ impl Engine {
     /// answers [`ConfigProblem::ShutDown`](crate::ConfigProblem::ShutDown) and
     /// [`refresh`](Self::refresh) [`RefreshError::ShutDown`].
     ///
-    /// This is for shutting the process down. To reload a configuration, build the new engine
-    /// with [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from) and drop the old
-    /// one instead: the series pass from one to the other without a drain. An engine that still
+    /// This is for shutting the process down: it drains and closes every engine of a reload's
+    /// lineage. To reload a configuration, use [`ReloadableEngine::reload`](crate::ReloadableEngine::reload)
+    /// (or build the new engine with [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from)
+    /// and drop the old one): the series pass from one to the other without a drain. An engine that still
     /// owns its series when it stops, with no newer engine to hand them to, sets its
     /// `readiness_check_state` series to 0.
     pub async fn shutdown(&self) {

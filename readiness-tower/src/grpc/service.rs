@@ -11,9 +11,9 @@ use tonic::{Request, Response, Status};
 use super::pb::health_server::{Health, HealthServer};
 use super::pb::{HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse};
 use super::reporter::HealthReporter;
-use super::status::{Apps, Target, status_of};
+use super::status::{Apps, Target, response, status_of};
 use super::stream::{WatchStream, watch_stream};
-use super::{LIVENESS, READINESS, STARTUP, ServingStatus, tenant_service};
+use super::{LIVENESS, READINESS, STARTUP, tenant_service};
 use crate::source::{EngineSource, WeakSource};
 
 /// How many services `List` answers at most, as in the spec and grpc-go.
@@ -135,12 +135,6 @@ impl HealthService {
             return Err(exhausted(out.len()));
         }
         Ok(out)
-    }
-}
-
-pub(crate) fn response(status: ServingStatus) -> HealthCheckResponse {
-    HealthCheckResponse {
-        status: status as i32,
     }
 }
 

@@ -10,10 +10,9 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 use tonic::Status;
 
-use super::ServingStatus;
 use super::pb::HealthCheckResponse;
-use super::service::response;
-use super::status::{Apps, Target, status_of};
+use super::pb::health_check_response::ServingStatus;
+use super::status::{Apps, Target, response, status_of};
 use crate::source::WeakSource;
 
 /// The stream a `Watch` call answers with.
