@@ -125,6 +125,56 @@ where
     }
 }
 
+tokio::task_local! {
+    /// Who is running: set by the engine around each run of a check.
+    static RUN: RunLabels;
+}
+
+/// The labels of the check being run (its registered name, and its tenant's id), set by the
+/// engine around each run so that what a check records carries the engine's names only.
+#[derive(Clone, Debug)]
+pub(crate) struct RunLabels {
+    pub(crate) check: Arc<str>,
+    pub(crate) tenant: Option<Arc<str>>,
+}
+
+impl RunLabels {
+    /// The labels of the run in progress on this task, if any.
+    pub(crate) fn current() -> Option<Self> {
+        RUN.try_with(Clone::clone).ok()
+    }
+
+    /// `f` (which makes the check's future) with these labels in place.
+    pub(crate) fn sync_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        RUN.sync_scope(self.clone(), f)
+    }
+
+    /// `fut` (the check's run) with these labels in place whenever it is polled. `Unpin`
+    /// like the check's boxed future, and allocates nothing.
+    pub(crate) fn scope<F: Future + Unpin>(self, fut: F) -> Scoped<F> {
+        Scoped { labels: self, fut }
+    }
+}
+
+/// A check's run with its [`RunLabels`] in place while it is polled.
+pub(crate) struct Scoped<F> {
+    labels: RunLabels,
+    fut: F,
+}
+
+impl<F: Future + Unpin> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = &mut *self;
+        let fut = &mut this.fut;
+        this.labels.sync_scope(|| Pin::new(fut).poll(cx))
+    }
+}
+
 /// The built-in liveness check: passes while the runtime's heartbeat task keeps time.
 #[derive(Debug)]
 pub(crate) struct Heartbeat {
