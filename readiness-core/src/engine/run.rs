@@ -63,6 +63,7 @@ impl Shared {
         let labels = RunLabels {
             check: slot.name.clone(),
             tenant: tenant.map(|t| t.id.clone()),
+            deadline: start + timeout,
         };
         let (outcome, reason, mut class) = match std::panic::catch_unwind(AssertUnwindSafe(|| {
             labels.sync_scope(|| check.check())
