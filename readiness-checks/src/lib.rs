@@ -17,7 +17,7 @@
 //!
 //! Every check here:
 //! - ends within the engine's timeout, name resolution, connect and handshake included, and a
-//!   step that runs out of time says which (`tls: handshake timed out after 1000 ms`);
+//!   step that runs out of time says which (`tls: handshake timed out`);
 //! - resolves names inside the run with the system resolver, at most one lookup in flight per
 //!   check, so a hung resolver never piles up threads;
 //! - reports a short reason a person can act on (`connect: connection refused`, `tls:

@@ -12,8 +12,8 @@
 //!
 //! Each failure has its own reason: `tls: certificate expired at 2026-11-30T00:00:00Z`,
 //! `tls: certificate not valid before …`, `tls: certificate signed by an unknown issuer`,
-//! `tls: certificate not valid for host name "db.internal"`, `tls: handshake timed out after N
-//! ms`, `tls: the server answered in plain text, not TLS`, `tls: the server requires a client
+//! `tls: certificate not valid for host name "db.internal"`, `tls: handshake timed out`,
+//! `tls: the server answered in plain text, not TLS`, `tls: the server requires a client
 //! certificate`. Every successful handshake records the earliest `notAfter` among the
 //! certificates the server presented as `readiness_certificate_expiry_timestamp_seconds`.
 
