@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use readiness_checks::{
     CertificateCheck, DiskSpaceCheck, DnsCheck, GrpcCheck, HttpCheck, TcpCheck, TlsConfig,
+    redact_url,
 };
 use readiness_core::Check;
 
@@ -52,7 +53,7 @@ pub(crate) fn parse_check(
     url: &str,
     opts: &CheckOptions,
 ) -> Result<Arc<dyn Check>, String> {
-    let shown = readiness_safe(url);
+    let shown = redact_url(url);
     let bad = |why: &str| format!("{flag}: invalid URL {shown:?}: {why}");
     let host_port = |addr: &str| match addr.rsplit_once(':') {
         Some((host, port)) => {
@@ -129,21 +130,6 @@ pub(crate) fn parse_check(
         other => Err(bad(&format!(
             "unsupported scheme {other:?}: expected {URL_FORMS}"
         ))),
-    }
-}
-
-/// A URL as an error may show it: no `user:password@`, no query.
-fn readiness_safe(url: &str) -> String {
-    let url = url.split(['?', '#']).next().unwrap_or("");
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let end = rest.find('/').unwrap_or(rest.len());
-            match rest[..end].rfind('@') {
-                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-                None => url.to_owned(),
-            }
-        }
-        None => url.to_owned(),
     }
 }
 

@@ -115,7 +115,7 @@ pub use http::HttpCheck;
 pub use service::{OkPasses, ServiceCheck, Verdict};
 #[cfg(any(feature = "http", feature = "grpc"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http", feature = "grpc"))))]
-pub use target::CheckUrlError;
+pub use target::{CheckUrlError, redact_url};
 #[cfg(feature = "tcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tcp")))]
 pub use tcp::TcpCheck;
