@@ -24,6 +24,9 @@ pub(crate) const USAGE: &str = "usage: demo [FLAGS]
   --optional NAME=URL           a non-critical readiness check (repeatable)
   --tenant ID                   register a tenant (repeatable)
   --tenant-check ID/NAME=URL    a critical check of that tenant (repeatable)
+  --checks-file PATH            more checks, one a line (`check NAME=URL`, `optional NAME=URL`,
+                                `tenant-check ID/NAME=URL`; # starts a comment), read at start
+                                and again on every SIGHUP (a reload)
   --period DUR                  check period (default 2s; DUR is 250ms, 2s, 1m, ...)
   --timeout DUR                 check timeout (default 1s)
   --failure-threshold N         consecutive failures to fail (default 3)
@@ -40,6 +43,9 @@ pub(crate) const USAGE: &str = "usage: demo [FLAGS]
                                 probes never wait for it
 
 Business routes: GET / answers at once; GET /slow?ms=N answers after N ms (at most 60000).
+
+SIGHUP reloads: a new engine from the flags and the checks file, swapped in with no readiness
+dip; a file that does not parse keeps the running engine (one log line names the line).
 
 With no --check/--optional/--tenant/--tenant-check, checks simulated dependencies.";
 
@@ -71,6 +77,10 @@ pub(crate) struct Flags {
     pub(crate) optional: Vec<Dep>,
     pub(crate) tenants: Vec<String>,
     pub(crate) tenant_checks: Vec<(String, Dep)>,
+    /// `--checks-file`: read at start and at every `SIGHUP`.
+    pub(crate) checks_file: Option<PathBuf>,
+    /// What every check built from a URL shares (`--ca-file`), the file's checks too.
+    pub(crate) check_options: CheckOptions,
     pub(crate) period: Duration,
     pub(crate) timeout: Duration,
     pub(crate) failure_threshold: u32,
@@ -80,9 +90,6 @@ pub(crate) struct Flags {
     pub(crate) show_details: bool,
     pub(crate) tenant_header: Option<String>,
     pub(crate) concurrency_limit: Option<u32>,
-    /// What every check built from a URL shares (`--ca-file`): for building more checks
-    /// the same way (a checks file).
-    pub(crate) check_options: CheckOptions,
 }
 
 impl Default for Flags {
@@ -94,6 +101,8 @@ impl Default for Flags {
             optional: Vec::new(),
             tenants: Vec::new(),
             tenant_checks: Vec::new(),
+            checks_file: None,
+            check_options: CheckOptions::default(),
             period: Duration::from_secs(2),
             timeout: Duration::from_secs(1),
             failure_threshold: 3,
@@ -107,7 +116,6 @@ impl Default for Flags {
             show_details: false,
             tenant_header: None,
             concurrency_limit: None,
-            check_options: CheckOptions::default(),
         }
     }
 }
@@ -167,15 +175,21 @@ fn parse_addr(flag: &str, v: &str) -> Result<SocketAddr, FlagError> {
     })
 }
 
-fn parse_name(flag: &str, what: &str, name: &str) -> Result<String, FlagError> {
+pub(crate) fn parse_name(flag: &str, what: &str, name: &str) -> Result<String, FlagError> {
     validate_name(name)
         .map(|()| name.to_owned())
         .map_err(|e| FlagError(format!("{flag}: invalid {what} {name:?}: {e}")))
 }
 
+/// `NAME=URL`, URL one of [`URL_FORMS`], built with `opts` (a checks file's line, once the
+/// flags are read).
+pub(crate) fn parse_dep(flag: &str, v: &str, opts: &CheckOptions) -> Result<Dep, FlagError> {
+    build_dep(split_dep(flag, v)?, opts)
+}
+
 /// `NAME=URL`, URL one of [`URL_FORMS`]: the name checked, the URL kept for
-/// [`build_dep`] (which runs once every `--ca-file` is known).
-fn parse_dep(flag: &str, v: &str) -> Result<Pending, FlagError> {
+/// [`build_dep`] (the flags build theirs once every `--ca-file` is known).
+fn split_dep(flag: &str, v: &str) -> Result<Pending, FlagError> {
     let (name, url) = v.split_once('=').ok_or_else(|| {
         FlagError(format!(
             "{flag}: expected NAME=URL ({URL_FORMS}), got {v:?}"
@@ -237,6 +251,7 @@ pub(crate) fn parse_flags(
             "--optional",
             "--tenant",
             "--tenant-check",
+            "--checks-file",
             "--period",
             "--timeout",
             "--failure-threshold",
@@ -258,8 +273,8 @@ pub(crate) fn parse_flags(
         match flag.as_str() {
             "--listen" => f.listen = parse_addr(&flag, v)?,
             "--grpc-listen" => f.grpc_listen = Some(parse_addr(&flag, v)?),
-            "--check" => checks.push(parse_dep(&flag, v)?),
-            "--optional" => optional.push(parse_dep(&flag, v)?),
+            "--check" => checks.push(split_dep(&flag, v)?),
+            "--optional" => optional.push(split_dep(&flag, v)?),
             "--ca-file" => ca_files.push(PathBuf::from(v)),
             "--tenant" => {
                 let id = parse_name(&flag, "tenant id", v)?;
@@ -276,8 +291,9 @@ pub(crate) fn parse_flags(
                 };
                 let (id, rest) = v.split_once('/').ok_or_else(shape)?;
                 let id = parse_name(&flag, "tenant id", id)?;
-                tenant_checks.push((id, parse_dep(&flag, rest)?));
+                tenant_checks.push((id, split_dep(&flag, rest)?));
             }
+            "--checks-file" => f.checks_file = Some(PathBuf::from(v)),
             "--concurrency-limit" => f.concurrency_limit = Some(parse_count(&flag, v)?),
             "--period" => f.period = parse_positive_duration(&flag, v)?,
             "--timeout" => f.timeout = parse_positive_duration(&flag, v)?,
@@ -311,6 +327,31 @@ pub(crate) fn parse_flags(
     Ok(Some(f))
 }
 
+/// A name the instance's checks may not take.
+pub(crate) fn check_global_name(flag: &str, name: &str) -> Result<(), FlagError> {
+    if RESERVED_NAMES.contains(&name) || name == HEARTBEAT_CHECK {
+        return Err(FlagError(format!(
+            "{flag}: the check name {name:?} is reserved"
+        )));
+    }
+    Ok(())
+}
+
+/// A tenant id or tenant check name the engine would refuse.
+pub(crate) fn check_tenant_names(flag: &str, id: &str, check: &str) -> Result<(), FlagError> {
+    if RESERVED_NAMES.contains(&id) {
+        return Err(FlagError(format!(
+            "{flag}: the tenant id {id:?} is reserved"
+        )));
+    }
+    if ["instance", "shutdown", "tenants"].contains(&check) {
+        return Err(FlagError(format!(
+            "{flag}: the check name {check:?} is reserved for tenants"
+        )));
+    }
+    Ok(())
+}
+
 /// Names the engine would refuse, reported against the flag that gave them.
 fn check_names(f: &Flags) -> Result<(), FlagError> {
     let mut global = std::collections::HashSet::new();
@@ -320,12 +361,7 @@ fn check_names(f: &Flags) -> Result<(), FlagError> {
         .map(|d| ("--check", d))
         .chain(f.optional.iter().map(|d| ("--optional", d)))
     {
-        if RESERVED_NAMES.contains(&dep.name.as_str()) || dep.name == HEARTBEAT_CHECK {
-            return Err(FlagError(format!(
-                "{flag}: the check name {:?} is reserved",
-                dep.name
-            )));
-        }
+        check_global_name(flag, &dep.name)?;
         if !global.insert(dep.name.as_str()) {
             return Err(FlagError(format!(
                 "{flag}: the check name {:?} is given twice",
@@ -333,26 +369,12 @@ fn check_names(f: &Flags) -> Result<(), FlagError> {
             )));
         }
     }
-    for (flag, id) in f
-        .tenants
-        .iter()
-        .map(|id| ("--tenant", id))
-        .chain(f.tenant_checks.iter().map(|(id, _)| ("--tenant-check", id)))
-    {
-        if RESERVED_NAMES.contains(&id.as_str()) {
-            return Err(FlagError(format!(
-                "{flag}: the tenant id {id:?} is reserved"
-            )));
-        }
+    for id in &f.tenants {
+        check_tenant_names("--tenant", id, "")?;
     }
     let mut per_tenant = std::collections::HashSet::new();
     for (id, dep) in &f.tenant_checks {
-        if ["instance", "shutdown", "tenants"].contains(&dep.name.as_str()) {
-            return Err(FlagError(format!(
-                "--tenant-check: the check name {:?} is reserved for tenants",
-                dep.name
-            )));
-        }
+        check_tenant_names("--tenant-check", id, &dep.name)?;
         if !per_tenant.insert((id.as_str(), dep.name.as_str())) {
             return Err(FlagError(format!(
                 "--tenant-check: {id}/{} is given twice",
