@@ -20,7 +20,7 @@ count_refresh() {
 declare -A per
 echo "| scenario | instructions per call |"
 echo "|---|---|"
-for s in passthrough/bare passthrough/layered passthrough/path_only passthrough/route_layer probe/readyz/1 probe/readyz/1000 probe/readyz/long_query probe/readyz/1/slis probe/readyz/1000/slis tenants/probe/1000 tenants/probe/100000 engine/result/unchanged engine/result/transition; do
+for s in passthrough/bare passthrough/layered passthrough/path_only passthrough/route_layer probe/readyz/1 probe/readyz/1/reloadable probe/readyz/1000 probe/readyz/long_query probe/readyz/1/slis probe/readyz/1000/slis tenants/probe/1000 tenants/probe/100000 engine/result/unchanged engine/result/transition; do
   if [[ $s == engine/* ]]; then
     base=$(count_refresh "$s" "$N"); full=$(count_refresh "$s" $((3 * N)))
     per[$s]=$(( (full - base) / (2 * N) ))

@@ -336,7 +336,10 @@ fn the_manifest_and_the_demo_agree_on_periods_delays_grace_ports_and_paths() {
                 "# TYPE kubernetes_healthcheck gauge",
                 "# TYPE kubernetes_healthchecks_total counter",
             ] {
-                assert!(body.contains(family), "{what} {path} has no {family:?}: {body}");
+                assert!(
+                    body.contains(family),
+                    "{what} {path} has no {family:?}: {body}"
+                );
             }
             for probe in ["readyz", "livez"] {
                 assert!(

@@ -8,7 +8,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use crate::{BuildError, Engine, EngineBuilder};
+use crate::config::BuildError;
+use crate::engine::{Engine, EngineBuilder};
 
 /// An engine that can be replaced while it serves: the handle that everything serving probes
 /// follows.

@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::Shared;
 use super::record::Event;
 use super::scope::{CheckRef, RunState, ScopeCore, TenantCore};
-use super::Shared;
 use crate::config::{CheckSpec, ConfigProblem, Dep, Kind, Resolved, Scope};
 use crate::snapshot::{BLOCKED_BY, Snapshot, Status, blocking};
 

@@ -14,6 +14,7 @@ use super::Shared;
 use super::depends::Gate;
 use super::record::Event;
 use super::scope::{Busy, Target, TenantCore};
+use crate::check::RunLabels;
 use crate::metrics::Outcome;
 
 /// How a run ended, for the next decision.
@@ -76,6 +77,11 @@ impl Shared {
         let start = Instant::now();
         let timeout = slot.cfg.timeout;
         let check = &slot.check;
+        let labels = RunLabels {
+            check: slot.name.clone(),
+            tenant: tenant.map(|t| t.id.clone()),
+            deadline: start + timeout,
+        };
         // One span per run (see the crate's docs): free when no subscriber wants it. It is
         // entered where the check's code runs (making its future, polling it, dropping it) and
         // while the result is recorded, so a transition's event belongs to it.
@@ -90,7 +96,7 @@ impl Shared {
         );
         let made = {
             let _in_span = span.enter();
-            std::panic::catch_unwind(AssertUnwindSafe(|| check.check()))
+            std::panic::catch_unwind(AssertUnwindSafe(|| labels.sync_scope(|| check.check())))
         };
         let (outcome, reason, mut class) = match made {
             Err(panic) => (
@@ -99,7 +105,7 @@ impl Shared {
                 RunClass::InTime,
             ),
             Ok(fut) => {
-                let mut fut = AssertUnwindSafe(fut).catch_unwind();
+                let mut fut = AssertUnwindSafe(labels.scope(fut)).catch_unwind();
                 let timed = tokio::time::timeout(timeout, &mut fut);
                 tokio::pin!(timed);
                 // `Instrument` without a second handle on the span: polled inside it.
