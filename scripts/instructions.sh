@@ -19,6 +19,13 @@ for s in passthrough/bare passthrough/layered passthrough/path_only passthrough/
   per[$s]=$(( (full - base) / N ))
   echo "| \`$s\` | ${per[$s]} |"
 done
+# A scrape of 100,000 tenants is millions of instructions: a few are enough.
+NS="${NS:-3}"
+for s in tenants/render/100000; do
+  base=$(count "$s" 0); full=$(count "$s" "$NS")
+  per[$s]=$(( (full - base) / NS ))
+  echo "| \`$s\` | ${per[$s]} |"
+done
 ratio() { python3 -c "print(f'{$1/$2:.3f}')"; }
 echo
 echo "| ratio | value | target |"
