@@ -127,6 +127,8 @@ mod future;
 mod layer;
 mod query;
 mod render;
+#[cfg(feature = "prometheus")]
+mod scrape;
 mod service;
 
 #[cfg(feature = "grpc")]
@@ -152,6 +154,9 @@ pub use layer::{AnyBodyLayer, ReadinessLayer, ReadinessLayerBuilder};
 #[cfg(any(feature = "http-check", feature = "grpc-check"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http-check", feature = "grpc-check"))))]
 pub use probe::CheckUrlError;
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub use scrape::MetricsBody;
 pub use service::ReadinessService;
 #[cfg(feature = "service-check")]
 #[cfg_attr(docsrs, doc(cfg(feature = "service-check")))]

@@ -11,6 +11,7 @@
 //! - `handover`: which engine of a reload writes the shared series;
 //! - `handle`: the public [`Engine`] handle (reads, drain, shutdown, refresh);
 //! - `tenants`: the tenants' operations, the tenant API and the auditors' view;
+//! - `collect`: the per-tenant families rendered from the tenants' records at scrape time;
 //! - `builder`: [`EngineBuilder`], every option validated at once.
 //!
 //! Files import each other in that order only (a later one may use an earlier one, `scope`
@@ -25,11 +26,12 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 use crate::config::Defaults;
-use crate::metrics::{GlobalMetrics, TenantCounts};
+use crate::metrics::{GlobalMetrics, TenantCounts, TenantSeriesConfig};
 use crate::snapshot::Aggregate;
-use crate::tenant::{AuditEntry, TenantEvent, TenantMetricsMode};
+use crate::tenant::{AuditEntry, TenantEvent};
 
 mod builder;
+mod collect;
 mod handle;
 mod handover;
 mod record;
@@ -43,6 +45,7 @@ mod tests;
 mod watchdog;
 
 pub use builder::EngineBuilder;
+pub use collect::TenantCollector;
 pub use handle::{Engine, RefreshError, WeakEngine};
 pub use tenants::Auditor;
 
@@ -87,7 +90,7 @@ struct Shared {
     /// Serialises every change of a tenant's effective readiness, and holds the counts.
     tenant_sync: Mutex<TenantCounts>,
     tenant_events: broadcast::Sender<TenantEvent>,
-    tenant_mode: TenantMetricsMode,
+    tenant_mode: TenantSeriesConfig,
     max_tenants: usize,
     defaults: Defaults,
     audit: Mutex<VecDeque<AuditEntry>>,
