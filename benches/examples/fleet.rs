@@ -25,7 +25,7 @@ use axum::Router;
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
-use readiness_core::{CheckSpec, Engine, TenantMetricsMode, check_fn};
+use readiness_core::{CheckSpec, Engine, TenantMetricsExport, TenantMetricsMode, check_fn};
 use readiness_tower::ReadinessLayer;
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -38,9 +38,16 @@ const DEADLINE: Duration = Duration::from_secs(600);
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["one", n, mode, recorder] => {
+        ["one", n, mode, recorder, export, encoding] => {
             let n: usize = n.parse().unwrap_or_else(|_| usage());
-            let f = measure(n, mode_of(mode), recorder == "prometheus", false);
+            let run = Run {
+                n,
+                mode: mode_of(mode),
+                prometheus: recorder == "prometheus",
+                export: export_of(export),
+                gzip: encoding == "gzip",
+            };
+            let f = measure(&run, false);
             println!(
                 "{} {} {} {} {} {}",
                 f.per_tenant,
@@ -58,7 +65,9 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: fleet [breakdown | one N all|not-ready-only prometheus|none]");
+    eprintln!(
+        "usage: fleet [breakdown | one N all|not-ready-only prometheus|none collector|facade identity|gzip]"
+    );
     std::process::exit(2);
 }
 
@@ -70,10 +79,18 @@ fn mode_of(s: &str) -> TenantMetricsMode {
     }
 }
 
-fn child(n: usize, mode: &str, recorder: &str) -> Vec<u64> {
+fn export_of(s: &str) -> TenantMetricsExport {
+    match s {
+        "collector" => TenantMetricsExport::Collector,
+        "facade" => TenantMetricsExport::Facade,
+        _ => usage(),
+    }
+}
+
+fn child(n: usize, mode: &str, recorder: &str, export: &str, encoding: &str) -> Vec<u64> {
     let me = std::env::current_exe().expect("this binary");
     let out = Command::new(me)
-        .args(["one", &n.to_string(), mode, recorder])
+        .args(["one", &n.to_string(), mode, recorder, export, encoding])
         .output()
         .expect("run a measurement");
     assert!(
@@ -93,28 +110,47 @@ fn mib(bytes: u64) -> String {
 
 fn table() {
     println!(
-        "| tenants | mode | recorder | resident bytes per tenant | after a scrape | scrape peak growth | resident after the scrape | body |"
+        "| tenants | mode | per-tenant series | scrape | resident bytes per tenant | after a scrape | scrape peak growth | resident after the scrape | body |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    let runs: &[(usize, &str, &str)] = &[
-        (10_000, "all", "prometheus"),
-        (100_000, "all", "prometheus"),
-        (100_000, "all", "none"),
-        (100_000, "not-ready-only", "prometheus"),
-        (1_000_000, "all", "prometheus"),
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let runs: &[(usize, &str, &str, &str, &str)] = &[
+        (100_000, "all", "prometheus", "facade", "identity"),
+        (100_000, "all", "prometheus", "collector", "identity"),
+        (100_000, "all", "prometheus", "collector", "gzip"),
+        (
+            100_000,
+            "not-ready-only",
+            "prometheus",
+            "facade",
+            "identity",
+        ),
+        (
+            100_000,
+            "not-ready-only",
+            "prometheus",
+            "collector",
+            "identity",
+        ),
+        (100_000, "all", "none", "collector", "identity"),
+        (1_000_000, "all", "prometheus", "facade", "identity"),
+        (1_000_000, "all", "prometheus", "collector", "identity"),
     ];
-    for &(n, mode, recorder) in runs {
+    for &(n, mode, recorder, export, encoding) in runs {
         let name = if mode == "all" {
             "`All`"
         } else {
             "`NotReadyOnly`"
         };
-        let f = child(n, mode, recorder);
+        let f = child(n, mode, recorder, export, encoding);
         if recorder == "none" {
-            println!("| {n} | {name} | none | {} | (no scrape) | | | |", f[0]);
+            println!(
+                "| {n} | {name} | (no recorder) | (none) | {} | | | {} | |",
+                f[0],
+                mib(f[3])
+            );
         } else {
             println!(
-                "| {n} | {name} | prometheus | {} | **{}** | {} | {} | {} in {} frames |",
+                "| {n} | {name} | {export} | {encoding} | {} | **{}** | {} | {} | {} in {} frames |",
                 f[0],
                 f[1],
                 mib(f[2]),
@@ -124,6 +160,15 @@ fn table() {
             );
         }
     }
+}
+
+/// One measurement's settings.
+struct Run {
+    n: usize,
+    mode: TenantMetricsMode,
+    prometheus: bool,
+    export: TenantMetricsExport,
+    gzip: bool,
 }
 
 /// What one measurement found.
@@ -145,7 +190,14 @@ struct Figures {
 /// its first result, then the scrape's figures. With `profile`, dhat profiles from the first
 /// tenant until the engine is ready, and the engine is dropped only after the profiler (see
 /// [`breakdown`]).
-fn measure(n: usize, mode: TenantMetricsMode, prometheus: bool, profile: bool) -> Figures {
+fn measure(run: &Run, profile: bool) -> Figures {
+    let Run {
+        n,
+        mode,
+        prometheus,
+        export,
+        gzip,
+    } = *run;
     let handle = prometheus.then(|| {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
@@ -162,6 +214,7 @@ fn measure(n: usize, mode: TenantMetricsMode, prometheus: bool, profile: bool) -
                 .without_heartbeat()
                 .max_tenants(n)
                 .tenant_metrics(mode)
+                .tenant_metrics_export(export)
                 .build()
                 .expect("a valid engine configuration");
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -205,12 +258,12 @@ fn measure(n: usize, mode: TenantMetricsMode, prometheus: bool, profile: bool) -
                 let app = ServiceBuilder::new().layer(layer).service(Router::new());
                 reset_peak();
                 let start = resident_bytes();
+                let mut req = Request::get("/metrics");
+                if gzip {
+                    req = req.header("accept-encoding", "gzip");
+                }
                 let res = app
-                    .oneshot(
-                        Request::get("/metrics")
-                            .body(Body::empty())
-                            .expect("a request"),
-                    )
+                    .oneshot(req.body(Body::empty()).expect("a request"))
                     .await
                     .expect("infallible");
                 assert_eq!(res.status(), 200);
@@ -318,7 +371,18 @@ fn breakdown() {
     let dir = std::env::temp_dir().join(format!("fleet-dhat-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     std::env::set_current_dir(&dir).expect("cd");
-    measure(N, TenantMetricsMode::All, false, true);
+    let export = match std::env::var("FLEET_EXPORT").as_deref() {
+        Ok("facade") => TenantMetricsExport::Facade,
+        _ => TenantMetricsExport::Collector,
+    };
+    let run = Run {
+        n: N,
+        mode: TenantMetricsMode::All,
+        prometheus: false,
+        export,
+        gzip: false,
+    };
+    measure(&run, true);
     let json = std::fs::read_to_string(dir.join("dhat-heap.json")).expect("dhat's profile");
     let v: serde_json::Value = serde_json::from_str(&json).expect("dhat's JSON");
     let ftbl: Vec<&str> = v["ftbl"]
@@ -346,7 +410,7 @@ fn breakdown() {
     }
     let total: u64 = parts.values().map(|p| p.0).sum();
     println!(
-        "heap bytes per tenant at {N} tenants, `All` mode, Prometheus recorder (dhat, live at the end):"
+        "heap bytes per tenant at {N} tenants, `All` mode, {export:?}, Prometheus recorder (dhat, live at the end):"
     );
     println!();
     println!("| part | bytes per tenant | blocks per tenant |");

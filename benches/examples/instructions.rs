@@ -14,7 +14,9 @@
 //! `engine/result/{unchanged,transition}` count one check result through `Engine::refresh`
 //! with a Prometheus recorder installed, as the criterion benches of the same ids time it.
 //! `tenants/render/100000` counts one `GET /metrics` through the layer with 100,000 tenants
-//! (one check each, `All` mode), the body read to its end.
+//! (one check each, `All` mode), the body read to its end, the per-tenant series through the
+//! facade (the recorder renders them); `tenants/scrape/100000` the same through the collector,
+//! `tenants/scrape_gzip/100000` with `Accept-Encoding: gzip`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -24,7 +26,7 @@ use axum::body::Body;
 use axum::routing::get;
 use http::Request;
 use http_body_util::BodyExt;
-use readiness_core::{CheckSpec, Engine, check_fn};
+use readiness_core::{CheckSpec, Engine, TenantMetricsExport, check_fn};
 use readiness_tower::ReadinessLayer;
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -105,8 +107,9 @@ async fn results(flapping: bool, n: usize) {
 }
 
 /// `GET /metrics` through the layer with 100,000 tenants (one check each, `All` mode) and a
-/// Prometheus recorder installed, the body read frame by frame and dropped.
-async fn scrapes(n: usize) {
+/// Prometheus recorder installed, the body read frame by frame and dropped: the per-tenant
+/// series through the facade (the recorder renders them) or the collector, gzip or not.
+async fn scrapes(n: usize, export: TenantMetricsExport, gzip: bool) {
     const TENANTS: usize = 100_000;
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
@@ -114,6 +117,7 @@ async fn scrapes(n: usize) {
     let engine = Engine::builder()
         .without_heartbeat()
         .max_tenants(TENANTS)
+        .tenant_metrics_export(export)
         .build()
         .expect("a valid engine configuration");
     for i in 0..TENANTS {
@@ -142,13 +146,13 @@ async fn scrapes(n: usize) {
         )
         .service(router());
     for _ in 0..n {
+        let mut req = Request::get("/metrics");
+        if gzip {
+            req = req.header("accept-encoding", "gzip");
+        }
         let res = svc
             .clone()
-            .oneshot(
-                Request::get("/metrics")
-                    .body(Body::empty())
-                    .expect("request"),
-            )
+            .oneshot(req.body(Body::empty()).expect("request"))
             .await
             .expect("call");
         assert!(res.status().is_success());
@@ -163,7 +167,13 @@ async fn run(scenario: &str, n: usize) {
     match scenario {
         "engine/result/unchanged" => return results(false, n).await,
         "engine/result/transition" => return results(true, n).await,
-        "tenants/render/100000" => return scrapes(n).await,
+        "tenants/render/100000" => return scrapes(n, TenantMetricsExport::Facade, false).await,
+        "tenants/scrape/100000" => {
+            return scrapes(n, TenantMetricsExport::Collector, false).await;
+        }
+        "tenants/scrape_gzip/100000" => {
+            return scrapes(n, TenantMetricsExport::Collector, true).await;
+        }
         _ => {}
     }
     let (checks, tenants) = match scenario {

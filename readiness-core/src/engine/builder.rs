@@ -426,8 +426,6 @@ impl EngineBuilder {
             let state = lock(&shared.global.state);
             if shared.series.owns() {
                 shared.first_writes(&state);
-            } else if initial.ready {
-                shared.take_over_locked(&state);
             }
             if initial.ready {
                 tracing::info!(target: "readiness", ready = true, "instance readiness changed: ready");
@@ -436,6 +434,12 @@ impl EngineBuilder {
         shared.sched.add(&shared, None);
         for (id, resolved) in tenants {
             shared.insert_tenant(id, resolved);
+        }
+        if !shared.series.owns() && initial.ready {
+            // A reload that is ready from the start takes over once its tenants are in, so that
+            // their counters carry on from the older engine's.
+            let state = lock(&shared.global.state);
+            shared.take_over_locked(&state);
         }
         let ticker =
             beat.map(|(interval, _, last)| runtime.spawn(heartbeat_task(base, interval, last)));
