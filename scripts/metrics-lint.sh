@@ -23,9 +23,13 @@ for _ in $(seq 1 100); do
   fi
   sleep 0.1
 done
-for name in readiness_state readiness_transitions_total readiness_draining readiness_check_duration_seconds readiness_check_state; do
+# The tenant families come from the collector (rendered from the engine's state, after the
+# recorder's text): the demo has two tenants.
+for name in readiness_state readiness_transitions_total readiness_draining readiness_check_duration_seconds readiness_check_state \
+  tenant_readiness_state tenant_readiness_transitions_total tenant_readiness_check_seconds_total tenant_readiness_tenants; do
   grep -q "^# HELP $name " <<<"$body" || { echo "metrics-lint: no HELP for $name" >&2; exit 1; }
   grep -q "^# TYPE $name " <<<"$body" || { echo "metrics-lint: no TYPE for $name" >&2; exit 1; }
+  [ "$(grep -c "^# TYPE $name " <<<"$body")" -eq 1 ] || { echo "metrics-lint: $name has more than one TYPE" >&2; exit 1; }
 done
 grep -q '^# TYPE readiness_check_duration_seconds histogram' <<<"$body" || { echo "metrics-lint: duration is not a histogram" >&2; exit 1; }
 echo "$body" | "$promtool" check metrics
