@@ -40,7 +40,9 @@
 //!
 //! - [`readiness-tower`](https://docs.rs/readiness-tower): `ReadinessLayer`, the probes of this
 //!   engine for any tower stack (axum, hyper, tonic) in kube-apiserver's formats, gRPC health,
-//!   `/metrics`, and ready-made HTTP and gRPC checks. It re-exports this crate's common types.
+//!   `/metrics`. It re-exports this crate's common types.
+//! - [`readiness-checks`](https://docs.rs/readiness-checks): ready-made checks of
+//!   dependencies (TCP, HTTP(S), gRPC, TLS certificates, DNS, disk), one feature a kind.
 //! - [`readiness-testkit`](https://docs.rs/readiness-testkit): a deterministic fault injector,
 //!   in-process probe client and wait helpers for your own tests (feature `chaos`).
 //!
@@ -48,13 +50,13 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use readiness_core::{check_fn, Engine, CheckSpec, TcpCheck};
+//! use readiness_core::{check_fn, Engine, CheckSpec};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let engine = Engine::builder()
 //!     .readiness("cache", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
-//!     .check(CheckSpec::readiness("db", TcpCheck::new("127.0.0.1:9")).critical(false))
+//!     .check(CheckSpec::readiness("db", check_fn(|| async { Err::<(), _>("connection refused") })).critical(false))
 //!     .build()?;
 //!
 //! assert!(!engine.is_ready()); // fail closed: no result yet
@@ -69,10 +71,12 @@ mod config;
 mod drain;
 mod engine;
 pub mod metrics;
+mod reload;
+mod signal;
 mod snapshot;
 mod tenant;
 
-pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, TcpCheck, check_fn};
+pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, check_fn};
 pub use config::{
     BuildError, CheckSpec, ConfigProblem, Defaults, Kind, NameError, RESERVED_NAMES, Scope,
     validate_name,
@@ -81,6 +85,8 @@ pub use engine::{
     Auditor, Engine, EngineBuilder, HEARTBEAT_CHECK, RefreshError, SHUTDOWN_ENTRY, SHUTDOWN_REASON,
     TenantCollector, WeakEngine,
 };
+pub use reload::{CurrentEngine, ReloadableEngine, WeakReloadableEngine};
+pub use signal::sigterm_or_ctrl_c;
 pub use snapshot::{Aggregate, CheckStatus, Snapshot, Status};
 pub use tenant::{AuditEntry, TenantEvent, TenantMetricsExport, TenantMetricsMode, TenantStatus};
 

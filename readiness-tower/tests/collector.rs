@@ -18,7 +18,8 @@ use readiness_core::metrics::{
     TENANT_CHECK_SECONDS_TOTAL, TENANT_STATE, TENANT_TENANTS, TENANT_TRANSITIONS_TOTAL,
 };
 use readiness_core::{
-    CheckFailure, CheckSpec, Engine, TenantMetricsExport, TenantMetricsMode, check_fn,
+    CheckFailure, CheckSpec, Engine, ReloadableEngine, TenantMetricsExport, TenantMetricsMode,
+    check_fn,
 };
 use readiness_testkit::{Exposition, MetricsCapture};
 use readiness_tower::ReadinessLayer;
@@ -757,5 +758,81 @@ async fn every_body_type_gets_the_same_exposition() {
     assert_eq!(
         all_samples(&Exposition::parse(&text).expect("valid")),
         streamed_samples
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_reload_through_the_reloadable_handle_neither_dips_nor_doubles() {
+    for export in [TenantMetricsExport::Collector, TenantMetricsExport::Facade] {
+        reloadable(export).await;
+    }
+}
+
+async fn reloadable(export: TenantMetricsExport) {
+    let capture = MetricsCapture::new();
+    let _guard = capture.set_default();
+    let db = Flag::new(true);
+    let acme = Flag::new(true);
+    let builder = || {
+        Engine::builder()
+            .without_heartbeat()
+            .tenant_metrics_export(export)
+            .check(db.spec("db").period(Duration::from_secs(3600)))
+            .tenant("acme", vec![store(&acme, true)])
+    };
+    let engine = ReloadableEngine::new(builder().build().expect("valid"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for ok in [false, true, false, true] {
+        acme.set(ok);
+        engine
+            .current()
+            .refresh_tenant("acme")
+            .await
+            .expect("known");
+    }
+    let l = ReadinessLayer::builder(engine.clone())
+        .metrics(capture.handle())
+        .build()
+        .expect("a valid layer");
+    let before = scrape(&l).await;
+    let acme_to = |e: &Exposition, to| {
+        value(
+            e,
+            TENANT_TRANSITIONS_TOTAL,
+            &[("tenant", "acme"), ("to", to)],
+        )
+    };
+    assert_eq!(
+        (acme_to(&before, "not_ready"), acme_to(&before, "ready")),
+        (Some(2.0), Some(3.0))
+    );
+    engine
+        .reload(builder().tenant("initech", vec![]))
+        .await
+        .expect("a valid configuration");
+    let after = scrape(&l).await;
+    never_dips(&before, &after, "across the reload", true);
+    assert_eq!(acme_to(&after, "not_ready"), Some(2.0), "carried over");
+    assert!(acme_to(&after, "ready") >= Some(3.0), "carried over");
+    assert_eq!(
+        value(&after, TENANT_STATE, &[("tenant", "initech")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&after, TENANT_TENANTS, &[("state", "ready")]),
+        Some(2.0)
+    );
+    acme.set(false);
+    engine
+        .current()
+        .refresh_tenant("acme")
+        .await
+        .expect("known");
+    let later = scrape(&l).await;
+    never_dips(&after, &later, "after the reload", false);
+    assert_eq!(
+        acme_to(&later, "not_ready"),
+        Some(3.0),
+        "counted on from the carried 2"
     );
 }

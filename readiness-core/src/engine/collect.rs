@@ -10,9 +10,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::Shared;
 use super::handle::Engine;
 use super::scope::TenantCore;
-use super::{Shared, lock, read};
+use super::sync::lock;
 use crate::metrics::{
     TENANT_CHECK_SECONDS_TOTAL, TENANT_CHECK_SECONDS_TOTAL_HELP, TENANT_STATE, TENANT_STATE_HELP,
     TENANT_TENANTS, TENANT_TENANTS_HELP, TENANT_TRANSITIONS_TOTAL, TENANT_TRANSITIONS_TOTAL_HELP,
@@ -151,11 +152,8 @@ impl TenantCollector {
         let mut counts = (0, 0);
         if renders {
             counts = lock(&source.tenant_sync).values();
-            // Allocated before the lock is taken, so the lock is held only to copy references.
-            let len = read(&source.tenants).len();
-            tenants.reserve(len + len / 64 + 16);
-            let map = read(&source.tenants);
-            tenants.extend(map.values().cloned());
+            // The map's lock is a leaf, held only to copy a reference per tenant.
+            tenants = source.tenants.all();
         }
         Self {
             renders,
