@@ -9,6 +9,14 @@
 //! none of them until it takes over from the older engine (when it is first ready, or when the
 //! older one is dropped), and from then on the older one writes nothing.
 //!
+//! The per-tenant families (`tenant_readiness_*`) go through the recorder only with
+//! [`TenantMetricsExport::Facade`]. By default
+//! ([`TenantMetricsExport::Collector`]) the same writes
+//! land in each tenant's own record, and whoever serves `/metrics` renders them from there at
+//! scrape time with [`Engine::tenant_collector`](crate::Engine::tenant_collector) (the
+//! `readiness-tower` layer does): the same names, labels, HELP, TYPE and values, at no cost to
+//! the recorder.
+//!
 //! | name | type | labels |
 //! |---|---|---|
 //! | `readiness_state` | gauge, 1 ready / 0 not | none |

@@ -51,18 +51,19 @@ pub enum TenantMetricsMode {
     /// alone. In this mode the series follow the tenant's own checks only: being pending at
     /// start, the instance turning not ready and the instance's drain create or move none of
     /// them (`readiness_state` and `readiness_draining` say that once for the whole pod), so
-    /// 1,000 healthy tenants cost no per-tenant state series at all. Configure the exporter's
-    /// idle timeout for gauges (for `metrics-exporter-prometheus`:
-    /// `idle_timeout(MetricKindMask::GAUGE, Some(..))`, a few check periods) so that the
-    /// recovered tenants' series disappear; the engine re-sets its other gauges on every
-    /// result so they never go idle.
+    /// 1,000 healthy tenants cost no per-tenant state series at all. Through the collector (the
+    /// default) a recovered tenant keeps its series, reading 1, until it is removed. Through the
+    /// facade, configure the exporter's idle timeout for gauges (for
+    /// `metrics-exporter-prometheus`: `idle_timeout(MetricKindMask::GAUGE, Some(..))`, a few
+    /// check periods) so that the recovered tenants' series disappear; the engine re-sets its
+    /// other gauges on every result so they never go idle.
     ///
     /// `tenant_readiness_check_seconds_total` is **not** affected by this mode: every tenant
     /// keeps its one series from the moment it is added (cost attribution needs every tenant),
     /// so a pod exports one per-tenant series per tenant plus three per tenant that has failed,
-    /// instead of four per tenant in [`All`](Self::All). Lazily created series are created
-    /// through the recorder current where the check runs: use a global recorder (or, in a
-    /// test, a thread-local default).
+    /// instead of four per tenant in [`All`](Self::All). Through the facade, lazily created
+    /// series are created through the recorder current where the check runs: use a global
+    /// recorder (or, in a test, a thread-local default).
     NotReadyOnly,
 }
 

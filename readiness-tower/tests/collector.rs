@@ -577,13 +577,16 @@ async fn not_ready_only_series_carry_over_a_reload() {
     assert_eq!((acme("not_ready"), acme("ready")), (Some(1.0), Some(1.0)));
 }
 
-/// 100,000 tenants with no check of their own (ready with the instance).
-async fn big_fleet(n: usize) -> Engine {
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .max_tenants(n + 100)
-        .build()
-        .expect("valid");
+/// `n` tenants with no check of their own (ready with the instance), the engine built on
+/// `capture`'s recorder.
+async fn big_fleet(n: usize, capture: &MetricsCapture) -> Engine {
+    let engine = capture.install(|| {
+        Engine::builder()
+            .without_heartbeat()
+            .max_tenants(n + 100)
+            .build()
+            .expect("valid")
+    });
     for i in 0..n {
         engine
             .add_tenant(&format!("tenant-{i}"), vec![])
@@ -597,7 +600,7 @@ async fn big_fleet(n: usize) -> Engine {
 async fn a_scrape_of_100000_tenants_is_streamed_while_probes_answer() {
     const N: usize = 100_000;
     let capture = MetricsCapture::new();
-    let engine = big_fleet(N).await;
+    let engine = big_fleet(N, &capture).await;
     let svc = ServiceBuilder::new()
         .layer(layer(&engine, &capture))
         .service(app());
@@ -654,19 +657,7 @@ async fn a_scrape_of_100000_tenants_is_streamed_while_probes_answer() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn gzip_when_the_scraper_accepts_it() {
     let capture = MetricsCapture::new();
-    let engine = capture.install(|| {
-        Engine::builder()
-            .without_heartbeat()
-            .max_tenants(20_000)
-            .build()
-            .expect("valid")
-    });
-    for i in 0..20_000 {
-        engine
-            .add_tenant(&format!("tenant-{i}"), vec![])
-            .expect("added");
-    }
-    engine.refresh().await.expect("runs");
+    let engine = big_fleet(20_000, &capture).await;
     let l = layer(&engine, &capture);
     let plain = scrape_with(&l, get("/metrics")).await;
     let gzip_req = |method: &str, accept: &str| {
@@ -711,19 +702,7 @@ async fn gzip_when_the_scraper_accepts_it() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn every_body_type_gets_the_same_exposition() {
     let capture = MetricsCapture::new();
-    let engine = capture.install(|| {
-        Engine::builder()
-            .without_heartbeat()
-            .max_tenants(5_000)
-            .build()
-            .expect("valid")
-    });
-    for i in 0..5_000 {
-        engine
-            .add_tenant(&format!("tenant-{i}"), vec![])
-            .expect("added");
-    }
-    engine.refresh().await.expect("runs");
+    let engine = big_fleet(5_000, &capture).await;
     let l = layer(&engine, &capture);
     let streamed = scrape_with(&l, get("/metrics")).await;
     assert!(streamed.frames.len() > 1);

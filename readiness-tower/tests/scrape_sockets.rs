@@ -45,8 +45,9 @@ struct Server {
     _capture: MetricsCapture,
 }
 
-async fn server() -> Server {
-    let capture = MetricsCapture::new();
+/// An engine of [`TENANTS`] tenants (no check of their own: ready with the instance) on
+/// `capture`'s recorder, and its layer serving `/metrics`.
+async fn fleet(capture: &MetricsCapture) -> (Engine, ReadinessLayer) {
     let engine = capture.install(|| {
         Engine::builder()
             .without_heartbeat()
@@ -64,6 +65,12 @@ async fn server() -> Server {
         .metrics(capture.handle())
         .build()
         .expect("a valid layer");
+    (engine, layer)
+}
+
+async fn server() -> Server {
+    let capture = MetricsCapture::new();
+    let (engine, layer) = fleet(&capture).await;
     let app = service_fn(|_req: Request<hyper::body::Incoming>| async {
         Ok::<_, Infallible>(Response::new(Body::empty()))
     });
@@ -181,9 +188,22 @@ fn heap_bytes() -> usize {
 /// of it would show well past this.
 const SLACK: usize = 32 * 1024;
 
-#[tokio::test(flavor = "current_thread")]
-async fn scrapers_that_go_away_read_slowly_or_come_together_leak_nothing_and_block_nothing() {
+/// One test at a time (dhat's counts are the process's), each on its own runtime.
+fn in_turn(test: impl std::future::Future<Output = ()>) {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(test);
+}
+
+#[test]
+fn scrapers_that_go_away_read_slowly_or_come_together_leak_nothing_and_block_nothing() {
+    in_turn(go_away_slow_together());
+}
+
+async fn go_away_slow_together() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let mut s = server().await;
     // Warm up: one probe, one whole scrape, the engine used from a thread.
@@ -310,29 +330,16 @@ async fn scrapers_that_go_away_read_slowly_or_come_together_leak_nothing_and_blo
     );
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn head_renders_nothing() {
+#[test]
+fn head_renders_nothing() {
+    in_turn(head());
+}
+
+async fn head() {
     use tower::ServiceExt;
-    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let _profiler = dhat::Profiler::builder().testing().build();
     let capture = MetricsCapture::new();
-    let engine = capture.install(|| {
-        Engine::builder()
-            .without_heartbeat()
-            .max_tenants(TENANTS)
-            .build()
-            .expect("valid")
-    });
-    for i in 0..TENANTS {
-        engine
-            .add_tenant(&format!("tenant-{i}"), vec![])
-            .expect("added");
-    }
-    engine.refresh().await.expect("runs");
-    let layer = ReadinessLayer::builder(engine.clone())
-        .metrics(capture.handle())
-        .build()
-        .expect("a valid layer");
+    let (_engine, layer) = fleet(&capture).await;
     let app = service_fn(|_req: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(Body::empty()))
     });
