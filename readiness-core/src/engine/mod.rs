@@ -38,6 +38,10 @@
 //!    lineage's member list, the audit log, the interner's sets, the scheduler's plan, the
 //!    watchdog's heap, and the handle's task list.
 //!
+//! A scrape's collector (`collect`) holds 3 shared only to find the engine that owns the
+//! series, then takes that engine's 2 alone (the counts), then its tenants' map (a leaf), each
+//! released before the next; it holds nothing while the body is written.
+//!
 //! Code the engine does not own (the metrics exporter, `tracing` subscribers, a check) may run
 //! under 1–3 but never takes one of our locks. A reload's takeover holds the new engine's 1, 2
 //! and the lineage's 3 and reads the old engine's tenants (a leaf): an older engine adding a
