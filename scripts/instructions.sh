@@ -19,6 +19,13 @@ for s in passthrough/bare passthrough/layered passthrough/path_only passthrough/
   per[$s]=$(( (full - base) / N ))
   echo "| \`$s\` | ${per[$s]} |"
 done
+# A scrape of 100,000 tenants is millions of instructions: a few are enough.
+NS="${NS:-3}"
+for s in tenants/render/100000 tenants/scrape/100000 tenants/scrape_gzip/100000; do
+  base=$(count "$s" 0); full=$(count "$s" "$NS")
+  per[$s]=$(( (full - base) / NS ))
+  echo "| \`$s\` | ${per[$s]} |"
+done
 ratio() { python3 -c "print(f'{$1/$2:.3f}')"; }
 echo
 echo "| ratio | value | target |"
@@ -29,3 +36,4 @@ echo "| passthrough/route_layer ÷ passthrough/bare | $(ratio "${per[passthrough
 echo "| probe/readyz/long_query ÷ probe/readyz/1 (16,000 junk query pairs) | $(ratio "${per[probe/readyz/long_query]}" "${per[probe/readyz/1]}") | (none) |"
 echo "| probe/readyz/1000 ÷ probe/readyz/1 | $(ratio "${per[probe/readyz/1000]}" "${per[probe/readyz/1]}") | ≤ 1.2 |"
 echo "| tenants/probe/100000 ÷ tenants/probe/1000 | $(ratio "${per[tenants/probe/100000]}" "${per[tenants/probe/1000]}") | ≤ 1.5 |"
+echo "| tenants/scrape/100000 ÷ tenants/render/100000 (collector ÷ facade, the same series) | $(ratio "${per[tenants/scrape/100000]}" "${per[tenants/render/100000]}") | ≤ 0.5 |"

@@ -150,7 +150,7 @@ impl<S> ReadinessService<S> {
         };
         #[cfg(feature = "prometheus")]
         if let Route::Metrics = route {
-            return self.metrics(head);
+            return self.metrics(req, head);
         }
         if let Route::Audit = route {
             let body = render::audit_json(&self.state.engine.load().auditor());
@@ -268,18 +268,11 @@ impl<S> ReadinessService<S> {
     }
 
     #[cfg(feature = "prometheus")]
-    fn metrics<B: ProbeBody>(&self, head: bool) -> Response<B> {
+    fn metrics<B: ProbeBody, ReqBody>(&self, req: &Request<ReqBody>, head: bool) -> Response<B> {
         let Some(handle) = &self.state.config.prometheus else {
             return plain(StatusCode::NOT_FOUND, "not found\n", head);
         };
-        handle.run_upkeep();
-        let body = handle.render();
-        let mut res = respond(StatusCode::OK, body.into(), false, head);
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
-        res
+        crate::scrape::answer(&self.state.engine.load(), handle, req.headers(), head)
     }
 }
 
