@@ -37,6 +37,7 @@ lint() {
   for name in $names; do
     grep -q "^# HELP $name " <<<"$body" || { echo "metrics-lint: no HELP for $name" >&2; exit 1; }
     grep -q "^# TYPE $name " <<<"$body" || { echo "metrics-lint: no TYPE for $name" >&2; exit 1; }
+    [ "$(grep -c "^# TYPE $name " <<<"$body")" -eq 1 ] || { echo "metrics-lint: $name has more than one TYPE" >&2; exit 1; }
   done
   echo "$body" | "$promtool" check metrics
   echo "metrics-lint: promtool check metrics passed on the demo's /metrics ($(grep -c -v '^#' <<<"$body") samples, demo $*)"
@@ -51,8 +52,10 @@ lint() {
   echo "metrics-lint: promtool check metrics passed on the demo's /metrics/slis ($(grep -c -v '^#' <<<"$slis") samples, demo $*)"
 }
 
+# The tenant families come from the collector (rendered from the engine's state, after the
+# recorder's text): the simulated demo has two tenants.
 lint readiness_check_duration_seconds_bucket \
-  "readiness_state readiness_transitions_total readiness_draining readiness_check_duration_seconds readiness_check_state" --
+  "readiness_state readiness_transitions_total readiness_draining readiness_check_duration_seconds readiness_check_state tenant_readiness_state tenant_readiness_transitions_total tenant_readiness_check_seconds_total tenant_readiness_tenants" --
 grep -q '^# TYPE readiness_check_duration_seconds histogram' <<<"$body" || { echo "metrics-lint: duration is not a histogram" >&2; exit 1; }
 
 # A certificate for the demo's cert: check (the openssl command-line tool comes with Debian's

@@ -92,12 +92,12 @@ pub use config::{
 };
 pub use engine::{
     Auditor, Engine, EngineBuilder, HEARTBEAT_CHECK, RefreshError, SHUTDOWN_ENTRY, SHUTDOWN_REASON,
-    WeakEngine,
+    TenantCollector, WeakEngine,
 };
 pub use reload::{CurrentEngine, ReloadableEngine, WeakReloadableEngine};
 pub use signal::sigterm_or_ctrl_c;
 pub use snapshot::{Aggregate, CheckStatus, Snapshot, Status};
-pub use tenant::{AuditEntry, TenantEvent, TenantMetricsMode, TenantStatus};
+pub use tenant::{AuditEntry, TenantEvent, TenantMetricsExport, TenantMetricsMode, TenantStatus};
 
 /// Re-exported so that users name the same `watch` channel type the engine returns.
 pub use tokio::sync::watch;

@@ -241,7 +241,17 @@ impl ReadinessLayerBuilder {
     }
 
     /// Also answer `GET /metrics` (or the path set for [`Endpoint::Metrics`]) with the
-    /// Prometheus exposition of `handle`, running its upkeep first.
+    /// Prometheus exposition of `handle` (its upkeep run first), followed by the per-tenant
+    /// families rendered from the engine's state
+    /// ([`TenantMetricsExport::Collector`](readiness_core::TenantMetricsExport::Collector), the
+    /// default; series of those names in the recorder are left out, so a family appears once).
+    ///
+    /// The body is produced in chunks of about 32 KiB while the tenants are walked
+    /// ([`MetricsBody`](crate::MetricsBody); bodies that cannot stream, `Full` and `String`, get
+    /// the whole text), gzip-compressed when the request's `Accept-Encoding` takes gzip (as
+    /// Prometheus's always does), with `Vary: Accept-Encoding`. `HEAD` answers the headers and
+    /// renders nothing. A scrape holds no lock while its body is read: probes, results and
+    /// `add_tenant` carry on, whatever the scraper's pace.
     ///
     /// Take `metrics-exporter-prometheus = { version = "0.18", default-features = false }`:
     /// rendering through a handle needs none of its HTTP-listener or push features.

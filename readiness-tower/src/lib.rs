@@ -112,7 +112,7 @@
 //! | `axum` | probe answers in `axum::body::Body` (axum 0.8), so `axum::serve` needs no mapping |
 //! | `tonic` | probe answers in `tonic::body::Body` (tonic 0.14), for `Server::builder().layer(..)` |
 //! | `grpc` | [`grpc`]: our own `grpc.health.v1` service (Check, Watch, List) following the engine, with Kubernetes' service names and a reporter for the application's services (implies `tonic`) |
-//! | `prometheus` | [`ReadinessLayerBuilder::metrics`] answers `GET /metrics` (take `metrics-exporter-prometheus = { version = "0.18", default-features = false }`) |
+//! | `prometheus` | [`ReadinessLayerBuilder::metrics`] answers `GET /metrics`: the recorder's text, then the per-tenant families rendered from the engine's state, streamed ([`MetricsBody`]), gzip when accepted (take `metrics-exporter-prometheus = { version = "0.18", default-features = false }`) |
 //!
 //! With none of them, the layer answers in `Full<Bytes>`, `String`, `BoxBody`,
 //! `UnsyncBoxBody` or any [`ProbeBody`]; [`ReadinessLayer::any_body`] serves every other body.
@@ -138,6 +138,8 @@ mod future;
 mod layer;
 mod query;
 mod render;
+#[cfg(feature = "prometheus")]
+mod scrape;
 mod service;
 mod slis;
 mod source;
@@ -150,6 +152,9 @@ pub use body::{ProbeBody, ResponseBody, WrapBody, WrapBodyFuture};
 pub use config::{Endpoint, LayerError, ProbeRequest};
 pub use future::ResponseFuture;
 pub use layer::{AnyBodyLayer, ReadinessLayer, ReadinessLayerBuilder};
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub use scrape::MetricsBody;
 pub use service::ReadinessService;
 pub use source::EngineSource;
 

@@ -18,6 +18,9 @@ use crate::render::{self, Entry, Probe};
 
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
+/// A Prometheus text exposition (`/metrics`, `/metrics/slis`).
+pub(crate) const EXPOSITION: HeaderValue =
+    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
 const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 const ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD");
@@ -154,7 +157,7 @@ impl<S> ReadinessService<S> {
         };
         #[cfg(feature = "prometheus")]
         if let Route::Metrics = route {
-            return self.metrics(head);
+            return self.metrics(req, head);
         }
         if let Route::Audit = route {
             let body = render::audit_json(&self.state.engine.load().auditor());
@@ -285,22 +288,18 @@ impl<S> ReadinessService<S> {
     }
 
     #[cfg(feature = "prometheus")]
-    fn metrics<B: ProbeBody>(&self, head: bool) -> Response<B> {
+    fn metrics<B: ProbeBody, ReqBody>(&self, req: &Request<ReqBody>, head: bool) -> Response<B> {
         let Some(handle) = &self.state.config.prometheus else {
             return plain(StatusCode::NOT_FOUND, "not found\n", head);
         };
-        handle.run_upkeep();
-        exposition(handle.render(), head)
+        crate::scrape::answer(&self.state.engine.load(), handle, req.headers(), head)
     }
 }
 
 /// A Prometheus text exposition.
 fn exposition<B: ProbeBody>(body: String, head: bool) -> Response<B> {
     let mut res = respond(StatusCode::OK, body.into(), false, head);
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    res.headers_mut().insert(header::CONTENT_TYPE, EXPOSITION);
     res
 }
 

@@ -20,8 +20,8 @@ use super::watchdog::Watchdog;
 use super::{HEARTBEAT_CHECK, Options, Shared};
 use crate::check::{Check, Heartbeat};
 use crate::config::{BuildError, CheckSpec, ConfigProblem, Defaults, Scope, resolve_specs};
-use crate::metrics::{GlobalMetrics, TenantCounts};
-use crate::tenant::TenantMetricsMode;
+use crate::metrics::{GlobalMetrics, TenantCounts, TenantSeriesConfig};
+use crate::tenant::{TenantMetricsExport, TenantMetricsMode};
 
 impl Engine {
     /// Start configuring an engine.
@@ -40,6 +40,7 @@ pub struct EngineBuilder {
     max_tenant_in_flight: usize,
     max_tenants: usize,
     tenant_metrics: TenantMetricsMode,
+    tenant_export: TenantMetricsExport,
     audit_capacity: usize,
     heartbeat: Option<(Duration, Duration)>,
     jitter_seed: Option<u64>,
@@ -59,6 +60,7 @@ impl Default for EngineBuilder {
             max_tenant_in_flight: 64,
             max_tenants: 10_000,
             tenant_metrics: TenantMetricsMode::All,
+            tenant_export: TenantMetricsExport::Collector,
             audit_capacity: 1024,
             heartbeat: Some((Duration::from_secs(1), Duration::from_secs(5))),
             jitter_seed: None,
@@ -163,6 +165,20 @@ impl EngineBuilder {
     /// Which per-tenant series to export (default [`TenantMetricsMode::All`]).
     pub fn tenant_metrics(mut self, mode: TenantMetricsMode) -> Self {
         self.tenant_metrics = mode;
+        self
+    }
+
+    /// How the per-tenant series reach Prometheus (default [`TenantMetricsExport::Collector`]:
+    /// rendered from the engine's state by whoever serves `/metrics`, the recorder holds none
+    /// of them). Take [`TenantMetricsExport::Facade`] to export them through the recorder in
+    /// place (OpenTelemetry, StatsD); it costs the recorder about 1,150 bytes per tenant with
+    /// `metrics-exporter-prometheus`.
+    ///
+    /// Build a reload on the same export as the engine it replaces: from the collector to the
+    /// facade the counters carry over, but from the facade to the collector they cannot be
+    /// read back from the recorder and start again at 0 (Prometheus reads one counter reset).
+    pub fn tenant_metrics_export(mut self, export: TenantMetricsExport) -> Self {
+        self.tenant_export = export;
         self
     }
 
@@ -397,9 +413,12 @@ impl EngineBuilder {
             metrics,
             series: Series::new(self.reload_from.as_ref()),
             tenants: TenantMap::new(self.max_tenants),
-            tenant_sync: Mutex::new(TenantCounts::register()),
+            tenant_sync: Mutex::new(TenantCounts::register(self.tenant_export)),
             tenant_events,
-            tenant_mode: self.tenant_metrics,
+            tenant_mode: TenantSeriesConfig {
+                mode: self.tenant_metrics,
+                export: self.tenant_export,
+            },
             defaults: self.defaults,
             audit: Mutex::new(VecDeque::new()),
             audit_capacity: self.audit_capacity,
@@ -420,8 +439,6 @@ impl EngineBuilder {
             }
             if shared.series.owns() {
                 shared.first_writes(&state);
-            } else if initial.ready {
-                shared.take_over_locked(&state);
             }
             if initial.ready {
                 tracing::info!(target: "readiness", ready = true, "instance readiness changed: ready");
@@ -431,6 +448,12 @@ impl EngineBuilder {
         for (id, resolved) in tenants {
             // Validated above: unique, within the cap, and nothing can shut the engine down yet.
             let _ = shared.insert_tenant(id, resolved);
+        }
+        if !shared.series.owns() && initial.ready {
+            // A reload that is ready from the start takes over once its tenants are in, so that
+            // their counters carry on from the older engine's.
+            let state = lock(&shared.global.state);
+            shared.take_over_locked(&state);
         }
         let ticker =
             beat.map(|(interval, _, last)| runtime.spawn(heartbeat_task(base, interval, last)));

@@ -123,6 +123,14 @@ impl Series {
         self.lineage.last_ready.store(ready, Ordering::SeqCst);
     }
 
+    /// The engine of the lineage that owns the series now, if it is still there. Read under
+    /// the lineage's lock: a takeover (the owner changing and the counters carried over) is
+    /// seen whole or not at all.
+    pub(super) fn owner(&self) -> Option<Arc<Shared>> {
+        let _held = read(&self.lineage.lock);
+        self.member(self.lineage.owner.load(Ordering::SeqCst))
+    }
+
     fn member(&self, generation: u64) -> Option<Arc<Shared>> {
         lock(&self.lineage.members)
             .iter()
@@ -265,8 +273,10 @@ impl Shared {
             }
             // The tenants' maps are leaves: each read holds nothing else of theirs.
             for t in old.tenants.all() {
-                if !self.tenants.contains(&t.id) {
-                    t.series.removed();
+                match self.tenants.get(&t.id) {
+                    None => t.series.removed(),
+                    // The collector's counters live in each engine's tenants: carried here.
+                    Some(mine) => mine.series.carry_over(&t.series),
                 }
             }
         }

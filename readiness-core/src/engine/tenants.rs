@@ -104,10 +104,6 @@ impl TenantMap {
         read(&self.map).get(id).map(|t| f(t))
     }
 
-    pub(super) fn contains(&self, id: &str) -> bool {
-        read(&self.map).contains_key(id)
-    }
-
     pub(super) fn all(&self) -> Vec<Arc<TenantCore>> {
         read(&self.map).values().cloned().collect()
     }
@@ -259,11 +255,12 @@ impl Engine {
     }
 
     /// Remove a tenant: its checks stop, its probe answers 404, and it leaves the
-    /// `tenant_readiness_tenants` counts. Its per-tenant series are no longer updated;
-    /// `tenant_readiness_state` is set to 1 first, so that a tenant removed while not ready
-    /// does not keep a not-ready alert firing (the facade cannot delete a series: an exporter
-    /// idle timeout drops it). A run in flight ends on its own (within its timeout) and its
-    /// result is dropped. Returns `false` for an unknown tenant.
+    /// `tenant_readiness_tenants` counts. Its per-tenant series go with it (through the
+    /// collector, the default), or, through the facade, are no longer updated after
+    /// `tenant_readiness_state` is set to 1, so that a tenant removed while not ready does not
+    /// keep a not-ready alert firing (the facade cannot delete a series: an exporter idle
+    /// timeout drops it). A run in flight ends on its own (within its timeout) and its result
+    /// is dropped. Returns `false` for an unknown tenant.
     pub fn remove_tenant(&self, id: &str) -> bool {
         let shared = &self.inner.shared;
         let Some(tenant) = shared.tenants.remove(id) else {
