@@ -399,6 +399,8 @@ impl StateSeries {
 struct FacadeSeries {
     state: OnceLock<StateSeries>,
     check_seconds: Counter,
+    /// What the state gauge was last set to (`NO_STATE` before): a reload's takeover compares it.
+    published: AtomicU8,
 }
 
 /// `TenantValues::state`: no state series (yet).
@@ -476,6 +478,7 @@ impl TenantSeries {
                 Output::Facade(Box::new(FacadeSeries {
                     check_seconds: metrics::counter!(TENANT_CHECK_SECONDS_TOTAL, "tenant" => label),
                     state,
+                    published: AtomicU8::new(NO_STATE),
                 }))
             }
             TenantMetricsExport::Collector => {
@@ -515,6 +518,8 @@ impl TenantSeries {
             Output::Facade(f) => {
                 if let Some(s) = f.state.get() {
                     s.gauge.set(if ready { 1.0 } else { 0.0 });
+                    f.published
+                        .store(if ready { STATE_1 } else { STATE_0 }, Ordering::SeqCst);
                 }
             }
             Output::Collector(v) => {
@@ -572,13 +577,29 @@ impl TenantSeries {
         }
     }
 
-    /// `All` mode: the tenant's readiness was published (changed or not).
-    pub(crate) fn effective(&self, changed: bool, ready: bool) {
+    /// `All` mode: the tenant's readiness was published (changed or not). A transition is
+    /// counted when the state series change, so a value handed over at a reload's takeover
+    /// ([`touch_from`](Self::touch_from)) is not counted again when the new engine's first
+    /// result says the same.
+    pub(crate) fn effective(&self, ready: bool) {
         if self.mode == TenantMetricsMode::All {
+            let was = self.published();
             self.set(ready);
-            if changed {
+            if was.is_some_and(|was| was != ready) {
                 self.count(ready);
             }
+        }
+    }
+
+    /// At a reload's takeover, for a tenant whose own readiness is not known yet here (its
+    /// first results are not in): its series keep what `old`, the same tenant in the engine
+    /// that owned them, published, instead of reading not ready until the results come.
+    pub(crate) fn touch_from(&self, old: &TenantSeries, effective: bool) {
+        match (self.mode, old.published()) {
+            (TenantMetricsMode::All, Some(was)) => {
+                self.touch(was);
+            }
+            _ => self.touch(effective),
         }
     }
 
@@ -683,6 +704,29 @@ impl TenantSeries {
             }
             // Through the facade both engines wrote the same series of the recorder.
             (_, Output::Facade(_)) => {}
+        }
+    }
+
+    /// What the state series last read, `None` before they exist.
+    fn published(&self) -> Option<bool> {
+        let state = match &self.out {
+            Output::Facade(f) => f.published.load(Ordering::SeqCst),
+            Output::Collector(v) => v.state.load(Ordering::SeqCst),
+        };
+        (state != NO_STATE).then_some(state == STATE_1)
+    }
+
+    /// `All` mode, at a reload's takeover (after [`touch`](Self::touch)): the state `old`
+    /// published was what scrapers saw, so a tenant whose readiness reads otherwise here changed
+    /// once, and is counted once; one that reads the same moved nothing.
+    pub(crate) fn carry_transition(&self, old: &TenantSeries) {
+        if self.mode != TenantMetricsMode::All {
+            return;
+        }
+        if let (Some(was), Some(now)) = (old.published(), self.published())
+            && was != now
+        {
+            self.count(now);
         }
     }
 

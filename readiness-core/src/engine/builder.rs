@@ -247,8 +247,10 @@ impl EngineBuilder {
     /// recorder, so they hand them over instead of fighting over them. The new engine writes
     /// none of the instance's series (`readiness_state`, `readiness_transitions_total`,
     /// `readiness_draining`, `tenant_readiness_tenants`) nor its checks' and tenants' until it
-    /// takes them over: when it is first ready, or when `old` is dropped or shut down,
-    /// whichever comes first. Taking over writes the new engine's values once and counts a
+    /// takes them over: when it is first ready (with its tenants' first results in: a tenant still
+    /// pending would read not ready and count its first result as a transition), or when `old`
+    /// is dropped or shut down, whichever comes first; taken over before a tenant's first
+    /// results, the tenant's series keep what `old` published until they come. Taking over writes the new engine's values once and counts a
     /// transition only if readiness really changed: a ready-to-ready reload moves no counter
     /// and never writes `readiness_state` 0. From then on `old` writes nothing, its drop
     /// included. Build on the same recorder as `old`.
@@ -427,6 +429,7 @@ impl EngineBuilder {
             ran: tokio::sync::Notify::new(),
             ran_waiters: std::sync::atomic::AtomicUsize::new(0),
             watchdog: Watchdog::new(),
+            undecided: std::sync::atomic::AtomicUsize::new(0),
             #[cfg(test)]
             faults: Default::default(),
         });
@@ -449,12 +452,9 @@ impl EngineBuilder {
             // Validated above: unique, within the cap, and nothing can shut the engine down yet.
             let _ = shared.insert_tenant(id, resolved);
         }
-        if !shared.series.owns() && initial.ready {
-            // A reload that is ready from the start takes over once its tenants are in, so that
-            // their counters carry on from the older engine's.
-            let state = lock(&shared.global.state);
-            shared.take_over_locked(&state);
-        }
+        // A reload that is ready from the start takes over once its tenants are in (and
+        // decided), so that their counters carry on from the older engine's.
+        shared.take_over_if_decided();
         let ticker =
             beat.map(|(interval, _, last)| runtime.spawn(heartbeat_task(base, interval, last)));
         let tasks = vec![

@@ -252,17 +252,28 @@ impl Shared {
                 m.state(run.status == Status::Passing);
             }
         }
+        // The older owner, if still there: its tenants' series are what scrapers saw.
+        let old = self.series.member(previous);
         for t in &tenants {
             if !t.removed.load(Ordering::SeqCst) {
                 let own = t.core.snapshot.load();
                 t.series
                     .own(&t.id, own.ready, TenantCore::own_failure(&own));
-                t.series.touch(t.effective.load(Ordering::SeqCst));
+                let effective = t.effective.load(Ordering::SeqCst);
+                // Taken over before its first results (the older engine went first): keep what
+                // the older engine published until they come.
+                match old.as_ref().filter(|_| !t.decided.load(Ordering::SeqCst)) {
+                    Some(old) => match old.tenants.get(&t.id) {
+                        Some(was) => t.series.touch_from(&was.series, effective),
+                        None => t.series.touch(effective),
+                    },
+                    None => t.series.touch(effective),
+                }
             }
         }
         #[cfg(test)]
         self.faults.takeover();
-        if let Some(old) = self.series.member(previous) {
+        if let Some(old) = old {
             // What the reload removed reads as the old engine's stop would have left it.
             for slot in &old.global.slots {
                 if self.global.find(&slot.name).is_none()
@@ -276,9 +287,46 @@ impl Shared {
                 match self.tenants.get(&t.id) {
                     None => t.series.removed(),
                     // The collector's counters live in each engine's tenants: carried here.
-                    Some(mine) => mine.series.carry_over(&t.series),
+                    Some(mine) => {
+                        mine.series.carry_over(&t.series);
+                        // What the old engine published is what scrapers saw: a tenant whose
+                        // readiness differs here changed, once.
+                        mine.series.carry_transition(&t.series);
+                    }
                 }
             }
+        }
+    }
+
+    /// A reload's engine that is ready takes the series over once every tenant of its own is
+    /// decided (each critical check of theirs has a result): taking them over earlier would write
+    /// a pending tenant's state 0 and count its first result as a transition that never
+    /// happened. Takes the instance's state lock: call it holding no lock.
+    pub(super) fn take_over_if_decided(&self) {
+        if self.series.owns() || self.undecided.load(Ordering::SeqCst) != 0 {
+            return;
+        }
+        let state = lock(&self.global.state);
+        if self.global.snapshot.load().ready {
+            self.take_over_locked(&state);
+        }
+    }
+
+    /// A tenant's own readiness is known now (its first results are in).
+    pub(super) fn tenant_decided(&self, tenant: &TenantCore) {
+        if tenant.decided.load(Ordering::SeqCst) {
+            return;
+        }
+        let last = {
+            let _counts = lock(&self.tenant_sync);
+            // Counted as undecided only once registered; before that it just notes it.
+            let registered = tenant.registered.load(Ordering::SeqCst);
+            !tenant.decided.swap(true, Ordering::SeqCst)
+                && registered
+                && self.undecided.fetch_sub(1, Ordering::SeqCst) == 1
+        };
+        if last {
+            self.take_over_if_decided();
         }
     }
 

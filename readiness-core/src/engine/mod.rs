@@ -132,6 +132,9 @@ struct Shared {
     ran: tokio::sync::Notify,
     ran_waiters: std::sync::atomic::AtomicUsize,
     watchdog: Watchdog,
+    /// Tenants registered whose own readiness is not known yet (a critical check pending): a
+    /// reload's engine takes the series over only when none is left (see `handover`).
+    undecided: std::sync::atomic::AtomicUsize,
     #[cfg(test)]
     faults: tests::Faults,
 }

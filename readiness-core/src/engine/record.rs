@@ -258,6 +258,9 @@ impl Shared {
                 drop(owned);
                 drop(state);
                 self.sync_tenant(t);
+                if changed && TenantCore::own_decided(&t.core.snapshot.load()) {
+                    self.tenant_decided(t);
+                }
             }
         }
         if before != after
@@ -295,7 +298,7 @@ impl Shared {
             if let Some(_owned) = self.series.guard(&self.gone) {
                 counts.reassert();
                 for (t, _) in &changed {
-                    t.series.effective(true, t.effective.load(Ordering::SeqCst));
+                    t.series.effective(t.effective.load(Ordering::SeqCst));
                 }
             }
         }
@@ -311,7 +314,9 @@ impl Shared {
                 }
             }
             // A reload's new engine takes the series over when it is first ready.
-            None if after.ready => self.take_over_locked(state),
+            None if after.ready && self.undecided.load(Ordering::SeqCst) == 0 => {
+                self.take_over_locked(state)
+            }
             None => {}
         }
         if ready_changed {
@@ -346,7 +351,7 @@ impl Shared {
             counts.reassert();
             tenant
                 .series
-                .effective(changed.is_some(), tenant.effective.load(Ordering::SeqCst));
+                .effective(tenant.effective.load(Ordering::SeqCst));
             let own = tenant.core.snapshot.load();
             tenant
                 .series

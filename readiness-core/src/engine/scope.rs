@@ -414,12 +414,23 @@ pub(super) struct TenantCore {
     /// Counted in the tenants' counts (set and read under the engine's `tenant_sync`): a
     /// tenant removed while it was being added is never counted, or uncounted, twice.
     pub(super) registered: AtomicBool,
+    /// Every critical check of its own has a result (or it has none): a reload's engine takes
+    /// the series over only once all of its tenants are decided (set under `tenant_sync`).
+    pub(super) decided: AtomicBool,
 }
 
 impl TenantCore {
     /// Whether the tenant's own critical checks pass, and have results young enough.
     pub(super) fn checks_pass(&self, clock: Clock) -> bool {
         self.core.snapshot.load().ready && clock.before(&self.core.ready_until)
+    }
+
+    /// Whether every critical check of its own has a result: its readiness is known.
+    pub(super) fn own_decided(snap: &Snapshot) -> bool {
+        !snap
+            .checks
+            .iter()
+            .any(|c| c.critical && c.status == Status::Pending)
     }
 
     /// Whether one of its critical checks has failed (not merely pending).

@@ -165,6 +165,7 @@ impl Shared {
             effective: AtomicBool::new(false),
             removed: AtomicBool::new(false),
             registered: AtomicBool::new(false),
+            decided: AtomicBool::new(false),
         })
     }
 
@@ -186,6 +187,13 @@ impl Shared {
                 return Ok(());
             }
             tenant.registered.store(true, Ordering::SeqCst);
+            if !tenant.decided.load(Ordering::SeqCst) {
+                if TenantCore::own_decided(&tenant.core.snapshot.load()) {
+                    tenant.decided.store(true, Ordering::SeqCst);
+                } else {
+                    self.undecided.fetch_add(1, Ordering::SeqCst);
+                }
+            }
             counts.add();
             if let Some(_owned) = self.series.guard(&self.gone) {
                 tenant.series.touch(false);
@@ -211,6 +219,8 @@ impl Shared {
             // Removed before it was counted: `insert_tenant` sees the flag and stops.
             return;
         }
+        let last_undecided = !tenant.decided.swap(true, Ordering::SeqCst)
+            && self.undecided.fetch_sub(1, Ordering::SeqCst) == 1;
         let was_ready = tenant.effective.load(Ordering::SeqCst);
         counts.remove(was_ready);
         if let Some(_owned) = self.series.guard(&self.gone) {
@@ -223,6 +233,10 @@ impl Shared {
             removed: true,
         });
         self.audit(Scope::Tenant(tenant.id.clone()), None, "removed", None);
+        drop(counts);
+        if last_undecided {
+            self.take_over_if_decided();
+        }
     }
 }
 
