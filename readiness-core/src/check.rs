@@ -1,4 +1,5 @@
-//! What a check is: the [`Check`] trait, its result, and ready-made checks.
+//! What a check is: the [`Check`] trait and its result. Ready-made checks live in
+//! `readiness-checks`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -124,49 +125,6 @@ where
     }
 }
 
-/// A check that passes when a TCP connection to an address succeeds.
-///
-/// The address is resolved on every run (`host:port`), so DNS changes are followed. The
-/// connection is closed at once; nothing is sent.
-///
-/// ```
-/// use readiness_core::TcpCheck;
-/// let db = TcpCheck::new("127.0.0.1:5432");
-/// assert_eq!(db.addr(), "127.0.0.1:5432");
-/// ```
-#[derive(Clone, Debug)]
-pub struct TcpCheck {
-    addr: Arc<str>,
-}
-
-impl TcpCheck {
-    /// A check of `addr`, written `host:port`.
-    pub fn new(addr: impl Into<String>) -> Self {
-        Self {
-            addr: addr.into().into(),
-        }
-    }
-
-    /// The address this check connects to.
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
-}
-
-impl Check for TcpCheck {
-    fn check(&self) -> CheckFuture<'_> {
-        Box::pin(async move {
-            match tokio::net::TcpStream::connect(&*self.addr).await {
-                Ok(_) => Ok(()),
-                Err(e) => Err(CheckFailure::new(format!(
-                    "tcp connect to {}: {e}",
-                    self.addr
-                ))),
-            }
-        })
-    }
-}
-
 /// The built-in liveness check: passes while the runtime's heartbeat task keeps time.
 #[derive(Debug)]
 pub(crate) struct Heartbeat {
@@ -229,22 +187,5 @@ mod tests {
     async fn closures_become_checks_with_their_error_as_reason() {
         let c = check_fn(|| async { Err::<(), _>("boom") });
         assert_eq!(c.check().await, Err(CheckFailure::new("boom")));
-    }
-
-    #[tokio::test]
-    async fn tcp_check_passes_on_a_listener_and_fails_after_it_closes() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let check = TcpCheck::new(addr.clone());
-        assert!(check.check().await.is_ok());
-        drop(listener);
-        let err = check.check().await.expect_err("closed");
-        assert!(
-            err.reason()
-                .starts_with(&format!("tcp connect to {addr}: ")),
-            "{err}"
-        );
     }
 }
