@@ -37,26 +37,55 @@
 //!   about these checks: both stand on `readiness-core`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+mod data_reason;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+mod data_url;
 #[cfg(feature = "grpc")]
 mod grpc;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+mod own;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(any(feature = "http", feature = "grpc"))]
 mod probe;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(feature = "service")]
 mod service;
+#[cfg(any(feature = "postgres-sqlx", feature = "mysql-sqlx"))]
+mod sqlx_reason;
 #[cfg(feature = "tcp")]
 mod tcp;
 
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "postgres", feature = "mysql", feature = "redis")))
+)]
+pub use data_url::DataUrlError;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub use grpc::GrpcCheck;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::HttpCheck;
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub use mysql::MysqlCheck;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{PostgresCheck, PostgresPool};
 #[cfg(any(feature = "http", feature = "grpc"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http", feature = "grpc"))))]
 pub use probe::CheckUrlError;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{RedisCheck, RedisConnection};
 #[cfg(feature = "service")]
 #[cfg_attr(docsrs, doc(cfg(feature = "service")))]
 pub use service::{OkPasses, ServiceCheck, Verdict};

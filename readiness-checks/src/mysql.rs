@@ -1,0 +1,199 @@
+//! MySQL and MariaDB: `COM_PING` on a connection of the check's own, opened with the
+//! application's configuration.
+//!
+//! ```text
+//! MysqlCheck::from_pool(&pool)           // sqlx::MySqlPool          (feature mysql-sqlx)
+//! MysqlCheck::from_opts(opts.clone())    // the mysql_async::Opts your Pool was built from (mysql)
+//! MysqlCheck::from_url("mysql://app@db:3306/orders")?                 (feature mysql)
+//! ```
+//!
+//! Passes when the server answers `COM_PING` with OK. Fails with the server's error number and
+//! what it means (`mysql: access denied (1045)`, `mysql: unknown database (1049)`), or with what
+//! the connection met (`connection refused`); a server that does not answer is cut off by the
+//! engine's timeout.
+//!
+//! # A busy database is not a down database
+//!
+//! The check never takes one of the application's pooled connections: it keeps **one
+//! connection of its own**, opened with the pool's own options (URL, credentials), reused across
+//! runs and reopened when it breaks. Business traffic that holds every pooled connection does not
+//! touch it, so a busy instance stays ready; a server that refuses, errors or stops answering
+//! fails the ping or the reconnect within the run's timeout. At most one connection per
+//! instance. `mysql_async`'s `Pool` does not expose the options it was built from, so that
+//! adapter takes the `Opts` themselves.
+//!
+//! Limits: the check proves that the server answers this instance, not that the pool is
+//! healthy (a pool that leaks its connections is not seen), and a server at `max_connections`
+//! refuses the check's reconnect once its connection broke.
+
+use std::fmt;
+use std::sync::Arc;
+
+use readiness_core::{Check, CheckFailure, CheckFuture, CheckResult};
+
+use crate::data_reason as reason;
+use crate::data_url::{DataUrl, DataUrlError};
+use crate::own::{BoxFuture, Open, OwnConn, OwnConnection};
+
+const EXPECTED: &str = "mysql://USER[:PASSWORD]@HOST[:PORT]/DB";
+
+/// `COM_PING` on one connection of the check's own, opened with the application's
+/// configuration; see the [module docs](self).
+pub struct MysqlCheck {
+    own: OwnConnection,
+    shown: Arc<str>,
+}
+
+impl fmt::Debug for MysqlCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MysqlCheck")
+            .field("target", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MysqlCheck {
+    /// A check with one connection of its own, opened with these options (the ones the
+    /// application's `mysql_async::Pool` was built from).
+    pub fn from_opts(opts: mysql_async::Opts) -> Self {
+        let shown = format!("mysql://{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+        Self {
+            own: OwnConnection::new(AsyncOpen(opts)),
+            shown: shown.into(),
+        }
+    }
+
+    /// A check with one connection of its own, opened from `url`
+    /// (`mysql://USER[:PASSWORD]@HOST[:PORT]/DB`; no options).
+    ///
+    /// # Errors
+    ///
+    /// A URL without a host, with any `?option`, or a user or password that needs
+    /// percent-encoding.
+    pub fn from_url(url: &str) -> Result<Self, DataUrlError> {
+        let url = DataUrl::parse(url, &["mysql"], EXPECTED)?;
+        url.only_options(&[])?;
+        let mut opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(url.host.clone())
+            .tcp_port(url.port.unwrap_or(3306))
+            .user(url.user.clone())
+            .pass(url.password.as_ref().map(|p| p.expose().to_owned()))
+            // The check probes the TCP endpoint it was given, not a local socket it found.
+            .prefer_socket(false);
+        if !url.path.is_empty() {
+            opts = opts.db_name(Some(url.path.clone()));
+        }
+        let shown = url.shown(3306);
+        Ok(Self {
+            own: OwnConnection::new(AsyncOpen(opts.into())),
+            shown: shown.into(),
+        })
+    }
+}
+
+#[cfg(feature = "mysql-sqlx")]
+impl MysqlCheck {
+    /// A check with one connection of its own, opened with this pool's connect options (its
+    /// URL, credentials and TLS), outside the pool: it never waits for the pool.
+    pub fn from_pool(pool: &sqlx::MySqlPool) -> Self {
+        Self {
+            own: OwnConnection::new(SqlxOpen(pool.clone())),
+            shown: "mysql sqlx pool".into(),
+        }
+    }
+}
+
+impl Check for MysqlCheck {
+    fn check(&self) -> CheckFuture<'_> {
+        Box::pin(self.own.run())
+    }
+}
+
+/// `mysql: KIND (NUMBER)` for the server errors a check meets.
+pub(crate) fn code_reason(code: u16) -> String {
+    let kind = match code {
+        1045 => "access denied",
+        1044 => "access denied to database",
+        1049 => "unknown database",
+        1040 => "too many connections",
+        1203 => "too many connections for user",
+        1129 => "host blocked",
+        1130 => "host not allowed",
+        1053 => "server shutdown in progress",
+        1927 => "connection killed",
+        _ => "server error",
+    };
+    format!("mysql: {kind} ({code})")
+}
+
+fn failure(e: &mysql_async::Error) -> CheckFailure {
+    match e {
+        mysql_async::Error::Server(s) => CheckFailure::new(code_reason(s.code)),
+        mysql_async::Error::Io(io) => match reason::io_source(io) {
+            Some(io) => CheckFailure::new(reason::io(io)),
+            None => CheckFailure::new("mysql: tls error"),
+        },
+        mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed) => {
+            CheckFailure::new("mysql: connection closed")
+        }
+        mysql_async::Error::Driver(_) => CheckFailure::new("mysql: protocol error"),
+        _ => CheckFailure::new("mysql: error"),
+    }
+}
+
+struct AsyncOpen(mysql_async::Opts);
+
+impl Open for AsyncOpen {
+    fn open(&self) -> BoxFuture<'_, Result<Box<dyn OwnConn>, CheckFailure>> {
+        Box::pin(async move {
+            let conn = mysql_async::Conn::new(self.0.clone())
+                .await
+                .map_err(|e| failure(&e))?;
+            Ok(Box::new(AsyncConn(conn)) as Box<dyn OwnConn>)
+        })
+    }
+}
+
+struct AsyncConn(mysql_async::Conn);
+
+impl OwnConn for AsyncConn {
+    fn probe(&mut self) -> BoxFuture<'_, CheckResult> {
+        use mysql_async::prelude::Queryable as _;
+        Box::pin(async move { self.0.ping().await.map_err(|e| failure(&e)) })
+    }
+}
+
+#[cfg(feature = "mysql-sqlx")]
+struct SqlxOpen(sqlx::MySqlPool);
+
+#[cfg(feature = "mysql-sqlx")]
+impl Open for SqlxOpen {
+    fn open(&self) -> BoxFuture<'_, Result<Box<dyn OwnConn>, CheckFailure>> {
+        use sqlx::ConnectOptions as _;
+        Box::pin(async move {
+            let conn = self
+                .0
+                .connect_options()
+                .connect()
+                .await
+                .map_err(|e| crate::sqlx_reason::failure("mysql", &e))?;
+            Ok(Box::new(SqlxConn(conn)) as Box<dyn OwnConn>)
+        })
+    }
+}
+
+#[cfg(feature = "mysql-sqlx")]
+struct SqlxConn(sqlx::MySqlConnection);
+
+#[cfg(feature = "mysql-sqlx")]
+impl OwnConn for SqlxConn {
+    fn probe(&mut self) -> BoxFuture<'_, CheckResult> {
+        use sqlx::Connection as _;
+        Box::pin(async move {
+            self.0
+                .ping()
+                .await
+                .map_err(|e| crate::sqlx_reason::failure("mysql", &e))
+        })
+    }
+}
