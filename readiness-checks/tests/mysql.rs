@@ -1,0 +1,254 @@
+//! `MysqlCheck` against real MariaDB servers, through each adapter: from a URL, the
+//! `mysql_async::Opts` of the application's pool, and an sqlx `MySqlPool`. Read-only tests use
+//! the local server (3306, root without a password, database `test`); the ones that stop, hang,
+//! exhaust or count connections start a throwaway server of their own.
+
+mod common;
+
+use std::time::Duration;
+
+use common::data::{engine_of, reasons, refresh_readyz};
+use common::servers::Server;
+use readiness_checks::MysqlCheck;
+use readiness_core::{Check, Engine};
+
+const LOCAL: &str = "mysql://root@127.0.0.1:3306/test";
+const WRONG: &str = "hunter2-wrong";
+
+fn opts(url: &str) -> mysql_async::Opts {
+    mysql_async::Opts::from_url(url).expect("opts")
+}
+
+/// The application's mysql_async pool of `max` connections.
+fn async_pool(url: &str, max: usize) -> mysql_async::Pool {
+    let constraints = mysql_async::PoolConstraints::new(0, max).expect("constraints");
+    let opts = mysql_async::OptsBuilder::from_opts(opts(url))
+        .prefer_socket(false)
+        .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints));
+    mysql_async::Pool::new(opts)
+}
+
+fn sqlx(url: &str, max: u32) -> sqlx::MySqlPool {
+    sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_millis(300))
+        .connect_lazy(url)
+        .expect("sqlx")
+}
+
+fn checks(url: &str) -> Vec<(&'static str, Box<dyn Check>)> {
+    let from_opts = mysql_async::OptsBuilder::from_opts(opts(url)).prefer_socket(false);
+    vec![
+        ("url", Box::new(MysqlCheck::from_url(url).expect("url"))),
+        ("opts", Box::new(MysqlCheck::from_opts(from_opts.into()))),
+        ("sqlx", Box::new(MysqlCheck::from_pool(&sqlx(url, 2)))),
+    ]
+}
+
+fn all_fail_with(engine: &Engine, want: &str) {
+    for (name, reason) in reasons(engine) {
+        assert_eq!(reason.as_deref(), Some(want), "{name}");
+    }
+}
+
+fn all_pass(engine: &Engine) {
+    for (name, reason) in reasons(engine) {
+        assert_eq!(reason, None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn every_adapter_passes_against_the_local_server() {
+    let engine = engine_of(checks(LOCAL), 1, 1);
+    let (status, body) = refresh_readyz(&engine).await;
+    assert_eq!(status, 200, "{body}");
+    all_pass(&engine);
+}
+
+#[tokio::test]
+async fn an_unknown_database_fails_with_1049() {
+    let engine = engine_of(checks("mysql://root@127.0.0.1:3306/no_such_db"), 1, 1);
+    let (status, body) = refresh_readyz(&engine).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("mysql: unknown database (1049)"), "{body}");
+    all_fail_with(&engine, "mysql: unknown database (1049)");
+}
+
+#[tokio::test]
+async fn a_refused_connection_says_so() {
+    let engine = engine_of(checks("mysql://root@127.0.0.1:1/test"), 1, 1);
+    refresh_readyz(&engine).await;
+    all_fail_with(&engine, "connection refused");
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_with_1045_and_the_password_shows_nowhere() {
+    let server = Server::mariadb();
+    let url = format!("mysql://app:{WRONG}@127.0.0.1:{}/test", server.port());
+    let shown = format!("{:?}", MysqlCheck::from_url(&url).expect("url"));
+    assert!(!shown.contains(WRONG) && !shown.contains("app"), "{shown}");
+    let engine = engine_of(checks(&url), 1, 1);
+    let (status, body) = refresh_readyz(&engine).await;
+    assert_eq!(status, 503);
+    all_fail_with(&engine, "mysql: access denied (1045)");
+    assert!(!body.contains(WRONG), "{body}");
+
+    let good = format!("mysql://app:app-secret@127.0.0.1:{}/test", server.port());
+    let engine = engine_of(checks(&good), 1, 1);
+    assert_eq!(refresh_readyz(&engine).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_back() {
+    let mut server = Server::mariadb();
+    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let engine = engine_of(checks(&url), 3, 1);
+    assert_eq!(refresh_readyz(&engine).await.0, 200);
+
+    server.shutdown();
+    for run in 1..=2 {
+        let (status, body) = refresh_readyz(&engine).await;
+        assert_eq!(status, 200, "run {run}: {body}");
+    }
+    let (status, body) = refresh_readyz(&engine).await;
+    assert_eq!(status, 503, "{body}");
+    all_fail_with(&engine, "connection refused");
+
+    server.start();
+    let (status, body) = refresh_readyz(&engine).await;
+    assert_eq!(status, 200, "{body}");
+    all_pass(&engine);
+}
+
+#[tokio::test]
+async fn a_hung_server_fails_by_timeout_and_passes_after_sigcont() {
+    let mut server = Server::mariadb();
+    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let engine = engine_of(checks(&url), 2, 1);
+    assert_eq!(refresh_readyz(&engine).await.0, 200);
+
+    server.pause();
+    // Every run ends at the engine's timeout; the paused clock jumps to it while the sockets
+    // stay silent.
+    tokio::time::pause();
+    assert_eq!(
+        refresh_readyz(&engine).await.0,
+        200,
+        "one failure is below the threshold"
+    );
+    let (status, body) = refresh_readyz(&engine).await;
+    tokio::time::resume();
+    assert_eq!(status, 503, "{body}");
+    for (name, reason) in reasons(&engine) {
+        let reason = reason.unwrap_or_default();
+        assert!(reason.contains("timed out"), "{name}: {reason}");
+    }
+
+    server.resume();
+    let (status, body) = refresh_readyz(&engine).await;
+    assert_eq!(status, 200, "{body}");
+    all_pass(&engine);
+}
+
+#[tokio::test]
+async fn pools_held_by_business_queries_leave_readyz_at_200() {
+    let server = Server::mariadb();
+    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let (my, sq) = (async_pool(&url, 2), sqlx(&url, 2));
+    let from_opts = mysql_async::OptsBuilder::from_opts(opts(&url)).prefer_socket(false);
+    let engine = engine_of(
+        vec![
+            ("opts", Box::new(MysqlCheck::from_opts(from_opts.into()))),
+            ("sqlx", Box::new(MysqlCheck::from_pool(&sq))),
+        ],
+        1,
+        1,
+    );
+    assert_eq!(refresh_readyz(&engine).await.0, 200);
+
+    // Business traffic: two queries per pool, each holding its connection in SLEEP(60)
+    // (killed below, so the test stays bounded).
+    let mut business = Vec::new();
+    for _ in 0..2 {
+        let my = my.clone();
+        business.push(tokio::spawn(async move {
+            use mysql_async::prelude::Queryable as _;
+            let mut c = my.get_conn().await.expect("mysql_async connection");
+            let _ = c.query_drop("SELECT SLEEP(60)").await;
+        }));
+        let sq = sq.clone();
+        business.push(tokio::spawn(async move {
+            let _ = sqlx::query("SELECT SLEEP(60)").execute(&sq).await;
+        }));
+    }
+    let sleeping = "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(60)'";
+    let started = std::time::Instant::now();
+    while server.sql(sleeping).lines().count() < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "business queries did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Both pools are exhausted: the application waits for a connection...
+    let waited = tokio::time::timeout(Duration::from_millis(300), my.get_conn()).await;
+    assert!(waited.is_err(), "mysql_async has no connection to give");
+    assert!(sq.try_acquire().is_none(), "sqlx has no connection to give");
+    // ...and the instance stays ready: busy is not down.
+    for _ in 0..3 {
+        let (status, body) = refresh_readyz(&engine).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    all_pass(&engine);
+
+    for id in server.sql(sleeping).lines() {
+        server.sql(&format!("KILL QUERY {id}"));
+    }
+    for task in business {
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("business ends once killed")
+            .expect("business task");
+    }
+}
+
+#[tokio::test]
+async fn a_hundred_runs_add_at_most_one_connection_per_check() {
+    let server = Server::mariadb();
+    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let sq = sqlx(&url, 4);
+    sqlx::query("SELECT 1").execute(&sq).await.expect("sqlx");
+    let from_opts = mysql_async::OptsBuilder::from_opts(opts(&url)).prefer_socket(false);
+    let checks: Vec<(&str, Box<dyn Check>)> = vec![
+        ("url", Box::new(MysqlCheck::from_url(&url).expect("url"))),
+        ("opts", Box::new(MysqlCheck::from_opts(from_opts.into()))),
+        ("sqlx", Box::new(MysqlCheck::from_pool(&sq))),
+    ];
+    // Every check stays alive to the end, so each one's connection is counted once.
+    for (name, check) in &checks {
+        let before = server.client_connections();
+        for run in 0..100 {
+            assert_eq!(check.check().await, Ok(()), "{name} run {run}");
+        }
+        let after = server.client_connections();
+        println!("{name}: {before} connections before 100 runs, {after} after");
+        assert!(after <= before + 1, "{name}: {before} -> {after}");
+    }
+}
+
+#[test]
+fn bad_urls_are_typed_errors_without_the_password() {
+    for (url, want) in [
+        ("mysql://app:s3krit@/test", "no host"),
+        (
+            "mysql://app:s3krit@h/test?ssl-mode=required",
+            "unknown option \"ssl-mode\"",
+        ),
+        ("mysql://app:s3@krit@h/test", "percent-encoded"),
+        ("postgres://app:s3krit@h/test", "unsupported scheme"),
+    ] {
+        let err = MysqlCheck::from_url(url).expect_err(url).to_string();
+        assert!(err.contains(want), "{url}: {err}");
+        assert!(!err.contains("s3") && !err.contains("krit"), "{url}: {err}");
+    }
+}
