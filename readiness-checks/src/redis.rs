@@ -214,6 +214,13 @@ fn failure(e: &redis::RedisError) -> CheckFailure {
     if let Some(io) = reason::io_source(e) {
         return CheckFailure::new(reason::io(io));
     }
+    // redis-rs keeps its I/O errors to itself (`source()` does not give them out).
+    if e.is_timeout() {
+        return CheckFailure::new("timeout");
+    }
+    if e.is_connection_refusal() {
+        return CheckFailure::new("connection refused");
+    }
     if let Some(code) = e.code() {
         // Server codes are one upper-case word; anything else is not repeated.
         if !code.is_empty()
@@ -255,7 +262,9 @@ impl Open for UrlOpen {
             let (mut conn, driver) = redis::aio::MultiplexedConnection::new_with_config(
                 &redis::RedisConnectionInfo::default(),
                 tcp,
-                redis::AsyncConnectionConfig::new(),
+                // The engine's timeout bounds the run; redis-rs' own (500 ms by default) would
+                // fail a server that is slow but answering within it.
+                redis::AsyncConnectionConfig::new().set_response_timeout(None),
             )
             .await
             .map_err(|e| failure(&e))?;
@@ -280,7 +289,10 @@ impl Open for UrlOpen {
                     .arg(self.db)
                     .query_async::<()>(&mut conn)
                     .await
-                    .map_err(|e| failure(&e))?;
+                    .map_err(|e| match e.code() {
+                        Some("ERR") => CheckFailure::new("redis: no such database (ERR)"),
+                        _ => failure(&e),
+                    })?;
             }
             Ok(Box::new(own) as Box<dyn OwnConn>)
         })
