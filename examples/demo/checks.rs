@@ -8,8 +8,9 @@ use readiness_checks::{GrpcCheck, HttpCheck, TcpCheck};
 use readiness_core::Check;
 
 /// The URL forms a dependency flag takes.
-pub(crate) const URL_FORMS: &str =
-    "tcp://HOST:PORT, http://HOST:PORT/PATH or grpc://HOST:PORT[/SERVICE]";
+pub(crate) const URL_FORMS: &str = "tcp://HOST:PORT, http://HOST:PORT/PATH, \
+     grpc://HOST:PORT[/SERVICE], postgres://USER[:PASSWORD]@HOST:PORT/DB (also postgresql://), \
+     mysql://USER[:PASSWORD]@HOST:PORT/DB or redis://[:PASSWORD@]HOST:PORT[/DB]";
 
 /// What every check built from a URL shares (set by flags that apply to every check).
 #[derive(Clone, Debug, Default)]
@@ -22,7 +23,11 @@ pub(crate) fn parse_check(
     url: &str,
     _opts: &CheckOptions,
 ) -> Result<Arc<dyn Check>, String> {
-    let bad = |why: &str| format!("{flag}: invalid URL {url:?}: {why}");
+    if let Some(check) = crate::data::parse_data_check(flag, url) {
+        return check;
+    }
+    let shown = crate::data::redact(url);
+    let bad = |why: &str| format!("{flag}: invalid URL {shown:?}: {why}");
     let host_port = |addr: &str| match addr.rsplit_once(':') {
         Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
         None => false,

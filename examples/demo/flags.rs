@@ -168,7 +168,8 @@ fn parse_name(flag: &str, what: &str, name: &str) -> Result<String, FlagError> {
 fn parse_dep(flag: &str, v: &str, opts: &CheckOptions) -> Result<Dep, FlagError> {
     let (name, url) = v.split_once('=').ok_or_else(|| {
         FlagError(format!(
-            "{flag}: expected NAME=URL ({URL_FORMS}), got {v:?}"
+            "{flag}: expected NAME=URL ({URL_FORMS}), got {:?}",
+            crate::data::redact(v)
         ))
     })?;
     let name = parse_name(flag, "check name", name)?;
@@ -244,7 +245,8 @@ pub(crate) fn parse_flags(
             "--tenant-check" => {
                 let shape = || {
                     FlagError(format!(
-                        "{flag}: expected ID/NAME=URL ({URL_FORMS}), got {v:?}"
+                        "{flag}: expected ID/NAME=URL ({URL_FORMS}), got {:?}",
+                        crate::data::redact(v)
                     ))
                 };
                 let (id, rest) = v.split_once('/').ok_or_else(shape)?;

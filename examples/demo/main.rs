@@ -20,6 +20,7 @@
 //! - [`shutdown`]: signals, the drain and the cut-off.
 
 mod checks;
+mod data;
 mod engine;
 mod flags;
 mod server;
