@@ -126,7 +126,7 @@ fn a_bad_data_url_exits_2_with_one_line_naming_the_flag_and_never_the_password()
         (
             "--check",
             "db=redis://:s3krit@h:6379/zero",
-            "not a database",
+            "not a number",
         ),
         ("--tenant-check", "acme/db=redis://:s3krit@:6379", "no host"),
         ("--check", "postgres://app:s3krit@h/db", "expected NAME=URL"),

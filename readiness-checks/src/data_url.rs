@@ -1,64 +1,11 @@
 //! The URLs of the data checks (`postgres://`, `postgresql://`, `mysql://`, `redis://`,
-//! `rediss://`): parsed once, when the check is built, into parts; the password is kept apart
-//! and never shown. Every error names what is wrong without echoing the user or password.
+//! `rediss://`): parsed once, when the check is built, into a [`Target`] (what is shown:
+//! scheme, host, port and database) and the credentials, kept apart and never shown. Every
+//! error is a [`CheckUrlError`] whose URL has no user, password or query.
 
 use std::fmt;
 
-/// Why a data check's URL was refused when the check was built.
-///
-/// Its message names the part that is wrong (and an option's name), never the user or the
-/// password.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DataUrlError {
-    /// The scheme is not one this check takes.
-    Scheme {
-        /// What the check takes, e.g. `postgres:// or postgresql://`.
-        expected: &'static str,
-    },
-    /// No host after `scheme://` (or after `user@`).
-    MissingHost,
-    /// The port is not a number in 1..=65535.
-    BadPort,
-    /// The user or password holds a character that must be percent-encoded (`@`, `/`, `?`,
-    /// `#`, `%`, `:` in the user), or a `%` that is not followed by two hex digits.
-    UserInfoNeedsEscaping,
-    /// The path is not a database this check takes (e.g. a Redis database that is not a number,
-    /// or a path with more than one segment).
-    BadDatabase,
-    /// A query option this check does not know (only its name is shown).
-    UnknownOption(String),
-    /// A known option with a value it does not take.
-    BadOptionValue {
-        /// The option's name.
-        option: &'static str,
-        /// What it takes.
-        expected: &'static str,
-    },
-    /// A `#fragment`: no data URL takes one.
-    Fragment,
-}
-
-impl fmt::Display for DataUrlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Scheme { expected } => write!(f, "unsupported scheme: expected {expected}"),
-            Self::MissingHost => f.write_str("no host"),
-            Self::BadPort => f.write_str("the port is not a number in 1..=65535"),
-            Self::UserInfoNeedsEscaping => f.write_str(
-                "the user or password has a character that must be percent-encoded (@ / ? # % and : in the user)",
-            ),
-            Self::BadDatabase => f.write_str("the path is not a database name"),
-            Self::UnknownOption(name) => write!(f, "unknown option {name:?}"),
-            Self::BadOptionValue { option, expected } => {
-                write!(f, "option {option}: expected {expected}")
-            }
-            Self::Fragment => f.write_str("a #fragment is not taken"),
-        }
-    }
-}
-
-impl std::error::Error for DataUrlError {}
+use crate::target::{CheckUrlError, Target};
 
 /// A password, never shown: `Debug` prints `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,16 +23,15 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A data URL in parts. `Debug` shows no user and no password.
+/// A data URL in parts. `Debug` shows the target only.
 #[derive(Clone)]
 pub(crate) struct DataUrl {
-    pub(crate) scheme: String,
+    /// Scheme, host (IPv6 in brackets), port and `/database`: what reasons and `Debug` show.
+    pub(crate) target: Target,
     pub(crate) user: Option<String>,
     pub(crate) password: Option<Secret>,
-    pub(crate) host: String,
-    pub(crate) port: Option<u16>,
     /// The path without its leading `/`, percent-decoded; empty when there is none.
-    pub(crate) path: String,
+    pub(crate) database: String,
     /// Query options, names and values percent-decoded, in order.
     pub(crate) options: Vec<(String, String)>,
 }
@@ -93,26 +39,34 @@ pub(crate) struct DataUrl {
 impl fmt::Debug for DataUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DataUrl")
-            .field("scheme", &self.scheme)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("path", &self.path)
+            .field("target", &self.target.shown)
             .finish_non_exhaustive()
     }
 }
 
+const ESCAPE: &str =
+    "the user or password has a character that must be percent-encoded (@ / ? # % :)";
+
 impl DataUrl {
-    /// Splits `url` into parts; `schemes` are the schemes the check takes, `expected` says so in
-    /// the error.
+    /// Splits `url`, one of `schemes` (each with its default port); `form` says what was
+    /// expected.
     pub(crate) fn parse(
         url: &str,
-        schemes: &[&str],
-        expected: &'static str,
-    ) -> Result<Self, DataUrlError> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .filter(|(s, _)| schemes.iter().any(|k| s.eq_ignore_ascii_case(k)))
-            .ok_or(DataUrlError::Scheme { expected })?;
+        schemes: &[(&str, u16)],
+        form: &str,
+    ) -> Result<Self, CheckUrlError> {
+        let invalid = |why: &str| CheckUrlError::invalid(url, format!("{why}; expected {form}"));
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(invalid("no scheme"));
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        let Some(&(_, default_port)) = schemes.iter().find(|(s, _)| *s == scheme) else {
+            return Err(CheckUrlError::UnsupportedScheme {
+                url: crate::target::redact(url),
+                scheme,
+                expected: form.to_owned(),
+            });
+        };
         // The authority ends at the first `/`, `?` or `#`; an `@` after that point means a
         // user or password with one of those characters unescaped.
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -121,8 +75,8 @@ impl DataUrl {
             Some((u, h)) => (Some(u), h),
             None => (None, authority),
         };
-        if userinfo.is_some_and(|u| u.contains('@')) || (tail.contains('@') && userinfo.is_none()) {
-            return Err(DataUrlError::UserInfoNeedsEscaping);
+        if userinfo.is_some_and(|u| u.contains('@')) || (userinfo.is_none() && tail.contains('@')) {
+            return Err(invalid(ESCAPE));
         }
         let (user, password) = match userinfo {
             None => (None, None),
@@ -131,59 +85,64 @@ impl DataUrl {
                     Some((user, pass)) => (user, Some(pass)),
                     None => (u, None),
                 };
-                let user = decode(user).ok_or(DataUrlError::UserInfoNeedsEscaping)?;
+                let user = decode(user).ok_or_else(|| invalid(ESCAPE))?;
                 let pass = pass
-                    .map(|p| decode(p).ok_or(DataUrlError::UserInfoNeedsEscaping))
+                    .map(|p| decode(p).ok_or_else(|| invalid(ESCAPE)))
                     .transpose()?;
                 ((!user.is_empty()).then_some(user), pass.map(Secret))
             }
         };
-        let (host, port) = split_host_port(hostport)?;
-        let (path_and_query, fragment) = match tail.split_once('#') {
-            Some((p, f)) => (p, Some(f)),
+        let (host, port) = split_host_port(hostport).map_err(&invalid)?;
+        if tail.contains('#') {
+            return Err(invalid("a #fragment is not taken"));
+        }
+        let (path, query) = match tail.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
             None => (tail, None),
         };
-        if fragment.is_some() {
-            return Err(DataUrlError::Fragment);
-        }
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (path_and_query, None),
-        };
-        let path = path.strip_prefix('/').unwrap_or(path);
-        let path = decode(path).ok_or(DataUrlError::BadDatabase)?;
-        if path.contains('/') {
-            return Err(DataUrlError::BadDatabase);
-        }
+        let database = decode(path.strip_prefix('/').unwrap_or(path))
+            .filter(|db| !db.contains('/'))
+            .ok_or_else(|| invalid("the path is not a database name"))?;
         let mut options = Vec::new();
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = decode(k).ok_or_else(|| DataUrlError::UnknownOption(k.to_owned()))?;
-            let v = decode(v).ok_or(DataUrlError::BadOptionValue {
-                option: "?",
-                expected: "a percent-encoded value",
-            })?;
-            options.push((k, v));
+            match (decode(k), decode(v)) {
+                (Some(k), Some(v)) => options.push((k, v)),
+                _ => return Err(invalid("an option is not percent-encoded")),
+            }
         }
+        let shown_path = if database.is_empty() {
+            String::new()
+        } else {
+            format!("/{database}")
+        };
         Ok(Self {
-            scheme: scheme.to_ascii_lowercase(),
+            target: Target::new(&scheme, host, port.unwrap_or(default_port), &shown_path),
             user,
             password,
-            host,
-            port,
-            path,
+            database,
             options,
         })
     }
 
-    /// Refuses any option not in `known` (the first unknown one is named).
-    pub(crate) fn only_options(&self, known: &[&str]) -> Result<(), DataUrlError> {
+    /// Refuses any option not in `known` (the first unknown one is named, its value never).
+    pub(crate) fn only_options(&self, url: &str, known: &[&str]) -> Result<(), CheckUrlError> {
         match self
             .options
             .iter()
             .find(|(k, _)| !known.contains(&k.as_str()))
         {
-            Some((k, _)) => Err(DataUrlError::UnknownOption(k.clone())),
+            Some((k, _)) => {
+                let known = if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                };
+                Err(CheckUrlError::invalid(
+                    url,
+                    format!("unknown option {k:?} (known: {known})"),
+                ))
+            }
             None => Ok(()),
         }
     }
@@ -196,29 +155,19 @@ impl DataUrl {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-
-    /// The URL as shown: scheme, host, port and path only.
-    pub(crate) fn shown(&self, default_port: u16) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let port = self.port.unwrap_or(default_port);
-        if self.path.is_empty() {
-            format!("{}://{host}:{port}", self.scheme)
-        } else {
-            format!("{}://{host}:{port}/{}", self.scheme, self.path)
-        }
-    }
 }
 
-fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), DataUrlError> {
-    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-        let (h, after) = rest.split_once(']').ok_or(DataUrlError::MissingHost)?;
+/// The host as written (an IPv6 literal keeps its brackets) and the port, if any.
+fn split_host_port(hostport: &str) -> Result<(&str, Option<u16>), &'static str> {
+    let (host, port) = if hostport.starts_with('[') {
+        let close = hostport.find(']').ok_or("no host")?;
+        let (h, after) = hostport.split_at(close + 1);
         match after {
             "" => (h, None),
-            p => (h, Some(p.strip_prefix(':').ok_or(DataUrlError::BadPort)?)),
+            p => (
+                h,
+                Some(p.strip_prefix(':').ok_or("the port is not in 1..=65535")?),
+            ),
         }
     } else {
         match hostport.rsplit_once(':') {
@@ -226,22 +175,23 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), DataUrlError
             None => (hostport, None),
         }
     };
-    if host.is_empty() {
-        return Err(DataUrlError::MissingHost);
+    if host.is_empty() || host == "[]" {
+        return Err("no host");
     }
     if host.contains(['%', ' ', '\\']) {
-        return Err(DataUrlError::MissingHost);
+        return Err("the host is not a name or an address");
     }
-    let port = port
-        .map(|p| {
+    let port = match port {
+        None | Some("") => None,
+        Some(p) => Some(
             Some(p)
-                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|p| p.parse::<u16>().ok())
                 .filter(|p| *p != 0)
-                .ok_or(DataUrlError::BadPort)
-        })
-        .transpose()?;
-    Ok((host.to_owned(), port))
+                .ok_or("the port is not in 1..=65535")?,
+        ),
+    };
+    Ok((host, port))
 }
 
 /// Percent-decodes `s`; `None` when a `%` is not followed by two hex digits or the result is
@@ -252,8 +202,7 @@ fn decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -268,9 +217,9 @@ fn decode(s: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    const PG: &[&str] = &["postgres", "postgresql"];
+    const PG: &[(&str, u16)] = &[("postgres", 5432), ("postgresql", 5432)];
 
-    fn pg(url: &str) -> Result<DataUrl, DataUrlError> {
+    fn pg(url: &str) -> Result<DataUrl, CheckUrlError> {
         DataUrl::parse(url, PG, "postgres://")
     }
 
@@ -279,63 +228,48 @@ mod tests {
         let u = pg("postgres://app:s%40cret@db.local:6432/orders?sslmode=require").expect("parses");
         assert_eq!(u.user.as_deref(), Some("app"));
         assert_eq!(u.password.as_ref().map(Secret::expose), Some("s@cret"));
-        assert_eq!((u.host.as_str(), u.port), ("db.local", Some(6432)));
-        assert_eq!(u.path, "orders");
+        assert_eq!((u.target.hostname(), u.target.port), ("db.local", 6432));
+        assert_eq!(u.database, "orders");
         assert_eq!(u.option("sslmode"), Some("require"));
-        assert_eq!(u.shown(5432), "postgres://db.local:6432/orders");
+        assert_eq!(&*u.target.shown, "postgres://db.local:6432/orders");
         assert!(!format!("{u:?}").contains("cret"));
         let v6 = pg("postgresql://[::1]/x").expect("parses");
-        assert_eq!(v6.shown(5432), "postgresql://[::1]:5432/x");
+        assert_eq!(&*v6.target.shown, "postgresql://[::1]:5432/x");
+        assert_eq!(v6.target.hostname(), "::1");
     }
 
     #[test]
-    fn refusals_never_echo_the_password() {
+    fn refusals_never_echo_the_user_or_password() {
         for (url, want) in [
-            ("postgres://app:s3krit@/db", DataUrlError::MissingHost),
-            ("postgres://app:s3krit@:5432/db", DataUrlError::MissingHost),
-            (
-                "postgres://app:s3@krit@h/db",
-                DataUrlError::UserInfoNeedsEscaping,
-            ),
-            (
-                "postgres://app:s3/krit@h/db",
-                DataUrlError::UserInfoNeedsEscaping,
-            ),
-            (
-                "postgres://app:s3?krit@h/db",
-                DataUrlError::UserInfoNeedsEscaping,
-            ),
-            (
-                "postgres://app:s3#krit@h/db",
-                DataUrlError::UserInfoNeedsEscaping,
-            ),
-            (
-                "postgres://app:s3%zzkrit@h/db",
-                DataUrlError::UserInfoNeedsEscaping,
-            ),
-            ("postgres://app:s3krit@h:0/db", DataUrlError::BadPort),
-            ("postgres://app:s3krit@h:99999/db", DataUrlError::BadPort),
-            ("postgres://app:s3krit@h:+5432/db", DataUrlError::BadPort),
-            ("postgres://app:s3krit@h:x/db", DataUrlError::BadPort),
-            ("postgres://app:s3krit@h/db/x", DataUrlError::BadDatabase),
-            ("postgres://app:s3krit@h/db#frag", DataUrlError::Fragment),
-            (
-                "mysql://app:s3krit@h/db",
-                DataUrlError::Scheme {
-                    expected: "postgres://",
-                },
-            ),
+            ("postgres://app:s3krit@/db", "no host"),
+            ("postgres://app:s3krit@:5432/db", "no host"),
+            ("postgres://app:s3@krit@h/db", "percent-encoded"),
+            ("postgres://app:s3/krit@h/db", "percent-encoded"),
+            ("postgres://app:s3?krit@h/db", "percent-encoded"),
+            ("postgres://app:s3#krit@h/db", "percent-encoded"),
+            ("postgres://app:s3%zzkrit@h/db", "percent-encoded"),
+            ("postgres://app:s3krit@h:0/db", "port"),
+            ("postgres://app:s3krit@h:99999/db", "port"),
+            ("postgres://app:s3krit@h:+5432/db", "port"),
+            ("postgres://app:s3krit@h:x/db", "port"),
+            ("postgres://app:s3krit@h/db/x", "not a database name"),
+            ("postgres://app:s3krit@h/db#frag", "fragment"),
+            ("mysql://app:s3krit@h/db", "unsupported scheme"),
         ] {
-            let err = pg(url).map(|_| ()).expect_err("refused");
-            assert_eq!(err, want, "{url}");
-            let shown = err.to_string();
+            let err = pg(url).map(|_| ()).expect_err("refused").to_string();
+            assert!(err.contains(want), "{url}: {err}");
             assert!(
-                !shown.contains("s3") && !shown.contains("krit") && !shown.contains("app"),
-                "{url}: {shown}"
+                !err.contains("s3") && !err.contains("krit") && !err.contains("app"),
+                "{url}: {err}"
             );
         }
-        let u = pg("postgres://h/db?password=pw&x=1").expect("parses");
-        let err = u.only_options(&["sslmode"]).expect_err("refused");
-        assert_eq!(err.to_string(), "unknown option \"password\"");
+        let url = "postgres://h/db?password=s3krit&x=1";
+        let err = pg(url)
+            .expect("parses")
+            .only_options(url, &["sslmode"])
+            .expect_err("unknown")
+            .to_string();
+        assert!(err.contains("unknown option \"password\""), "{err}");
+        assert!(!err.contains("s3krit"), "{err}");
     }
 }

@@ -31,9 +31,11 @@ use std::sync::Arc;
 
 use readiness_core::{Check, CheckFailure, CheckFuture, CheckResult};
 
-use crate::data_reason as reason;
-use crate::data_url::{DataUrl, DataUrlError};
-use crate::own::{BoxFuture, Open, OwnConn, OwnConnection};
+use crate::data_url::DataUrl;
+use crate::own::{BoxFuture, Open, OwnConn, OwnConnection, connecting};
+use crate::reason;
+use crate::resolve::Resolver;
+use crate::target::{CheckUrlError, Target};
 
 const EXPECTED: &str = "mysql://USER[:PASSWORD]@HOST[:PORT]/DB";
 
@@ -56,37 +58,45 @@ impl MysqlCheck {
     /// A check with one connection of its own, opened with these options (the ones the
     /// application's `mysql_async::Pool` was built from).
     pub fn from_opts(opts: mysql_async::Opts) -> Self {
-        let shown = format!("mysql://{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+        let shown = Target::new("mysql", opts.ip_or_hostname(), opts.tcp_port(), "").shown;
         Self {
-            own: OwnConnection::new(AsyncOpen(opts)),
-            shown: shown.into(),
+            own: OwnConnection::new(AsyncOpen::new(opts)),
+            shown,
         }
     }
 
     /// A check with one connection of its own, opened from `url`
     /// (`mysql://USER[:PASSWORD]@HOST[:PORT]/DB`; no options).
     ///
+    /// ```
+    /// use readiness_checks::MysqlCheck;
+    ///
+    /// let db = MysqlCheck::from_url("mysql://app:s3cret@127.0.0.1:3306/orders")?;
+    /// assert!(!format!("{db:?}").contains("s3cret"));
+    /// assert!(MysqlCheck::from_url("mysql://app:s3cret@/orders").is_err()); // no host
+    /// # Ok::<(), readiness_checks::CheckUrlError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// A URL without a host, with any `?option`, or a user or password that needs
     /// percent-encoding.
-    pub fn from_url(url: &str) -> Result<Self, DataUrlError> {
-        let url = DataUrl::parse(url, &["mysql"], EXPECTED)?;
-        url.only_options(&[])?;
+    pub fn from_url(url: &str) -> Result<Self, CheckUrlError> {
+        let parsed = DataUrl::parse(url, &[("mysql", 3306)], EXPECTED)?;
+        parsed.only_options(url, &[])?;
         let mut opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname(url.host.clone())
-            .tcp_port(url.port.unwrap_or(3306))
-            .user(url.user.clone())
-            .pass(url.password.as_ref().map(|p| p.expose().to_owned()))
+            .ip_or_hostname(parsed.target.hostname())
+            .tcp_port(parsed.target.port)
+            .user(parsed.user.clone())
+            .pass(parsed.password.as_ref().map(|p| p.expose().to_owned()))
             // The check probes the TCP endpoint it was given, not a local socket it found.
             .prefer_socket(false);
-        if !url.path.is_empty() {
-            opts = opts.db_name(Some(url.path.clone()));
+        if !parsed.database.is_empty() {
+            opts = opts.db_name(Some(parsed.database.clone()));
         }
-        let shown = url.shown(3306);
         Ok(Self {
-            own: OwnConnection::new(AsyncOpen(opts.into())),
-            shown: shown.into(),
+            own: OwnConnection::new(AsyncOpen::new(opts.into())),
+            shown: parsed.target.shown.clone(),
         })
     }
 }
@@ -141,14 +151,42 @@ fn failure(e: &mysql_async::Error) -> CheckFailure {
     }
 }
 
-struct AsyncOpen(mysql_async::Opts);
+struct AsyncOpen {
+    opts: mysql_async::Opts,
+    resolver: Resolver,
+}
+
+impl AsyncOpen {
+    fn new(opts: mysql_async::Opts) -> Self {
+        Self {
+            opts,
+            resolver: Resolver::new(),
+        }
+    }
+}
 
 impl Open for AsyncOpen {
     fn open(&self) -> BoxFuture<'_, Result<Box<dyn OwnConn>, CheckFailure>> {
         Box::pin(async move {
-            let conn = mysql_async::Conn::new(self.0.clone())
+            let mut opts = self.opts.clone();
+            // A host name is resolved here (bounded, within the run) rather than by
+            // mysql_async; with TLS the name stays, for the certificate's name check.
+            let host = opts.ip_or_hostname().to_owned();
+            if opts.ssl_opts().is_none() && host.parse::<std::net::IpAddr>().is_err() {
+                let addrs = self
+                    .resolver
+                    .resolve(&host, opts.tcp_port())
+                    .await
+                    .map_err(CheckFailure::new)?;
+                if let Some(addr) = addrs.first() {
+                    opts = mysql_async::OptsBuilder::from_opts(opts)
+                        .ip_or_hostname(addr.ip().to_string())
+                        .into();
+                }
+            }
+            let conn = mysql_async::Conn::new(opts)
                 .await
-                .map_err(|e| failure(&e))?;
+                .map_err(|e| connecting(failure(&e), reason::io_source(&e).is_some()))?;
             Ok(Box::new(AsyncConn(conn)) as Box<dyn OwnConn>)
         })
     }
@@ -171,12 +209,12 @@ impl Open for SqlxOpen {
     fn open(&self) -> BoxFuture<'_, Result<Box<dyn OwnConn>, CheckFailure>> {
         use sqlx::ConnectOptions as _;
         Box::pin(async move {
-            let conn = self
-                .0
-                .connect_options()
-                .connect()
-                .await
-                .map_err(|e| crate::sqlx_reason::failure("mysql", &e))?;
+            let conn = self.0.connect_options().connect().await.map_err(|e| {
+                connecting(
+                    crate::sqlx_reason::failure("mysql", &e),
+                    matches!(e, sqlx::Error::Io(_)),
+                )
+            })?;
             Ok(Box::new(SqlxConn(conn)) as Box<dyn OwnConn>)
         })
     }

@@ -37,11 +37,13 @@ use std::sync::Arc;
 
 use readiness_core::{Check, CheckFailure, CheckFuture, CheckResult};
 
-use crate::data_reason as reason;
-use crate::data_url::{DataUrl, DataUrlError};
-use crate::own::{BoxFuture, Open, OwnConn, OwnConnection};
+use crate::data_url::DataUrl;
+use crate::own::{BoxFuture, Open, OwnConn, OwnConnection, connecting};
+use crate::reason;
+use crate::resolve::Resolver;
+use crate::target::{CheckUrlError, Target};
 
-const SCHEMES: &[&str] = &["postgres", "postgresql"];
+const SCHEMES: &[(&str, u16)] = &[("postgres", 5432), ("postgresql", 5432)];
 const EXPECTED: &str = "postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or postgresql://)";
 
 /// `SELECT 1` through the application's PostgreSQL pool or client, or from a URL; see the
@@ -134,50 +136,124 @@ impl PostgresCheck {
     }
 
     /// A check with one connection of its own, opened from `url`
-    /// (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, also `postgresql://`; option `sslmode`:
-    /// `disable` (the default) and, with the `tls` feature, `require` and `verify-full`, both of
-    /// which verify the server's certificate and name).
+    /// (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, also `postgresql://`; options `sslmode`
+    /// and `application_name`, `readiness` by default). `sslmode=disable` (the default) is
+    /// plain TCP; `require` and `verify-full` (feature `tls`) are TLS against the system's
+    /// roots, both verifying the server's chain and host name (use
+    /// [`from_url_with_tls`](Self::from_url_with_tls) for a private CA).
+    ///
+    /// ```
+    /// use readiness_checks::PostgresCheck;
+    ///
+    /// let db = PostgresCheck::from_url("postgres://app:s3cret@127.0.0.1:5432/orders")?;
+    /// assert!(!format!("{db:?}").contains("s3cret"));
+    /// let err = PostgresCheck::from_url("postgres://app:s3/cret@127.0.0.1/orders").unwrap_err();
+    /// assert!(!err.to_string().contains("cret"), "{err}");
+    /// # Ok::<(), readiness_checks::CheckUrlError>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// A URL without a host, with an unknown option, a user or password that needs
     /// percent-encoding, or an `sslmode` this check does not take (`prefer`, `allow` and
-    /// `verify-ca` would let an unverified server pass).
-    pub fn from_url(url: &str) -> Result<Self, DataUrlError> {
-        let url = DataUrl::parse(url, SCHEMES, EXPECTED)?;
-        url.only_options(&["sslmode", "application_name"])?;
-        let mut config = tokio_postgres::Config::new();
-        config.host(&url.host).port(url.port.unwrap_or(5432));
-        config.user(url.user.as_deref().unwrap_or("postgres"));
-        if let Some(p) = &url.password {
-            config.password(p.expose());
+    /// `verify-ca` would let an unverified server pass); TLS asked for without feature `tls`
+    /// or without system roots.
+    pub fn from_url(url: &str) -> Result<Self, CheckUrlError> {
+        let (parsed, wants_tls) = parse_url(url)?;
+        if !wants_tls {
+            return Ok(Self::from_parsed(parsed, None));
         }
-        if !url.path.is_empty() {
-            config.dbname(&url.path);
+        #[cfg(feature = "tls")]
+        {
+            let tls = crate::TlsConfig::system().map_err(CheckUrlError::Tls)?;
+            Ok(Self::from_parsed(parsed, Some(&tls)))
         }
-        config.application_name(url.option("application_name").unwrap_or("readiness"));
-        let tls = match url.option("sslmode").unwrap_or("disable") {
-            "disable" => false,
-            "require" | "verify-full" => true,
-            _ => {
-                return Err(DataUrlError::BadOptionValue {
-                    option: "sslmode",
-                    expected: "disable, require or verify-full",
-                });
-            }
-        };
-        if tls {
-            return Err(DataUrlError::BadOptionValue {
-                option: "sslmode",
-                expected: "disable (TLS needs the `tls` feature)",
-            });
-        }
-        let shown = url.shown(5432);
-        Ok(Self {
-            source: Source::Own(OwnConnection::new(UrlOpen { config })),
-            shown: shown.into(),
-        })
+        #[cfg(not(feature = "tls"))]
+        Err(CheckUrlError::invalid(
+            url,
+            "sslmode=require and verify-full need feature `tls`",
+        ))
     }
+
+    /// [`from_url`](Self::from_url) with these TLS settings (a private CA, a client
+    /// certificate) for `sslmode=require` and `verify-full`.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_url`](Self::from_url).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn from_url_with_tls(url: &str, tls: &crate::TlsConfig) -> Result<Self, CheckUrlError> {
+        let (parsed, wants_tls) = parse_url(url)?;
+        Ok(Self::from_parsed(parsed, wants_tls.then_some(tls)))
+    }
+
+    fn from_parsed(url: ParsedUrl, tls: Option<&UrlTls>) -> Self {
+        let shown = url.target.shown.clone();
+        #[cfg(feature = "tls")]
+        let tls = tls.map(|t| t.client(b""));
+        #[cfg(not(feature = "tls"))]
+        let tls = tls.map(|never| match *never {});
+        Self {
+            source: Source::Own(OwnConnection::new(UrlOpen {
+                config: url.config,
+                target: url.target,
+                tls,
+                resolver: Resolver::new(),
+            })),
+            shown,
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+type UrlTls = crate::TlsConfig;
+#[cfg(not(feature = "tls"))]
+type UrlTls = std::convert::Infallible;
+
+struct ParsedUrl {
+    config: tokio_postgres::Config,
+    target: Target,
+}
+
+/// The URL's connection settings, and whether it asks for TLS.
+fn parse_url(url: &str) -> Result<(ParsedUrl, bool), CheckUrlError> {
+    let parsed = DataUrl::parse(url, SCHEMES, EXPECTED)?;
+    parsed.only_options(url, &["sslmode", "application_name"])?;
+    let tls = match parsed.option("sslmode").unwrap_or("disable") {
+        "disable" => false,
+        "require" | "verify-full" => true,
+        _ => {
+            return Err(CheckUrlError::invalid(
+                url,
+                "sslmode takes disable, require or verify-full (both verify the server)",
+            ));
+        }
+    };
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(parsed.target.hostname())
+        .port(parsed.target.port)
+        .user(parsed.user.as_deref().unwrap_or("postgres"))
+        .application_name(parsed.option("application_name").unwrap_or("readiness"))
+        .ssl_mode(if tls {
+            tokio_postgres::config::SslMode::Require
+        } else {
+            tokio_postgres::config::SslMode::Disable
+        });
+    if let Some(p) = &parsed.password {
+        config.password(p.expose());
+    }
+    if !parsed.database.is_empty() {
+        config.dbname(&parsed.database);
+    }
+    Ok((
+        ParsedUrl {
+            config,
+            target: parsed.target,
+        },
+        tls,
+    ))
 }
 
 #[cfg(feature = "postgres-deadpool")]
@@ -259,7 +335,14 @@ pub(crate) fn failure(e: &tokio_postgres::Error) -> CheckFailure {
     if let Some(db) = e.as_db_error() {
         return CheckFailure::new(sqlstate_reason(db.code().code()));
     }
-    if let Some(io) = reason::io_source(e as &(dyn std::error::Error + 'static)) {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(TlsFailed(reason)) = err.downcast_ref::<TlsFailed>() {
+            return CheckFailure::new(reason.clone());
+        }
+        next = err.source();
+    }
+    if let Some(io) = reason::io_source(e) {
         return CheckFailure::new(reason::io(io));
     }
     if e.is_closed() {
@@ -291,21 +374,143 @@ pub(crate) fn sqlstate_reason(code: &str) -> String {
 
 struct UrlOpen {
     config: tokio_postgres::Config,
+    target: Target,
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    #[cfg(not(feature = "tls"))]
+    tls: Option<std::convert::Infallible>,
+    resolver: Resolver,
 }
 
 impl Open for UrlOpen {
     fn open(&self) -> BoxFuture<'_, Result<Box<dyn OwnConn>, CheckFailure>> {
         Box::pin(async move {
-            let (client, connection) = self
-                .config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| failure(&e))?;
-            let task = tokio::spawn(async move {
-                let _ = connection.await;
-            });
+            let started = tokio::time::Instant::now();
+            // Resolved and connected here (bounded, within the run), not by tokio-postgres.
+            let tcp = reason::step(
+                "connect",
+                started,
+                self.resolver
+                    .connect(self.target.hostname(), self.target.port),
+            )
+            .await
+            .map_err(CheckFailure::new)?;
+            let task = match &self.tls {
+                None => {
+                    let (client, connection) = self
+                        .config
+                        .connect_raw(tcp, tokio_postgres::NoTls)
+                        .await
+                        .map_err(|e| connecting(failure(&e), reason::io_source(&e).is_some()))?;
+                    (client, tokio::spawn(async move { drop(connection.await) }))
+                }
+                #[cfg(feature = "tls")]
+                Some(config) => {
+                    let tls = tls::PgTls {
+                        config: config.clone(),
+                        host: self.target.hostname().to_owned(),
+                        started,
+                    };
+                    let (client, connection) =
+                        self.config.connect_raw(tcp, tls).await.map_err(|e| {
+                            connecting(failure(&e), reason::io_source(&e).is_some())
+                        })?;
+                    (client, tokio::spawn(async move { drop(connection.await) }))
+                }
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match *never {},
+            };
+            let (client, task) = task;
             Ok(Box::new(TokioPgConn { client, task }) as Box<dyn OwnConn>)
         })
+    }
+}
+
+/// A TLS handshake that failed, in the shared TLS vocabulary (`tls: certificate expired at
+/// ...`), carried through tokio-postgres' error.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+struct TlsFailed(String);
+
+impl fmt::Display for TlsFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsFailed {}
+
+#[cfg(feature = "tls")]
+mod tls {
+    //! `sslmode=require`/`verify-full` for the URL's own connection: tokio-postgres asks the
+    //! server for TLS, then hands the socket to the shared handshake (verification always on,
+    //! the certificate's expiry recorded).
+
+    use std::io;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::net::TcpStream;
+    use tokio_postgres::tls::{ChannelBinding, TlsConnect};
+
+    use super::{BoxFuture, TlsFailed};
+
+    pub(super) struct PgTls {
+        pub(super) config: Arc<rustls::ClientConfig>,
+        pub(super) host: String,
+        pub(super) started: tokio::time::Instant,
+    }
+
+    impl TlsConnect<TcpStream> for PgTls {
+        type Stream = PgTlsStream;
+        type Error = TlsFailed;
+        type Future = BoxFuture<'static, Result<PgTlsStream, TlsFailed>>;
+
+        fn connect(self, stream: TcpStream) -> Self::Future {
+            Box::pin(async move {
+                crate::tls::handshake(self.config, &self.host, stream, self.started)
+                    .await
+                    .map(|s| PgTlsStream(Box::new(s)))
+                    .map_err(TlsFailed)
+            })
+        }
+    }
+
+    pub(super) struct PgTlsStream(Box<tokio_rustls::client::TlsStream<TcpStream>>);
+
+    impl tokio_postgres::tls::TlsStream for PgTlsStream {
+        fn channel_binding(&self) -> ChannelBinding {
+            // SCRAM without channel binding, as libpq's `channel_binding=prefer` falls back to.
+            ChannelBinding::none()
+        }
+    }
+
+    impl AsyncRead for PgTlsStream {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut *self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for PgTlsStream {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut *self.0).poll_write(cx, buf)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut *self.0).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut *self.0).poll_shutdown(cx)
+        }
     }
 }
 
@@ -340,7 +545,7 @@ impl Open for DeadpoolOpen {
             let manager = self.0.manager();
             let client = deadpool::managed::Manager::create(manager)
                 .await
-                .map_err(|e| failure(&e))?;
+                .map_err(|e| connecting(failure(&e), reason::io_source(&e).is_some()))?;
             Ok(Box::new(DeadpoolConn {
                 client: Some(client),
                 pool: self.0.clone(),
@@ -404,7 +609,7 @@ where
                 .0
                 .dedicated_connection()
                 .await
-                .map_err(|e| failure(&e))?;
+                .map_err(|e| connecting(failure(&e), reason::io_source(&e).is_some()))?;
             Ok(Box::new(Bb8Conn(client)) as Box<dyn OwnConn>)
         })
     }
@@ -432,10 +637,12 @@ impl Open for SqlxOpen {
         use sqlx::ConnectOptions as _;
         Box::pin(async move {
             let options = self.0.connect_options();
-            let conn = options
-                .connect()
-                .await
-                .map_err(|e| crate::sqlx_reason::failure("postgres", &e))?;
+            let conn = options.connect().await.map_err(|e| {
+                connecting(
+                    crate::sqlx_reason::failure("postgres", &e),
+                    matches!(e, sqlx::Error::Io(_)),
+                )
+            })?;
             Ok(Box::new(SqlxConn(conn)) as Box<dyn OwnConn>)
         })
     }

@@ -29,9 +29,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use readiness_core::{Check, CheckFailure, CheckFuture, CheckResult};
 
-use crate::data_reason as reason;
-use crate::data_url::{DataUrl, DataUrlError, Secret};
+use crate::data_url::{DataUrl, Secret};
 use crate::own::{BoxFuture, Open, OwnConn, OwnConnection};
+use crate::reason;
+use crate::resolve::Resolver;
+use crate::target::{CheckUrlError, Target};
 
 const EXPECTED: &str = "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (rediss:// with TLS)";
 
@@ -102,46 +104,72 @@ impl RedisCheck {
     }
 
     /// A check with one multiplexed connection of its own, opened from `url`
-    /// (`redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`; `rediss://` is TLS and needs the `tls`
-    /// feature: the server's certificate and name are always verified).
+    /// (`redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`; `rediss://` is TLS, feature `tls`,
+    /// against the system's roots: the server's chain and name are always verified; use
+    /// [`from_url_with_tls`](Self::from_url_with_tls) for a private CA).
+    ///
+    /// ```
+    /// use readiness_checks::RedisCheck;
+    ///
+    /// let cache = RedisCheck::from_url("redis://:s3cret@127.0.0.1:6379/0")?;
+    /// assert!(!format!("{cache:?}").contains("s3cret"));
+    /// assert!(RedisCheck::from_url("redis://127.0.0.1:6379/zero").is_err());
+    /// # Ok::<(), readiness_checks::CheckUrlError>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// A URL without a host, with any `?option`, a database that is not a number, or a user
-    /// or password that needs percent-encoding; `rediss://` without the `tls` feature.
-    pub fn from_url(url: &str) -> Result<Self, DataUrlError> {
-        let url = DataUrl::parse(url, &["redis", "rediss"], EXPECTED)?;
-        url.only_options(&[])?;
-        let db: i64 = if url.path.is_empty() {
-            0
-        } else {
-            url.path
-                .parse()
-                .ok()
-                .filter(|db| *db >= 0)
-                .ok_or(DataUrlError::BadDatabase)?
-        };
-        let tls = url.scheme == "rediss";
-        if tls {
-            return Err(DataUrlError::Scheme {
-                expected: "redis:// (rediss:// needs the `tls` feature)",
-            });
+    /// or password that needs percent-encoding; `rediss://` without feature `tls` or without
+    /// system roots.
+    pub fn from_url(url: &str) -> Result<Self, CheckUrlError> {
+        let (parsed, db) = parse_url(url)?;
+        if parsed.target.scheme != "rediss" {
+            return Ok(Self::from_parsed(parsed, db, None));
         }
-        let shown = url.shown(6379);
+        #[cfg(feature = "tls")]
+        {
+            let tls = crate::TlsConfig::system().map_err(CheckUrlError::Tls)?;
+            Ok(Self::from_parsed(parsed, db, Some(&tls)))
+        }
+        #[cfg(not(feature = "tls"))]
+        Err(CheckUrlError::invalid(url, "rediss:// needs feature `tls`"))
+    }
+
+    /// [`from_url`](Self::from_url) with these TLS settings (a private CA, a client
+    /// certificate) for `rediss://`.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_url`](Self::from_url).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn from_url_with_tls(url: &str, tls: &crate::TlsConfig) -> Result<Self, CheckUrlError> {
+        let (parsed, db) = parse_url(url)?;
+        let wants_tls = parsed.target.scheme == "rediss";
+        Ok(Self::from_parsed(parsed, db, wants_tls.then_some(tls)))
+    }
+
+    fn from_parsed(parsed: DataUrl, db: i64, tls: Option<&UrlTls>) -> Self {
+        #[cfg(feature = "tls")]
+        let tls = tls.map(|t| t.client(b""));
+        #[cfg(not(feature = "tls"))]
+        let tls = tls.map(|never| match *never {});
         let own_cluster = Arc::new(AtomicBool::new(false));
-        Ok(Self {
+        Self {
+            shown: parsed.target.shown.clone(),
             source: Source::Own(OwnConnection::new(UrlOpen {
-                host: url.host.clone(),
-                port: url.port.unwrap_or(6379),
-                user: url.user.clone(),
-                password: url.password.clone(),
+                target: parsed.target,
+                tls,
+                resolver: Resolver::new(),
+                user: parsed.user,
+                password: parsed.password,
                 db,
                 cluster: own_cluster.clone(),
             })),
             cluster: false,
             own_cluster,
-            shown: shown.into(),
-        })
+        }
     }
 
     /// Also require the cluster to be healthy: the check sends `CLUSTER INFO` (instead of
@@ -152,6 +180,28 @@ impl RedisCheck {
         self.own_cluster.store(true, Ordering::Relaxed);
         self
     }
+}
+
+#[cfg(feature = "tls")]
+type UrlTls = crate::TlsConfig;
+#[cfg(not(feature = "tls"))]
+type UrlTls = std::convert::Infallible;
+
+/// The URL's parts and its database number.
+fn parse_url(url: &str) -> Result<(DataUrl, i64), CheckUrlError> {
+    let parsed = DataUrl::parse(url, &[("redis", 6379), ("rediss", 6379)], EXPECTED)?;
+    parsed.only_options(url, &[])?;
+    let db = if parsed.database.is_empty() {
+        0
+    } else {
+        parsed
+            .database
+            .parse::<i64>()
+            .ok()
+            .filter(|db| *db >= 0)
+            .ok_or_else(|| CheckUrlError::invalid(url, "the database is not a number"))?
+    };
+    Ok((parsed, db))
 }
 
 impl Check for RedisCheck {
@@ -242,8 +292,9 @@ fn failure(e: &redis::RedisError) -> CheckFailure {
 }
 
 struct UrlOpen {
-    host: String,
-    port: u16,
+    target: Target,
+    tls: Option<crate::io::Tls>,
+    resolver: Resolver,
     user: Option<String>,
     password: Option<Secret>,
     db: i64,
@@ -253,15 +304,20 @@ struct UrlOpen {
 impl Open for UrlOpen {
     fn open(&self) -> BoxFuture<'_, Result<Box<dyn OwnConn>, CheckFailure>> {
         Box::pin(async move {
-            let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-                .await
-                .map_err(|e| CheckFailure::new(reason::io(&e)))?;
-            let _ = tcp.set_nodelay(true);
+            // Resolved, connected and (rediss://) shaken hands here, each step bounded.
+            let stream = crate::io::connect(
+                &self.resolver,
+                &self.target,
+                self.tls.as_ref(),
+                tokio::time::Instant::now(),
+            )
+            .await
+            .map_err(CheckFailure::new)?;
             // AUTH and SELECT are sent here rather than by redis-rs, which reports a refused
             // AUTH without the server's code (`WRONGPASS`, `NOAUTH`).
             let (mut conn, driver) = redis::aio::MultiplexedConnection::new_with_config(
                 &redis::RedisConnectionInfo::default(),
-                tcp,
+                stream,
                 // The engine's timeout bounds the run; redis-rs' own (500 ms by default) would
                 // fail a server that is slow but answering within it.
                 redis::AsyncConnectionConfig::new().set_response_timeout(None),

@@ -2,7 +2,7 @@
 
 use readiness_core::CheckFailure;
 
-use crate::data_reason as reason;
+use crate::reason;
 
 /// `kind` is `postgres` or `mysql`.
 pub(crate) fn failure(kind: &str, e: &sqlx::Error) -> CheckFailure {

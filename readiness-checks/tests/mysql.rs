@@ -78,7 +78,7 @@ async fn an_unknown_database_fails_with_1049() {
 async fn a_refused_connection_says_so() {
     let engine = engine_of(checks("mysql://root@127.0.0.1:1/test"), 1, 1);
     refresh_readyz(&engine).await;
-    all_fail_with(&engine, "connection refused");
+    all_fail_with(&engine, "connect: connection refused");
 }
 
 #[tokio::test]
@@ -112,7 +112,7 @@ async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_bac
     }
     let (status, body) = refresh_readyz(&engine).await;
     assert_eq!(status, 503, "{body}");
-    all_fail_with(&engine, "connection refused");
+    all_fail_with(&engine, "connect: connection refused");
 
     server.start();
     let (status, body) = refresh_readyz(&engine).await;

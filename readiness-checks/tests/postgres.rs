@@ -109,7 +109,7 @@ async fn an_unknown_database_fails_with_its_sqlstate() {
 async fn a_refused_connection_says_so() {
     let engine = engine_of(pool_checks("postgres://postgres@127.0.0.1:1/test"), 1, 1);
     refresh_readyz(&engine).await;
-    all_fail_with(&engine, "connection refused");
+    all_fail_with(&engine, "connect: connection refused");
 }
 
 #[tokio::test]
@@ -152,7 +152,7 @@ async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_bac
     }
     let (status, body) = refresh_readyz(&engine).await;
     assert_eq!(status, 503, "{body}");
-    all_fail_with(&engine, "connection refused");
+    all_fail_with(&engine, "connect: connection refused");
     // The application's own client lost its connection for good; the check says so.
     refresh_readyz(&client_engine).await;
     assert_eq!(

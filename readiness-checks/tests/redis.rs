@@ -88,7 +88,7 @@ async fn a_database_out_of_range_or_a_refused_connection_says_so() {
     );
     assert_eq!(
         reason_of(&engine, "refused").as_deref(),
-        Some("connection refused")
+        Some("connect: connection refused")
     );
 }
 
@@ -172,7 +172,7 @@ async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_bac
     assert_eq!(status, 503, "{body}");
     assert_eq!(
         reason_of(&engine, "url").as_deref(),
-        Some("connection refused")
+        Some("connect: connection refused")
     );
     assert!(reason_of(&engine, "manager").is_some());
     // A plain multiplexed connection never reconnects: the application's connection is gone,
@@ -345,7 +345,7 @@ async fn a_cluster_node_passes_only_when_the_cluster_state_is_ok() {
 fn bad_urls_are_typed_errors_without_the_password() {
     for (url, want) in [
         ("redis://:s3krit@/0", "no host"),
-        ("redis://:s3krit@h:6379/x", "not a database"),
+        ("redis://:s3krit@h:6379/x", "not a number"),
         (
             "redis://:s3krit@h:6379/0?protocol=resp3",
             "unknown option \"protocol\"",

@@ -125,6 +125,73 @@ where
     }
 }
 
+tokio::task_local! {
+    /// Who is running: set by the engine around each run of a check.
+    static RUN: RunLabels;
+}
+
+/// The labels of the check being run (its registered name, and its tenant's id), set by the
+/// engine around each run so that what a check records carries the engine's names only.
+#[derive(Clone, Debug)]
+pub(crate) struct RunLabels {
+    pub(crate) check: Arc<str>,
+    pub(crate) tenant: Option<Arc<str>>,
+    /// When the engine's timeout ends the run.
+    pub(crate) deadline: tokio::time::Instant,
+}
+
+/// When the engine's timeout will end the run in progress on this task, or `None` outside an
+/// engine's run (a check called by hand).
+///
+/// The engine cuts a run at its timeout whatever the check is doing, with the reason
+/// `timed out after …`. A check that wants to say *which* step ran out of time (`tls: handshake
+/// timed out`) bounds its steps by this deadline: its own reason then comes first.
+///
+/// ```
+/// // Outside an engine's run there is no deadline.
+/// assert!(readiness_core::run_deadline().is_none());
+/// ```
+pub fn run_deadline() -> Option<tokio::time::Instant> {
+    RUN.try_with(|run| run.deadline).ok()
+}
+
+impl RunLabels {
+    /// The labels of the run in progress on this task, if any.
+    pub(crate) fn current() -> Option<Self> {
+        RUN.try_with(Clone::clone).ok()
+    }
+
+    /// `f` (which makes the check's future) with these labels in place.
+    pub(crate) fn sync_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        RUN.sync_scope(self.clone(), f)
+    }
+
+    /// `fut` (the check's run) with these labels in place whenever it is polled. `Unpin`
+    /// like the check's boxed future, and allocates nothing.
+    pub(crate) fn scope<F: Future + Unpin>(self, fut: F) -> Scoped<F> {
+        Scoped { labels: self, fut }
+    }
+}
+
+/// A check's run with its [`RunLabels`] in place while it is polled.
+pub(crate) struct Scoped<F> {
+    labels: RunLabels,
+    fut: F,
+}
+
+impl<F: Future + Unpin> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = &mut *self;
+        let fut = &mut this.fut;
+        this.labels.sync_scope(|| Pin::new(fut).poll(cx))
+    }
+}
+
 /// The built-in liveness check: passes while the runtime's heartbeat task keeps time.
 #[derive(Debug)]
 pub(crate) struct Heartbeat {

@@ -74,7 +74,7 @@ pub mod metrics;
 mod snapshot;
 mod tenant;
 
-pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, check_fn};
+pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, check_fn, run_deadline};
 pub use config::{
     BuildError, CheckSpec, ConfigProblem, Defaults, Kind, NameError, RESERVED_NAMES, Scope,
     validate_name,
