@@ -123,11 +123,7 @@ fn a_bad_data_url_exits_2_with_one_line_naming_the_flag_and_never_the_password()
             "db=mysql://app:s3/krit@h:3306/db",
             "percent-encoded",
         ),
-        (
-            "--check",
-            "db=redis://:s3krit@h:6379/zero",
-            "not a number",
-        ),
+        ("--check", "db=redis://:s3krit@h:6379/zero", "not a number"),
         ("--tenant-check", "acme/db=redis://:s3krit@:6379", "no host"),
         ("--check", "postgres://app:s3krit@h/db", "expected NAME=URL"),
         (

@@ -41,6 +41,8 @@ pub struct Server {
     stopped: bool,
     password: Option<String>,
     extra: Vec<String>,
+    /// Redis over TLS only: the CA file redis-cli trusts.
+    tls_ca: Option<PathBuf>,
 }
 
 fn unique_dir(prefix: &str) -> PathBuf {
@@ -209,6 +211,7 @@ impl Server {
             stopped: false,
             password: None,
             extra,
+            tls_ca: None,
         };
         server.start();
         server.sql("CREATE ROLE app LOGIN PASSWORD 'app-secret'");
@@ -240,6 +243,7 @@ impl Server {
             stopped: false,
             password: None,
             extra: Vec::new(),
+            tls_ca: None,
         };
         server.start();
         server.sql(
@@ -265,6 +269,47 @@ impl Server {
             stopped: false,
             password: password.map(str::to_owned),
             extra: args.iter().map(|s| (*s).to_owned()).collect(),
+            tls_ca: None,
+        };
+        server.start();
+        server
+    }
+
+    /// Redis serving TLS only (no plain port) with this certificate, key and CA (PEM);
+    /// clients need no certificate of their own.
+    pub fn redis_tls(tls: ServerTls, ca_pem: &str) -> Server {
+        let dir = unique_dir("redis-tls");
+        let file = |name: &str, text: &str| {
+            let path = dir.join(name);
+            fs::write(&path, text).expect("write a TLS file");
+            path.to_str().expect("utf-8 path").to_owned()
+        };
+        let (cert, key, ca) = (
+            file("server.crt", &tls.cert_pem),
+            file("server.key", &tls.key_pem),
+            file("ca.pem", ca_pem),
+        );
+        let mut server = Server {
+            kind: Kind::Redis,
+            port: free_port(),
+            dir,
+            child: None,
+            stopped: false,
+            password: None,
+            extra: [
+                "--tls-cert-file",
+                &cert,
+                "--tls-key-file",
+                &key,
+                "--tls-ca-cert-file",
+                &ca,
+                "--tls-auth-clients",
+                "no",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+            tls_ca: Some(PathBuf::from(ca)),
         };
         server.start();
         server
@@ -331,17 +376,13 @@ impl Server {
             }
             Kind::Redis => {
                 let mut c = Command::new("redis-server");
-                c.args([
-                    "--port",
-                    &port,
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .args(["--dir", &dir]);
+                if self.tls_ca.is_some() {
+                    c.args(["--port", "0", "--tls-port", &port]);
+                } else {
+                    c.args(["--port", &port]);
+                }
+                c.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                    .args(["--dir", &dir]);
                 if let Some(p) = &self.password {
                     c.args(["--requirepass", p]);
                 }
@@ -370,13 +411,15 @@ impl Server {
                     self.log_tail()
                 );
             }
-            if self.answers() {
+            let answer = self.answers();
+            if answer.is_ok() {
                 return;
             }
             if started.elapsed() > START_BOUND {
                 panic!(
-                    "{:?} did not answer within {START_BOUND:?}:\n{}",
+                    "{:?} did not answer within {START_BOUND:?} ({:?}):\n{}",
                     self.kind,
+                    answer,
                     self.log_tail()
                 );
             }
@@ -384,7 +427,7 @@ impl Server {
         }
     }
 
-    fn answers(&self) -> bool {
+    fn answers(&self) -> Result<(), String> {
         let port = self.port.to_string();
         let out = match self.kind {
             Kind::Postgres => run(
@@ -405,18 +448,31 @@ impl Server {
                     "ping",
                 ],
             ),
-            Kind::Redis => {
-                let out = self.redis_cli(&["PING"]);
-                return out.status.success()
-                    && String::from_utf8_lossy(&out.stdout).contains("PONG");
-            }
+            Kind::Redis => self.redis_cli(&["PING"]),
         };
-        out.status.success()
+        let pong =
+            self.kind != Kind::Redis || String::from_utf8_lossy(&out.stdout).contains("PONG");
+        if out.status.success() && pong {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
     }
 
     fn redis_cli(&self, args: &[&str]) -> Output {
         let port = self.port.to_string();
+        let ca = self
+            .tls_ca
+            .as_ref()
+            .map(|p| p.to_str().expect("utf-8 path").to_owned());
         let mut all = vec!["-h", "127.0.0.1", "-p", &port];
+        if let Some(ca) = &ca {
+            all.extend(["--tls", "--cacert", ca, "--sni", "localhost"]);
+        }
         if let Some(p) = &self.password {
             all.extend(["-a", p, "--no-auth-warning"]);
         }
