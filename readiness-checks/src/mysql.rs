@@ -1,30 +1,4 @@
-//! MySQL and MariaDB: `COM_PING` on a connection of the check's own, opened with the
-//! application's configuration.
-//!
-//! ```text
-//! MysqlCheck::from_pool(&pool)           // sqlx::MySqlPool          (feature mysql-sqlx)
-//! MysqlCheck::from_opts(opts.clone())    // the mysql_async::Opts your Pool was built from (mysql)
-//! MysqlCheck::from_url("mysql://app@db:3306/orders")?                 (feature mysql)
-//! ```
-//!
-//! Passes when the server answers `COM_PING` with OK. Fails with the server's error number and
-//! what it means (`mysql: access denied (1045)`, `mysql: unknown database (1049)`), or with what
-//! the connection met (`connection refused`); a server that does not answer is cut off by the
-//! engine's timeout.
-//!
-//! # A busy database is not a down database
-//!
-//! The check never takes one of the application's pooled connections: it keeps **one
-//! connection of its own**, opened with the pool's own options (URL, credentials), reused across
-//! runs and reopened when it breaks. Business traffic that holds every pooled connection does not
-//! touch it, so a busy instance stays ready; a server that refuses, errors or stops answering
-//! fails the ping or the reconnect within the run's timeout. At most one connection per
-//! instance. `mysql_async`'s `Pool` does not expose the options it was built from, so that
-//! adapter takes the `Opts` themselves.
-//!
-//! Limits: the check proves that the server answers this instance, not that the pool is
-//! healthy (a pool that leaks its connections is not seen), and a server at `max_connections`
-//! refuses the check's reconnect once its connection broke.
+//! MySQL and MariaDB: `COM_PING` on a connection of the check's own ([`MysqlCheck`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -39,8 +13,48 @@ use crate::target::{CheckUrlError, Target};
 
 const EXPECTED: &str = "mysql://USER[:PASSWORD]@HOST[:PORT]/DB";
 
-/// `COM_PING` on one connection of the check's own, opened with the application's
-/// configuration; see the [module docs](self).
+/// MySQL and MariaDB: `COM_PING` on a connection of the check's own, opened with the
+/// application's configuration.
+///
+/// ```text
+/// MysqlCheck::from_pool(&pool)           // sqlx::MySqlPool          (feature mysql-sqlx)
+/// MysqlCheck::from_opts(opts.clone())    // the mysql_async::Opts your Pool was built from (mysql)
+/// MysqlCheck::from_url("mysql://app@db:3306/orders")?                 (feature mysql)
+/// ```
+///
+/// Passes when the server answers `COM_PING` with OK. Fails with the server's error number and
+/// what it means (`mysql: access denied (1045)`, `mysql: unknown database (1049)`), or with what
+/// the connection met (`connect: connection refused`); a server that does not answer is cut off
+/// by the engine's timeout. `Debug` and reasons never show the user or the password.
+///
+/// ```
+/// use readiness_checks::MysqlCheck;
+/// use readiness_core::{CheckSpec, Engine};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = MysqlCheck::from_url("mysql://app:s3cret@127.0.0.1:3306/orders")?;
+/// assert!(!format!("{db:?}").contains("s3cret"));
+/// let engine = Engine::builder().check(CheckSpec::readiness("db", db)).build()?;
+/// # let _ = engine;
+/// # Ok(()) }
+/// ```
+///
+/// # A busy database is not a down database
+///
+/// The check never takes one of the application's pooled connections: it keeps **one
+/// connection of its own**, opened with the pool's own options (URL, credentials), reused across
+/// runs and reopened when it breaks. Business traffic that holds every pooled connection does not
+/// touch it, so a busy instance stays ready; a server that refuses, errors or stops answering
+/// fails the ping or the reconnect within the run's timeout. At most one connection per
+/// instance. `mysql_async`'s `Pool` does not expose the options it was built from, so that
+/// adapter takes the `Opts` themselves.
+///
+/// Limits: the check proves that the server answers this instance, not that the pool is
+/// healthy (a pool that leaks its connections is not seen), and a server at `max_connections`
+/// refuses the check's reconnect once its connection broke. TLS: the check opens its connection
+/// with the application's options (with `mysql_async`'s own TLS settings, if any); a URL takes
+/// no TLS option.
 pub struct MysqlCheck {
     own: OwnConnection,
     shown: Arc<str>,

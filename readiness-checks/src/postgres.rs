@@ -1,36 +1,4 @@
-//! PostgreSQL: `SELECT 1` through the application's pool or client, or from a URL.
-//!
-//! ```text
-//! PostgresCheck::from_pool(&pool)  // deadpool_postgres::Pool (feature postgres-deadpool),
-//!                                  // bb8::Pool<PostgresConnectionManager<_>> (postgres-bb8),
-//!                                  // sqlx::PgPool (postgres-sqlx)
-//! PostgresCheck::from_client(client.clone()) // Arc<tokio_postgres::Client> (feature postgres)
-//! PostgresCheck::from_url("postgres://app@db:5432/orders")?            (feature postgres)
-//! ```
-//!
-//! Passes when `SELECT 1` returns its row. Fails with the server's SQLSTATE and what it means
-//! (`postgres: password authentication failed (28P01)`, `postgres: database does not exist
-//! (3D000)`), or with what the connection met (`connection refused`); a server that does not
-//! answer is cut off by the engine's timeout.
-//!
-//! # A busy database is not a down database
-//!
-//! With a pool, the check never takes one of the pool's connections: it keeps **one connection
-//! of its own**, opened through the pool's own connector (the pool's configuration, credentials
-//! and TLS), reused across runs and reopened when it breaks. Business traffic that holds every
-//! pooled connection for minutes does not touch it, so a busy instance stays ready; a server that
-//! refuses, errors, or stops answering (stopped, or hung) fails `SELECT 1` or the reconnect within
-//! the run's timeout. The cost is at most one connection per instance (shown as
-//! `application_name = readiness` where the check sets it).
-//!
-//! Limits: the check proves that the server answers this instance, not that the pool is
-//! healthy: a pool wedged by a bug of its own (a leak, every connection checked out and never
-//! returned) is not seen, and a server at `max_connections` refuses the check's reconnect even
-//! though the pool's connections still work (the check keeps its connection while it answers,
-//! so this bites only after the connection broke). With [`PostgresCheck::from_client`], the probe
-//! shares the application's one connection: `SELECT 1` queues behind the application's own
-//! queries on it, so a query longer than the timeout fails the check; give the check a pool or
-//! a URL instead when that matters.
+//! PostgreSQL: `SELECT 1` through the application's pool or client, or from a URL ([`PostgresCheck`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -46,8 +14,59 @@ use crate::target::{CheckUrlError, Target};
 const SCHEMES: &[(&str, u16)] = &[("postgres", 5432), ("postgresql", 5432)];
 const EXPECTED: &str = "postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or postgresql://)";
 
-/// `SELECT 1` through the application's PostgreSQL pool or client, or from a URL; see the
-/// [module docs](self) for each source's one line and the busy-versus-down rule.
+/// PostgreSQL: `SELECT 1` through the application's pool or client, or from a URL.
+///
+/// ```text
+/// PostgresCheck::from_pool(&pool)  // deadpool_postgres::Pool (feature postgres-deadpool),
+///                                  // bb8::Pool<PostgresConnectionManager<_>> (postgres-bb8),
+///                                  // sqlx::PgPool (postgres-sqlx)
+/// PostgresCheck::from_client(client.clone()) // Arc<tokio_postgres::Client> (feature postgres)
+/// PostgresCheck::from_url("postgres://app@db:5432/orders")?            (feature postgres)
+/// ```
+///
+/// Passes when `SELECT 1` returns its row. Fails with the server's SQLSTATE and what it means
+/// (`postgres: password authentication failed (28P01)`, `postgres: database does not exist
+/// (3D000)`), never the server's message (it names users and databases), or with what the
+/// connection met (`connect: connection refused`, a TLS reason of the `tls` feature); a server
+/// that does not answer is cut off by the engine's timeout. `Debug` and reasons show the URL as
+/// scheme, host, port and database: never the user or the password.
+///
+/// ```
+/// use readiness_checks::PostgresCheck;
+/// use readiness_core::{CheckSpec, Engine};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = PostgresCheck::from_url("postgres://app:s3cret@127.0.0.1:5432/orders")?;
+/// assert_eq!(
+///     format!("{db:?}"),
+///     "PostgresCheck { target: \"postgres://127.0.0.1:5432/orders\", .. }"
+/// );
+/// let engine = Engine::builder().check(CheckSpec::readiness("db", db)).build()?;
+/// # let _ = engine;
+/// # Ok(()) }
+/// ```
+///
+/// # A busy database is not a down database
+///
+/// With a pool, the check never takes one of the pool's connections: it keeps **one connection
+/// of its own**, opened through the pool's own connector (the pool's configuration, credentials
+/// and TLS), reused across runs and reopened when it breaks. Business traffic that holds every
+/// pooled connection for minutes does not touch it, so a busy instance stays ready; a server that
+/// refuses, errors, or stops answering (stopped, or hung) fails `SELECT 1` or the reconnect within
+/// the run's timeout. The cost is at most one connection per instance (shown as
+/// `application_name = readiness` where the check sets it).
+///
+/// Limits: the check proves that the server answers this instance, not that the pool is
+/// healthy: a pool wedged by a bug of its own (a leak, every connection checked out and never
+/// returned) is not seen, and a server at `max_connections` refuses the check's reconnect even
+/// though the pool's connections still work (the check keeps its connection while it answers,
+/// so this bites only after the connection broke). A pool's connector resolves host names
+/// itself (tokio's `lookup_host`), outside the check's bounded resolver; the URL's connection
+/// resolves within the run. With [`PostgresCheck::from_client`], the probe
+/// shares the application's one connection: `SELECT 1` queues behind the application's own
+/// queries on it, so a query longer than the timeout fails the check; give the check a pool or
+/// a URL instead when that matters.
 pub struct PostgresCheck {
     source: Source,
     shown: Arc<str>,

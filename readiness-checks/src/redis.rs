@@ -1,27 +1,4 @@
-//! Redis: `PING` through the application's connection manager or multiplexed connection, or from
-//! a URL; a cluster also needs `CLUSTER INFO` to say `cluster_state:ok`.
-//!
-//! ```text
-//! RedisCheck::from_connection(manager.clone())     // redis::aio::ConnectionManager
-//! RedisCheck::from_connection(multiplexed.clone()) // redis::aio::MultiplexedConnection
-//! RedisCheck::from_url("redis://:secret@cache:6379/0")?  // rediss:// with the `tls` feature
-//! RedisCheck::from_connection(node.clone()).cluster()     // a cluster node: cluster_state:ok
-//! ```
-//!
-//! Passes when the server answers `PONG` (with [`RedisCheck::cluster`], when `CLUSTER INFO`
-//! says `cluster_state:ok`). Fails with the server's error code (`redis: WRONGPASS`,
-//! `redis: NOAUTH`, `redis: LOADING`, `redis: cluster_state:fail`) or with what the connection
-//! met (`connection refused`); a server that does not answer is cut off by the engine's timeout.
-//!
-//! # A busy Redis is not a down Redis
-//!
-//! The application's connection manager and multiplexed connection are one pipelined
-//! connection shared by every caller: `PING` goes in the same pipe as business commands, waits
-//! only for the commands ahead of it, and adds no connection. From a URL the check keeps one
-//! multiplexed connection of its own, reused across runs and reopened when it breaks: at most
-//! one connection per instance. Limits: a blocking command (`BLPOP` with a long timeout) on the
-//! application's multiplexed connection holds the pipe, and the check with it (redis-rs advises
-//! against blocking commands on a multiplexed connection for the same reason).
+//! Redis: `PING` or `CLUSTER INFO` through the application's connection, or from a URL ([`RedisCheck`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,8 +14,45 @@ use crate::target::{CheckUrlError, Target};
 
 const EXPECTED: &str = "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (rediss:// with TLS)";
 
-/// `PING` (or `CLUSTER INFO`) through the application's Redis connection or from a URL; see
-/// the [module docs](self).
+/// Redis: `PING` through the application's connection manager or multiplexed connection, or from
+/// a URL; a cluster also needs `CLUSTER INFO` to say `cluster_state:ok`.
+///
+/// ```text
+/// RedisCheck::from_connection(manager.clone())     // redis::aio::ConnectionManager
+/// RedisCheck::from_connection(multiplexed.clone()) // redis::aio::MultiplexedConnection
+/// RedisCheck::from_url("redis://:secret@cache:6379/0")?  // rediss:// with the `tls` feature
+/// RedisCheck::from_connection(node.clone()).cluster()     // a cluster node: cluster_state:ok
+/// ```
+///
+/// Passes when the server answers `PONG` (with [`RedisCheck::cluster`], when `CLUSTER INFO`
+/// says `cluster_state:ok`). Fails with the server's error code (`redis: WRONGPASS`,
+/// `redis: NOAUTH`, `redis: LOADING`, `redis: cluster_state:fail`) or with what the connection
+/// met (`connect: connection refused`, a TLS reason of the `tls` feature); a server that does not
+/// answer is cut off by the engine's timeout (or by the connection's own response timeout, which
+/// redis-rs sets to 500 ms by default on the application's connections).
+///
+/// ```
+/// use readiness_checks::RedisCheck;
+/// use readiness_core::{CheckSpec, Engine};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cache = RedisCheck::from_url("redis://:s3cret@127.0.0.1:6379/0")?;
+/// assert!(!format!("{cache:?}").contains("s3cret"));
+/// let engine = Engine::builder().check(CheckSpec::readiness("cache", cache)).build()?;
+/// # let _ = engine;
+/// # Ok(()) }
+/// ```
+///
+/// # A busy Redis is not a down Redis
+///
+/// The application's connection manager and multiplexed connection are one pipelined
+/// connection shared by every caller: `PING` goes in the same pipe as business commands, waits
+/// only for the commands ahead of it, and adds no connection. From a URL the check keeps one
+/// multiplexed connection of its own, reused across runs and reopened when it breaks: at most
+/// one connection per instance. Limits: a blocking command (`BLPOP` with a long timeout) on the
+/// application's multiplexed connection holds the pipe, and the check with it (redis-rs advises
+/// against blocking commands on a multiplexed connection for the same reason).
 pub struct RedisCheck {
     source: Source,
     cluster: bool,
@@ -269,7 +283,7 @@ fn failure(e: &redis::RedisError) -> CheckFailure {
         return CheckFailure::new("timeout");
     }
     if e.is_connection_refusal() {
-        return CheckFailure::new("connection refused");
+        return CheckFailure::new("connect: connection refused");
     }
     if let Some(code) = e.code() {
         // Server codes are one upper-case word; anything else is not repeated.

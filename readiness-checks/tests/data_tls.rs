@@ -44,6 +44,7 @@ fn trusting(ca_pem: &str) -> TlsConfig {
         .build()
         .expect("config");
     let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_dir(&dir);
     tls
 }
 
