@@ -148,6 +148,7 @@ impl DataUrl {
     }
 
     /// The last value of option `name`, if given.
+    #[cfg(feature = "postgres")]
     pub(crate) fn option(&self, name: &str) -> Option<&str> {
         self.options
             .iter()
@@ -223,6 +224,7 @@ mod tests {
         DataUrl::parse(url, PG, "postgres://")
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn parts() {
         let u = pg("postgres://app:s%40cret@db.local:6432/orders?sslmode=require").expect("parses");

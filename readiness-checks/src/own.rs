@@ -68,6 +68,7 @@ impl OwnConnection {
 /// A failure met while opening a connection, in the shared vocabulary: an I/O error reads
 /// `connect: connection refused` (as the TCP and HTTP checks say it); a server's answer (a
 /// refused password, an unknown database) reads as it is.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) fn connecting(failure: CheckFailure, io: bool) -> CheckFailure {
     if io {
         CheckFailure::new(format!("connect: {}", failure.reason()))

@@ -13,6 +13,7 @@ pub(crate) fn failure(kind: &str, e: &sqlx::Error) -> CheckFailure {
                 return CheckFailure::new(crate::mysql::code_reason(my.number()));
             }
             match db.code() {
+                #[cfg(feature = "postgres-sqlx")]
                 Some(code) if kind == "postgres" => {
                     CheckFailure::new(crate::postgres::sqlstate_reason(&code))
                 }

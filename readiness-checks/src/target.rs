@@ -104,6 +104,7 @@ pub(crate) struct Target {
 
 impl Target {
     /// `url` of one of `schemes` (each with its default port); `form` says what was expected.
+    #[cfg(any(feature = "http", feature = "grpc"))]
     pub(crate) fn parse(
         url: &str,
         schemes: &[(&str, u16)],
@@ -171,12 +172,13 @@ impl Target {
     }
 
     /// `host:port`.
+    #[cfg(any(feature = "http", feature = "grpc"))]
     pub(crate) fn authority(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "http", feature = "grpc")))]
 mod tests {
     use super::*;
 
