@@ -20,10 +20,10 @@ use tokio::time::Instant;
 use tonic::Code;
 use tonic::transport::Endpoint;
 
-use crate::ServiceCheck;
 use crate::io::{Io, Tls, connect};
 use crate::probe::Probe;
 use crate::resolve::Resolver;
+use crate::service::ServiceCheck;
 use crate::target::{CheckUrlError, Target};
 use pb::HealthCheckRequest;
 use pb::health_check_response::ServingStatus;
@@ -100,7 +100,7 @@ impl GrpcCheck {
         let target = Self::target(url)?;
         #[cfg(feature = "tls")]
         if target.scheme == "https" {
-            let tls = crate::TlsConfig::system().map_err(CheckUrlError::Tls)?;
+            let tls = crate::tls::TlsConfig::system().map_err(CheckUrlError::Tls)?;
             return Ok(Self::own(target, Some(tls.client(b"h2"))));
         }
         Ok(Self::own(target, None))
@@ -109,7 +109,7 @@ impl GrpcCheck {
     /// A check of the server at `url` (`http://` or `https://`) with these TLS settings.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn with_tls(url: &str, tls: &crate::TlsConfig) -> Result<Self, CheckUrlError> {
+    pub fn with_tls(url: &str, tls: &crate::tls::TlsConfig) -> Result<Self, CheckUrlError> {
         let target = Self::target(url)?;
         let tls = (target.scheme == "https").then(|| tls.client(b"h2"));
         Ok(Self::own(target, tls))

@@ -19,10 +19,10 @@ use hyper_util::rt::TokioIo;
 use readiness_core::{Check, CheckFuture};
 use tokio::time::Instant;
 
-use crate::ServiceCheck;
 use crate::io::{Tls, connect, error_reason};
 use crate::probe::Probe;
 use crate::resolve::Resolver;
+use crate::service::ServiceCheck;
 use crate::target::{CheckUrlError, Target};
 
 /// How much of a response body is read (and dropped), as kubelet reads: bytes, not frames.
@@ -92,7 +92,7 @@ impl HttpCheck {
         let target = Target::parse(url, SCHEMES, FORM)?;
         #[cfg(feature = "tls")]
         let tls = if target.scheme == "https" {
-            Some(crate::TlsConfig::system().map_err(CheckUrlError::Tls)?)
+            Some(crate::tls::TlsConfig::system().map_err(CheckUrlError::Tls)?)
         } else {
             None
         };
@@ -106,7 +106,7 @@ impl HttpCheck {
     /// for a redirect to it).
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn with_tls(url: &str, tls: &crate::TlsConfig) -> Result<Self, CheckUrlError> {
+    pub fn with_tls(url: &str, tls: &crate::tls::TlsConfig) -> Result<Self, CheckUrlError> {
         let target = Target::parse(url, SCHEMES, FORM)?;
         Ok(Self::build(target, Some(tls.client(b"http/1.1"))))
     }

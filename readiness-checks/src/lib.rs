@@ -189,7 +189,7 @@ pub use service::{OkPasses, ServiceCheck, Verdict};
         feature = "redis"
     )))
 )]
-pub use target::CheckUrlError;
+pub use target::{CheckUrlError, redact_url};
 #[cfg(feature = "tcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tcp")))]
 pub use tcp::TcpCheck;

@@ -1,7 +1,7 @@
 //! The one-call service the ready-made checks are built on (through [`ServiceCheck`]): it
 //! makes one call, judges the answer, and words a failure with its target and the time taken.
 //!
-//! [`ServiceCheck`]: crate::ServiceCheck
+//! [`ServiceCheck`]: crate::service::ServiceCheck
 
 use std::future::Future;
 use std::pin::Pin;

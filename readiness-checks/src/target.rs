@@ -40,7 +40,7 @@ pub enum CheckUrlError {
     /// The TLS settings for an `https://` or `grpcs://` URL cannot be used.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    Tls(crate::TlsError),
+    Tls(crate::tls::TlsError),
 }
 
 impl CheckUrlError {
@@ -73,8 +73,18 @@ impl std::fmt::Display for CheckUrlError {
 
 impl std::error::Error for CheckUrlError {}
 
-/// A URL with its user, password and query cut out, for an error about a URL that did not
-/// parse (and so has no [`Target`]).
+/// A URL as reasons, logs and errors may show it: its user, password, query and fragment cut
+/// out, whether or not it parses.
+///
+/// ```
+/// use readiness_checks::redact_url;
+/// assert_eq!(redact_url("https://app:SECRET@db.internal:8443/health?token=SECRET"), "https://db.internal:8443/health");
+/// assert_eq!(redact_url("not a url?token=SECRET"), "not a url");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    redact(url)
+}
+
 pub(crate) fn redact(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {

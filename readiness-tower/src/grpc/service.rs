@@ -4,16 +4,17 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use readiness_core::{Engine, WeakEngine};
+use readiness_core::Engine;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use super::pb::health_server::{Health, HealthServer};
 use super::pb::{HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse};
 use super::reporter::HealthReporter;
-use super::status::{Apps, Target, status_of};
+use super::status::{Apps, Target, response, status_of};
 use super::stream::{WatchStream, watch_stream};
-use super::{LIVENESS, READINESS, STARTUP, ServingStatus, tenant_service};
+use super::{LIVENESS, READINESS, STARTUP, tenant_service};
+use crate::source::{EngineSource, WeakSource};
 
 /// How many services `List` answers at most, as in the spec and grpc-go.
 const DEFAULT_LIST_LIMIT: usize = 100;
@@ -38,7 +39,7 @@ const BUILT_IN: [&str; 4] = ["", READINESS, LIVENESS, STARTUP];
 /// ```
 #[derive(Clone)]
 pub struct HealthService {
-    engine: WeakEngine,
+    engine: WeakSource,
     apps: Arc<watch::Sender<Apps>>,
     list_limit: usize,
 }
@@ -51,8 +52,10 @@ impl fmt::Debug for HealthService {
     }
 }
 
-/// The health service for `engine`, ready for `Server::add_service`, and the reporter for the
-/// application's own services. Needs no runtime and spawns nothing.
+/// The health service for `engine` (an [`Engine`] or a
+/// [`ReloadableEngine`](readiness_core::ReloadableEngine), whose reloads it follows), ready
+/// for `Server::add_service`, and the reporter for the application's own services. Needs no
+/// runtime and spawns nothing.
 ///
 /// ```
 /// # fn f(engine: readiness_core::Engine) {
@@ -60,17 +63,20 @@ impl fmt::Debug for HealthService {
 /// # let _ = (health, reporter);
 /// # }
 /// ```
-pub fn health_service(engine: &Engine) -> (HealthServer<HealthService>, HealthReporter) {
+pub fn health_service(
+    engine: impl Into<EngineSource>,
+) -> (HealthServer<HealthService>, HealthReporter) {
     let service = HealthService::new(engine);
     let reporter = service.reporter();
     (service.into_server(), reporter)
 }
 
 impl HealthService {
-    /// A service following `engine`; it holds a weak handle only.
-    pub fn new(engine: &Engine) -> Self {
+    /// A service following `engine` (an [`Engine`] or a
+    /// [`ReloadableEngine`](readiness_core::ReloadableEngine)); it holds a weak handle only.
+    pub fn new(engine: impl Into<EngineSource>) -> Self {
         Self {
-            engine: engine.downgrade(),
+            engine: engine.into().downgrade(),
             apps: Arc::new(watch::Sender::new(Apps::new())),
             list_limit: DEFAULT_LIST_LIMIT,
         }
@@ -94,7 +100,7 @@ impl HealthService {
     }
 
     fn list(&self) -> Result<HashMap<String, HealthCheckResponse>, Status> {
-        let engine = self.engine.upgrade();
+        let engine = self.engine.engine();
         let apps = self.apps.borrow();
         let engine = engine.as_ref();
         let exhausted = |n: usize| {
@@ -132,12 +138,6 @@ impl HealthService {
     }
 }
 
-pub(crate) fn response(status: ServingStatus) -> HealthCheckResponse {
-    HealthCheckResponse {
-        status: status as i32,
-    }
-}
-
 #[tonic::async_trait]
 impl Health for HealthService {
     async fn check(
@@ -145,7 +145,7 @@ impl Health for HealthService {
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckResponse>, Status> {
         let target = Target::parse(&request.get_ref().service);
-        let engine = self.engine.upgrade();
+        let engine = self.engine.engine();
         match status_of(engine.as_ref(), &self.apps.borrow(), target) {
             Some(s) => Ok(Response::new(response(s))),
             // No echo of the name: it is client input of any length.

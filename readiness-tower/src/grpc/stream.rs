@@ -1,19 +1,19 @@
-//! `Watch`: one stream per call, woken by the engine's transitions and the reporter's changes,
-//! ended when the engine is closed.
+//! `Watch`: one stream per call, woken by the engine's transitions, the reporter's changes and
+//! reloads (the stream then follows the new engine), ended when the engine is closed.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use futures_util::Stream;
-use readiness_core::{Aggregate, TenantEvent, WeakEngine};
+use readiness_core::{Aggregate, Engine, TenantEvent};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 use tonic::Status;
 
-use super::ServingStatus;
 use super::pb::HealthCheckResponse;
-use super::service::response;
-use super::status::{Apps, Target, status_of};
+use super::pb::health_check_response::ServingStatus;
+use super::status::{Apps, Target, response, status_of};
+use crate::source::WeakSource;
 
 /// The stream a `Watch` call answers with.
 pub(crate) type WatchStream =
@@ -21,8 +21,10 @@ pub(crate) type WatchStream =
 
 struct Watcher {
     name: String,
-    engine: WeakEngine,
+    engine: WeakSource,
     apps: watch::Receiver<Apps>,
+    /// Changes at every reload of a reloadable engine (`None` for a plain one).
+    reloads: Option<watch::Receiver<u64>>,
     /// `None` once the engine is gone (or if it was gone at the start).
     aggregate: Option<watch::Receiver<Aggregate>>,
     /// Only for a `tenants/{id}` service.
@@ -35,32 +37,32 @@ struct Watcher {
 
 pub(crate) fn watch_stream(
     name: String,
-    engine: WeakEngine,
+    engine: WeakSource,
     apps: watch::Receiver<Apps>,
 ) -> WatchStream {
     // Subscribe before the first read, so that no change between the two is missed.
-    let strong = engine.upgrade();
-    let tenants = match (&strong, Target::parse(&name)) {
-        (Some(e), Target::Tenant(_)) => Some(e.subscribe_tenants()),
-        _ => None,
-    };
-    let aggregate = strong.as_ref().map(|e| e.subscribe());
+    let reloads = engine.reloads();
+    let strong = engine.engine();
     let closed: Pin<Box<dyn Future<Output = ()> + Send>> = match &strong {
+        // The close of the instance (a reload's lineage), not of one engine: a stream carries
+        // on across reloads.
         Some(e) => Box::pin(e.closed()),
         None => Box::pin(std::future::ready(())),
     };
-    // The stream holds no strong handle: a watcher never keeps the engine alive.
-    drop(strong);
-    let watcher = Watcher {
+    let mut watcher = Watcher {
         name,
         engine,
         apps,
-        aggregate,
-        tenants,
+        reloads,
+        aggregate: None,
+        tenants: None,
         closed,
         ending: false,
         last: None,
     };
+    watcher.subscribe(strong.as_ref());
+    // The stream holds no strong handle: a watcher never keeps the engine alive.
+    drop(strong);
     Box::pin(futures_util::stream::unfold(watcher, |mut w| async move {
         let next = w.next().await?;
         Some((Ok(response(next)), w))
@@ -68,13 +70,38 @@ pub(crate) fn watch_stream(
 }
 
 impl Watcher {
+    /// Follow `engine`'s transitions (the engine serving now).
+    fn subscribe(&mut self, engine: Option<&Engine>) {
+        self.tenants = match (engine, Target::parse(&self.name)) {
+            (Some(e), Target::Tenant(_)) => Some(e.subscribe_tenants()),
+            _ => None,
+        };
+        self.aggregate = engine.map(Engine::subscribe);
+    }
+
+    /// The engine's channels closed or a reload swapped it: follow the engine serving now,
+    /// or end when there is none (a plain engine dropped, or every handle gone).
+    fn follow(&mut self) {
+        let engine = match &mut self.reloads {
+            Some(rx) => {
+                rx.borrow_and_update();
+                self.engine.engine()
+            }
+            None => None,
+        };
+        match engine {
+            Some(e) => self.subscribe(Some(&e)),
+            None => self.ending = true,
+        }
+    }
+
     /// The status now; `SERVICE_UNKNOWN` for a service that does not exist (yet). Marks the
     /// wake-up sources seen first, so a change after the read wakes the stream again.
     fn current(&mut self) -> ServingStatus {
         if let Some(rx) = &mut self.aggregate {
             rx.borrow_and_update();
         }
-        let engine = self.engine.upgrade();
+        let engine = self.engine.engine();
         let apps = self.apps.borrow_and_update();
         status_of(engine.as_ref(), &apps, Target::parse(&self.name))
             .unwrap_or(ServingStatus::ServiceUnknown)
@@ -102,6 +129,7 @@ impl Watcher {
             aggregate,
             tenants,
             apps,
+            reloads,
             closed,
             ending,
             ..
@@ -130,12 +158,26 @@ impl Watcher {
                 }
             }
         };
+        let reloaded = async {
+            match reloads {
+                Some(rx) => {
+                    let _ = rx.changed().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let mut follow = false;
         tokio::select! {
             biased;
             () = closed.as_mut() => *ending = true,
-            alive = aggregate_changed => *ending |= !alive,
-            alive = tenant_changed => *ending |= !alive,
+            // A reload comes before the old engine's channels close: follow the new one.
+            () = reloaded => follow = true,
+            alive = aggregate_changed => follow = !alive,
+            alive = tenant_changed => follow = !alive,
             alive = async { apps.changed().await.is_ok() } => *ending |= !alive,
+        }
+        if follow {
+            self.follow();
         }
     }
 }
