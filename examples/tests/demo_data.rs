@@ -11,7 +11,7 @@ mod servers;
 use std::time::{Duration, Instant};
 
 use common::{Demo, STEP, http_get, run_demo};
-use servers::Server;
+use servers::{Server, test_certificates};
 
 const WRONG: &str = "hunter2-wrong";
 
@@ -146,5 +146,63 @@ fn a_bad_data_url_exits_2_with_one_line_naming_the_flag_and_never_the_password()
             !err.contains("s3") && !err.contains("krit") && !out.contains("krit"),
             "{value}: {err}"
         );
+    }
+}
+
+#[test]
+fn tls_url_forms_pass_with_the_ca_file_and_fail_without_it() {
+    let (ca, server_tls) = test_certificates();
+    let pg = Server::postgres_with(Some(server_tls.clone()));
+    let rd = Server::redis_tls(server_tls, &ca);
+    let ca_file = pg.dir().join("ca-for-the-demo.pem");
+    std::fs::write(&ca_file, &ca).expect("write the CA file");
+    let ca_file = ca_file.to_str().expect("utf-8 path");
+    let pg_url = format!(
+        "pg=postgres://app:app-secret@localhost:{}/app?sslmode=verify-full",
+        pg.port()
+    );
+    let rd_url = format!("cache=rediss://localhost:{}/0", rd.port());
+
+    let demo = Demo::start(&[
+        "--period",
+        "250ms",
+        "--show-details",
+        "--ca-file",
+        ca_file,
+        "--check",
+        &pg_url,
+        "--check",
+        &rd_url,
+    ]);
+    let body = readyz_until(&demo, 200);
+    assert!(
+        body.contains("[+]pg ok") && body.contains("[+]cache ok"),
+        "{body}"
+    );
+    drop(demo);
+
+    // Without the CA file the same servers are not trusted, and the reason says why.
+    let demo = Demo::start(&[
+        "--period",
+        "250ms",
+        "--show-details",
+        "--check",
+        &pg_url,
+        "--check",
+        &rd_url,
+    ]);
+    let deadline = Instant::now() + STEP;
+    loop {
+        let (status, body) = http_get(demo.addr, "/readyz?verbose");
+        assert_eq!(status, 503, "{body}");
+        let unknown = "tls: certificate signed by an unknown issuer";
+        if body.contains(&format!("[-]pg failed: {unknown}"))
+            && body.contains(&format!("[-]cache failed: {unknown}"))
+        {
+            assert!(!body.contains("app-secret"), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "reasons never came: {body}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -6,31 +6,9 @@
 mod common;
 
 use common::data::{engine_of, reasons, refresh_readyz};
-use common::servers::{Server, ServerTls};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use common::servers::{Server, test_certificates};
 use readiness_checks::{PostgresCheck, RedisCheck, TlsConfig};
 use readiness_core::Check;
-
-/// A private CA and a server certificate it signed for `localhost` only.
-fn certificates() -> (String, ServerTls) {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "readiness test CA");
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("key")).expect("CA");
-    let key = KeyPair::generate().expect("key");
-    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
-        .expect("params")
-        .signed_by(&key, &ca)
-        .expect("leaf");
-    (
-        ca.pem(),
-        ServerTls {
-            cert_pem: leaf.pem(),
-            key_pem: key.serialize_pem(),
-        },
-    )
-}
 
 /// Trusts `ca_pem` (besides the system's roots).
 fn trusting(ca_pem: &str) -> TlsConfig {
@@ -64,7 +42,7 @@ fn reason_of(engine: &readiness_core::Engine, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn postgres_sslmode_verifies_the_chain_and_the_name() {
-    let (ca, server_tls) = certificates();
+    let (ca, server_tls) = test_certificates();
     let server = Server::postgres_with(Some(server_tls));
     let tls = trusting(&ca);
     let port = server.port();
@@ -140,7 +118,7 @@ fn postgres_sslmodes_that_skip_verification_are_refused_at_build() {
 
 #[tokio::test]
 async fn rediss_verifies_the_chain_and_the_name() {
-    let (ca, server_tls) = certificates();
+    let (ca, server_tls) = test_certificates();
     let server = Server::redis_tls(server_tls, &ca);
     let tls = trusting(&ca);
     let port = server.port();

@@ -32,6 +32,29 @@ pub struct ServerTls {
     pub key_pem: String,
 }
 
+/// A private CA (PEM) and a server certificate it signed for `localhost` only, made now.
+pub fn test_certificates() -> (String, ServerTls) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // OpenSSL (redis-cli) matches the leaf's issuer by name: the CA needs one.
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "readiness test CA");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("key")).expect("CA");
+    let key = KeyPair::generate().expect("key");
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .signed_by(&key, &ca)
+        .expect("leaf");
+    (
+        ca.pem(),
+        ServerTls {
+            cert_pem: leaf.pem(),
+            key_pem: key.serialize_pem(),
+        },
+    )
+}
+
 /// A running throwaway server. Dropping it stops the server and removes its directory.
 pub struct Server {
     kind: Kind,
