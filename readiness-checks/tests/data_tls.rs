@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::data::{engine_of, reasons, refresh_readyz};
+use common::data::{engine_of, reason_of, refresh_readyz};
 use common::servers::{Server, test_certificates};
 use readiness_checks::{PostgresCheck, RedisCheck, TlsConfig};
 use readiness_core::Check;
@@ -31,13 +31,6 @@ fn rand_suffix() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0)
-}
-
-fn reason_of(engine: &readiness_core::Engine, name: &str) -> Option<String> {
-    reasons(engine)
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .and_then(|(_, r)| r)
 }
 
 #[tokio::test]

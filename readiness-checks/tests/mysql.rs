@@ -7,10 +7,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::data::{engine_of, reasons, refresh_readyz};
+use common::data::{
+    all_fail_with, all_pass, engine_of, hung_then_resumed, refresh_readyz, stopped_then_started,
+    wait_until,
+};
 use common::servers::Server;
 use readiness_checks::MysqlCheck;
-use readiness_core::{Check, Engine};
+use readiness_core::Check;
 
 const LOCAL: &str = "mysql://root@127.0.0.1:3306/test";
 const WRONG: &str = "hunter2-wrong";
@@ -43,18 +46,6 @@ fn checks(url: &str) -> Vec<(&'static str, Box<dyn Check>)> {
         ("opts", Box::new(MysqlCheck::from_opts(from_opts.into()))),
         ("sqlx", Box::new(MysqlCheck::from_pool(&sqlx(url, 2)))),
     ]
-}
-
-fn all_fail_with(engine: &Engine, want: &str) {
-    for (name, reason) in reasons(engine) {
-        assert_eq!(reason.as_deref(), Some(want), "{name}");
-    }
-}
-
-fn all_pass(engine: &Engine) {
-    for (name, reason) in reasons(engine) {
-        assert_eq!(reason, None, "{name}");
-    }
 }
 
 #[tokio::test]
@@ -102,52 +93,21 @@ async fn a_wrong_password_fails_with_1045_and_the_password_shows_nowhere() {
 async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_back() {
     let mut server = Server::mariadb();
     let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
-    let engine = engine_of(checks(&url), 3, 1);
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
-
-    server.shutdown();
-    for run in 1..=2 {
-        let (status, body) = refresh_readyz(&engine).await;
-        assert_eq!(status, 200, "run {run}: {body}");
-    }
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 503, "{body}");
-    all_fail_with(&engine, "connect: connection refused");
-
-    server.start();
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 200, "{body}");
-    all_pass(&engine);
+    stopped_then_started(
+        &engine_of(checks(&url), 3, 1),
+        &mut server,
+        |name, reason| {
+            assert_eq!(reason, Some("connect: connection refused"), "{name}");
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_hung_server_fails_by_timeout_and_passes_after_sigcont() {
     let mut server = Server::mariadb();
     let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
-    let engine = engine_of(checks(&url), 2, 1);
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
-
-    server.pause();
-    // Every run ends at the engine's timeout; the paused clock jumps to it while the sockets
-    // stay silent.
-    tokio::time::pause();
-    assert_eq!(
-        refresh_readyz(&engine).await.0,
-        200,
-        "one failure is below the threshold"
-    );
-    let (status, body) = refresh_readyz(&engine).await;
-    tokio::time::resume();
-    assert_eq!(status, 503, "{body}");
-    for (name, reason) in reasons(&engine) {
-        let reason = reason.unwrap_or_default();
-        assert!(reason.contains("timed out"), "{name}: {reason}");
-    }
-
-    server.resume();
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 200, "{body}");
-    all_pass(&engine);
+    hung_then_resumed(&engine_of(checks(&url), 2, 1), &mut server).await;
 }
 
 #[tokio::test]
@@ -182,14 +142,12 @@ async fn pools_held_by_business_queries_leave_readyz_at_200() {
         }));
     }
     let sleeping = "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(60)'";
-    let started = std::time::Instant::now();
-    while server.sql(sleeping).lines().count() < 4 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "business queries did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        Duration::from_secs(30),
+        "four business queries sleep",
+        || server.sql(sleeping).lines().count() == 4,
+    )
+    .await;
     // Both pools are exhausted: the application waits for a connection...
     let waited = tokio::time::timeout(Duration::from_millis(300), my.get_conn()).await;
     assert!(waited.is_err(), "mysql_async has no connection to give");

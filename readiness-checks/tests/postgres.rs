@@ -9,7 +9,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::data::{engine_of, reasons, refresh_readyz};
+use common::data::{
+    all_fail_with, all_pass, engine_of, hung_then_resumed, reason_of, refresh_readyz,
+    stopped_then_started, wait_until,
+};
 use common::servers::Server;
 use readiness_checks::PostgresCheck;
 use readiness_core::Check;
@@ -62,18 +65,6 @@ fn pool_checks(url: &str) -> Vec<(&'static str, Box<dyn Check>)> {
         ("bb8", Box::new(PostgresCheck::from_pool(&bb8(url, 2)))),
         ("sqlx", Box::new(PostgresCheck::from_pool(&sqlx(url, 2)))),
     ]
-}
-
-fn all_fail_with(engine: &readiness_core::Engine, want: &str) {
-    for (name, reason) in reasons(engine) {
-        assert_eq!(reason.as_deref(), Some(want), "{name}");
-    }
-}
-
-fn all_pass(engine: &readiness_core::Engine) {
-    for (name, reason) in reasons(engine) {
-        assert_eq!(reason, None, "{name}");
-    }
 }
 
 #[tokio::test]
@@ -141,31 +132,17 @@ async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_bac
         1,
         1,
     );
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
     assert_eq!(refresh_readyz(&client_engine).await.0, 200);
-
-    server.shutdown();
-    // failure_threshold 3: two failed runs keep the instance ready, the third turns it.
-    for run in 1..=2 {
-        let (status, body) = refresh_readyz(&engine).await;
-        assert_eq!(status, 200, "run {run}: {body}");
-    }
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 503, "{body}");
-    all_fail_with(&engine, "connect: connection refused");
+    stopped_then_started(&engine, &mut server, |name, reason| {
+        assert_eq!(reason, Some("connect: connection refused"), "{name}");
+    })
+    .await;
     // The application's own client lost its connection for good; the check says so.
     refresh_readyz(&client_engine).await;
     assert_eq!(
-        reasons(&client_engine)[0].1.as_deref(),
+        reason_of(&client_engine, "client").as_deref(),
         Some("postgres: connection closed")
     );
-
-    server.start();
-    // success_threshold 1: the first run after the return passes (each adapter's connection
-    // broke with the server and is reopened within that run).
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 200, "{body}");
-    all_pass(&engine);
 }
 
 #[tokio::test]
@@ -177,39 +154,7 @@ async fn a_hung_server_fails_by_timeout_and_passes_after_sigcont() {
         "client",
         Box::new(PostgresCheck::from_client(client(&url).await)),
     ));
-    let engine = engine_of(checks, 2, 1);
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
-
-    server.pause();
-    // Nothing answers: every run ends at the engine's timeout. The paused clock jumps to it
-    // while the runtime waits on sockets that stay silent, so no real time passes.
-    tokio::time::pause();
-    assert_eq!(
-        refresh_readyz(&engine).await.0,
-        200,
-        "one failure is below the threshold"
-    );
-    let (status, body) = refresh_readyz(&engine).await;
-    tokio::time::resume();
-    assert_eq!(status, 503, "{body}");
-    for (name, reason) in reasons(&engine) {
-        let reason = reason.unwrap_or_default();
-        assert!(reason.contains("timed out"), "{name}: {reason}");
-    }
-
-    server.resume();
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 200, "{body}");
-    all_pass(&engine);
-}
-
-/// Polls `cond` every 50 ms, at most `bound`.
-async fn wait_until(bound: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !cond() {
-        assert!(started.elapsed() < bound, "not within {bound:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    hung_then_resumed(&engine_of(checks, 2, 1), &mut server).await;
 }
 
 #[tokio::test]

@@ -7,10 +7,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::data::{engine_of, reasons, refresh_readyz};
+use common::data::{
+    all_pass, engine_of, hung_then_resumed, reason_of, refresh_readyz, stopped_then_started,
+    wait_until,
+};
 use common::servers::Server;
 use readiness_checks::RedisCheck;
-use readiness_core::{Check, Engine};
+use readiness_core::Check;
 
 const LOCAL: &str = "redis://127.0.0.1:6379";
 const WRONG: &str = "hunter2-wrong";
@@ -42,19 +45,6 @@ async fn checks(url: &str) -> Vec<(&'static str, Box<dyn Check>)> {
             Box::new(RedisCheck::from_connection(multiplexed(url).await)),
         ),
     ]
-}
-
-fn reason_of(engine: &Engine, name: &str) -> Option<String> {
-    reasons(engine)
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .and_then(|(_, r)| r)
-}
-
-fn all_pass(engine: &Engine) {
-    for (name, reason) in reasons(engine) {
-        assert_eq!(reason, None, "{name}");
-    }
 }
 
 #[tokio::test]
@@ -160,64 +150,28 @@ async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_bac
         1,
         1,
     );
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
     assert_eq!(refresh_readyz(&plain).await.0, 200);
-
-    server.shutdown();
-    for run in 1..=2 {
-        let (status, body) = refresh_readyz(&engine).await;
-        assert_eq!(status, 200, "run {run}: {body}");
-    }
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(
-        reason_of(&engine, "url").as_deref(),
-        Some("connect: connection refused")
-    );
-    assert!(reason_of(&engine, "manager").is_some());
+    // The URL's own connection is reopened, and the manager reconnects, within the first run
+    // after the return.
+    stopped_then_started(&engine, &mut server, |name, reason| {
+        if name == "url" {
+            assert_eq!(reason, Some("connect: connection refused"));
+        } else {
+            assert!(reason.is_some(), "{name}");
+        }
+    })
+    .await;
     // A plain multiplexed connection never reconnects: the application's connection is gone,
     // and the check says so.
     refresh_readyz(&plain).await;
     assert!(reason_of(&plain, "multiplexed").is_some());
-
-    server.start();
-    // The URL's own connection is reopened, and the manager reconnects, within the first run.
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 200, "{body}");
-    all_pass(&engine);
 }
 
 #[tokio::test]
 async fn a_hung_server_fails_by_timeout_and_passes_after_sigcont() {
     let mut server = Server::redis(None);
     let url = format!("redis://127.0.0.1:{}", server.port());
-    let engine = engine_of(checks(&url).await, 2, 1);
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
-
-    server.pause();
-    tokio::time::pause();
-    assert_eq!(
-        refresh_readyz(&engine).await.0,
-        200,
-        "one failure is below the threshold"
-    );
-    let (status, body) = refresh_readyz(&engine).await;
-    tokio::time::resume();
-    assert_eq!(status, 503, "{body}");
-    for (name, reason) in reasons(&engine) {
-        let reason = reason.unwrap_or_default();
-        // The connection's own response timeout (redis-rs' default, 500 ms) may end the run
-        // before the engine's does.
-        assert!(
-            reason.contains("timed out") || reason == "timeout",
-            "{name}: {reason}"
-        );
-    }
-
-    server.resume();
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 200, "{body}");
-    all_pass(&engine);
+    hung_then_resumed(&engine_of(checks(&url).await, 2, 1), &mut server).await;
 }
 
 #[tokio::test]
@@ -238,18 +192,17 @@ async fn blocked_business_connections_leave_readyz_at_200() {
                 .await;
         }));
     }
-    let started = std::time::Instant::now();
-    while server
-        .sql("INFO clients")
-        .lines()
-        .all(|l| l.trim() != "blocked_clients:4")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "business did not block"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        Duration::from_secs(30),
+        "four business clients block",
+        || {
+            server
+                .sql("INFO clients")
+                .lines()
+                .any(|l| l.trim() == "blocked_clients:4")
+        },
+    )
+    .await;
     for _ in 0..3 {
         let (status, body) = refresh_readyz(&engine).await;
         assert_eq!(status, 200, "{body}");
@@ -314,14 +267,10 @@ async fn a_cluster_node_passes_only_when_the_cluster_state_is_ok() {
     assert_eq!(reason_of(&engine, "ping"), None);
 
     server.sql("CLUSTER ADDSLOTSRANGE 0 16383");
-    let started = std::time::Instant::now();
-    while !server.sql("CLUSTER INFO").contains("cluster_state:ok") {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the cluster did not turn ok"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(Duration::from_secs(30), "the cluster turns ok", || {
+        server.sql("CLUSTER INFO").contains("cluster_state:ok")
+    })
+    .await;
     let (status, body) = refresh_readyz(&engine).await;
     assert_eq!(status, 200, "{body}");
 

@@ -11,6 +11,8 @@ use readiness_core::{Check, CheckSpec, Engine};
 use readiness_tower::ReadinessLayer;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
+use super::servers::Server;
+
 /// The check's timeout in these tests: ample for a loaded 2-core machine (a passing run takes
 /// milliseconds); the hung-server tests run it on the paused clock.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,11 +84,92 @@ pub async fn readyz(engine: &Engine) -> (u16, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-/// The engine's current reason for `db` (`None` while it passes).
-pub fn reason(engine: &Engine) -> Option<String> {
+/// The engine's current reason for check `name` (`None` while it passes).
+pub fn reason_of(engine: &Engine, name: &str) -> Option<String> {
     engine
         .snapshot()
-        .check("db")
+        .check(name)
         .and_then(|c| c.reason())
         .map(str::to_owned)
+}
+
+/// Every check fails with `want`.
+pub fn all_fail_with(engine: &Engine, want: &str) {
+    for (name, reason) in reasons(engine) {
+        assert_eq!(reason.as_deref(), Some(want), "{name}");
+    }
+}
+
+/// Every check passes.
+pub fn all_pass(engine: &Engine) {
+    for (name, reason) in reasons(engine) {
+        assert_eq!(reason, None, "{name}");
+    }
+}
+
+/// Polls `cond` every 50 ms, at most `bound` (waiting on a real server's state).
+pub async fn wait_until(bound: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !cond() {
+        assert!(started.elapsed() < bound, "not within {bound:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The engine's checks pass; `server` is stopped: with failure threshold 3, two failed runs
+/// keep `/readyz` at 200 and the third turns it 503; once it is started again, the first run
+/// passes (success threshold 1). Each check's reason while the server is down is handed to
+/// `down` with the check's name.
+pub async fn stopped_then_started(
+    engine: &Engine,
+    server: &mut Server,
+    down: impl Fn(&str, Option<&str>),
+) {
+    assert_eq!(refresh_readyz(engine).await.0, 200);
+    server.shutdown();
+    for run in 1..=2 {
+        let (status, body) = refresh_readyz(engine).await;
+        assert_eq!(status, 200, "run {run}: {body}");
+    }
+    let (status, body) = refresh_readyz(engine).await;
+    assert_eq!(status, 503, "{body}");
+    for (name, reason) in reasons(engine) {
+        down(&name, reason.as_deref());
+    }
+    server.start();
+    let (status, body) = refresh_readyz(engine).await;
+    assert_eq!(status, 200, "{body}");
+    all_pass(engine);
+}
+
+/// The engine's checks pass; `server` is hung (SIGSTOP): with failure threshold 2, every run
+/// ends at a timeout, one failure keeps `/readyz` at 200 and the second turns it 503; after
+/// SIGCONT the first run passes. The runs that time out go on the paused clock, which jumps to
+/// the timeout while the sockets stay silent (no real time passes); the others on the real
+/// clock. A reason is the engine's (`timed out after 5s`) or the client's own response timeout
+/// (`timeout`: redis-rs' 500 ms default on the application's connections).
+pub async fn hung_then_resumed(engine: &Engine, server: &mut Server) {
+    assert_eq!(refresh_readyz(engine).await.0, 200);
+    server.pause();
+    tokio::time::pause();
+    let first = refresh_readyz(engine).await;
+    let second = refresh_readyz(engine).await;
+    tokio::time::resume();
+    assert_eq!(
+        first.0, 200,
+        "one failure is below the threshold: {}",
+        first.1
+    );
+    assert_eq!(second.0, 503, "{}", second.1);
+    for (name, reason) in reasons(engine) {
+        let reason = reason.unwrap_or_default();
+        assert!(
+            reason.contains("timed out") || reason == "timeout",
+            "{name}: {reason}"
+        );
+    }
+    server.resume();
+    let (status, body) = refresh_readyz(engine).await;
+    assert_eq!(status, 200, "{body}");
+    all_pass(engine);
 }
