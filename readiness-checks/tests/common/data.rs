@@ -173,3 +173,22 @@ pub async fn hung_then_resumed(engine: &Engine, server: &mut Server) {
     assert_eq!(status, 200, "{body}");
     all_pass(engine);
 }
+
+/// Runs each check 100 times, counting the server's client connections (server-side) before
+/// and after: each check may add at most `extra(name)`. Every check stays alive to the end, so
+/// each one's connection is counted once. Prints the counts.
+pub async fn hundred_runs_add_at_most(
+    server: &Server,
+    checks: &[(&str, Box<dyn Check>)],
+    extra: impl Fn(&str) -> usize,
+) {
+    for (name, check) in checks {
+        let before = server.client_connections();
+        for run in 0..100 {
+            assert_eq!(check.check().await, Ok(()), "{name} run {run}");
+        }
+        let after = server.client_connections();
+        println!("{name}: {before} connections before 100 runs, {after} after");
+        assert!(after <= before + extra(name), "{name}: {before} -> {after}");
+    }
+}
