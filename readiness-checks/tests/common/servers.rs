@@ -83,6 +83,17 @@ fn unique_dir(prefix: &str) -> PathBuf {
     dir
 }
 
+/// Removes a directory when a server fails before it exists (its own drop does after).
+struct DirGuard(Option<PathBuf>);
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// A port nobody listens on right now (bound and released; the server binds it next).
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -177,6 +188,7 @@ impl Server {
     /// PostgreSQL serving TLS with the given certificate (ssl = on).
     pub fn postgres_with(tls: Option<ServerTls>) -> Server {
         let dir = unique_dir("pg");
+        let mut guard = DirGuard(Some(dir.clone()));
         run_ok(
             "chown",
             &["postgres:postgres", dir.to_str().expect("utf-8 dir")],
@@ -226,6 +238,8 @@ impl Server {
             run_ok("chmod", &["600", key.to_str().expect("utf-8")]);
             extra.extend(["-c", "ssl=on"].map(String::from));
         }
+        // From here the server's own drop removes the directory.
+        guard.0 = None;
         let mut server = Server {
             kind: Kind::Postgres,
             port: free_port(),
@@ -246,18 +260,27 @@ impl Server {
     /// `app-secret` is a password-checked user, database `test`.
     pub fn mariadb() -> Server {
         let dir = unique_dir("maria");
+        let mut guard = DirGuard(Some(dir.clone()));
         let data = dir.join("data");
+        // MariaDB names its temporary tables after its pid and thread in its tmpdir: two
+        // servers sharing /tmp (a bootstrap next to another test's server) delete each other's
+        // ("Installation of system tables failed"). Each has a tmpdir of its own.
+        let tmp = dir.join("tmp");
+        fs::create_dir_all(&tmp).expect("create the server's tmpdir");
         run_ok(
             "mariadb-install-db",
             &[
                 "--no-defaults",
                 "--user=root",
                 &format!("--datadir={}", data.display()),
+                &format!("--tmpdir={}", tmp.display()),
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
                 "--skip-name-resolve",
             ],
         );
+        // From here the server's own drop removes the directory.
+        guard.0 = None;
         let mut server = Server {
             kind: Kind::MariaDb,
             port: free_port(),
@@ -388,6 +411,7 @@ impl Server {
                 c.arg("--no-defaults")
                     .arg("--user=root")
                     .arg(format!("--datadir={dir}/data"))
+                    .arg(format!("--tmpdir={dir}/tmp"))
                     .arg(format!("--socket={dir}/mysqld.sock"))
                     .arg(format!("--pid-file={dir}/mysqld.pid"))
                     .arg(format!("--port={port}"))
