@@ -13,7 +13,9 @@ use readiness_core::Check;
 
 /// The URL forms a dependency flag takes.
 pub(crate) const URL_FORMS: &str = "tcp://HOST:PORT, http(s)://HOST:PORT/PATH, \
-     grpc(s)://HOST:PORT[/SERVICE], dns://NAME, disk:PATH?min_free=SIZE or cert:PATH";
+     grpc(s)://HOST:PORT[/SERVICE], postgres://USER[:PASSWORD]@HOST:PORT/DB (also postgresql://), \
+     mysql://USER[:PASSWORD]@HOST:PORT/DB, redis(s)://[:PASSWORD@]HOST:PORT[/DB], dns://NAME, \
+     disk:PATH?min_free=SIZE or cert:PATH";
 
 /// What every check built from a URL shares (set by flags that apply to every check).
 #[derive(Clone, Debug, Default)]
@@ -53,6 +55,9 @@ pub(crate) fn parse_check(
     url: &str,
     opts: &CheckOptions,
 ) -> Result<Arc<dyn Check>, String> {
+    if let Some(check) = crate::data::parse_data_check(flag, url, opts.tls.as_ref()) {
+        return check;
+    }
     let shown = redact_url(url);
     let bad = |why: &str| format!("{flag}: invalid URL {shown:?}: {why}");
     let host_port = |addr: &str| match addr.rsplit_once(':') {

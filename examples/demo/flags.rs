@@ -192,7 +192,8 @@ pub(crate) fn parse_dep(flag: &str, v: &str, opts: &CheckOptions) -> Result<Dep,
 fn split_dep(flag: &str, v: &str) -> Result<Pending, FlagError> {
     let (name, url) = v.split_once('=').ok_or_else(|| {
         FlagError(format!(
-            "{flag}: expected NAME=URL ({URL_FORMS}), got {v:?}"
+            "{flag}: expected NAME=URL ({URL_FORMS}), got {:?}",
+            readiness_checks::redact_url(v)
         ))
     })?;
     Ok(Pending {
@@ -286,7 +287,8 @@ pub(crate) fn parse_flags(
             "--tenant-check" => {
                 let shape = || {
                     FlagError(format!(
-                        "{flag}: expected ID/NAME=URL ({URL_FORMS}), got {v:?}"
+                        "{flag}: expected ID/NAME=URL ({URL_FORMS}), got {:?}",
+                        readiness_checks::redact_url(v)
                     ))
                 };
                 let (id, rest) = v.split_once('/').ok_or_else(shape)?;

@@ -25,6 +25,7 @@
 
 mod checks;
 mod checks_file;
+mod data;
 mod engine;
 mod flags;
 mod server;

@@ -109,6 +109,7 @@ pub(crate) fn error_reason(
 }
 
 /// The TLS failure in an error's chain, if any (never with feature `tls` off).
+#[cfg_attr(not(any(feature = "http", feature = "grpc")), allow(dead_code))]
 pub(crate) fn tls_describe(_e: &(dyn std::error::Error + 'static), _host: &str) -> Option<String> {
     #[cfg(feature = "tls")]
     return crate::tls::describe(_e, _host);

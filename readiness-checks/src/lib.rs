@@ -10,6 +10,24 @@
 //! | `tls` | [`TlsConfig`], [`CertificateCheck`] | `CertificateCheck::new("/etc/tls/tls.crt")?` | every certificate in the file is valid now (and for `min_validity`) |
 //! | `dns` | [`DnsCheck`] | `DnsCheck::new("db.internal")` | the name resolves (to the expected addresses) |
 //! | `disk` | [`DiskSpaceCheck`] | `DiskSpaceCheck::new("/var/lib/app")` | at least 10 MiB (or your threshold) free |
+//! | `postgres` | [`PostgresCheck`] | `PostgresCheck::from_pool(&pool)` | `SELECT 1` returns its row |
+//! | `mysql` | [`MysqlCheck`] | `MysqlCheck::from_pool(&pool)` | the server answers `COM_PING` |
+//! | `redis` | [`RedisCheck`] | `RedisCheck::from_connection(manager.clone())` | `PONG` (a cluster: `cluster_state:ok` too) |
+//!
+//! The data checks take what the application already has: `from_pool` takes a
+//! `deadpool_postgres::Pool`, a `bb8::Pool` of `bb8_postgres` or an `sqlx::PgPool` (features
+//! `postgres-deadpool`, `postgres-bb8`, `postgres-sqlx`) and an `sqlx::MySqlPool` (`mysql-sqlx`);
+//! `PostgresCheck::from_client` a `tokio_postgres::Client`, `MysqlCheck::from_opts` the
+//! `mysql_async::Opts` of a pool, `RedisCheck::from_connection` a `ConnectionManager` or a
+//! `MultiplexedConnection`; each also takes a URL (`from_url`, the demo's `postgres://`,
+//! `mysql://`, `redis://`, `rediss://`).
+//!
+//! **A busy database is not a down database.** A pool-based check never waits for the pool:
+//! it keeps one connection of its own, opened through the pool's own connector and kept across
+//! runs, so business traffic that holds every pooled connection leaves the instance ready,
+//! while a server that refuses, errors or stops answering fails the check within its timeout;
+//! at most one extra connection per instance (Redis, whose connections are pipelined, goes
+//! through the application's connection and adds none). Each check's docs give the limits.
 //!
 //! `https://` and `grpcs://` need `tls` besides `http` or `grpc`: rustls with the `ring`
 //! provider (no OpenSSL, no aws-lc, no C toolchain), verification always on, the system's
@@ -61,11 +79,18 @@
     feature = "grpc",
     feature = "tls",
     feature = "dns",
-    feature = "disk"
+    feature = "disk",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis"
 ))]
 mod bounded;
-#[cfg(any(feature = "http", feature = "grpc"))]
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+mod data_url;
+#[cfg(any(feature = "http", feature = "grpc", feature = "redis"))]
 mod io;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+mod own;
 #[cfg(any(feature = "http", feature = "grpc"))]
 mod probe;
 #[cfg(any(
@@ -74,12 +99,31 @@ mod probe;
     feature = "grpc",
     feature = "tls",
     feature = "dns",
-    feature = "disk"
+    feature = "disk",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis"
 ))]
 mod reason;
-#[cfg(any(feature = "tcp", feature = "http", feature = "grpc", feature = "dns"))]
+#[cfg(any(
+    feature = "tcp",
+    feature = "http",
+    feature = "grpc",
+    feature = "dns",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis"
+))]
 mod resolve;
-#[cfg(any(feature = "http", feature = "grpc"))]
+#[cfg(any(feature = "postgres-sqlx", feature = "mysql-sqlx"))]
+mod sqlx_reason;
+#[cfg(any(
+    feature = "http",
+    feature = "grpc",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis"
+))]
 mod target;
 
 // One module a kind.
@@ -91,6 +135,12 @@ mod dns;
 mod grpc;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(feature = "service")]
 mod service;
 #[cfg(feature = "tcp")]
@@ -110,11 +160,35 @@ pub use grpc::GrpcCheck;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::HttpCheck;
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub use mysql::MysqlCheck;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{PostgresCheck, PostgresPool};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{RedisCheck, RedisConnection};
 #[cfg(feature = "service")]
 #[cfg_attr(docsrs, doc(cfg(feature = "service")))]
 pub use service::{OkPasses, ServiceCheck, Verdict};
-#[cfg(any(feature = "http", feature = "grpc"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "http", feature = "grpc"))))]
+#[cfg(any(
+    feature = "http",
+    feature = "grpc",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "http",
+        feature = "grpc",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "redis"
+    )))
+)]
 pub use target::{CheckUrlError, redact_url};
 #[cfg(feature = "tcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tcp")))]

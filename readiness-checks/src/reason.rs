@@ -7,7 +7,10 @@
     feature = "http",
     feature = "grpc",
     feature = "tls",
-    feature = "disk"
+    feature = "disk",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis"
 ))]
 /// An I/O error in a few words: `connection refused`, `timed out`, … (the OS's own text for
 /// the rarer kinds).
@@ -52,7 +55,28 @@ pub(crate) fn rfc3339(unix_secs: i64) -> String {
     )
 }
 
-#[cfg(any(feature = "tcp", feature = "http", feature = "grpc"))]
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+/// The first `io::Error` in an error's chain (a client library's error that wraps one).
+pub(crate) fn io_source<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a std::io::Error> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        next = err.source();
+    }
+    None
+}
+
+#[cfg(any(
+    feature = "tcp",
+    feature = "http",
+    feature = "grpc",
+    feature = "postgres",
+    feature = "redis"
+))]
 /// A step of a run bounded by the engine's deadline for the run, so that a step that runs
 /// out of time says which it was (`{step} timed out`) before the engine's own
 /// `timed out after …` would. Outside an engine's run the step is unbounded.

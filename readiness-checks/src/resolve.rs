@@ -54,7 +54,13 @@ impl Resolver {
         Ok(found)
     }
 
-    #[cfg(any(feature = "tcp", feature = "http", feature = "grpc"))]
+    #[cfg(any(
+        feature = "tcp",
+        feature = "http",
+        feature = "grpc",
+        feature = "postgres",
+        feature = "redis"
+    ))]
     /// A TCP connection to `host:port`: each address in turn until one answers.
     pub(crate) async fn connect(
         &self,

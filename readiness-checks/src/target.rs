@@ -86,16 +86,16 @@ pub fn redact_url(url: &str) -> String {
 }
 
 pub(crate) fn redact(url: &str) -> String {
-    let url = url.split(['?', '#']).next().unwrap_or("");
     match url.split_once("://") {
         Some((scheme, rest)) => {
-            let end = rest.find('/').unwrap_or(rest.len());
-            match rest[..end].rfind('@') {
-                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-                None => url.to_owned(),
-            }
+            // Everything up to the last `@` goes, not only up to the first `/`: a password
+            // with an unescaped `/`, `?`, `#` or `@` must not leak through a URL that did not
+            // parse.
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
+            let rest = rest.split(['?', '#']).next().unwrap_or("");
+            format!("{scheme}://{rest}")
         }
-        None => url.to_owned(),
+        None => url.split(['?', '#']).next().unwrap_or("").to_owned(),
     }
 }
 
@@ -114,6 +114,7 @@ pub(crate) struct Target {
 
 impl Target {
     /// `url` of one of `schemes` (each with its default port); `form` says what was expected.
+    #[cfg(any(feature = "http", feature = "grpc"))]
     pub(crate) fn parse(
         url: &str,
         schemes: &[(&str, u16)],
@@ -181,12 +182,13 @@ impl Target {
     }
 
     /// `host:port`.
+    #[cfg(any(feature = "http", feature = "grpc"))]
     pub(crate) fn authority(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "http", feature = "grpc")))]
 mod tests {
     use super::*;
 
@@ -210,8 +212,16 @@ mod tests {
             "grpc://u:SECRET@h:1",
             "http://h:0/?token=SECRET",
             "not a url ?token=SECRET",
+            "postgres://app:SE/CRET@h/db",
+            "postgres://app:SE?CRET@h/db",
+            "postgres://app:SE#CRET@h/db",
+            "redis://:SE@CRET@h:6379",
         ] {
-            assert!(!redact(url).contains("SECRET"), "{url}: {}", redact(url));
+            let shown = redact(url);
+            assert!(
+                !shown.contains("SECRET") && !shown.contains("CRET"),
+                "{url}: {shown}"
+            );
         }
         assert_eq!(
             Target::parse("http://user:SECRET@h/", HTTP, ""),
