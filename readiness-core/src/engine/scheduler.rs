@@ -219,6 +219,10 @@ impl Drop for Waiting<'_> {
 pub(super) struct RunEnd {
     check: CheckRef,
     class: RunClass,
+    /// When the run started (`None` when its task died unseen): periods count from starts, as
+    /// the kubelet's probes do, so a run that takes its whole timeout does not push the next
+    /// one a timeout later.
+    started: Option<Instant>,
 }
 
 impl Scheduler {
@@ -386,16 +390,18 @@ impl Scheduler {
         );
         let mut plan = lock(&self.plan);
         let rerun = s.rerun.swap(false, Ordering::SeqCst);
-        let delay = match end.class {
+        // `true`: the delay counts from the run's start (its period); `false`: from now (a
+        // back-off after a timeout or a death).
+        let (delay, from_start) = match end.class {
             RunClass::InTime | RunClass::Coalesced => {
                 s.streak.store(0, Ordering::SeqCst);
                 s.deaths.store(0, Ordering::SeqCst);
                 s.lane.store(LANE_HEALTHY, Ordering::SeqCst);
-                next
+                (next, true)
             }
             // Its dependency passed while it found itself blocked: its turn comes at once.
-            RunClass::NotRun if rerun => Duration::ZERO,
-            RunClass::NotRun => next,
+            RunClass::NotRun if rerun => (Duration::ZERO, false),
+            RunClass::NotRun => (next, true),
             RunClass::TimedOut => {
                 s.deaths.store(0, Ordering::SeqCst);
                 let streak = s.streak.fetch_add(1, Ordering::SeqCst).saturating_add(1);
@@ -403,19 +409,25 @@ impl Scheduler {
                 let saturated = !plan.pools[target.pool()].slow.is_empty();
                 if saturated && slot.failing.load(Ordering::SeqCst) {
                     let cap = cfg.period.max(shared.options.slow_backoff_max);
-                    doubled(cfg.period, streak, cap).max(next)
+                    (doubled(cfg.period, streak, cap).max(next), false)
                 } else {
-                    next
+                    (next, true)
                 }
             }
             RunClass::Died => {
                 let deaths = s.deaths.fetch_add(1, Ordering::SeqCst).saturating_add(1);
                 s.streak.fetch_add(1, Ordering::SeqCst);
                 s.lane.store(LANE_SLOW, Ordering::SeqCst);
-                shared.restart_backoff(deaths).max(next)
+                (shared.restart_backoff(deaths).max(next), false)
             }
         };
-        let at = Instant::now().checked_add(delay);
+        let now = Instant::now();
+        let from = match end.started {
+            Some(started) if from_start => started.min(now),
+            _ => now,
+        };
+        // A run that took longer than its period runs again at once.
+        let at = from.checked_add(delay).map(|at| at.max(now));
         match at {
             Some(at) => push_timer(&mut plan, shared, slot, end.check, at),
             None => {
@@ -489,6 +501,7 @@ fn spawn_run(
     let s = shared.clone();
     let end_ref = check.clone();
     let handle = runs.spawn(async move {
+        let started = Some(Instant::now());
         let class = AssertUnwindSafe(s.run_scheduled(&target))
             .catch_unwind()
             .await
@@ -497,6 +510,7 @@ fn spawn_run(
         RunEnd {
             check: end_ref,
             class,
+            started,
         }
     });
     ids.insert(handle.id(), check);
@@ -529,7 +543,11 @@ pub(super) async fn drive(
                         Some(end)
                     }
                     // Only an abort ends a run without a result (the engine is stopping).
-                    Err(e) => ids.remove(&e.id()).map(|check| RunEnd { check, class: RunClass::Died }),
+                    Err(e) => ids.remove(&e.id()).map(|check| RunEnd {
+                        check,
+                        class: RunClass::Died,
+                        started: None,
+                    }),
                 };
                 if let Some(end) = end {
                     shared.sched.finish(shared, end);
