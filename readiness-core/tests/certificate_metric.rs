@@ -25,8 +25,7 @@ fn saw_certificate(secs: u64) -> impl readiness_core::Check {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_gauge_carries_the_registered_check_name_and_tenant_id() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let engine = Engine::builder()
         .without_heartbeat()
         .check(CheckSpec::readiness(
@@ -70,8 +69,7 @@ async fn the_gauge_carries_the_registered_check_name_and_tenant_id() {
 
 #[test]
 fn outside_a_run_nothing_is_recorded() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     assert!(!record_certificate_expiry(SystemTime::now()));
     assert!(
         rec.writes_to(CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS)
@@ -93,11 +91,9 @@ async fn a_run_knows_its_deadline_and_outside_a_run_there_is_none() {
             Ok::<(), std::io::Error>(())
         }
     });
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(CheckSpec::readiness("api", check).timeout(Duration::from_millis(750)))
-        .build()
-        .expect("valid");
+    let engine = engine_without_heartbeat([
+        CheckSpec::readiness("api", check).timeout(Duration::from_millis(750))
+    ]);
     engine.refresh().await.expect("runs");
     assert_eq!(
         *seen.lock().expect("lock"),

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FAIL, LogRecorder, OK, Op, Switch, advance, settle};
+use common::{FAIL, LogRecorder, OK, Op, Switch, advance, engine_without_heartbeat, settle};
 use readiness_core::metrics::{CHECK_DURATION_SECONDS, CHECK_STATE};
 use readiness_core::{CheckSpec, ConfigProblem, Engine, Kind, Scope, Status};
 
@@ -42,8 +42,7 @@ fn passing() -> (Status, Option<String>, Option<String>) {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_failing_dependency_blocks_at_once_and_its_recovery_runs_the_check_at_once() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
     let api = Switch::new(OK);
     let engine = Engine::builder()
@@ -142,16 +141,12 @@ async fn a_failing_dependency_blocks_at_once_and_its_recovery_runs_the_check_at_
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn blocks_cascade_through_a_chain_and_name_the_nearest_dependency() {
-    let c = Switch::new(OK);
-    let b = Switch::new(OK);
-    let a = Switch::new(OK);
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(spec("a", &a).depends_on("b"))
-        .check(spec("b", &b).depends_on("c"))
-        .check(spec("c", &c))
-        .build()
-        .expect("valid");
+    let [c, b, a] = [OK; 3].map(Switch::new);
+    let engine = engine_without_heartbeat([
+        spec("a", &a).depends_on("b"),
+        spec("b", &b).depends_on("c"),
+        spec("c", &c),
+    ]);
     engine.refresh().await.expect("runs");
     assert_eq!((a.runs(), b.runs(), c.runs()), (1, 1, 1), "each once");
     assert_eq!(state(&engine, "a"), passing(), "dependencies ran first");
@@ -172,12 +167,10 @@ async fn blocks_cascade_through_a_chain_and_name_the_nearest_dependency() {
 async fn a_check_waits_for_its_dependency_first_result() {
     let db = Switch::new(OK);
     let api = Switch::new(OK);
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(spec("db", &db).initial_delay(Duration::from_secs(5)))
-        .check(spec("api", &api).depends_on("db"))
-        .build()
-        .expect("valid");
+    let engine = engine_without_heartbeat([
+        spec("db", &db).initial_delay(Duration::from_secs(5)),
+        spec("api", &api).depends_on("db"),
+    ]);
     advance(Duration::from_secs(4)).await;
     assert_eq!(api.runs(), 0, "db has no result yet");
     assert_eq!(state(&engine, "api").0, Status::Pending);
@@ -192,9 +185,7 @@ async fn a_check_waits_for_its_dependency_first_result() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn tenant_checks_follow_their_tenant_and_the_instance() {
-    let db = Switch::new(OK);
-    let store = Switch::new(OK);
-    let orders = Switch::new(OK);
+    let [db, store, orders] = [OK; 3].map(Switch::new);
     let engine = Engine::builder()
         .without_heartbeat()
         .check(spec("db", &db))

@@ -1,82 +1,15 @@
 //! Behaviour of the engine as a user sees it, on tokio's paused clock.
 
+mod common;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::*;
 use readiness_core::{
-    Check, CheckFailure, CheckFuture, CheckSpec, ConfigProblem, Engine, Kind, NameError, Status,
-    check_fn,
+    CheckFailure, CheckSpec, ConfigProblem, Engine, Kind, NameError, Status, check_fn,
 };
-
-const OK: u8 = 0;
-const FAIL: u8 = 1;
-const HANG: u8 = 2;
-const PANIC: u8 = 3;
-
-/// A check whose behaviour a test switches at run time, counting its runs.
-#[derive(Clone, Default)]
-struct Switch {
-    mode: Arc<AtomicU8>,
-    runs: Arc<AtomicUsize>,
-    /// Held by every run in flight: its count tells how many runs are alive.
-    in_flight: Arc<()>,
-}
-
-impl Switch {
-    fn new(mode: u8) -> Self {
-        let s = Self::default();
-        s.set(mode);
-        s
-    }
-    fn set(&self, mode: u8) {
-        self.mode.store(mode, Ordering::SeqCst);
-    }
-    fn runs(&self) -> usize {
-        self.runs.load(Ordering::SeqCst)
-    }
-}
-
-impl Check for Switch {
-    fn check(&self) -> CheckFuture<'_> {
-        self.runs.fetch_add(1, Ordering::SeqCst);
-        let mode = self.mode.load(Ordering::SeqCst);
-        let token = self.in_flight.clone();
-        Box::pin(async move {
-            let _token = token;
-            match mode {
-                OK => Ok(()),
-                FAIL => Err(CheckFailure::new("connection refused")),
-                HANG => {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    Ok(())
-                }
-                _ => panic!("check exploded"),
-            }
-        })
-    }
-}
-
-fn spec(name: &str, check: &Switch) -> CheckSpec {
-    CheckSpec::readiness(name, check.clone())
-        .period(Duration::from_secs(1))
-        .timeout(Duration::from_millis(200))
-        .jitter(Duration::ZERO)
-}
-
-/// Let background tasks run without moving the clock.
-async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Advance the paused clock by `d` and let every task due by then run.
-async fn advance(d: Duration) {
-    settle().await;
-    tokio::time::advance(d).await;
-    settle().await;
-}
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn every_validation_problem_is_reported_at_once() {
@@ -179,18 +112,15 @@ fn building_outside_a_runtime_is_an_error_not_a_panic() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn pending_then_ready() {
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("db", &db).initial_delay(Duration::from_secs(5)))
-        .build()
-        .expect("valid");
+    let engine = engine_with([spec("db", &db).initial_delay(Duration::from_secs(5))]);
     let snap = engine.snapshot();
     assert!(!snap.is_ready(), "fail closed before the first result");
     assert_eq!(snap.check("db").map(|c| c.status()), Some(Status::Pending));
     assert_eq!(snap.check("db").and_then(|c| c.reason()), Some("pending"));
     assert!(!engine.is_started());
-    advance(Duration::from_secs(4)).await;
+    jump(Duration::from_secs(4)).await;
     assert!(!engine.is_ready());
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(engine.is_ready());
     assert!(engine.is_started());
     assert_eq!(db.runs(), 1);
@@ -199,43 +129,32 @@ async fn pending_then_ready() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn failure_threshold_gives_hysteresis() {
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("db", &db).failure_threshold(3))
-        .build()
-        .expect("valid");
-    settle().await;
-    assert!(engine.is_ready());
+    let engine = ready_engine([spec("db", &db).failure_threshold(3)]).await;
     db.set(FAIL);
-    advance(Duration::from_secs(1)).await;
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(
         engine.is_ready(),
         "two failures stay under the threshold of 3"
     );
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(
         !engine.is_ready(),
         "the third consecutive failure flips readiness"
     );
-    let snap = engine.snapshot();
-    let db_status = snap.check("db").expect("registered");
-    assert_eq!(db_status.status(), Status::Failing);
-    assert_eq!(db_status.reason(), Some("connection refused"));
+    assert_eq!(state(&engine, "db"), failing("connection refused"));
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn flapping_under_the_threshold_never_transitions() {
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("db", &db).failure_threshold(3))
-        .build()
-        .expect("valid");
+    let engine = engine_with([spec("db", &db).failure_threshold(3)]);
     settle().await;
     let mut rx = engine.subscribe();
     rx.borrow_and_update();
     for i in 0..20 {
         db.set(if i % 2 == 0 { FAIL } else { OK });
-        advance(Duration::from_secs(1)).await;
+        jump(Duration::from_secs(1)).await;
         assert!(engine.is_ready());
     }
     assert!(!rx.has_changed().expect("engine alive"));
@@ -244,10 +163,7 @@ async fn flapping_under_the_threshold_never_transitions() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn success_threshold_gives_hysteresis() {
     let db = Switch::new(FAIL);
-    let engine = Engine::builder()
-        .check(spec("db", &db).success_threshold(2))
-        .build()
-        .expect("valid");
+    let engine = engine_with([spec("db", &db).success_threshold(2)]);
     settle().await;
     assert_eq!(
         engine.snapshot().check("db").map(|c| c.status()),
@@ -255,45 +171,32 @@ async fn success_threshold_gives_hysteresis() {
         "a failure while pending shows at once"
     );
     db.set(OK);
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(
         !engine.is_ready(),
         "one success is under the threshold of 2"
     );
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(engine.is_ready());
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_timeout_is_a_failure_with_a_reason() {
     let db = Switch::new(HANG);
-    let engine = Engine::builder()
-        .check(spec("db", &db))
-        .build()
-        .expect("valid");
-    advance(Duration::from_millis(250)).await;
-    let snap = engine.snapshot();
-    let c = snap.check("db").expect("registered");
-    assert_eq!(c.status(), Status::Failing);
-    assert_eq!(c.reason(), Some("timed out after 200ms"));
+    let engine = engine_with([spec("db", &db)]);
+    jump(Duration::from_millis(250)).await;
+    assert_eq!(state(&engine, "db"), failing("timed out after 200ms"));
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_panicking_check_is_isolated() {
-    let bomb = Switch::new(PANIC);
+    let bomb = Switch::new(PANIC_IN_POLL);
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("bomb", &bomb).critical(false))
-        .check(spec("db", &db))
-        .build()
-        .expect("valid");
+    let engine = engine_with([spec("bomb", &bomb).critical(false), spec("db", &db)]);
     for _ in 0..3 {
-        advance(Duration::from_secs(1)).await;
+        jump(Duration::from_secs(1)).await;
     }
-    let snap = engine.snapshot();
-    let c = snap.check("bomb").expect("registered");
-    assert_eq!(c.status(), Status::Failing);
-    assert_eq!(c.reason(), Some("panicked: check exploded"));
+    assert_eq!(state(&engine, "bomb"), failing("panicked: poll exploded"));
     assert!(
         bomb.runs() >= 3,
         "the engine keeps running a panicking check"
@@ -309,13 +212,7 @@ async fn a_panicking_check_is_isolated() {
 async fn a_non_critical_failure_is_reported_but_keeps_readiness() {
     let search = Switch::new(FAIL);
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("search", &search).critical(false))
-        .check(spec("db", &db))
-        .build()
-        .expect("valid");
-    settle().await;
-    assert!(engine.is_ready());
+    let engine = ready_engine([spec("search", &search).critical(false), spec("db", &db)]).await;
     let snap = engine.snapshot();
     let c = snap.check("search").expect("registered");
     assert!(!c.is_critical());
@@ -325,12 +222,9 @@ async fn a_non_critical_failure_is_reported_but_keeps_readiness() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn liveness_is_untouched_by_readiness_failures() {
     let db = Switch::new(FAIL);
-    let engine = Engine::builder()
-        .check(spec("db", &db).failure_threshold(1))
-        .build()
-        .expect("valid");
+    let engine = engine_with([spec("db", &db).failure_threshold(1)]);
     for _ in 0..5 {
-        advance(Duration::from_secs(1)).await;
+        jump(Duration::from_secs(1)).await;
         assert!(engine.is_live());
         assert!(!engine.is_ready());
     }
@@ -343,14 +237,9 @@ async fn liveness_is_untouched_by_readiness_failures() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_failing_liveness_check_turns_the_instance_not_live() {
     let local = Switch::new(FAIL);
-    let engine = Engine::builder()
-        .check(
-            CheckSpec::liveness("deadlock", local.clone())
-                .jitter(Duration::ZERO)
-                .failure_threshold(1),
-        )
-        .build()
-        .expect("valid");
+    let engine = engine_with([CheckSpec::liveness("deadlock", local.clone())
+        .jitter(Duration::ZERO)
+        .failure_threshold(1)]);
     settle().await;
     assert!(!engine.is_live());
 }
@@ -359,26 +248,23 @@ async fn a_failing_liveness_check_turns_the_instance_not_live() {
 async fn startup_latches() {
     let warm = Switch::new(FAIL);
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(
-            CheckSpec::startup("warm-cache", warm.clone())
-                .period(Duration::from_secs(1))
-                .jitter(Duration::ZERO)
-                .failure_threshold(1),
-        )
-        .check(spec("db", &db).failure_threshold(1))
-        .build()
-        .expect("valid");
+    let engine = engine_with([
+        CheckSpec::startup("warm-cache", warm.clone())
+            .period(Duration::from_secs(1))
+            .jitter(Duration::ZERO)
+            .failure_threshold(1),
+        spec("db", &db).failure_threshold(1),
+    ]);
     settle().await;
     assert!(!engine.is_started());
     assert!(!engine.is_ready(), "not ready before started");
     warm.set(OK);
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(engine.is_started());
     assert!(engine.is_ready());
     warm.set(FAIL);
     db.set(FAIL);
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(!engine.is_ready());
     assert!(engine.is_started(), "started stays true for good");
 }
@@ -386,12 +272,7 @@ async fn startup_latches() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn drain_turns_readiness_off_for_good_and_keeps_liveness() {
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("db", &db))
-        .build()
-        .expect("valid");
-    settle().await;
-    assert!(engine.is_ready());
+    let engine = ready_engine([spec("db", &db)]).await;
     let mut rx = engine.subscribe();
     engine.drain();
     engine.drain();
@@ -401,7 +282,7 @@ async fn drain_turns_readiness_off_for_good_and_keeps_liveness() {
     assert!(rx.has_changed().expect("alive"));
     assert!(!rx.borrow_and_update().ready);
     for _ in 0..3 {
-        advance(Duration::from_secs(1)).await;
+        jump(Duration::from_secs(1)).await;
         assert!(!engine.is_ready(), "never ready again");
         assert!(engine.is_live());
     }
@@ -411,10 +292,7 @@ async fn drain_turns_readiness_off_for_good_and_keeps_liveness() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn close_ends_the_drain_and_wakes_every_waiter() {
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("db", &db))
-        .build()
-        .expect("valid");
+    let engine = engine_with([spec("db", &db)]);
     settle().await;
     let waiter = tokio::spawn(engine.closed());
     settle().await;
@@ -439,78 +317,57 @@ async fn close_ends_the_drain_and_wakes_every_waiter() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn shutdown_leaves_no_task_behind() {
     let db = Switch::new(HANG);
-    let engine = Engine::builder()
-        .check(spec("db", &db))
-        .build()
-        .expect("valid");
+    let engine = engine_with([spec("db", &db)]);
     settle().await;
-    // The test's handle, the engine's copy, and the hanging run.
-    assert_eq!(Arc::strong_count(&db.in_flight), 3, "one run is in flight");
+    // The test's handle and the engine's copy, and the hanging run.
+    assert_eq!(
+        (db.handles(), db.in_flight()),
+        (2, 1),
+        "one run is in flight"
+    );
     engine.shutdown().await;
     assert_eq!(
-        Arc::strong_count(&db.in_flight),
-        2,
+        (db.handles(), db.in_flight()),
+        (2, 0),
         "every task ended, the run with it"
     );
     assert!(!engine.is_ready());
     let runs = db.runs();
-    advance(Duration::from_secs(10)).await;
+    jump(Duration::from_secs(10)).await;
     assert_eq!(db.runs(), runs, "nothing runs after shutdown");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn dropping_the_last_handle_stops_the_tasks() {
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("db", &db))
-        .build()
-        .expect("valid");
+    let engine = engine_with([spec("db", &db)]);
     let clone = engine.clone();
     settle().await;
     drop(engine);
     settle().await;
-    assert!(
-        Arc::strong_count(&db.runs) > 1,
-        "a clone keeps the engine running"
-    );
+    assert!(db.handles() > 1, "a clone keeps the engine running");
     drop(clone);
     settle().await;
-    assert_eq!(Arc::strong_count(&db.runs), 1);
+    assert_eq!(db.handles(), 1);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn in_flight_runs_are_bounded() {
-    let now = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicUsize::new(0));
+    let fleet = Fleet::new();
     let mut builder = Engine::builder().max_in_flight(8).without_heartbeat();
     for i in 0..200 {
-        let (now, peak, done) = (now.clone(), peak.clone(), done.clone());
         builder = builder.check(
-            CheckSpec::readiness(
-                format!("dep-{i}"),
-                check_fn(move || {
-                    let (now, peak, done) = (now.clone(), peak.clone(), done.clone());
-                    async move {
-                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-                        peak.fetch_max(n, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        now.fetch_sub(1, Ordering::SeqCst);
-                        done.fetch_add(1, Ordering::SeqCst);
-                        Ok::<(), CheckFailure>(())
-                    }
-                }),
-            )
-            .period(Duration::from_secs(3600))
-            .jitter(Duration::ZERO),
+            CheckSpec::readiness(format!("dep-{i}"), fleet.check(Duration::from_millis(100)))
+                .period(Duration::from_secs(3600))
+                .jitter(Duration::ZERO),
         );
     }
     let engine = builder.build().expect("valid");
     for _ in 0..30 {
-        advance(Duration::from_millis(100)).await;
+        jump(Duration::from_millis(100)).await;
     }
-    assert_eq!(done.load(Ordering::SeqCst), 200, "every check ran once");
-    assert_eq!(peak.load(Ordering::SeqCst), 8, "never more than 8 at once");
+    assert_eq!(fleet.done(), 200, "every check ran once");
+    assert_eq!(fleet.peak(), 8, "never more than 8 at once");
     assert!(engine.is_ready());
 }
 
@@ -536,7 +393,7 @@ async fn concurrent_refreshes_share_one_run_per_check() {
         )
         .build()
         .expect("valid");
-    advance(Duration::from_millis(60)).await;
+    jump(Duration::from_millis(60)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the scheduled first run");
     let refreshes: Vec<_> = (0..10)
         .map(|_| async { engine.refresh().await.expect("running") })
@@ -578,15 +435,12 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: Vec<F>) {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn subscribers_see_each_transition_once() {
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("db", &db).failure_threshold(1))
-        .build()
-        .expect("valid");
+    let engine = engine_with([spec("db", &db).failure_threshold(1)]);
     let mut rx = engine.subscribe();
     let mut seen = Vec::new();
     for mode in [OK, OK, FAIL, FAIL, OK] {
         db.set(mode);
-        advance(Duration::from_secs(1)).await;
+        jump(Duration::from_secs(1)).await;
         if rx.has_changed().expect("alive") {
             seen.push(rx.borrow_and_update().ready);
         }
@@ -597,36 +451,26 @@ async fn subscribers_see_each_transition_once() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_liveness_check_waits_for_its_threshold_even_from_pending() {
     let local = Switch::new(FAIL);
-    let engine = Engine::builder()
-        .check(
-            CheckSpec::liveness("deadlock", local.clone())
-                .period(Duration::from_secs(1))
-                .jitter(Duration::ZERO)
-                .failure_threshold(3),
-        )
-        .build()
-        .expect("valid");
+    let engine = engine_with([CheckSpec::liveness("deadlock", local.clone())
+        .period(Duration::from_secs(1))
+        .jitter(Duration::ZERO)
+        .failure_threshold(3)]);
     settle().await;
     assert!(engine.is_live(), "one failure is under the threshold");
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(engine.is_live());
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(!engine.is_live(), "the third failure restarts");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_longest_period_and_jitter_do_not_panic() {
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(
-            CheckSpec::readiness("once", db.clone())
-                .period(Duration::MAX)
-                .jitter(Duration::MAX),
-        )
-        .build()
-        .expect("valid");
+    let engine = engine_with([CheckSpec::readiness("once", db.clone())
+        .period(Duration::MAX)
+        .jitter(Duration::MAX)]);
     for _ in 0..3 {
-        advance(Duration::from_secs(3600)).await;
+        jump(Duration::from_secs(3600)).await;
     }
     assert!(engine.is_ready());
     assert_eq!(db.runs(), 1, "ran once, and its task is still alive");
@@ -648,6 +492,6 @@ async fn a_default_success_threshold_applies_to_readiness_checks_only() {
     settle().await;
     assert!(!engine.is_ready(), "one success is under the default of 2");
     assert!(engine.is_live());
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(engine.is_ready());
 }

@@ -116,7 +116,7 @@ async fn until_recovered(t0: Instant, recovering: &Switch) {
 async fn run_until(
     t0: Instant,
     end: Duration,
-    mut failing: impl FnMut() -> bool,
+    failing: &mut impl FnMut() -> bool,
     failing_at: &mut Option<Duration>,
 ) {
     while t0.elapsed() < end {
@@ -127,33 +127,97 @@ async fn run_until(
     }
 }
 
+/// The checks a run watches, all counted in one count of runs in flight: a steady healthy
+/// one, a victim of the outage at `OUTAGE_AT`, and the hanging one that recovers then.
+struct Watched {
+    t0: Instant,
+    counts: Switch,
+    steady: Switch,
+    victim: Switch,
+    recovering: Switch,
+}
+
+impl Watched {
+    fn new() -> Self {
+        let counts = Switch::new(OK);
+        Self {
+            t0: Instant::now(),
+            steady: Switch::sharing_counts(OK, &counts),
+            victim: Switch::sharing_counts(OK, &counts),
+            recovering: Switch::sharing_counts(HANG, &counts),
+            counts,
+        }
+    }
+
+    /// The `i`th of the `HANGING` checks: the one in the middle is the one that recovers.
+    fn hanging(&self, i: usize) -> Switch {
+        if i == HANGING / 2 {
+            self.recovering.clone()
+        } else {
+            Switch::sharing_counts(HANG, &self.counts)
+        }
+    }
+
+    /// Runs the clock to the outage, makes it (the victim fails, the hanging check in the
+    /// middle recovers), runs on to `RUN_FOR` and until the recovered check has run; noting
+    /// in `failing_at` when `failing()` first turns true after the outage.
+    async fn outage(
+        &self,
+        mut failing: impl FnMut() -> bool,
+        failing_at: &mut Option<Duration>,
+        late_first_run: Option<Duration>,
+    ) -> Figures {
+        let t0 = self.t0;
+        run_until(t0, OUTAGE_AT, &mut failing, failing_at).await;
+        self.victim.set(FAIL);
+        self.recovering.set(OK);
+        run_until(t0, RUN_FOR, &mut failing, failing_at).await;
+        let (steady_starts, victim_starts) = (self.steady.starts(), self.victim.starts());
+        let peak = self.counts.peak();
+        until_recovered(t0, &self.recovering).await;
+        let after_outage = |s: &[Instant]| {
+            s.iter()
+                .find(|&&i| i - t0 >= OUTAGE_AT)
+                .map(|&i| i - t0 - OUTAGE_AT)
+        };
+        let recovering_starts = self.recovering.starts();
+        Figures {
+            runs: steady_starts.len(),
+            worst_gap: worst_gap(&steady_starts),
+            late_first_run,
+            outage_first_failed_run: after_outage(&victim_starts),
+            outage_failing: *failing_at,
+            peak,
+            hanging_runs: recovering_starts
+                .iter()
+                .filter(|&&i| i - t0 < OUTAGE_AT)
+                .count(),
+            recovery_seen: after_outage(&recovering_starts),
+        }
+    }
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn healthy_tenants_keep_their_turns_among_2000_hanging_ones() {
-    let counts = Switch::new(OK);
-    let steady = Switch::sharing_counts(OK, &counts);
-    let victim = Switch::sharing_counts(OK, &counts);
-    let late = Switch::sharing_counts(OK, &counts);
-    let t0 = Instant::now();
+    let w = Watched::new();
+    let late = Switch::sharing_counts(OK, &w.counts);
     let engine = Engine::builder()
         .without_heartbeat()
         .jitter_seed(SEED)
-        .tenant("steady", vec![CheckSpec::readiness("db", steady.clone())])
-        .tenant("victim", vec![CheckSpec::readiness("db", victim.clone())])
+        .tenant("steady", vec![CheckSpec::readiness("db", w.steady.clone())])
+        .tenant("victim", vec![CheckSpec::readiness("db", w.victim.clone())])
         .build()
         .expect("valid");
-    let recovering = Switch::sharing_counts(HANG, &counts);
     for i in 0..HANGING {
-        let hang = if i == HANGING / 2 {
-            recovering.clone()
-        } else {
-            Switch::sharing_counts(HANG, &counts)
-        };
         engine
-            .add_tenant(&format!("hang-{i}"), vec![CheckSpec::readiness("db", hang)])
+            .add_tenant(
+                &format!("hang-{i}"),
+                vec![CheckSpec::readiness("db", w.hanging(i))],
+            )
             .expect("added");
     }
     let mut failing_at = None;
-    let failing = || {
+    let mut failing = || {
         engine
             .tenant("victim")
             .and_then(|t| {
@@ -163,36 +227,21 @@ async fn healthy_tenants_keep_their_turns_among_2000_hanging_ones() {
             })
             .unwrap_or(false)
     };
-    run_until(t0, LATE_AT, failing, &mut failing_at).await;
+    run_until(w.t0, LATE_AT, &mut failing, &mut failing_at).await;
     let added = Instant::now();
     engine
         .add_tenant("late", vec![CheckSpec::readiness("db", late.clone())])
         .expect("added");
-    run_until(t0, OUTAGE_AT, failing, &mut failing_at).await;
-    victim.set(FAIL);
-    recovering.set(OK);
-    run_until(t0, RUN_FOR, failing, &mut failing_at).await;
-    let (steady_starts, victim_starts, peak) = (steady.starts(), victim.starts(), counts.peak());
-    until_recovered(t0, &recovering).await;
-    let after_outage = |s: &[Instant]| {
-        s.iter()
-            .find(|&&i| i - t0 >= OUTAGE_AT)
-            .map(|&i| i - t0 - OUTAGE_AT)
-    };
-    let f = Figures {
-        runs: steady_starts.len(),
-        worst_gap: worst_gap(&steady_starts),
-        late_first_run: late.starts().first().map(|&s| s - added),
-        outage_first_failed_run: after_outage(&victim_starts),
-        outage_failing: failing_at,
-        peak,
-        hanging_runs: recovering
-            .starts()
-            .iter()
-            .filter(|&&i| i - t0 < OUTAGE_AT)
-            .count(),
-        recovery_seen: after_outage(&recovering.starts()),
-    };
+    // The late tenant runs within a second of being added, long before the outage.
+    run_until(
+        w.t0,
+        LATE_AT + Duration::from_secs(5),
+        &mut failing,
+        &mut failing_at,
+    )
+    .await;
+    let late_first_run = late.starts().first().map(|&s| s - added);
+    let f = w.outage(failing, &mut failing_at, late_first_run).await;
     f.print("tenants (2,000 hanging, max_tenant_in_flight 64)");
     f.check();
     assert_eq!(engine.tenant_ready("steady"), Some(true));
@@ -200,22 +249,13 @@ async fn healthy_tenants_keep_their_turns_among_2000_hanging_ones() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn healthy_instance_checks_keep_their_turns_among_2000_hanging_ones() {
-    let counts = Switch::new(OK);
-    let steady = Switch::sharing_counts(OK, &counts);
-    let victim = Switch::sharing_counts(OK, &counts);
-    let t0 = Instant::now();
+    let w = Watched::new();
     let mut b = Engine::builder()
         .jitter_seed(SEED)
-        .check(CheckSpec::readiness("steady", steady.clone()))
-        .check(CheckSpec::readiness("victim", victim.clone()));
-    let recovering = Switch::sharing_counts(HANG, &counts);
+        .check(CheckSpec::readiness("steady", w.steady.clone()))
+        .check(CheckSpec::readiness("victim", w.victim.clone()));
     for i in 0..HANGING {
-        let hang = if i == HANGING / 2 {
-            recovering.clone()
-        } else {
-            Switch::sharing_counts(HANG, &counts)
-        };
-        b = b.check(CheckSpec::readiness(format!("hang-{i}"), hang).critical(false));
+        b = b.check(CheckSpec::readiness(format!("hang-{i}"), w.hanging(i)).critical(false));
     }
     let engine = b.build().expect("valid");
     let mut failing_at = None;
@@ -225,31 +265,7 @@ async fn healthy_instance_checks_keep_their_turns_among_2000_hanging_ones() {
             .check("victim")
             .is_some_and(|c| c.status() == Status::Failing)
     };
-    run_until(t0, OUTAGE_AT, failing, &mut failing_at).await;
-    victim.set(FAIL);
-    recovering.set(OK);
-    run_until(t0, RUN_FOR, failing, &mut failing_at).await;
-    let (steady_starts, victim_starts, peak) = (steady.starts(), victim.starts(), counts.peak());
-    until_recovered(t0, &recovering).await;
-    let after_outage = |s: &[Instant]| {
-        s.iter()
-            .find(|&&i| i - t0 >= OUTAGE_AT)
-            .map(|&i| i - t0 - OUTAGE_AT)
-    };
-    let f = Figures {
-        runs: steady_starts.len(),
-        worst_gap: worst_gap(&steady_starts),
-        late_first_run: None,
-        outage_first_failed_run: after_outage(&victim_starts),
-        outage_failing: failing_at,
-        peak,
-        hanging_runs: recovering
-            .starts()
-            .iter()
-            .filter(|&&i| i - t0 < OUTAGE_AT)
-            .count(),
-        recovery_seen: after_outage(&recovering.starts()),
-    };
+    let f = w.outage(failing, &mut failing_at, None).await;
     f.print("instance checks (2,000 hanging, max_in_flight 64)");
     f.check();
     assert!(engine.is_live(), "the heartbeat never queues");
@@ -262,17 +278,11 @@ async fn healthy_instance_checks_keep_their_turns_among_2000_hanging_ones() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_hung_dependency_is_seen_within_period_times_threshold_plus_timeout() {
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(
-            CheckSpec::readiness("db", db.clone())
-                .period(Duration::from_secs(1))
-                .timeout(Duration::from_secs(1))
-                .jitter(Duration::ZERO)
-                .failure_threshold(3),
-        )
-        .build()
-        .expect("valid");
+    let engine = engine_without_heartbeat([CheckSpec::readiness("db", db.clone())
+        .period(Duration::from_secs(1))
+        .timeout(Duration::from_secs(1))
+        .jitter(Duration::ZERO)
+        .failure_threshold(3)]);
     settle().await;
     assert!(engine.is_ready());
     advance(Duration::from_millis(500)).await;

@@ -6,13 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use readiness_core::{CheckSpec, ConfigProblem, Engine, RefreshError};
-
-fn spec(name: &str, check: &Switch) -> CheckSpec {
-    CheckSpec::readiness(name, check.clone())
-        .period(Duration::from_secs(1))
-        .jitter(Duration::ZERO)
-}
+use readiness_core::{ConfigProblem, Engine, RefreshError};
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn after_shutdown_nothing_runs_and_every_call_says_why() {
@@ -65,10 +59,7 @@ async fn refresh_of_an_unknown_tenant_is_an_error() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_auditor_never_keeps_the_engine_alive() {
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("db", &db))
-        .build()
-        .expect("valid");
+    let engine = engine_with([spec("db", &db)]);
     settle().await;
     let auditor = engine.auditor();
     assert!(auditor.instance().is_ready());
@@ -87,11 +78,8 @@ async fn an_auditor_never_keeps_the_engine_alive() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn nothing_is_written_once_the_engine_is_gone() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
-    let db = Switch::new(OK);
-    let hung = Switch::new(HANG);
-    let store = Switch::new(OK);
+    let rec = LogRecorder::install();
+    let [db, hung, store] = [OK, HANG, OK].map(Switch::new);
     let engine = Engine::builder()
         .check(spec("db", &db))
         .check(

@@ -9,14 +9,7 @@ use readiness_core::metrics::{
     READINESS_DRAINING, READINESS_STATE, READINESS_TRANSITIONS_TOTAL, TENANT_STATE, TENANT_TENANTS,
     TENANT_TRANSITIONS_TOTAL,
 };
-use readiness_core::{CheckSpec, Engine, TenantMetricsExport};
-
-fn spec(name: &str, check: &Switch) -> CheckSpec {
-    CheckSpec::readiness(name, check.clone())
-        .period(Duration::from_secs(1))
-        .jitter(Duration::ZERO)
-        .failure_threshold(1)
-}
+use readiness_core::{Engine, TenantMetricsExport};
 
 const GLOBAL: &[&str] = &[
     READINESS_STATE,
@@ -32,17 +25,6 @@ fn global_writes(rec: &LogRecorder) -> Vec<Write> {
         .collect()
 }
 
-fn counted(rec: &LogRecorder, to: &str) -> u64 {
-    rec.writes_to(READINESS_TRANSITIONS_TOTAL)
-        .iter()
-        .filter(|w| w.label("to") == Some(to))
-        .map(|w| match w.op {
-            Op::Increment(n) => n,
-            _ => 0,
-        })
-        .sum()
-}
-
 fn states(rec: &LogRecorder) -> Vec<Op> {
     rec.writes_to(READINESS_STATE)
         .iter()
@@ -50,28 +32,30 @@ fn states(rec: &LogRecorder) -> Vec<Op> {
         .collect()
 }
 
+/// An engine running `db` as its one check, taking over from `old` when there is one.
+fn engine_after(old: Option<&Engine>, db: &Switch) -> Engine {
+    build_after(builder(&[("db", db)]), old)
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_ready_to_ready_reload_writes_no_zero_and_moves_no_counter() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
-    let old = Engine::builder()
-        .without_heartbeat()
-        .check(spec("db", &db))
-        .tenant("acme", vec![spec("store", &db)])
-        .build()
-        .expect("valid");
+    let old = build_after(
+        builder(&[("db", &db)]).tenant("acme", vec![spec1("store", &db)]),
+        None,
+    );
     settle().await;
     assert!(old.is_ready());
     rec.clear();
 
-    let new = Engine::builder()
-        .without_heartbeat()
-        .check(spec("db", &db).initial_delay(Duration::from_secs(5)))
-        .tenant("acme", vec![spec("store", &db)])
-        .reload_from(&old)
-        .build()
-        .expect("valid");
+    let delayed = spec1("db", &db).initial_delay(Duration::from_secs(5));
+    let new = build_after(
+        builder(&[])
+            .check(delayed)
+            .tenant("acme", vec![spec1("store", &db)]),
+        Some(&old),
+    );
     advance(Duration::from_secs(3)).await;
     assert!(
         old.is_ready() && !new.is_ready(),
@@ -95,11 +79,14 @@ async fn a_ready_to_ready_reload_writes_no_zero_and_moves_no_counter() {
         states(&rec)
     );
     assert_eq!(
-        counted(&rec, "ready"),
+        rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "ready"),
         0,
         "a ready-to-ready reload moves no counter"
     );
-    assert_eq!(counted(&rec, "not_ready"), 0);
+    assert_eq!(
+        rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "not_ready"),
+        0
+    );
     assert!(
         rec.writes_to(READINESS_DRAINING)
             .iter()
@@ -112,28 +99,22 @@ async fn a_ready_to_ready_reload_writes_no_zero_and_moves_no_counter() {
     advance(Duration::from_secs(2)).await;
     assert!(!new.is_ready());
     assert_eq!(states(&rec).last(), Some(&Op::Set(0.0)));
-    assert_eq!(counted(&rec, "not_ready"), 1);
+    assert_eq!(
+        rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "not_ready"),
+        1
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_older_engine_dropped_first_hands_over_at_once() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
-    let old = Engine::builder()
-        .without_heartbeat()
-        .check(spec("db", &db))
-        .build()
-        .expect("valid");
+    let old = engine_after(None, &db);
     settle().await;
     assert!(old.is_ready());
     rec.clear();
-    let new = Engine::builder()
-        .without_heartbeat()
-        .check(spec("db", &db).initial_delay(Duration::from_secs(10)))
-        .reload_from(&old)
-        .build()
-        .expect("valid");
+    let delayed = spec1("db", &db).initial_delay(Duration::from_secs(10));
+    let new = build_after(builder(&[]).check(delayed), Some(&old));
     settle().await;
     assert_eq!(global_writes(&rec), vec![], "nothing until it takes over");
     drop(old);
@@ -144,34 +125,23 @@ async fn the_older_engine_dropped_first_hands_over_at_once() {
         "taken over at the drop: not ready yet"
     );
     assert_eq!(
-        counted(&rec, "not_ready"),
+        rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "not_ready"),
         1,
         "the series saw ready -> not ready"
     );
     advance(Duration::from_secs(11)).await;
     assert!(new.is_ready());
     assert_eq!(states(&rec).last(), Some(&Op::Set(1.0)));
-    assert_eq!(counted(&rec, "ready"), 1);
+    assert_eq!(rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "ready"), 1);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_older_engine_never_overwrites_the_newer_ones_check_series() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
-    let old = Engine::builder()
-        .without_heartbeat()
-        .check(spec("db", &db))
-        .check(spec("gone", &db))
-        .build()
-        .expect("valid");
+    let old = build_after(builder(&[("db", &db), ("gone", &db)]), None);
     settle().await;
-    let new = Engine::builder()
-        .without_heartbeat()
-        .check(spec("db", &db))
-        .reload_from(&old)
-        .build()
-        .expect("valid");
+    let new = engine_after(Some(&old), &db);
     settle().await;
     assert!(new.is_ready());
     rec.clear();
@@ -192,14 +162,6 @@ async fn the_older_engine_never_overwrites_the_newer_ones_check_series() {
         last_gone.is_none_or(|w| w.op == Op::Set(0.0)),
         "a check the reload removed reads 0"
     );
-}
-
-fn engine_after(old: Option<&Engine>, db: &Switch) -> Engine {
-    let mut b = Engine::builder().without_heartbeat().check(spec("db", db));
-    if let Some(old) = old {
-        b = b.reload_from(old);
-    }
-    b.build().expect("valid")
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -254,8 +216,7 @@ async fn the_closed_future_of_a_replaced_engine_waits_for_the_real_close() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_reload_during_a_drain_never_turns_ready() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
     let old = engine_after(None, &db);
     settle().await;
@@ -285,7 +246,11 @@ async fn a_reload_during_a_drain_never_turns_ready() {
         "readiness_state stays 0: {:?}",
         states(&rec)
     );
-    assert_eq!(counted(&rec, "ready"), 0, "no phantom transition");
+    assert_eq!(
+        rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "ready"),
+        0,
+        "no phantom transition"
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -305,31 +270,18 @@ async fn a_drain_of_the_old_engine_reaches_the_one_being_built() {
     assert!(!new.is_ready());
 }
 
-fn tenant_writes(rec: &LogRecorder, name: &str, tenant: &str) -> Vec<Write> {
-    rec.writes_to(name)
-        .into_iter()
-        .filter(|w| w.label("tenant") == Some(tenant))
-        .collect()
-}
-
 fn tenant_engine(old: Option<&Engine>, db: &Switch, delay: Duration) -> Engine {
-    let mut b = Engine::builder()
-        .without_heartbeat()
+    let b = builder(&[("db", db)])
         .tenant_metrics_export(TenantMetricsExport::Facade)
-        .check(spec("db", db))
-        .tenant("acme", vec![spec("store", db).initial_delay(delay)]);
-    if let Some(old) = old {
-        b = b.reload_from(old);
-    }
-    b.build().expect("valid")
+        .tenant("acme", vec![spec1("store", db).initial_delay(delay)]);
+    build_after(b, old)
 }
 
 /// A reload's engine ready at once but whose tenants have no result yet does not take the
 /// series over until they do: it would write their state 0 and count their first result.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_takeover_waits_for_the_tenants_first_results() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
     let old = tenant_engine(None, &db, Duration::ZERO);
     settle().await;
@@ -347,18 +299,18 @@ async fn the_takeover_waits_for_the_tenants_first_results() {
     assert_eq!(new.tenant_ready("acme"), Some(true));
     drop(old);
     settle().await;
-    let states = tenant_writes(&rec, TENANT_STATE, "acme");
+    let states = rec.writes_labelled(TENANT_STATE, "tenant", "acme");
     assert!(!states.is_empty(), "the new engine writes acme's series");
     assert!(
         states.iter().all(|w| w.op == Op::Set(1.0)),
         "acme never reads 0: {states:?}"
     );
     assert!(
-        tenant_writes(&rec, TENANT_TRANSITIONS_TOTAL, "acme")
+        rec.writes_labelled(TENANT_TRANSITIONS_TOTAL, "tenant", "acme")
             .iter()
             .all(|w| w.op == Op::Increment(0)),
         "no phantom transition: {:?}",
-        tenant_writes(&rec, TENANT_TRANSITIONS_TOTAL, "acme")
+        rec.writes_labelled(TENANT_TRANSITIONS_TOTAL, "tenant", "acme")
     );
 }
 
@@ -366,8 +318,7 @@ async fn the_takeover_waits_for_the_tenants_first_results() {
 /// what the old engine published until they come, and their first result counts nothing.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_takeover_forced_before_the_tenants_results_keeps_their_state() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
     let old = tenant_engine(None, &db, Duration::ZERO);
     settle().await;
@@ -378,13 +329,13 @@ async fn a_takeover_forced_before_the_tenants_results_keeps_their_state() {
     settle().await;
     advance(Duration::from_secs(4)).await;
     assert_eq!(new.tenant_ready("acme"), Some(true));
-    let states = tenant_writes(&rec, TENANT_STATE, "acme");
+    let states = rec.writes_labelled(TENANT_STATE, "tenant", "acme");
     assert!(
         !states.is_empty() && states.iter().all(|w| w.op == Op::Set(1.0)),
         "acme never reads 0: {states:?}"
     );
     assert!(
-        tenant_writes(&rec, TENANT_TRANSITIONS_TOTAL, "acme")
+        rec.writes_labelled(TENANT_TRANSITIONS_TOTAL, "tenant", "acme")
             .iter()
             .all(|w| w.op == Op::Increment(0)),
         "no phantom transition"
@@ -394,7 +345,7 @@ async fn a_takeover_forced_before_the_tenants_results_keeps_their_state() {
     db.set(FAIL);
     advance(Duration::from_secs(2)).await;
     assert_eq!(
-        tenant_writes(&rec, TENANT_TRANSITIONS_TOTAL, "acme")
+        rec.writes_labelled(TENANT_TRANSITIONS_TOTAL, "tenant", "acme")
             .iter()
             .filter(|w| w.op == Op::Increment(1) && w.label("to") == Some("not_ready"))
             .count(),

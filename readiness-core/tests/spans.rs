@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{FAIL, HANG, OK, PANIC_IN_CHECK, Switch, advance};
-use readiness_core::{CheckSpec, Engine};
+use common::{FAIL, HANG, OK, PANIC_IN_CHECK, Switch, advance, spec};
+use readiness_core::Engine;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -94,24 +94,13 @@ impl Spans {
     }
 }
 
-fn spec(name: &str, check: &Switch) -> CheckSpec {
-    CheckSpec::readiness(name, check.clone())
-        .period(Duration::from_secs(1))
-        .timeout(Duration::from_millis(200))
-        .jitter(Duration::ZERO)
-}
-
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn each_run_is_one_span_with_its_fields() {
     let spans = Spans::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
 
-    let db = Switch::new(OK);
-    let cache = Switch::new(FAIL);
-    let slow = Switch::new(HANG);
-    let broken = Switch::new(PANIC_IN_CHECK);
-    let store = Switch::new(FAIL);
+    let [db, cache, slow, broken, store] = [OK, FAIL, HANG, PANIC_IN_CHECK, FAIL].map(Switch::new);
     let engine = Engine::builder()
         .without_heartbeat()
         .check(spec("db", &db))

@@ -7,14 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use readiness_core::{CheckSpec, Engine, Status};
-
-fn spec(name: &str, check: &Switch) -> CheckSpec {
-    CheckSpec::readiness(name, check.clone())
-        .period(Duration::from_secs(1))
-        .timeout(Duration::from_millis(200))
-        .jitter(Duration::ZERO)
-}
+use readiness_core::{Engine, Status};
 
 /// Counts the `tracing` events whose message contains a word.
 #[derive(Clone, Default)]
@@ -63,12 +56,7 @@ async fn a_run_that_panics_when_dropped_at_its_timeout_is_restarted_and_fails_cl
     let events = Events::default();
     let _log = tracing::subscriber::set_default(events.clone());
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("db", &db))
-        .build()
-        .expect("valid");
-    settle().await;
-    assert!(engine.is_ready());
+    let engine = ready_engine([spec("db", &db)]).await;
     db.set(HANG_PANIC_ON_DROP);
     advance(Duration::from_secs(30)).await;
     let snap = engine.snapshot();
@@ -98,10 +86,7 @@ async fn a_run_that_panics_when_dropped_at_its_timeout_is_restarted_and_fails_cl
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn restarts_back_off_instead_of_storming() {
     let db = Switch::new(HANG_PANIC_ON_DROP);
-    let _engine = Engine::builder()
-        .check(spec("db", &db))
-        .build()
-        .expect("valid");
+    let _engine = engine_with([spec("db", &db)]);
     advance(Duration::from_secs(120)).await;
     let starts = db.starts();
     assert!(
@@ -126,18 +111,10 @@ async fn a_panic_inside_check_or_its_poll_is_a_failure_and_the_check_keeps_runni
         (PANIC_IN_POLL, "panicked: poll exploded"),
     ] {
         let db = Switch::new(OK);
-        let engine = Engine::builder()
-            .check(spec("db", &db).failure_threshold(1))
-            .build()
-            .expect("valid");
-        settle().await;
-        assert!(engine.is_ready());
+        let engine = ready_engine([spec("db", &db).failure_threshold(1)]).await;
         db.set(mode);
         advance(Duration::from_secs(10)).await;
-        let snap = engine.snapshot();
-        let c = snap.check("db").expect("registered");
-        assert_eq!(c.status(), Status::Failing);
-        assert_eq!(c.reason(), Some(reason));
+        assert_eq!(state(&engine, "db"), failing(reason));
         assert!(db.runs() >= 10, "runs on its period: {}", db.runs());
         db.set(OK);
         advance(Duration::from_secs(1)).await;
@@ -149,15 +126,9 @@ async fn a_panic_inside_check_or_its_poll_is_a_failure_and_the_check_keeps_runni
 async fn a_panic_in_the_record_path_is_survived_and_results_still_land() {
     let events = Events::default();
     let _log = tracing::subscriber::set_default(events.clone());
-    let rec = LogRecorder::new();
-    let _metrics = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
-    let engine = Engine::builder()
-        .check(spec("db", &db).failure_threshold(1))
-        .build()
-        .expect("valid");
-    settle().await;
-    assert!(engine.is_ready());
+    let engine = ready_engine([spec("db", &db).failure_threshold(1)]).await;
     rec.panic_on_write(true);
     advance(Duration::from_secs(5)).await;
     rec.panic_on_write(false);
@@ -168,18 +139,14 @@ async fn a_panic_in_the_record_path_is_survived_and_results_still_land() {
         db.runs() > before,
         "the check runs again after its run died"
     );
-    let snap = engine.snapshot();
-    let c = snap.check("db").expect("registered");
-    assert_eq!(c.status(), Status::Failing);
-    assert_eq!(c.reason(), Some("connection refused"));
+    assert_eq!(state(&engine, "db"), failing("connection refused"));
     assert!(!engine.is_ready());
     assert!(events.containing("restart") >= 1, "each death is logged");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_result_older_than_period_timeout_and_margin_is_stale_everywhere() {
-    let rec = LogRecorder::new();
-    let _metrics = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
     let slow = Switch::new(HANG);
     // One permit: `slow`'s first run holds it for 30 s, so `db` gets no result meanwhile.
@@ -204,10 +171,7 @@ async fn a_result_older_than_period_timeout_and_margin_is_stale_everywhere() {
     );
     advance(Duration::from_millis(500)).await;
     assert!(!engine.is_ready(), "stale: fail closed");
-    let snap = engine.snapshot();
-    let c = snap.check("db").expect("registered");
-    assert_eq!(c.status(), Status::Failing);
-    assert_eq!(c.reason(), Some("stale: no result for 2s"));
+    assert_eq!(state(&engine, "db"), failing("stale: no result for 2s"));
     let state = rec.writes_to(readiness_core::metrics::CHECK_STATE);
     let last = state
         .iter()

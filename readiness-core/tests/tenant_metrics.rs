@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use readiness_core::metrics::{TENANT_CHECK_SECONDS_TOTAL, TENANT_STATE, TENANT_TRANSITIONS_TOTAL};
-use readiness_core::{CheckSpec, Engine, TenantMetricsExport, TenantMetricsMode};
+use readiness_core::{Engine, EngineBuilder, TenantMetricsExport, TenantMetricsMode};
 
 fn tenant_series(rec: &LogRecorder, tenant: Option<&str>) -> Vec<String> {
     rec.writes()
@@ -22,30 +22,29 @@ fn tenant_series(rec: &LogRecorder, tenant: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-fn spec(check: &Switch) -> CheckSpec {
-    CheckSpec::readiness("db", check.clone())
-        .period(Duration::from_secs(1))
-        .jitter(Duration::ZERO)
-        .failure_threshold(1)
-}
-
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_thousand_healthy_tenants_cost_no_state_series_even_through_a_drain() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
-    let ok = Switch::new(OK);
-    let engine = Engine::builder()
+/// `builder` with no heartbeat, tenant series through the facade for the tenants that failed
+/// only, room for 1001 tenants; built, with a thousand healthy tenants added (`t0` to `t999`).
+fn a_thousand_healthy_tenants(builder: EngineBuilder) -> Engine {
+    let engine = builder
         .without_heartbeat()
         .tenant_metrics(TenantMetricsMode::NotReadyOnly)
         .tenant_metrics_export(TenantMetricsExport::Facade)
         .max_tenants(1001)
         .build()
         .expect("valid");
+    let ok = Switch::new(OK);
     for i in 0..1000 {
         engine
-            .add_tenant(&format!("t{i}"), vec![spec(&ok)])
+            .add_tenant(&format!("t{i}"), vec![spec1("db", &ok)])
             .expect("added");
     }
+    engine
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_thousand_healthy_tenants_cost_no_state_series_even_through_a_drain() {
+    let rec = LogRecorder::install();
+    let engine = a_thousand_healthy_tenants(Engine::builder());
     advance(Duration::from_secs(3)).await;
     assert_eq!(engine.tenant_ready("t999"), Some(true));
     let series = tenant_series(&rec, None);
@@ -80,23 +79,10 @@ async fn a_thousand_healthy_tenants_cost_no_state_series_even_through_a_drain() 
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_failing_tenant_gets_its_own_series_and_no_other_does() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
-    let ok = Switch::new(OK);
+    let rec = LogRecorder::install();
     let bad = Switch::new(OK);
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .tenant_metrics(TenantMetricsMode::NotReadyOnly)
-        .tenant_metrics_export(TenantMetricsExport::Facade)
-        .max_tenants(1001)
-        .tenant("bad", vec![spec(&bad)])
-        .build()
-        .expect("valid");
-    for i in 0..1000 {
-        engine
-            .add_tenant(&format!("t{i}"), vec![spec(&ok)])
-            .expect("added");
-    }
+    let engine =
+        a_thousand_healthy_tenants(Engine::builder().tenant("bad", vec![spec1("db", &bad)]));
     advance(Duration::from_secs(2)).await;
     bad.set(FAIL);
     advance(Duration::from_secs(2)).await;
@@ -116,15 +102,7 @@ async fn a_failing_tenant_gets_its_own_series_and_no_other_does() {
         .next_back()
         .expect("its state is written");
     assert_eq!(state.op, Op::Set(0.0));
-    let to_not_ready: u64 = rec
-        .writes_to(TENANT_TRANSITIONS_TOTAL)
-        .iter()
-        .filter(|w| w.label("to") == Some("not_ready"))
-        .map(|w| match w.op {
-            Op::Increment(n) => n,
-            _ => 0,
-        })
-        .sum();
+    let to_not_ready = rec.counted(TENANT_TRANSITIONS_TOTAL, "to", "not_ready");
     assert_eq!(to_not_ready, 1, "its own failure, counted once");
     bad.set(OK);
     advance(Duration::from_secs(2)).await;

@@ -1,72 +1,30 @@
 //! Tenants: isolation, run-time add and remove, validation, cap, scale.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod common;
+
 use std::time::Duration;
 
+use common::*;
 use readiness_core::{
     CheckFailure, CheckSpec, ConfigProblem, Engine, Kind, Scope, TenantEvent, check_fn,
 };
 
-#[derive(Clone)]
-struct Flag(Arc<AtomicBool>);
-
-impl Flag {
-    fn new(ok: bool) -> Self {
-        Self(Arc::new(AtomicBool::new(ok)))
-    }
-    fn set(&self, ok: bool) {
-        self.0.store(ok, Ordering::SeqCst);
-    }
-    fn spec(&self, name: &str) -> CheckSpec {
-        let f = self.0.clone();
-        CheckSpec::readiness(
-            name,
-            check_fn(move || {
-                let ok = f.load(Ordering::SeqCst);
-                async move {
-                    if ok {
-                        Ok(())
-                    } else {
-                        Err(CheckFailure::new("down"))
-                    }
-                }
-            }),
-        )
-        .period(Duration::from_secs(1))
-        .jitter(Duration::ZERO)
-        .failure_threshold(1)
-    }
-}
-
-async fn tick() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-}
-
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_tenant_failure_touches_nothing_else() {
-    let db = Flag::new(true);
-    let acme = Flag::new(true);
-    let globex = Flag::new(true);
+    let [db, acme, globex] = [OK; 3].map(Switch::new);
     let engine = Engine::builder()
-        .check(db.spec("db"))
-        .tenant("acme", vec![acme.spec("db")])
+        .check(spec1("db", &db))
+        .tenant("acme", vec![spec1("db", &acme)])
         .tenant(
             "globex",
             vec![
-                globex.spec("db"),
-                Flag::new(false).spec("extra").critical(false),
+                spec1("db", &globex),
+                spec1("extra", &Switch::new(FAIL)).critical(false),
             ],
         )
         .build()
         .expect("valid");
-    tick().await;
+    sleep(Duration::from_secs(1)).await;
     assert!(engine.is_ready());
     assert_eq!(engine.tenant_ready("acme"), Some(true));
     assert_eq!(
@@ -77,8 +35,8 @@ async fn a_tenant_failure_touches_nothing_else() {
     let mut rx = engine.subscribe();
     rx.borrow_and_update();
 
-    acme.set(false);
-    tick().await;
+    acme.set(FAIL);
+    sleep(Duration::from_secs(1)).await;
     assert_eq!(engine.tenant_ready("acme"), Some(false));
     assert_eq!(engine.tenant_ready("globex"), Some(true));
     assert!(engine.is_ready());
@@ -88,16 +46,16 @@ async fn a_tenant_failure_touches_nothing_else() {
     assert!(acme_status.instance_ready());
     assert_eq!(
         acme_status.snapshot().check("db").and_then(|c| c.reason()),
-        Some("down")
+        Some("connection refused")
     );
 
     // The instance going down takes every tenant with it; recovering brings back the healthy.
-    db.set(false);
-    tick().await;
+    db.set(FAIL);
+    sleep(Duration::from_secs(1)).await;
     assert!(!engine.is_ready());
     assert_eq!(engine.tenant_ready("globex"), Some(false));
-    db.set(true);
-    tick().await;
+    db.set(OK);
+    sleep(Duration::from_secs(1)).await;
     assert_eq!(engine.tenant_ready("globex"), Some(true));
     assert_eq!(engine.tenant_ready("acme"), Some(false));
     engine.drain();
@@ -112,9 +70,9 @@ async fn a_tenant_failure_touches_nothing_else() {
 async fn tenants_come_and_go_at_run_time() {
     let engine = Engine::builder().max_tenants(2).build().expect("valid");
     let mut events = engine.subscribe_tenants();
-    let t = Flag::new(true);
+    let t = Switch::new(OK);
     engine
-        .add_tenant("acme", vec![t.spec("db")])
+        .add_tenant("acme", vec![spec1("db", &t)])
         .expect("added");
     assert_eq!(
         engine.tenant_ready("acme"),
@@ -130,7 +88,7 @@ async fn tenants_come_and_go_at_run_time() {
         },
         "subscribers learn of a new tenant at once"
     );
-    tick().await;
+    sleep(Duration::from_secs(1)).await;
     assert_eq!(engine.tenant_ready("acme"), Some(true));
     assert_eq!(
         events.try_recv().expect("event"),
@@ -188,9 +146,9 @@ async fn bad_tenants_are_errors_not_panics() {
         .add_tenant(
             "acme",
             vec![
-                Flag::new(true).spec("instance"),
+                spec1("instance", &Switch::new(OK)),
                 CheckSpec::liveness("live", check_fn(|| async { Ok::<(), CheckFailure>(()) })),
-                Flag::new(true).spec("x").period(Duration::ZERO),
+                spec1("x", &Switch::new(OK)).period(Duration::ZERO),
             ],
         )
         .expect_err("invalid checks");
@@ -234,27 +192,14 @@ async fn bad_tenants_are_errors_not_panics() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_hundred_thousand_tenants_never_stampede() {
-    let now = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicUsize::new(0));
+    let fleet = Fleet::new();
     let engine = Engine::builder()
         .max_tenants(100_000)
         .max_in_flight(64)
         .build()
         .expect("valid");
     for i in 0..100_000 {
-        let (now, peak, done) = (now.clone(), peak.clone(), done.clone());
-        let check = check_fn(move || {
-            let (now, peak, done) = (now.clone(), peak.clone(), done.clone());
-            async move {
-                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(n, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                now.fetch_sub(1, Ordering::SeqCst);
-                done.fetch_add(1, Ordering::SeqCst);
-                Ok::<(), CheckFailure>(())
-            }
-        });
+        let check = fleet.check(Duration::from_millis(10));
         engine
             .add_tenant(
                 &format!("t{i}"),
@@ -264,27 +209,23 @@ async fn a_hundred_thousand_tenants_never_stampede() {
     }
     // 100,000 runs of 10 ms, 64 at a time: about 16 s of paused time.
     for _ in 0..40 {
-        tick().await;
-        if done.load(Ordering::SeqCst) == 100_000 {
+        sleep(Duration::from_secs(1)).await;
+        if fleet.done() == 100_000 {
             break;
         }
     }
-    assert_eq!(done.load(Ordering::SeqCst), 100_000);
-    assert!(
-        peak.load(Ordering::SeqCst) <= 64,
-        "peak {}",
-        peak.load(Ordering::SeqCst)
-    );
+    assert_eq!(fleet.done(), 100_000);
+    assert!(fleet.peak() <= 64, "peak {}", fleet.peak());
     assert_eq!(engine.tenant_ready("t99999"), Some(true));
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn hanging_tenants_never_delay_the_instance_checks() {
-    let db = Flag::new(true);
+    let db = Switch::new(OK);
     let engine = Engine::builder()
         .max_in_flight(2)
         .max_tenant_in_flight(2)
-        .check(db.spec("db"))
+        .check(spec1("db", &db))
         .build()
         .expect("valid");
     for i in 0..50 {
@@ -299,10 +240,10 @@ async fn hanging_tenants_never_delay_the_instance_checks() {
             )
             .expect("added");
     }
-    tick().await;
+    sleep(Duration::from_secs(1)).await;
     assert!(engine.is_ready());
-    db.set(false);
-    tick().await;
+    db.set(FAIL);
+    sleep(Duration::from_secs(1)).await;
     assert!(
         !engine.is_ready(),
         "the instance's check ran on time behind 50 hanging tenants"

@@ -1,5 +1,6 @@
 //! Helpers shared by the engine's integration tests: a metrics recorder that logs every write,
-//! switchable checks, and clock helpers for tokio's paused clock.
+//! switchable checks, the specs and engines the tests build from them, and clock helpers for
+//! tokio's paused clock.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -11,7 +12,7 @@ use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
     SharedString, Unit,
 };
-use readiness_core::{Check, CheckFailure, CheckFuture};
+use readiness_core::{Check, CheckFailure, CheckFuture, CheckSpec, Engine, EngineBuilder, Status};
 
 /// One write a recorder saw.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +53,17 @@ impl LogRecorder {
     pub fn new() -> Self {
         Self::default()
     }
+    /// A new recorder, this thread's until the returned [`Recording`] is dropped.
+    pub fn install() -> Recording {
+        let rec = Self::new();
+        // The guard wants a recorder that outlives it: a leaked handle, whose log the
+        // `Recording` empties when it goes.
+        let leaked: &'static LogRecorder = Box::leak(Box::new(rec.clone()));
+        Recording {
+            _guard: metrics::set_default_local_recorder(leaked),
+            rec,
+        }
+    }
     /// Every write so far.
     pub fn writes(&self) -> Vec<Write> {
         self.log.lock().expect("log").clone()
@@ -66,6 +78,27 @@ impl LogRecorder {
             .into_iter()
             .filter(|w| w.name == name && w.op != Op::Register)
             .collect()
+    }
+    /// Writes (not registrations) to series named `name` whose label `key` reads `value`.
+    pub fn writes_labelled(&self, name: &str, key: &str, value: &str) -> Vec<Write> {
+        self.writes_to(name)
+            .into_iter()
+            .filter(|w| w.label(key) == Some(value))
+            .collect()
+    }
+    /// What the counters named `name` whose label `key` reads `value` were incremented by.
+    pub fn counted(&self, name: &str, key: &str, value: &str) -> u64 {
+        self.writes_labelled(name, key, value)
+            .iter()
+            .map(|w| match w.op {
+                Op::Increment(n) => n,
+                _ => 0,
+            })
+            .sum()
+    }
+    /// The last value set on the gauge named `name` whose label `key` reads `value`.
+    pub fn last_set(&self, name: &str, key: &str, value: &str) -> Option<Op> {
+        self.writes_labelled(name, key, value).last().map(|w| w.op)
     }
     /// Distinct series registered or written, as `name{k=v,..}`.
     pub fn series(&self) -> Vec<String> {
@@ -97,6 +130,25 @@ impl LogRecorder {
         });
         h.push(Op::Register);
         h
+    }
+}
+
+/// A [`LogRecorder`] installed for the current thread (see [`LogRecorder::install`]).
+pub struct Recording {
+    rec: LogRecorder,
+    _guard: metrics::LocalRecorderGuard<'static>,
+}
+
+impl std::ops::Deref for Recording {
+    type Target = LogRecorder;
+    fn deref(&self) -> &LogRecorder {
+        &self.rec
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        std::mem::take(&mut *self.rec.log.lock().expect("log"));
     }
 }
 
@@ -283,4 +335,128 @@ pub async fn advance(d: Duration) {
         settle().await;
         left -= s;
     }
+}
+
+/// A readiness check named `name` on `check`: run every second from the start (no jitter),
+/// timed out after 200 ms, the engine's other defaults.
+pub fn spec(name: &str, check: &Switch) -> CheckSpec {
+    CheckSpec::readiness(name, check.clone())
+        .period(Duration::from_secs(1))
+        .timeout(Duration::from_millis(200))
+        .jitter(Duration::ZERO)
+}
+
+/// [`spec`] turned failing by one failure.
+pub fn spec1(name: &str, check: &Switch) -> CheckSpec {
+    spec(name, check).failure_threshold(1)
+}
+
+/// A builder with no heartbeat and `checks` as [`spec1`]s.
+pub fn builder(checks: &[(&str, &Switch)]) -> EngineBuilder {
+    checks
+        .iter()
+        .fold(Engine::builder().without_heartbeat(), |b, (name, check)| {
+            b.check(spec1(name, check))
+        })
+}
+
+/// An engine (with its heartbeat) running `specs`.
+pub fn engine_with(specs: impl IntoIterator<Item = CheckSpec>) -> Engine {
+    build(Engine::builder(), specs)
+}
+
+/// [`engine_with`] once its checks' first results are in: it must be ready.
+pub async fn ready_engine(specs: impl IntoIterator<Item = CheckSpec>) -> Engine {
+    let engine = engine_with(specs);
+    settle().await;
+    assert!(engine.is_ready(), "ready on its checks' first results");
+    engine
+}
+
+/// An engine with no heartbeat running `specs`: its readiness and liveness are theirs alone.
+pub fn engine_without_heartbeat(specs: impl IntoIterator<Item = CheckSpec>) -> Engine {
+    build(Engine::builder().without_heartbeat(), specs)
+}
+
+/// `builder` with `specs` added, built: the configuration is valid.
+pub fn build(builder: EngineBuilder, specs: impl IntoIterator<Item = CheckSpec>) -> Engine {
+    specs
+        .into_iter()
+        .fold(builder, EngineBuilder::check)
+        .build()
+        .expect("valid")
+}
+
+/// Move the paused clock by `d` in one step, letting every task due by then run: cheaper than
+/// [`advance`] over hours, for tests that need no stop on the way.
+pub async fn jump(d: Duration) {
+    settle().await;
+    tokio::time::advance(d).await;
+    settle().await;
+}
+
+/// `builder` built, taking the series over from `old` when there is one (a reload).
+pub fn build_after(builder: EngineBuilder, old: Option<&Engine>) -> Engine {
+    match old {
+        Some(old) => builder.reload_from(old),
+        None => builder,
+    }
+    .build()
+    .expect("valid")
+}
+
+/// Sleep `d` on the paused clock, which runs every timer due on the way in order (tokio
+/// jumps from one to the next while all tasks wait), then let the tasks woken last run.
+pub async fn sleep(d: Duration) {
+    settle().await;
+    tokio::time::sleep(d).await;
+    settle().await;
+}
+
+/// The counts of a fleet of checks that each pass some time after they start: the runs in
+/// flight now, their peak, and the runs finished.
+#[derive(Clone, Default)]
+pub struct Fleet {
+    now: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    done: Arc<AtomicUsize>,
+}
+
+impl Fleet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// A check of this fleet that passes `d` after it starts.
+    pub fn check(&self, d: Duration) -> impl Check + 'static {
+        let fleet = self.clone();
+        readiness_core::check_fn(move || {
+            let fleet = fleet.clone();
+            async move {
+                let n = fleet.now.fetch_add(1, Ordering::SeqCst) + 1;
+                fleet.peak.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(d).await;
+                fleet.now.fetch_sub(1, Ordering::SeqCst);
+                fleet.done.fetch_add(1, Ordering::SeqCst);
+                Ok::<(), CheckFailure>(())
+            }
+        })
+    }
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+    pub fn done(&self) -> usize {
+        self.done.load(Ordering::SeqCst)
+    }
+}
+
+/// The status and reason of the check `name` in the engine's snapshot now.
+pub fn state(engine: &Engine, name: &str) -> (Status, Option<String>) {
+    let snap = engine.snapshot();
+    let c = snap.check(name).expect("registered");
+    (c.status(), c.reason().map(str::to_owned))
+}
+
+/// The state of a check failing for `reason`.
+pub fn failing(reason: &str) -> (Status, Option<String>) {
+    (Status::Failing, Some(reason.to_owned()))
 }
