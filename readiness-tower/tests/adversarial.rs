@@ -15,7 +15,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Flag, engine_with};
+use common::grpc::connect;
+use common::{Flag, engine_with, loopback, serve_http};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use readiness_tower::ReadinessLayer;
@@ -589,39 +590,6 @@ async fn a_response_future_polled_after_completion_never_calls_inward_again() {
     );
 }
 
-/// A server over real loopback sockets: hyper-util's `TowerToHyperService`, one task per
-/// connection, as `axum::serve` does it.
-async fn serve<S>(svc: S) -> std::net::SocketAddr
-where
-    S: Service<Request<hyper::body::Incoming>, Response = Res, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = l.accept().await else {
-                return;
-            };
-            let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
-            tokio::spawn(async move {
-                let builder = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                );
-                let _ = builder
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn many_connections_against_a_saturated_limit_are_each_answered_once() {
     // Real hyper (HTTP/1.1 and HTTP/2), many clients at once, a limit of 2 held shut: every
@@ -645,7 +613,7 @@ async fn many_connections_against_a_saturated_limit_are_each_answered_once() {
         .layer(ReadinessLayer::new(engine().await))
         .layer(ConcurrencyLimitLayer::new(2))
         .service(app);
-    let addr = serve(svc).await;
+    let addr = serve_http(svc).await;
     let guard = Duration::from_secs(10);
 
     let business: Vec<_> = (0..12)
@@ -744,7 +712,7 @@ async fn tonic_with_a_shut_inner_service_answers_http_probes_and_holds_grpc() {
     // answered once it is ready. (Timeouts only guard a hang.)
     use readiness_tower::grpc::ServingStatus;
     use readiness_tower::grpc::pb::HealthCheckRequest;
-    use readiness_tower::grpc::pb::health_client::HealthClient;
+
     let gate = Gate {
         open: Arc::new(Mutex::new((false, None))),
         calls: Arc::new(AtomicUsize::new(0)),
@@ -752,10 +720,7 @@ async fn tonic_with_a_shut_inner_service_answers_http_probes_and_holds_grpc() {
     let engine = engine().await;
     // Our own grpc.health.v1: `""` follows the engine, which is ready.
     let (health, _reporter) = readiness_tower::grpc::health_service(&engine);
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
+    let (l, addr) = loopback().await;
     let g = gate.clone();
     let asked = Arc::new(tokio::sync::Notify::new());
     let a = asked.clone();
@@ -772,12 +737,7 @@ async fn tonic_with_a_shut_inner_service_answers_http_probes_and_holds_grpc() {
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l)),
     );
     let guard = Duration::from_secs(10);
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let mut client = HealthClient::new(channel);
+    let mut client = connect(addr).await;
     let call = tokio::spawn(async move {
         client
             .check(HealthCheckRequest {

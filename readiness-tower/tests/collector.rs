@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use common::Flag;
+use common::{Flag, assert_values};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use readiness_core::metrics::{
@@ -257,17 +257,13 @@ async fn the_collector_gives_the_facades_samples() {
         let seconds = value(&collector, TENANT_CHECK_SECONDS_TOTAL, &[("tenant", "t0")])
             .expect("every tenant has its check seconds");
         assert!(seconds >= 4.0, "{mode:?}: three runs of 1.5 s: {seconds}");
-        assert_eq!(
-            value(&collector, TENANT_CHECK_SECONDS_TOTAL, &[("tenant", "t1")]),
-            Some(0.0)
-        );
-        assert_eq!(
-            value(&collector, TENANT_TENANTS, &[("state", "not_ready")]),
-            Some(2.0)
-        );
-        assert_eq!(
-            value(&collector, TENANT_TENANTS, &[("state", "ready")]),
-            Some(9.0)
+        assert_values(
+            &collector,
+            &[
+                (TENANT_CHECK_SECONDS_TOTAL, &[("tenant", "t1")], 0.0),
+                (TENANT_TENANTS, &[("state", "not_ready")], 2.0),
+                (TENANT_TENANTS, &[("state", "ready")], 9.0),
+            ],
         );
         match mode {
             TenantMetricsMode::All => {
@@ -504,13 +500,12 @@ async fn a_reload_carries_the_counters_over_and_never_dips() {
         "7 s from the older engine's five runs, 2 from the newer one's second (its first, 1.5 s \
          before the takeover, counted nothing)"
     );
-    assert_eq!(
-        value(&collector, TENANT_STATE, &[("tenant", "acme")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(&collector, TENANT_STATE, &[("tenant", "initech")]),
-        Some(1.0)
+    assert_values(
+        &collector,
+        &[
+            (TENANT_STATE, &[("tenant", "acme")], 0.0),
+            (TENANT_STATE, &[("tenant", "initech")], 1.0),
+        ],
     );
     assert_eq!(
         value(&collector, TENANT_STATE, &[("tenant", "globex")]),
@@ -577,30 +572,11 @@ async fn not_ready_only_series_carry_over_a_reload() {
     assert_eq!((acme("not_ready"), acme("ready")), (Some(1.0), Some(1.0)));
 }
 
-/// `n` tenants with no check of their own (ready with the instance), the engine built on
-/// `capture`'s recorder.
-async fn big_fleet(n: usize, capture: &MetricsCapture) -> Engine {
-    let engine = capture.install(|| {
-        Engine::builder()
-            .without_heartbeat()
-            .max_tenants(n + 100)
-            .build()
-            .expect("valid")
-    });
-    for i in 0..n {
-        engine
-            .add_tenant(&format!("tenant-{i}"), vec![])
-            .expect("added");
-    }
-    engine.refresh().await.expect("runs");
-    engine
-}
-
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_scrape_of_100000_tenants_is_streamed_while_probes_answer() {
     const N: usize = 100_000;
     let capture = MetricsCapture::new();
-    let engine = big_fleet(N, &capture).await;
+    let engine = common::tenant_fleet(N, &capture).await;
     let svc = ServiceBuilder::new()
         .layer(layer(&engine, &capture))
         .service(app());
@@ -657,7 +633,7 @@ async fn a_scrape_of_100000_tenants_is_streamed_while_probes_answer() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn gzip_when_the_scraper_accepts_it() {
     let capture = MetricsCapture::new();
-    let engine = big_fleet(20_000, &capture).await;
+    let engine = common::tenant_fleet(20_000, &capture).await;
     let l = layer(&engine, &capture);
     let plain = scrape_with(&l, get("/metrics")).await;
     let gzip_req = |method: &str, accept: &str| {
@@ -702,7 +678,7 @@ async fn gzip_when_the_scraper_accepts_it() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn every_body_type_gets_the_same_exposition() {
     let capture = MetricsCapture::new();
-    let engine = big_fleet(5_000, &capture).await;
+    let engine = common::tenant_fleet(5_000, &capture).await;
     let l = layer(&engine, &capture);
     let streamed = scrape_with(&l, get("/metrics")).await;
     assert!(streamed.frames.len() > 1);
@@ -797,13 +773,12 @@ async fn reloadable(export: TenantMetricsExport) {
         Some(3.0),
         "carried over, and no phantom transition ({export:?})"
     );
-    assert_eq!(
-        value(&after, TENANT_STATE, &[("tenant", "initech")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(&after, TENANT_TENANTS, &[("state", "ready")]),
-        Some(2.0)
+    assert_values(
+        &after,
+        &[
+            (TENANT_STATE, &[("tenant", "initech")], 1.0),
+            (TENANT_TENANTS, &[("state", "ready")], 2.0),
+        ],
     );
     acme.set(false);
     engine

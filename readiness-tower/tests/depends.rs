@@ -74,10 +74,7 @@ async fn blocked_checks_read_blocked_by_everywhere() {
         .audit_endpoint("/debug/readiness")
         .build()
         .expect("valid");
-    let detailed = ReadinessLayer::builder(engine.clone())
-        .show_details(true)
-        .build()
-        .expect("valid");
+    let detailed = common::detailed(&engine);
 
     let res = get(&layer, "/readyz").await;
     assert_eq!(

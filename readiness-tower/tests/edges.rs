@@ -7,7 +7,9 @@ mod common;
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use common::{Flag, call, engine_with, get, http1};
+use common::{
+    Flag, add_tenants, answer, assert_answers, call, engine_with, get, http1, loopback, serve_http,
+};
 use http::{HeaderName, Request, Response};
 use http_body_util::Full;
 use readiness_tower::{Endpoint, LayerError, ReadinessLayer};
@@ -28,14 +30,14 @@ async fn engine() -> readiness_tower::Engine {
         Flag::new(false).spec("bad"),
     ])
     .await;
-    engine
-        .add_tenant("acme", vec![Flag::new(true).spec("store")])
-        .expect("tenant");
-    engine
-        .add_tenant("down", vec![Flag::new(false).spec("store")])
-        .expect("tenant");
-    engine.refresh_tenant("acme").await.expect("a known tenant");
-    engine.refresh_tenant("down").await.expect("a known tenant");
+    add_tenants(
+        &engine,
+        vec![
+            ("acme", vec![Flag::new(true).spec("store")]),
+            ("down", vec![Flag::new(false).spec("store")]),
+        ],
+    )
+    .await;
     engine
 }
 
@@ -125,10 +127,7 @@ async fn readyz_at_the_root_takes_only_its_own_paths() {
         ("/tenants/acme", 200, "inner GET /tenants/acme"),
         ("//", 200, "inner GET //"),
     ];
-    for &(uri, status, body) in cases {
-        let r = get(&layer, uri).await;
-        assert_eq!((r.status, r.body.as_str()), (status, body), "GET {uri}");
-    }
+    assert_answers(&layer, cases).await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -186,10 +185,7 @@ async fn edge_paths_under_readyz() {
         ("/readyzz/ping", 200, "inner GET /readyzz/ping"),
         ("/livez/", 200, "inner GET /livez/"),
     ];
-    for &(uri, status, body) in cases {
-        let r = get(&layer, uri).await;
-        assert_eq!((r.status, r.body.as_str()), (status, body), "GET {uri}");
-    }
+    assert_answers(&layer, cases).await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -252,17 +248,18 @@ async fn a_per_check_path_answers_that_check_whatever_the_query_excludes() {
     // `/readyz/{check}`: that one check. Excluding it must not turn a failing check into a 200.
     let layer = ReadinessLayer::new(engine().await);
     for uri in ["/readyz/bad?exclude=bad", "/readyz/bad?exclude=bad&verbose"] {
-        let r = get(&layer, uri).await;
         assert_eq!(
-            (r.status, r.body.as_str()),
-            (503, "[-]bad failed: reason withheld\nreadyz check failed\n"),
+            answer(&layer, uri).await,
+            (
+                503,
+                "[-]bad failed: reason withheld\nreadyz check failed\n".into()
+            ),
             "GET {uri}"
         );
     }
-    let r = get(&layer, "/readyz/ping?exclude=nope").await;
     assert_eq!(
-        (r.status, r.body.as_str()),
-        (200, "ok"),
+        answer(&layer, "/readyz/ping?exclude=nope").await,
+        (200, "ok".into()),
         "no warning either"
     );
 }
@@ -471,10 +468,7 @@ async fn groups_against_names_duplicates_and_unmatched_words() {
             "[+]db excluded: ok\n[+]storage excluded: ok\n[+]cache excluded with db: ok\n[+]ping ok\nwarn: some health checks cannot be excluded: no matches for \"alpha\",\"zeta\"\nreadyz check passed\n",
         ),
     ];
-    for &(uri, status, body) in cases {
-        let r = get(&layer, uri).await;
-        assert_eq!((r.status, r.body.as_str()), (status, body), "GET {uri}");
-    }
+    assert_answers(&layer, cases).await;
     let r = get(&layer, "/readyz?exclude=storage&exclude=db&format=json").await;
     let v: serde_json::Value = serde_json::from_str(&r.body).expect("valid JSON");
     let groups: Vec<_> = v["checks"]
@@ -499,10 +493,7 @@ async fn any_body_passes_hyper_incoming_through_a_real_server() {
     // A proxy: the inner service answers with the backend's own `Incoming` body, which cannot
     // hold a probe's answer. `any_body()` serves both over real sockets.
     let engine = engine_with(vec![Flag::new(true).spec("ping")]).await;
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let backend_addr = backend.local_addr().expect("addr");
+    let (backend, backend_addr) = loopback().await;
     tokio::spawn(async move {
         loop {
             let Ok((s, _)) = backend.accept().await else {
@@ -533,23 +524,7 @@ async fn any_body_passes_hyper_incoming_through_a_real_server() {
     let svc = ServiceBuilder::new()
         .layer(ReadinessLayer::new(engine).any_body())
         .service(proxy);
-    let front = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = front.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = front.accept().await else {
-                return;
-            };
-            let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
-                    .await;
-            });
-        }
-    });
+    let addr = serve_http(svc).await;
     assert_eq!(
         http1(addr, "GET", "/orders?id=7").await,
         (200, "backend /orders?id=7".into())

@@ -15,7 +15,7 @@ use readiness_core::metrics::{
 use readiness_core::{CheckSpec, Engine};
 use readiness_testkit::{Exposition, Fault, FaultInjector, FaultPlan, MetricsCapture};
 use readiness_tower::ReadinessLayer;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::ServiceBuilder;
 
 fn db(plan: FaultPlan) -> (CheckSpec, readiness_testkit::FaultHandle) {
     let inj = FaultInjector::standalone(plan);
@@ -107,13 +107,7 @@ async fn a_transition_is_counted_once_whatever_the_probe_rate() {
             let req = Request::get("/readyz")
                 .body(Full::<Bytes>::default())
                 .expect("request");
-            let res = svc
-                .ready()
-                .await
-                .expect("ready")
-                .call(req)
-                .await
-                .expect("infallible");
+            let res = common::call_ready(&mut svc, req).await;
             probes += 1;
             failed += usize::from(res.status() == 503);
         }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use readiness_tower::ReadinessLayer;
-use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use tower::{Service, ServiceBuilder, service_fn};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -29,13 +29,7 @@ where
         .collect();
     let before = dhat::HeapStats::get().total_blocks;
     for req in reqs {
-        let res = svc
-            .ready()
-            .await
-            .expect("ready")
-            .call(req)
-            .await
-            .expect("infallible");
+        let res = common::call_ready(svc, req).await;
         drop(res);
     }
     dhat::HeapStats::get().total_blocks - before

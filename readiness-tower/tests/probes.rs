@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Flag, call, engine_with, get};
+use common::{Flag, answer, call, detailed, engine_with, get};
 use http::Request;
 use http_body_util::Full;
 use readiness_core::{CheckSpec, Engine, check_fn};
@@ -37,28 +37,27 @@ async fn two_checks_with(
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn design_examples_byte_for_byte() {
     let ok = two_checks(true, true).await;
-    let r = get(&ok, "/readyz").await;
-    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
-    let r = get(&ok, "/readyz?verbose").await;
+    assert_eq!(answer(&ok, "/readyz").await, (200, "ok".into()));
     assert_eq!(
-        (r.status, r.body.as_str()),
-        (200, "[+]database ok\n[+]cache ok\nreadyz check passed\n")
-    );
-    let bad = two_checks(true, false).await;
-    let r = get(&bad, "/readyz").await;
-    assert_eq!(
-        (r.status, r.body.as_str()),
-        (
-            503,
-            "[+]database ok\n[-]cache failed: reason withheld\nreadyz check failed\n"
-        )
-    );
-    let r = get(&bad, "/readyz?exclude=cache&verbose").await;
-    assert_eq!(
-        (r.status, r.body.as_str()),
+        answer(&ok, "/readyz?verbose").await,
         (
             200,
-            "[+]database ok\n[+]cache excluded: ok\nreadyz check passed\n"
+            "[+]database ok\n[+]cache ok\nreadyz check passed\n".into()
+        )
+    );
+    let bad = two_checks(true, false).await;
+    assert_eq!(
+        answer(&bad, "/readyz").await,
+        (
+            503,
+            "[+]database ok\n[-]cache failed: reason withheld\nreadyz check failed\n".into()
+        )
+    );
+    assert_eq!(
+        answer(&bad, "/readyz?exclude=cache&verbose").await,
+        (
+            200,
+            "[+]database ok\n[+]cache excluded: ok\nreadyz check passed\n".into()
         )
     );
 }
@@ -152,14 +151,12 @@ async fn head_and_other_methods() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn per_check_path() {
     let layer = two_checks(true, false).await;
-    let r = get(&layer, "/readyz/database").await;
-    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
-    let r = get(&layer, "/readyz/cache?verbose").await;
+    assert_eq!(answer(&layer, "/readyz/database").await, (200, "ok".into()));
     assert_eq!(
-        (r.status, r.body.as_str()),
+        answer(&layer, "/readyz/cache?verbose").await,
         (
             503,
-            "[-]cache failed: reason withheld\nreadyz check failed\n"
+            "[-]cache failed: reason withheld\nreadyz check failed\n".into()
         )
     );
     for unknown in [
@@ -178,8 +175,7 @@ async fn per_check_path() {
 async fn liveness_ignores_readiness() {
     let layer = two_checks(false, false).await;
     for path in ["/livez", "/healthz"] {
-        let r = get(&layer, path).await;
-        assert_eq!((r.status, r.body.as_str()), (200, "ok"), "{path}");
+        assert_eq!(answer(&layer, path).await, (200, "ok".into()), "{path}");
     }
     let r = get(&layer, "/healthz?verbose").await;
     assert_eq!(r.body, "healthz check passed\n");
@@ -192,12 +188,11 @@ async fn liveness_ignores_readiness() {
         .expect("valid");
     engine.refresh().await.expect("the engine runs");
     let layer = ReadinessLayer::new(engine);
-    let r = get(&layer, "/livez").await;
     assert_eq!(
-        (r.status, r.body.as_str()),
+        answer(&layer, "/livez").await,
         (
             503,
-            "[+]heartbeat ok\n[-]deadlock failed: reason withheld\nlivez check failed\n"
+            "[+]heartbeat ok\n[-]deadlock failed: reason withheld\nlivez check failed\n".into()
         )
     );
 }
@@ -207,12 +202,11 @@ async fn startupz_latches() {
     let db = Flag::new(false);
     let engine = engine_with(vec![db.spec("db")]).await;
     let layer = ReadinessLayer::new(engine.clone());
-    let r = get(&layer, "/startupz").await;
     assert_eq!(
-        (r.status, r.body.as_str()),
+        answer(&layer, "/startupz").await,
         (
             503,
-            "[-]db failed: reason withheld\nstartupz check failed\n"
+            "[-]db failed: reason withheld\nstartupz check failed\n".into()
         )
     );
     db.set(true);
@@ -221,8 +215,11 @@ async fn startupz_latches() {
     db.set(false);
     engine.refresh().await.expect("the engine runs");
     assert_eq!(get(&layer, "/readyz").await.status, 503);
-    let r = get(&layer, "/startupz").await;
-    assert_eq!((r.status, r.body.as_str()), (200, "ok"), "200 for good");
+    assert_eq!(
+        answer(&layer, "/startupz").await,
+        (200, "ok".into()),
+        "200 for good"
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -236,14 +233,10 @@ async fn pending_is_not_ready() {
         )
         .build()
         .expect("valid");
-    let layer = ReadinessLayer::builder(engine)
-        .show_details(true)
-        .build()
-        .expect("a valid layer");
-    let r = get(&layer, "/readyz").await;
+    let layer = detailed(engine);
     assert_eq!(
-        (r.status, r.body.as_str()),
-        (503, "[-]db failed: pending\nreadyz check failed\n")
+        answer(&layer, "/readyz").await,
+        (503, "[-]db failed: pending\nreadyz check failed\n".into())
     );
 }
 
@@ -308,12 +301,11 @@ async fn the_shutdown_entry_has_its_own_path() {
     let layer = ReadinessLayer::new(engine.clone());
     assert_eq!(get(&layer, "/readyz/shutdown").await.body, "ok");
     engine.drain();
-    let r = get(&layer, "/readyz/shutdown").await;
     assert_eq!(
-        (r.status, r.body.as_str()),
+        answer(&layer, "/readyz/shutdown").await,
         (
             503,
-            "[-]shutdown failed: reason withheld\nreadyz check failed\n"
+            "[-]shutdown failed: reason withheld\nreadyz check failed\n".into()
         )
     );
     assert_eq!(
@@ -337,12 +329,11 @@ async fn a_startup_check_answers_at_its_own_path() {
     let r = get(&layer, "/readyz?verbose").await;
     assert!(r.body.contains("[-]migrations failed"), "{}", r.body);
     // ...so its own path answers too, not 404.
-    let r = get(&layer, "/readyz/migrations").await;
     assert_eq!(
-        (r.status, r.body.as_str()),
+        answer(&layer, "/readyz/migrations").await,
         (
             503,
-            "[-]migrations failed: reason withheld\nreadyz check failed\n"
+            "[-]migrations failed: reason withheld\nreadyz check failed\n".into()
         )
     );
     migrations.set(true);
@@ -392,8 +383,7 @@ async fn accept_quality_zero_is_not_json() {
 async fn a_long_junk_query_gets_the_plain_answer() {
     let layer = two_checks(true, true).await;
     let junk = format!("/readyz?{}", "a=b&".repeat(16_000));
-    let r = get(&layer, &junk).await;
-    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    assert_eq!(answer(&layer, &junk).await, (200, "ok".into()));
     // Past the bounds nothing more is read, not even `verbose`.
     let late = format!("/readyz?{}verbose", "a=b&".repeat(40));
     assert_eq!(get(&layer, &late).await.body, "ok");

@@ -103,17 +103,14 @@ impl Fixture {
                 Flag::new(true).spec("cache").critical(false),
             ])
             .await;
-            engine
-                .add_tenant("acme", vec![Flag::new(true).spec("store")])
-                .expect("a valid tenant");
-            engine
-                .add_tenant("globex", vec![Flag::new(db_ok).spec("store")])
-                .expect("a valid tenant");
-            engine.refresh_tenant("acme").await.expect("a known tenant");
-            engine
-                .refresh_tenant("globex")
-                .await
-                .expect("a known tenant");
+            common::add_tenants(
+                &engine,
+                vec![
+                    ("acme", vec![Flag::new(true).spec("store")]),
+                    ("globex", vec![Flag::new(db_ok).spec("store")]),
+                ],
+            )
+            .await;
             if draining {
                 engine.drain();
             }

@@ -8,20 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::grpc::{BOUND, NOT_SERVING, SERVING, check, next, rest, serve_until, watch};
 use common::{Flag, get};
 use readiness_core::{Engine, EngineBuilder, ReloadableEngine};
 use readiness_tower::ReadinessLayer;
-use readiness_tower::grpc::pb::health_client::HealthClient;
-use readiness_tower::grpc::pb::{HealthCheckRequest, HealthCheckResponse};
 use readiness_tower::grpc::{HealthService, ServingStatus};
-use tonic::codec::Streaming;
-use tonic::transport::Channel;
-use tonic::transport::server::TcpIncoming;
-
-const SERVING: ServingStatus = ServingStatus::Serving;
-const NOT_SERVING: ServingStatus = ServingStatus::NotServing;
-/// A bound on every wait: a hang fails the test instead of stalling the suite.
-const BOUND: Duration = Duration::from_secs(10);
 
 fn builder(flags: &[(&str, &Flag)]) -> EngineBuilder {
     flags
@@ -84,40 +75,6 @@ async fn probes_answer_from_the_new_engine_with_no_gap() {
     assert_eq!(get(&svc, "/readyz").await.status, 503);
 }
 
-fn req(service: &str) -> HealthCheckRequest {
-    HealthCheckRequest {
-        service: service.to_owned(),
-    }
-}
-
-async fn watch(
-    client: &mut HealthClient<Channel>,
-    service: &str,
-) -> Streaming<HealthCheckResponse> {
-    client
-        .watch(req(service))
-        .await
-        .expect("watch")
-        .into_inner()
-}
-
-/// The next message of a Watch stream, or `None` when it ended.
-async fn next(stream: &mut Streaming<HealthCheckResponse>) -> Option<ServingStatus> {
-    tokio::time::timeout(BOUND, stream.message())
-        .await
-        .expect("a message or the end arrives in time")
-        .expect("no stream error")
-        .map(|r| r.status())
-}
-
-async fn rest(stream: &mut Streaming<HealthCheckResponse>) -> Vec<ServingStatus> {
-    let mut out = Vec::new();
-    while let Some(s) = next(stream).await {
-        out.push(s);
-    }
-    out
-}
-
 #[tokio::test]
 async fn grpc_names_and_open_watches_carry_on_across_a_reload_and_end_at_the_close() {
     let db = Flag::new(true);
@@ -125,25 +82,16 @@ async fn grpc_names_and_open_watches_carry_on_across_a_reload_and_end_at_the_clo
     old.refresh().await.expect("runs");
     let gone = old.downgrade();
     let engine = ReloadableEngine::new(old);
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .layer(ReadinessLayer::new(engine.clone()))
-            .add_service(HealthService::new(&engine).into_server())
-            .serve_with_incoming_shutdown(TcpIncoming::from(l), engine.closed()),
-    );
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let mut client = HealthClient::new(channel);
-    let mut liveness = watch(&mut client, "liveness").await;
-    let mut instance = watch(&mut client, "").await;
-    let mut tenant = watch(&mut client, "tenants/acme").await;
+    let mut server = serve_until(
+        ReadinessLayer::new(engine.clone()),
+        HealthService::new(&engine),
+        engine.closed(),
+    )
+    .await;
+    let client = &mut server.client;
+    let mut liveness = watch(client, "liveness").await;
+    let mut instance = watch(client, "").await;
+    let mut tenant = watch(client, "tenants/acme").await;
     assert_eq!(next(&mut liveness).await, Some(SERVING));
     assert_eq!(next(&mut instance).await, Some(SERVING));
     assert_eq!(next(&mut tenant).await, Some(SERVING));
@@ -164,18 +112,16 @@ async fn grpc_names_and_open_watches_carry_on_across_a_reload_and_end_at_the_clo
     }
     assert!(gone.upgrade().is_none(), "the old engine is gone");
     for name in ["", "readiness", "liveness", "startup", "tenants/acme"] {
-        let status = client
-            .check(req(name))
-            .await
-            .expect("known")
-            .into_inner()
-            .status();
         assert_eq!(
-            status, SERVING,
+            check(client, name).await,
+            Ok(SERVING),
             "{name:?} keeps its status after the old engine went"
         );
     }
-    assert!(!server.is_finished(), "a reload does not stop the server");
+    assert!(
+        !server.task.is_finished(),
+        "a reload does not stop the server"
+    );
 
     // The new engine's transitions reach the open streams.
     cache.set(false);
@@ -193,11 +139,7 @@ async fn grpc_names_and_open_watches_carry_on_across_a_reload_and_end_at_the_clo
         vec![NOT_SERVING],
         "the drain, then the end"
     );
-    tokio::time::timeout(BOUND, server)
-        .await
-        .expect("the server stops at the close")
-        .expect("no panic")
-        .expect("served");
+    server.stopped("the server stops at the close").await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

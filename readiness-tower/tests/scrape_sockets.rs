@@ -22,7 +22,7 @@ use readiness_core::Engine;
 use readiness_testkit::{Exposition, MetricsCapture};
 use readiness_tower::ReadinessLayer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tower::{ServiceBuilder, service_fn};
@@ -48,19 +48,7 @@ struct Server {
 /// An engine of [`TENANTS`] tenants (no check of their own: ready with the instance) on
 /// `capture`'s recorder, and its layer serving `/metrics`.
 async fn fleet(capture: &MetricsCapture) -> (Engine, ReadinessLayer) {
-    let engine = capture.install(|| {
-        Engine::builder()
-            .without_heartbeat()
-            .max_tenants(TENANTS + 100)
-            .build()
-            .expect("valid")
-    });
-    for i in 0..TENANTS {
-        engine
-            .add_tenant(&format!("tenant-{i}"), vec![])
-            .expect("added");
-    }
-    engine.refresh().await.expect("runs");
+    let engine = common::tenant_fleet(TENANTS, capture).await;
     let layer = ReadinessLayer::builder(engine.clone())
         .metrics(capture.handle())
         .build()
@@ -75,8 +63,7 @@ async fn server() -> Server {
         Ok::<_, Infallible>(Response::new(Body::empty()))
     });
     let svc = ServiceBuilder::new().layer(layer).service(app);
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let (listener, addr) = common::loopback().await;
     let (tx, conns) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {

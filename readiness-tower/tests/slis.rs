@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use common::{Flag, http1};
+use common::{Flag, http1, loopback};
 use readiness_core::{CheckSpec, Engine, Kind};
 use readiness_tower::{Endpoint, ReadinessLayer, ReadinessLayerBuilder};
 use tower::ServiceBuilder;
@@ -45,10 +45,7 @@ async fn serve(
         .expect("valid layer");
     let router: Router = Router::new().route("/", get(|| async { "hello" }));
     let app = ServiceBuilder::new().layer(layer).service(router);
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
+    let (l, addr) = loopback().await;
     let server = tokio::spawn(async move {
         let _ = axum::serve(l, Shared::new(app)).await;
     });

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 
 use axum::Router;
 use axum::routing::get;
-use common::{Flag, engine_with, http1};
+use common::{Flag, engine_with, http1, loopback};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -14,14 +14,6 @@ use hyper_util::service::TowerToHyperService;
 use readiness_tower::ReadinessLayer;
 use tower::make::Shared;
 use tower::{ServiceBuilder, service_fn};
-
-async fn listener() -> (tokio::net::TcpListener, std::net::SocketAddr) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let a = l.local_addr().expect("addr");
-    (l, a)
-}
 
 #[tokio::test]
 async fn axum_router_wrapped_outermost() {
@@ -32,7 +24,7 @@ async fn axum_router_wrapped_outermost() {
     let app = ServiceBuilder::new()
         .layer(ReadinessLayer::new(engine.clone()))
         .service(router);
-    let (l, addr) = listener().await;
+    let (l, addr) = loopback().await;
     let server = tokio::spawn(async move { axum::serve(l, Shared::new(app)).await });
 
     assert_eq!(http1(addr, "GET", "/").await, (200, "hello".into()));
@@ -58,7 +50,7 @@ async fn axum_router_with_router_layer() {
     let app: Router = Router::new()
         .route("/", get(|| async { "hello" }))
         .layer(ReadinessLayer::new(engine));
-    let (l, addr) = listener().await;
+    let (l, addr) = loopback().await;
     let server = tokio::spawn(async move { axum::serve(l, app).await });
     assert_eq!(http1(addr, "GET", "/").await, (200, "hello".into()));
     assert_eq!(http1(addr, "GET", "/readyz").await, (200, "ok".into()));
@@ -76,7 +68,7 @@ async fn hyper_server() {
             let text = format!("inner {} {}", req.method(), req.uri());
             Ok::<_, Infallible>(http::Response::new(Full::new(bytes::Bytes::from(text))))
         }));
-    let (l, addr) = listener().await;
+    let (l, addr) = loopback().await;
     let server = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = l.accept().await else {

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use common::{Flag, get};
 use readiness_core::{CheckFailure, CheckSpec, Engine, check_fn};
-use readiness_tower::ReadinessLayer;
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_stale_result_fails_the_probe_with_its_age() {
@@ -28,10 +27,7 @@ async fn a_stale_result_fails_the_probe_with_its_age() {
         )
         .build()
         .expect("valid");
-    let layer = ReadinessLayer::builder(engine)
-        .show_details(true)
-        .build()
-        .expect("a valid layer");
+    let layer = common::detailed(engine);
     for _ in 0..20 {
         tokio::task::yield_now().await;
     }

@@ -3,7 +3,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Flag, call, get};
+use common::{Flag, answer, assert_values, call, detailed, get};
 use http::{HeaderName, Request};
 use http_body_util::Full;
 use readiness_core::{Engine, TenantMetricsExport, TenantMetricsMode};
@@ -63,8 +63,10 @@ impl World {
 async fn tenant_probe_formats() {
     let w = world().await;
     let layer = ReadinessLayer::new(w.engine.clone());
-    let r = get(&layer, "/readyz/tenants/acme").await;
-    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    assert_eq!(
+        answer(&layer, "/readyz/tenants/acme").await,
+        (200, "ok".into())
+    );
     let r = get(&layer, "/readyz/tenants/acme?verbose").await;
     assert_eq!(
         r.body,
@@ -72,14 +74,7 @@ async fn tenant_probe_formats() {
     );
     w.acme.set(false);
     w.refresh().await;
-    let r = get(&layer, "/readyz/tenants/acme").await;
-    assert_eq!(
-        (r.status, r.body.as_str()),
-        (
-            503,
-            "[-]store failed: reason withheld\n[-]search failed (non-critical): reason withheld\nreadyz check failed\n"
-        )
-    );
+    assert_eq!(answer(&layer, "/readyz/tenants/acme").await, (503, "[-]store failed: reason withheld\n[-]search failed (non-critical): reason withheld\nreadyz check failed\n".into()));
     assert_eq!(
         get(&layer, "/readyz").await.body,
         "ok",
@@ -105,22 +100,14 @@ async fn tenant_probe_formats() {
     // The instance going down shows in every tenant's probe.
     w.db.set(false);
     w.refresh().await;
-    let r = get(&layer, "/readyz/tenants/globex").await;
     assert_eq!(
-        (r.status, r.body.as_str()),
+        answer(&layer, "/readyz/tenants/globex").await,
         (
             503,
-            "[+]store ok\n[-]instance failed: reason withheld\nreadyz check failed\n"
+            "[+]store ok\n[-]instance failed: reason withheld\nreadyz check failed\n".into()
         )
     );
-    let r = get(
-        &ReadinessLayer::builder(w.engine.clone())
-            .show_details(true)
-            .build()
-            .expect("a valid layer"),
-        "/readyz/tenants/globex",
-    )
-    .await;
+    let r = get(&detailed(w.engine.clone()), "/readyz/tenants/globex").await;
     assert!(
         r.body.contains("[-]instance failed: instance not ready"),
         "{}",
@@ -280,17 +267,13 @@ async fn isolated_and_counted(export: TenantMetricsExport) {
     let _guard = capture.set_default();
     let w = world_with(export).await;
     let e = capture.scrape(&w.engine).expect("valid");
-    assert_eq!(
-        e.value("tenant_readiness_state", &[("tenant", "acme")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        e.value("tenant_readiness_tenants", &[("state", "ready")]),
-        Some(2.0)
-    );
-    assert_eq!(
-        e.value("tenant_readiness_tenants", &[("state", "not_ready")]),
-        Some(0.0)
+    assert_values(
+        &e,
+        &[
+            ("tenant_readiness_state", &[("tenant", "acme")], 1.0),
+            ("tenant_readiness_tenants", &[("state", "ready")], 2.0),
+            ("tenant_readiness_tenants", &[("state", "not_ready")], 0.0),
+        ],
     );
 
     w.acme.set(false);
@@ -298,36 +281,25 @@ async fn isolated_and_counted(export: TenantMetricsExport) {
         w.refresh().await;
     }
     let e = capture.scrape(&w.engine).expect("valid");
-    assert_eq!(
-        e.value("tenant_readiness_state", &[("tenant", "acme")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        e.value("tenant_readiness_state", &[("tenant", "globex")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        e.value(
-            "tenant_readiness_transitions_total",
-            &[("tenant", "acme"), ("to", "not_ready")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        e.value(
-            "tenant_readiness_transitions_total",
-            &[("tenant", "globex"), ("to", "not_ready")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(e.value("readiness_state", &[]), Some(1.0));
-    assert_eq!(
-        e.value("readiness_transitions_total", &[("to", "not_ready")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        e.value("tenant_readiness_tenants", &[("state", "not_ready")]),
-        Some(1.0)
+    assert_values(
+        &e,
+        &[
+            ("tenant_readiness_state", &[("tenant", "acme")], 0.0),
+            ("tenant_readiness_state", &[("tenant", "globex")], 1.0),
+            (
+                "tenant_readiness_transitions_total",
+                &[("tenant", "acme"), ("to", "not_ready")],
+                1.0,
+            ),
+            (
+                "tenant_readiness_transitions_total",
+                &[("tenant", "globex"), ("to", "not_ready")],
+                0.0,
+            ),
+            ("readiness_state", &[], 1.0),
+            ("readiness_transitions_total", &[("to", "not_ready")], 0.0),
+            ("tenant_readiness_tenants", &[("state", "not_ready")], 1.0),
+        ],
     );
     assert!(
         e.value(
@@ -349,13 +321,12 @@ async fn isolated_and_counted(export: TenantMetricsExport) {
     // series, the facade (which cannot delete a series) sets its state to 1.
     assert!(w.engine.remove_tenant("acme"));
     let e = capture.scrape(&w.engine).expect("valid");
-    assert_eq!(
-        e.value("tenant_readiness_tenants", &[("state", "not_ready")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        e.value("tenant_readiness_tenants", &[("state", "ready")]),
-        Some(1.0)
+    assert_values(
+        &e,
+        &[
+            ("tenant_readiness_tenants", &[("state", "not_ready")], 0.0),
+            ("tenant_readiness_tenants", &[("state", "ready")], 1.0),
+        ],
     );
     let removed = match export {
         TenantMetricsExport::Facade => Some(1.0),

@@ -1,5 +1,9 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: a switchable check and engines built on it, the
+//! inner service the layer wraps and calls through it, loopback servers and clients (gRPC in
+//! [`grpc`]).
 #![allow(dead_code, unreachable_pub)]
+
+pub mod grpc;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -97,6 +101,82 @@ pub async fn get(layer: &ReadinessLayer, uri: &str) -> Answer {
     .await
 }
 
+/// GET `uri` through the layer: the status and body a prober reads.
+pub async fn answer(layer: &ReadinessLayer, uri: &str) -> (u16, String) {
+    let a = get(layer, uri).await;
+    (a.status, a.body)
+}
+
+/// A series and the value it should read: name, labels, value.
+pub type Want<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+
+/// Asserts the value of each series in the exposition `e`.
+pub fn assert_values(e: &readiness_testkit::Exposition, want: &[Want<'_>]) {
+    for (name, labels, value) in want {
+        assert_eq!(e.value(name, labels), Some(*value), "{name}{labels:?}");
+    }
+}
+
+/// Asserts what GET answers at each `(uri, status, body)`.
+pub async fn assert_answers(layer: &ReadinessLayer, cases: &[(&str, u16, &str)]) {
+    for &(uri, status, body) in cases {
+        assert_eq!(
+            answer(layer, uri).await,
+            (status, body.to_owned()),
+            "GET {uri}"
+        );
+    }
+}
+
+/// A layer over `engine` that shows every failing check's reason.
+pub fn detailed(engine: impl Into<readiness_tower::EngineSource>) -> ReadinessLayer {
+    ReadinessLayer::builder(engine)
+        .show_details(true)
+        .build()
+        .expect("a valid layer")
+}
+
+/// `req` through `svc` once it is ready.
+pub async fn call_ready<S, B>(svc: &mut S, req: Request<B>) -> S::Response
+where
+    S: Service<Request<B>>,
+    S::Error: std::fmt::Debug,
+{
+    svc.ready()
+        .await
+        .expect("ready")
+        .call(req)
+        .await
+        .expect("infallible")
+}
+
+/// Adds each tenant with its checks, and runs them once.
+pub async fn add_tenants(engine: &Engine, tenants: Vec<(&str, Vec<CheckSpec>)>) {
+    for (id, checks) in tenants {
+        engine.add_tenant(id, checks).expect("a valid tenant");
+        engine.refresh_tenant(id).await.expect("a known tenant");
+    }
+}
+
+/// An engine with no heartbeat built on `capture`'s recorder, with `n` tenants that have no
+/// check of their own (ready with the instance: `tenant-0`, `tenant-1`, ...), run once.
+pub async fn tenant_fleet(n: usize, capture: &readiness_testkit::MetricsCapture) -> Engine {
+    let engine = capture.install(|| {
+        Engine::builder()
+            .without_heartbeat()
+            .max_tenants(n + 100)
+            .build()
+            .expect("valid")
+    });
+    for i in 0..n {
+        engine
+            .add_tenant(&format!("tenant-{i}"), vec![])
+            .expect("added");
+    }
+    engine.refresh().await.expect("runs");
+    engine
+}
+
 /// An engine with these checks, each run once.
 pub async fn engine_with(specs: Vec<CheckSpec>) -> Engine {
     let mut b = Engine::builder().without_heartbeat();
@@ -106,6 +186,46 @@ pub async fn engine_with(specs: Vec<CheckSpec>) -> Engine {
     let engine = b.build().expect("valid");
     engine.refresh().await.expect("the engine runs");
     engine
+}
+
+/// A listener on a free loopback port, and its address.
+pub async fn loopback() -> (tokio::net::TcpListener, std::net::SocketAddr) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    (l, addr)
+}
+
+/// `svc` served on a free loopback port over HTTP/1.1 and HTTP/2 (hyper-util's
+/// `TowerToHyperService`, one task per connection, as `axum::serve` does it); its address.
+pub async fn serve_http<S, B>(svc: S) -> std::net::SocketAddr
+where
+    S: Service<Request<hyper::body::Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (l, addr) = loopback().await;
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = l.accept().await else {
+                return;
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
+            tokio::spawn(async move {
+                let builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                let _ = builder
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
 }
 
 /// One HTTP/1.1 request over a real loopback connection; returns status and body.
