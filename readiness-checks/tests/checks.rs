@@ -2,6 +2,8 @@
 //! (200, 302, 404, 500, a 5 MB body, a body that never ends, one that never answers, one that
 //! is stopped) and `GrpcCheck` against a tonic server with our own health service.
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,18 +11,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::net::{BOUND, engine_with, loopback, read_head, refresh, run, silent_server};
 use http::{HeaderMap, Request, Response};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use readiness_checks::{GrpcCheck, HttpCheck};
-use readiness_core::{Check, CheckSpec, Engine};
+use readiness_core::{CheckSpec, Engine};
 use readiness_tower::grpc::HealthService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-
-/// A bound on every run: a hang fails the test instead of stalling the suite.
-const BOUND: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Seen {
@@ -37,8 +37,7 @@ impl Seen {
 
 /// A hyper HTTP/1.1 server on loopback that answers by path and records what it saw.
 async fn http_server() -> (SocketAddr, Arc<Seen>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
+    let (l, addr) = loopback().await;
     let seen = Arc::new(Seen::default());
     let s = seen.clone();
     tokio::spawn(async move {
@@ -88,13 +87,6 @@ async fn http_server() -> (SocketAddr, Arc<Seen>) {
         }
     });
     (addr, seen)
-}
-
-async fn run(check: &impl Check) -> Result<(), String> {
-    tokio::time::timeout(BOUND, check.check())
-        .await
-        .expect("the run ends in time")
-        .map_err(|f| f.reason().to_owned())
 }
 
 #[tokio::test]
@@ -195,8 +187,7 @@ async fn http_check_reads_at_most_about_10_kib_of_a_body() {
 
     // A body that announces 5 MB, sends 20 KiB and then never ends: a check that read it all
     // would hang until its bound.
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let endless = l.local_addr().expect("addr");
+    let (l, endless) = loopback().await;
     tokio::spawn(async move {
         let (mut s, _) = l.accept().await.expect("accept");
         let mut buf = [0; 1024];
@@ -213,20 +204,9 @@ async fn http_check_reads_at_most_about_10_kib_of_a_body() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn http_check_of_a_server_that_never_answers_times_out_in_the_engine() {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = l.accept().await {
-            held.push(s);
-        }
-    });
+    let addr = silent_server().await;
     let check = HttpCheck::new(&format!("http://{addr}/healthz")).expect("valid");
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(CheckSpec::readiness("api", check).timeout(Duration::from_secs(1)))
-        .build()
-        .expect("valid");
+    let engine = engine_with([CheckSpec::readiness("api", check).timeout(Duration::from_secs(1))]);
     engine.refresh().await.expect("the engine runs");
     assert!(!engine.is_ready());
     let snap = engine.snapshot();
@@ -239,8 +219,7 @@ async fn http_check_of_a_server_that_never_answers_times_out_in_the_engine() {
 
 #[tokio::test]
 async fn http_check_of_a_stopped_server_fails_with_the_connect_error() {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
+    let (l, addr) = loopback().await;
     drop(l);
     let check = HttpCheck::new(&format!("http://{addr}/")).expect("valid");
     let reason = run(&check).await.expect_err("nothing listens");
@@ -253,26 +232,19 @@ async fn http_check_of_a_stopped_server_fails_with_the_connect_error() {
 #[tokio::test]
 async fn http_check_in_an_engine_follows_the_dependency() {
     let (addr, _) = http_server().await;
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(CheckSpec::readiness(
+    let engine = engine_with([
+        CheckSpec::readiness(
             "api",
             HttpCheck::new(&format!("http://{addr}/ok")).expect("valid"),
-        ))
-        .check(
-            CheckSpec::readiness(
-                "legacy",
-                HttpCheck::new(&format!("http://{addr}/fail")).expect("valid"),
-            )
-            .critical(false)
-            .timeout(BOUND),
+        ),
+        CheckSpec::readiness(
+            "legacy",
+            HttpCheck::new(&format!("http://{addr}/fail")).expect("valid"),
         )
-        .build()
-        .expect("valid");
-    tokio::time::timeout(BOUND, engine.refresh())
-        .await
-        .expect("in time")
-        .expect("the engine runs");
+        .critical(false)
+        .timeout(BOUND),
+    ]);
+    refresh(&engine).await;
     assert!(engine.is_ready(), "the failing check is not critical");
     let snap = engine.snapshot();
     let legacy = snap.check("legacy").expect("known");
@@ -286,15 +258,11 @@ async fn grpc_server() -> (
     readiness_tower::grpc::HealthReporter,
     tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 ) {
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .build()
-        .expect("valid");
-    engine.refresh().await.expect("the engine runs");
+    let engine = engine_with([]);
+    refresh(&engine).await;
     let health = HealthService::new(&engine);
     let reporter = health.reporter();
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
+    let (l, addr) = loopback().await;
     let task = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(health.into_server())
@@ -366,8 +334,7 @@ async fn grpc_check_passes_on_serving_only_and_names_the_status() {
 
 #[tokio::test]
 async fn grpc_check_of_a_server_without_the_health_service_is_unimplemented() {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
+    let (l, addr) = loopback().await;
     let task = tokio::spawn(
         tonic::transport::Server::builder()
             .add_routes(tonic::service::Routes::default())
@@ -383,29 +350,17 @@ async fn grpc_check_of_a_server_without_the_health_service_is_unimplemented() {
 async fn grpc_check_in_an_engine_follows_the_dependency() {
     let (addr, _dependency, reporter, _task) = grpc_server().await;
     reporter.set_not_serving("orders").expect("set");
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(
-            CheckSpec::readiness(
-                "orders",
-                GrpcCheck::new(&format!("http://{addr}"))
-                    .expect("valid")
-                    .service("orders"),
-            )
-            .timeout(BOUND),
-        )
-        .build()
-        .expect("valid");
-    tokio::time::timeout(BOUND, engine.refresh())
-        .await
-        .expect("in time")
-        .expect("the engine runs");
+    let engine = engine_with([CheckSpec::readiness(
+        "orders",
+        GrpcCheck::new(&format!("http://{addr}"))
+            .expect("valid")
+            .service("orders"),
+    )
+    .timeout(BOUND)]);
+    refresh(&engine).await;
     assert!(!engine.is_ready());
     reporter.set_serving("orders").expect("set");
-    tokio::time::timeout(BOUND, engine.refresh())
-        .await
-        .expect("in time")
-        .expect("the engine runs");
+    refresh(&engine).await;
     assert!(engine.is_ready());
 }
 
@@ -423,19 +378,11 @@ enum Then {
 /// A server that reads a request head and answers every connection with `answer`, written
 /// byte for byte, then does `then`: for answers hyper's server would never write.
 async fn raw_server(answer: Vec<u8>, then: Then) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
+    let (l, addr) = loopback().await;
     tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((mut s, _)) = l.accept().await {
-            let mut head = Vec::new();
-            let mut buf = [0; 1024];
-            while !head.ends_with(b"\r\n\r\n") {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
+            read_head(&mut s).await;
             let _ = s.write_all(&answer).await;
             match then {
                 Then::Close => drop(s),
@@ -548,14 +495,7 @@ async fn http_check_of_an_ipv6_literal_with_a_query() {
     let s = seen.clone();
     tokio::spawn(async move {
         while let Ok((mut c, _)) = l.accept().await {
-            let mut head = Vec::new();
-            let mut buf = [0; 1024];
-            while !head.ends_with(b"\r\n\r\n") {
-                match c.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
+            let head = read_head(&mut c).await;
             s.lock()
                 .expect("lock")
                 .push(String::from_utf8_lossy(&head).into_owned());
@@ -628,8 +568,7 @@ async fn scripted_server() -> (
     SocketAddr,
     tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 ) {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
+    let (l, addr) = loopback().await;
     let task = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(readiness_tower::grpc::pb::health_server::HealthServer::new(
@@ -642,15 +581,7 @@ async fn scripted_server() -> (
 
 #[tokio::test]
 async fn grpc_check_fails_on_every_answer_but_serving_and_on_a_server_speaking_http1() {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let task = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(readiness_tower::grpc::pb::health_server::HealthServer::new(
-                Scripted,
-            ))
-            .serve_with_incoming(TcpIncoming::from(l)),
-    );
+    let (addr, task) = scripted_server().await;
     let url = format!("http://{addr}");
     let check = |service: &str| GrpcCheck::new(&url).expect("valid").service(service);
     assert_eq!(run(&check("serving")).await, Ok(()));
@@ -691,11 +622,8 @@ async fn grpc_check_of_a_server_that_never_answers_times_out_in_the_engine() {
             .service(service)
     };
     // A server that never answers: the engine's timeout ends the run.
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(CheckSpec::readiness("hang", check("hang")).timeout(Duration::from_secs(1)))
-        .build()
-        .expect("valid");
+    let engine =
+        engine_with([CheckSpec::readiness("hang", check("hang")).timeout(Duration::from_secs(1))]);
     tokio::time::timeout(BOUND, engine.refresh())
         .await
         .expect("the timeout ends the run")

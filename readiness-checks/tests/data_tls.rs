@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::data::{engine_of, reason_of, refresh_readyz};
+use common::data::{assert_reasons, engine_of, reason_of, refresh_readyz};
 use common::servers::{Server, test_certificates};
 use readiness_checks::{PostgresCheck, RedisCheck, TlsConfig};
 use readiness_core::Check;
@@ -42,51 +42,37 @@ async fn postgres_sslmode_verifies_the_chain_and_the_name() {
     let url = |host: &str, mode: &str| {
         format!("postgres://app:app-secret@{host}:{port}/app?sslmode={mode}")
     };
+    let with_tls = |host: &str, mode: &str| -> Box<dyn Check> {
+        Box::new(PostgresCheck::from_url_with_tls(&url(host, mode), &tls).expect("url"))
+    };
     let checks: Vec<(&str, Box<dyn Check>)> = vec![
-        (
-            "verify-full",
-            Box::new(
-                PostgresCheck::from_url_with_tls(&url("localhost", "verify-full"), &tls)
-                    .expect("url"),
-            ),
-        ),
-        (
-            "require",
-            Box::new(
-                PostgresCheck::from_url_with_tls(&url("localhost", "require"), &tls).expect("url"),
-            ),
-        ),
+        ("verify-full", with_tls("localhost", "verify-full")),
+        ("require", with_tls("localhost", "require")),
         (
             "system-roots",
             Box::new(PostgresCheck::from_url(&url("localhost", "require")).expect("url")),
         ),
-        (
-            "wrong-name",
-            Box::new(
-                PostgresCheck::from_url_with_tls(&url("127.0.0.1", "verify-full"), &tls)
-                    .expect("url"),
-            ),
-        ),
-        (
-            "plain",
-            Box::new(
-                PostgresCheck::from_url_with_tls(&url("localhost", "disable"), &tls).expect("url"),
-            ),
-        ),
+        ("wrong-name", with_tls("127.0.0.1", "verify-full")),
+        ("plain", with_tls("localhost", "disable")),
     ];
     let engine = engine_of(checks, 1, 1);
     let (status, body) = refresh_readyz(&engine).await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(reason_of(&engine, "verify-full"), None, "{body}");
-    assert_eq!(reason_of(&engine, "require"), None, "{body}");
-    assert_eq!(reason_of(&engine, "plain"), None, "{body}");
-    assert_eq!(
-        reason_of(&engine, "system-roots").as_deref(),
-        Some("tls: certificate signed by an unknown issuer")
-    );
-    assert_eq!(
-        reason_of(&engine, "wrong-name").as_deref(),
-        Some("tls: certificate not valid for host name \"127.0.0.1\"")
+    assert_reasons(
+        &engine,
+        &[
+            ("verify-full", None),
+            ("require", None),
+            ("plain", None),
+            (
+                "system-roots",
+                Some("tls: certificate signed by an unknown issuer"),
+            ),
+            (
+                "wrong-name",
+                Some("tls: certificate not valid for host name \"127.0.0.1\""),
+            ),
+        ],
     );
     assert!(!body.contains("app-secret"), "{body}");
     // The connection really is TLS: the server says so for the check's own connection.
@@ -115,29 +101,25 @@ async fn rediss_verifies_the_chain_and_the_name() {
     let server = Server::redis_tls(server_tls, &ca);
     let tls = trusting(&ca);
     let port = server.port();
+    let with_tls = |url: &str| -> Box<dyn Check> {
+        Box::new(RedisCheck::from_url_with_tls(url, &tls).expect("url"))
+    };
+    let without =
+        |url: &str| -> Box<dyn Check> { Box::new(RedisCheck::from_url(url).expect("url")) };
     let engine = engine_of(
         vec![
-            (
-                "rediss",
-                Box::new(
-                    RedisCheck::from_url_with_tls(&format!("rediss://localhost:{port}/0"), &tls)
-                        .expect("url"),
-                ),
-            ),
+            ("rediss", with_tls(&format!("rediss://localhost:{port}/0"))),
             (
                 "system-roots",
-                Box::new(RedisCheck::from_url(&format!("rediss://localhost:{port}")).expect("url")),
+                without(&format!("rediss://localhost:{port}")),
             ),
             (
                 "wrong-name",
-                Box::new(
-                    RedisCheck::from_url_with_tls(&format!("rediss://127.0.0.1:{port}"), &tls)
-                        .expect("url"),
-                ),
+                with_tls(&format!("rediss://127.0.0.1:{port}")),
             ),
             (
                 "plain-to-tls",
-                Box::new(RedisCheck::from_url(&format!("redis://localhost:{port}")).expect("url")),
+                without(&format!("redis://localhost:{port}")),
             ),
         ],
         1,
@@ -145,14 +127,19 @@ async fn rediss_verifies_the_chain_and_the_name() {
     );
     let (status, body) = refresh_readyz(&engine).await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(reason_of(&engine, "rediss"), None, "{body}");
-    assert_eq!(
-        reason_of(&engine, "system-roots").as_deref(),
-        Some("tls: certificate signed by an unknown issuer")
-    );
-    assert_eq!(
-        reason_of(&engine, "wrong-name").as_deref(),
-        Some("tls: certificate not valid for host name \"127.0.0.1\"")
+    assert_reasons(
+        &engine,
+        &[
+            ("rediss", None),
+            (
+                "system-roots",
+                Some("tls: certificate signed by an unknown issuer"),
+            ),
+            (
+                "wrong-name",
+                Some("tls: certificate not valid for host name \"127.0.0.1\""),
+            ),
+        ],
     );
     assert!(reason_of(&engine, "plain-to-tls").is_some(), "{body}");
     assert_eq!(

@@ -8,9 +8,10 @@ mod common;
 use std::time::Duration;
 
 use common::data::{
-    all_fail_with, all_pass, engine_of, hundred_runs_add_at_most, hung_then_resumed,
+    all_pass, engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
     refresh_readyz, stopped_then_started, wait_until,
 };
+use common::net::join_all;
 use common::servers::Server;
 use readiness_checks::MysqlCheck;
 use readiness_core::Check;
@@ -50,26 +51,26 @@ fn checks(url: &str) -> Vec<(&'static str, Box<dyn Check>)> {
 
 #[tokio::test]
 async fn every_adapter_passes_against_the_local_server() {
-    let engine = engine_of(checks(LOCAL), 1, 1);
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 200, "{body}");
-    all_pass(&engine);
+    passes(checks(LOCAL)).await;
 }
 
 #[tokio::test]
 async fn an_unknown_database_fails_with_1049() {
-    let engine = engine_of(checks("mysql://root@127.0.0.1:3306/no_such_db"), 1, 1);
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 503);
+    let body = fails_with(
+        checks("mysql://root@127.0.0.1:3306/no_such_db"),
+        "mysql: unknown database (1049)",
+    )
+    .await;
     assert!(body.contains("mysql: unknown database (1049)"), "{body}");
-    all_fail_with(&engine, "mysql: unknown database (1049)");
 }
 
 #[tokio::test]
 async fn a_refused_connection_says_so() {
-    let engine = engine_of(checks("mysql://root@127.0.0.1:1/test"), 1, 1);
-    refresh_readyz(&engine).await;
-    all_fail_with(&engine, "connect: connection refused");
+    fails_with(
+        checks("mysql://root@127.0.0.1:1/test"),
+        "connect: connection refused",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -78,15 +79,11 @@ async fn a_wrong_password_fails_with_1045_and_the_password_shows_nowhere() {
     let url = format!("mysql://app:{WRONG}@127.0.0.1:{}/test", server.port());
     let shown = format!("{:?}", MysqlCheck::from_url(&url).expect("url"));
     assert!(!shown.contains(WRONG) && !shown.contains("app"), "{shown}");
-    let engine = engine_of(checks(&url), 1, 1);
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 503);
-    all_fail_with(&engine, "mysql: access denied (1045)");
+    let body = fails_with(checks(&url), "mysql: access denied (1045)").await;
     assert!(!body.contains(WRONG), "{body}");
 
     let good = format!("mysql://app:app-secret@127.0.0.1:{}/test", server.port());
-    let engine = engine_of(checks(&good), 1, 1);
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
+    passes(checks(&good)).await;
 }
 
 #[tokio::test]
@@ -162,12 +159,7 @@ async fn pools_held_by_business_queries_leave_readyz_at_200() {
     for id in server.sql(sleeping).lines() {
         server.sql(&format!("KILL QUERY {id}"));
     }
-    for task in business {
-        tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .expect("business ends once killed")
-            .expect("business task");
-    }
+    join_all(business, "business ends once killed").await;
 }
 
 #[tokio::test]

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::data::{
-    all_fail_with, all_pass, engine_of, hundred_runs_add_at_most, hung_then_resumed, reason_of,
-    refresh_readyz, stopped_then_started, wait_until,
+    all_pass, engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
+    reason_of, refresh_readyz, stopped_then_started, wait_until,
 };
+use common::net::join_all;
 use common::servers::Server;
 use readiness_checks::PostgresCheck;
 use readiness_core::Check;
@@ -74,33 +75,29 @@ async fn every_adapter_passes_against_the_local_server() {
         "client",
         Box::new(PostgresCheck::from_client(client(LOCAL).await)),
     ));
-    let engine = engine_of(checks, 1, 1);
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 200, "{body}");
-    all_pass(&engine);
+    passes(checks).await;
 }
 
 #[tokio::test]
 async fn an_unknown_database_fails_with_its_sqlstate() {
-    let engine = engine_of(
+    let body = fails_with(
         pool_checks("postgres://postgres@127.0.0.1:5432/no_such_db"),
-        1,
-        1,
-    );
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 503);
+        "postgres: database does not exist (3D000)",
+    )
+    .await;
     assert!(
         body.contains("postgres: database does not exist (3D000)"),
         "{body}"
     );
-    all_fail_with(&engine, "postgres: database does not exist (3D000)");
 }
 
 #[tokio::test]
 async fn a_refused_connection_says_so() {
-    let engine = engine_of(pool_checks("postgres://postgres@127.0.0.1:1/test"), 1, 1);
-    refresh_readyz(&engine).await;
-    all_fail_with(&engine, "connect: connection refused");
+    fails_with(
+        pool_checks("postgres://postgres@127.0.0.1:1/test"),
+        "connect: connection refused",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -109,16 +106,16 @@ async fn a_wrong_password_fails_with_28p01_and_the_password_shows_nowhere() {
     let url = format!("postgres://app:{WRONG}@127.0.0.1:{}/app", server.port());
     let shown = format!("{:?}", PostgresCheck::from_url(&url).expect("url"));
     assert!(!shown.contains(WRONG) && !shown.contains("app:"), "{shown}");
-    let engine = engine_of(pool_checks(&url), 1, 1);
-    let (status, body) = refresh_readyz(&engine).await;
-    assert_eq!(status, 503);
-    all_fail_with(&engine, "postgres: password authentication failed (28P01)");
+    let body = fails_with(
+        pool_checks(&url),
+        "postgres: password authentication failed (28P01)",
+    )
+    .await;
     assert!(!body.contains(WRONG), "{body}");
 
     // The right password passes: the reason was the password, nothing else.
     let good = format!("postgres://app:app-secret@127.0.0.1:{}/app", server.port());
-    let engine = engine_of(pool_checks(&good), 1, 1);
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
+    passes(pool_checks(&good)).await;
 }
 
 #[tokio::test]
@@ -225,12 +222,7 @@ async fn pools_held_by_business_transactions_leave_readyz_at_200() {
     all_pass(&engine);
 
     server.sql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
-    for task in business {
-        tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .expect("business ends once cancelled")
-            .expect("business task");
-    }
+    join_all(business, "business ends once cancelled").await;
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! tonic (gRPC) server over tokio-rustls with certificates made at test time with rcgen, the
 //! system resolver, and the temp dir's real file system. No mocks.
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::net::{BOUND, engine_with, loopback, refresh, run, silent_server, temp_dir, write};
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{
@@ -19,32 +22,13 @@ use readiness_checks::{
     TlsError,
 };
 use readiness_core::metrics::CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS;
-use readiness_core::{Check, CheckSpec, Engine};
+use readiness_core::{CheckSpec, Engine};
+use readiness_testkit::MetricsCapture;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::TcpListener;
-
-/// A bound on every run: a hang fails the test instead of stalling the suite.
-const BOUND: Duration = Duration::from_secs(10);
-
-async fn run(check: &impl Check) -> Result<(), String> {
-    tokio::time::timeout(BOUND, check.check())
-        .await
-        .expect("the run ends in time")
-        .map_err(|f| f.reason().to_owned())
-}
 
 /// A fresh directory for this test's files.
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("readiness-tls-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write");
-    p
+    temp_dir("readiness-tls", name)
 }
 
 fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
@@ -136,8 +120,7 @@ fn server_config(
 
 /// An HTTPS server on loopback answering 200 `ok` to every request.
 async fn https_server(config: Arc<rustls::ServerConfig>) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
+    let (l, addr) = loopback().await;
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
@@ -281,22 +264,11 @@ async fn a_server_that_requires_a_client_certificate() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_handshake_that_never_finishes_ends_at_the_timeout_and_says_so() {
     // Accepts TCP and never answers the ClientHello.
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = l.accept().await {
-            held.push(s);
-        }
-    });
+    let addr = silent_server().await;
     let d = dir("hang");
     let tls = private_ca_tls(&ca("root"), &d);
     let check = HttpCheck::with_tls(&format!("https://{addr}/"), &tls).expect("valid");
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(CheckSpec::readiness("api", check).timeout(Duration::from_secs(1)))
-        .build()
-        .expect("valid");
+    let engine = engine_with([CheckSpec::readiness("api", check).timeout(Duration::from_secs(1))]);
     tokio::time::timeout(BOUND, engine.refresh())
         .await
         .expect("the timeout ends the run")
@@ -311,8 +283,7 @@ async fn a_handshake_that_never_finishes_ends_at_the_timeout_and_says_so() {
 
 #[tokio::test]
 async fn a_plain_http_server_behind_https() {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
+    let (l, addr) = loopback().await;
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
             let svc = hyper::service::service_fn(|_req| async {
@@ -345,8 +316,7 @@ async fn grpc_server(tls: Option<Arc<rustls::ServerConfig>>) -> SocketAddr {
     engine.refresh().await.expect("runs");
     let health = readiness_tower::grpc::HealthService::new(&engine).into_server();
     let routes = tonic::service::Routes::new(health);
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
+    let (l, addr) = loopback().await;
     tokio::spawn(async move {
         let _engine = engine;
         while let Ok((tcp, _)) = l.accept().await {
@@ -418,18 +388,17 @@ async fn grpc_over_tls_both_ways() {
 }
 
 /// The value of the certificate gauge for `check` in a Prometheus exposition.
-fn gauge(text: &str, check: &str) -> Option<f64> {
-    let want = format!("{CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS}{{check=\"{check}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&want))
-        .and_then(|v| v.trim().parse().ok())
+fn gauge(capture: &MetricsCapture, check: &str) -> Option<f64> {
+    capture
+        .exposition()
+        .expect("a valid exposition")
+        .value(CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS, &[("check", check)])
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_gauge_is_the_earliest_not_after_the_server_presented() {
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
-    let _guard = metrics::set_default_local_recorder(&recorder);
+    let capture = MetricsCapture::new();
+    let _guard = capture.set_default();
     let d = dir("gauge");
     let root = ca("root");
     let mid = intermediate("mid", &root);
@@ -447,57 +416,37 @@ async fn the_gauge_is_the_earliest_not_after_the_server_presented() {
         &private_ca_tls(&root, &d),
     )
     .expect("valid");
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(CheckSpec::readiness("payments-api", check).timeout(BOUND))
-        .build()
-        .expect("valid");
-    tokio::time::timeout(BOUND, engine.refresh())
-        .await
-        .expect("in time")
-        .expect("runs");
+    let engine = engine_with([CheckSpec::readiness("payments-api", check).timeout(BOUND)]);
+    refresh(&engine).await;
     assert!(engine.is_ready());
-    let text = handle.render();
     assert_eq!(
-        gauge(&text, "payments-api"),
+        gauge(&capture, "payments-api"),
         Some(1_936_742_400.0),
-        "{text}"
+        "{}",
+        capture.render()
     );
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_certificate_file_replaced_between_two_runs_is_seen() {
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
-    let _guard = metrics::set_default_local_recorder(&recorder);
+    let capture = MetricsCapture::new();
+    let _guard = capture.set_default();
     let d = dir("rotate");
     let root = ca("root");
     let good = leaf(&["app"], 2020, (2098, 3, 1), &root);
     let path = write(&d, "tls.crt", &good.pem);
     let check = CertificateCheck::new(&path).expect("readable");
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(
-            CheckSpec::readiness("own-cert", check)
-                .timeout(BOUND)
-                .failure_threshold(1),
-        )
-        .build()
-        .expect("valid");
-    tokio::time::timeout(BOUND, engine.refresh())
-        .await
-        .expect("in time")
-        .expect("runs");
+    let engine = engine_with([CheckSpec::readiness("own-cert", check)
+        .timeout(BOUND)
+        .failure_threshold(1)]);
+    refresh(&engine).await;
     assert!(engine.is_ready());
-    assert_eq!(gauge(&handle.render(), "own-cert"), Some(4_044_470_400.0));
+    assert_eq!(gauge(&capture, "own-cert"), Some(4_044_470_400.0));
 
     // cert-manager writes an expired one (as a test would): seen at the next run.
     let expired = leaf(&["app"], 2019, (2020, 1, 1), &root);
     write(&d, "tls.crt", &expired.pem);
-    tokio::time::timeout(BOUND, engine.refresh())
-        .await
-        .expect("in time")
-        .expect("runs");
+    refresh(&engine).await;
     let snap = engine.snapshot();
     let reason = snap
         .check("own-cert")
@@ -510,7 +459,7 @@ async fn a_certificate_file_replaced_between_two_runs_is_seen() {
             path.display()
         )
     );
-    assert_eq!(gauge(&handle.render(), "own-cert"), Some(1_577_836_800.0));
+    assert_eq!(gauge(&capture, "own-cert"), Some(1_577_836_800.0));
 
     // Within a minimum validity: fails before it expires.
     write(&d, "tls.crt", &good.pem);

@@ -47,6 +47,24 @@ pub fn engine_of(
     builder.build().expect("engine")
 }
 
+/// An engine on `checks`, run once: `/readyz` answers 200 and every check passes.
+pub async fn passes(checks: Vec<(&str, Box<dyn Check>)>) {
+    let engine = engine_of(checks, 1, 1);
+    let (status, body) = refresh_readyz(&engine).await;
+    assert_eq!(status, 200, "{body}");
+    all_pass(&engine);
+}
+
+/// An engine on `checks`, run once: `/readyz` answers 503 and every check fails with `reason`.
+/// The body `/readyz` answered.
+pub async fn fails_with(checks: Vec<(&str, Box<dyn Check>)>, reason: &str) -> String {
+    let engine = engine_of(checks, 1, 1);
+    let (status, body) = refresh_readyz(&engine).await;
+    assert_eq!(status, 503, "{body}");
+    all_fail_with(&engine, reason);
+    body
+}
+
 /// Every check's current reason, by name (`None` while it passes).
 pub fn reasons(engine: &Engine) -> Vec<(String, Option<String>)> {
     engine
@@ -91,6 +109,18 @@ pub fn reason_of(engine: &Engine, name: &str) -> Option<String> {
         .check(name)
         .and_then(|c| c.reason())
         .map(str::to_owned)
+}
+
+/// Each check's current reason: `(name, reason)`, `None` for a check that passes.
+pub fn assert_reasons(engine: &Engine, want: &[(&str, Option<&str>)]) {
+    for &(name, reason) in want {
+        assert_eq!(
+            reason_of(engine, name).as_deref(),
+            reason,
+            "{name} (every reason: {:?})",
+            reasons(engine)
+        );
+    }
 }
 
 /// Every check fails with `want`.

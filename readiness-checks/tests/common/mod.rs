@@ -1,6 +1,8 @@
-//! Helpers shared by the data checks' integration tests: throwaway servers and an engine with
-//! `/readyz` through the real layer.
+//! Helpers shared by the checks' integration tests: loopback servers, bounded runs and an engine
+//! around ready-made checks ([`net`]); throwaway database servers ([`servers`]); an engine around
+//! a data check with `/readyz` through the real layer ([`data`]).
 #![allow(dead_code, unreachable_pub)]
 
 pub mod data;
+pub mod net;
 pub mod servers;

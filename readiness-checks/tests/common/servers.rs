@@ -100,6 +100,20 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// The arguments that point a MariaDB client at the server on `port` as `root`.
+fn mariadb_to(port: &str) -> [&str; 8] {
+    [
+        "--no-defaults",
+        "--protocol=tcp",
+        "-h",
+        "127.0.0.1",
+        "-P",
+        port,
+        "-u",
+        "root",
+    ]
+}
+
 fn postgres_bin(name: &str) -> PathBuf {
     let mut versions: Vec<u32> = fs::read_dir("/usr/lib/postgresql")
         .expect("PostgreSQL is installed (scripts/services.sh installs it)")
@@ -483,17 +497,7 @@ impl Server {
             ),
             Kind::MariaDb => run(
                 "mariadb-admin",
-                &[
-                    "--no-defaults",
-                    "--protocol=tcp",
-                    "-h",
-                    "127.0.0.1",
-                    "-P",
-                    &port,
-                    "-u",
-                    "root",
-                    "ping",
-                ],
+                &[&mariadb_to(&port)[..], &["ping"]].concat(),
             ),
             Kind::Redis => self.redis_cli(&["PING"]),
         };
@@ -554,20 +558,7 @@ impl Server {
             ),
             Kind::MariaDb => run_ok(
                 "mariadb",
-                &[
-                    "--no-defaults",
-                    "--protocol=tcp",
-                    "-h",
-                    "127.0.0.1",
-                    "-P",
-                    &port,
-                    "-u",
-                    "root",
-                    "-N",
-                    "-B",
-                    "-e",
-                    stmt,
-                ],
+                &[&mariadb_to(&port)[..], &["-N", "-B", "-e", stmt]].concat(),
             ),
             Kind::Redis => {
                 let words: Vec<&str> = stmt.split(' ').collect();
