@@ -85,20 +85,27 @@ fn one_sigterm_drains_for_the_delay_then_exits_0() {
     );
 }
 
-#[test]
-fn a_client_that_sent_half_a_request_does_not_hold_the_exit_past_the_shutdown_timeout() {
-    // axum::serve (0.8) sets hyper no header read timeout: a connection with half a request
-    // head held its graceful shutdown open for good, past any grace period.
+/// A keep-alive connection left idle after one answer (`GET /livez`, 200).
+fn idle_after_one_answer(addr: std::net::SocketAddr) -> std::net::TcpStream {
     use std::io::{Read, Write};
-    let mut demo = Demo::start(&["--drain-delay", "0s", "--shutdown-timeout", "1s"]);
-    // An idle keep-alive connection after one answer, and one that sent half a request head
-    // and nothing more (a slow or stuck client).
-    let mut idle = std::net::TcpStream::connect(demo.addr).expect("connect");
+    let mut idle = std::net::TcpStream::connect(addr).expect("connect");
     idle.write_all(b"GET /livez HTTP/1.1\r\nHost: demo\r\n\r\n")
         .expect("written");
     let mut buf = [0; 256];
     let n = idle.read(&mut buf).expect("answered");
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    idle
+}
+
+#[test]
+fn a_client_that_sent_half_a_request_does_not_hold_the_exit_past_the_shutdown_timeout() {
+    // axum::serve (0.8) sets hyper no header read timeout: a connection with half a request
+    // head held its graceful shutdown open for good, past any grace period.
+    use std::io::Write;
+    let mut demo = Demo::start(&["--drain-delay", "0s", "--shutdown-timeout", "1s"]);
+    // An idle keep-alive connection after one answer, and one that sent half a request head
+    // and nothing more (a slow or stuck client).
+    let idle = idle_after_one_answer(demo.addr);
     let mut half = std::net::TcpStream::connect(demo.addr).expect("connect");
     half.write_all(b"GET /readyz HTTP/1.1\r\nHost: de")
         .expect("written");
@@ -118,15 +125,9 @@ fn a_client_that_sent_half_a_request_does_not_hold_the_exit_past_the_shutdown_ti
 
 #[test]
 fn connections_left_idle_or_silent_do_not_hold_the_exit_at_all() {
-    use std::io::{Read, Write};
     // A shutdown timeout far longer than the test: only a clean exit ends it in time.
     let demo = Demo::start(&["--drain-delay", "0s", "--shutdown-timeout", "10m"]);
-    let mut idle = std::net::TcpStream::connect(demo.addr).expect("connect");
-    idle.write_all(b"GET /livez HTTP/1.1\r\nHost: demo\r\n\r\n")
-        .expect("written");
-    let mut buf = [0; 256];
-    let n = idle.read(&mut buf).expect("answered");
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let idle = idle_after_one_answer(demo.addr);
     let silent = std::net::TcpStream::connect(demo.addr).expect("connect");
     assert_eq!(http_get(demo.addr, "/livez").0, 200);
     demo.signal("TERM");

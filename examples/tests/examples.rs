@@ -2,114 +2,17 @@
 //! started on a free port, asked over HTTP/1.1, and stopped. `cargo test` builds the examples
 //! before it runs this, so the binaries are beside this test's own.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
-/// How long anything here may take before the test fails instead of hanging.
-const BOUND: Duration = Duration::from_secs(20);
+use common::{Demo, STEP, example_binary, http_get as http, run_demo};
 
-/// A running example, killed when dropped.
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn example_binary(name: &str) -> PathBuf {
-    // target/<profile>/deps/examples-HASH -> target/<profile>/examples/NAME
-    let exe = std::env::current_exe().expect("the test's own path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    dir.join("examples").join(name)
-}
-
-/// Start an example and wait for the line that gives its address (`listening on http://ADDR`).
-fn start(name: &str, args: &[&str]) -> Running {
-    let bin = example_binary(name);
-    let mut child = Command::new(&bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if let Some(at) = line.find("listening on http://") {
-                let rest = &line[at + "listening on http://".len()..];
-                let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = match rx.recv_timeout(BOUND) {
-        Ok(a) => a,
-        Err(_) => {
-            let _ = child.kill();
-            panic!("{name} printed no address within {BOUND:?}");
-        }
-    };
-    Running {
-        child,
-        addr: addr.parse().expect("a socket address"),
-    }
-}
-
-/// One HTTP/1.1 request on a fresh connection: (status, body).
-fn http(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, BOUND).expect("connect");
-    stream.set_read_timeout(Some(BOUND)).expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("a whole answer");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    (status, body)
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
+/// Starts an example and waits for the line that gives its address.
+fn start(name: &str, args: &[&str]) -> Demo {
+    Demo::launch(&example_binary(name), args)
 }
 
 #[test]
@@ -150,7 +53,7 @@ fn the_demo_probes_answer_while_slow_requests_hold_every_permit() {
     assert_eq!(http(demo.addr, "/slow").0, 400);
     assert_eq!(http(demo.addr, "/slow?ms=0"), (200, "slept 0 ms\n".into()));
     // One request takes the only permit for a minute (sent, never read)...
-    let mut held = TcpStream::connect_timeout(&demo.addr, BOUND).expect("connect");
+    let mut held = TcpStream::connect_timeout(&demo.addr, STEP).expect("connect");
     write!(
         held,
         "GET /slow?ms=60000 HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -167,7 +70,6 @@ fn the_demo_probes_answer_while_slow_requests_hold_every_permit() {
 
 #[test]
 fn demo_flag_errors_name_the_flag() {
-    let bin = example_binary("demo");
     for (args, want) in [
         (
             &["--concurrency-limit", "0"][..],
@@ -182,12 +84,8 @@ fn demo_flag_errors_name_the_flag() {
             "demo: --tenant: the tenant id \"shutdown\" is reserved",
         ),
     ] {
-        let out = Command::new(&bin)
-            .args(args)
-            .output()
-            .expect("run the demo");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let (status, _, err) = run_demo(args);
+        assert_eq!(status.code(), Some(2), "{args:?}");
         assert_eq!(err.trim_end(), want, "{args:?}");
     }
 }

@@ -4,7 +4,7 @@
 
 mod ops;
 
-use ops::checks::{assert_no_problems, check_alerts, check_metrics, problems_mentioning};
+use ops::checks::{assert_no_problems, check_alerts, check_metrics, problems_mentioning, the_one};
 use ops::files::{Exported, OpsFiles};
 
 #[test]
@@ -42,12 +42,11 @@ groups:
         .rules
         .push(("ops/prometheus/typo.yml".into(), rule.into()));
     let problems = check_metrics(&files, &exported);
-    let hits = problems_mentioning(&problems, "`readiness_stat`");
-    assert_eq!(hits.len(), 1, "{problems:#?}");
+    let hit = the_one(&problems, "`readiness_stat`", &[]);
     assert!(
-        hits[0].contains("ops/prometheus/typo.yml: group typo, record job:typo:sum"),
+        hit.contains("ops/prometheus/typo.yml: group typo, record job:typo:sum"),
         "{}",
-        hits[0]
+        hit
     );
     assert_eq!(
         problems.len(),
@@ -62,32 +61,27 @@ fn a_metric_renamed_everywhere_in_ops_is_reported_as_unused() {
     // other side: ops/ reads `readiness_stat`, which the crate does not export, and nothing
     // reads the exported `readiness_state`.
     let exported = Exported::from_crate();
-    let mut files = OpsFiles::load();
-    let rename = |text: &mut String| {
+    let files = OpsFiles::renamed(|text| {
         *text = text
             .replace("readiness_state", "readiness_stat")
             .replace("tenant_readiness_stat", "tenant_readiness_state");
-    };
-    files.rules.iter_mut().for_each(|(_, text)| rename(text));
-    rename(&mut files.slo.1);
-    rename(&mut files.dashboard.1);
+    });
     let problems = check_metrics(&files, &exported);
-    let unknown = problems_mentioning(&problems, "`readiness_stat`");
-    assert_eq!(unknown.len(), 1, "{problems:#?}");
-    for place in [
-        "alerts.yml: group readiness-alerts, alert ReadinessNotReady",
-        "recording.yml: group readiness-availability, record instance:readiness_not_ready:bool",
-        "ops/grafana/readiness.json: /panels/",
-        "ops/SLO.md:",
-    ] {
-        assert!(unknown[0].contains(place), "{place} not in {}", unknown[0]);
-    }
-    let unused = problems_mentioning(&problems, "read by no rule expr");
-    assert_eq!(unused.len(), 1, "{problems:#?}");
+    the_one(
+        &problems,
+        "`readiness_stat`",
+        &[
+            "alerts.yml: group readiness-alerts, alert ReadinessNotReady",
+            "recording.yml: group readiness-availability, record instance:readiness_not_ready:bool",
+            "ops/grafana/readiness.json: /panels/",
+            "ops/SLO.md:",
+        ],
+    );
+    let unused = the_one(&problems, "read by no rule expr", &[]);
     assert!(
-        unused[0].ends_with(":\n  - readiness_state"),
+        unused.ends_with(":\n  - readiness_state"),
         "only readiness_state is unused: {}",
-        unused[0]
+        unused
     );
     assert_eq!(problems.len(), 2, "{problems:#?}");
 }
@@ -136,30 +130,22 @@ fn a_renamed_readiness_draining_is_reported_from_both_sides() {
     // ops/ renamed, the crate not: ops/ reads a series nobody exports, and the exported
     // readiness_draining is read by nothing.
     let exported = Exported::from_crate();
-    let mut files = OpsFiles::load();
-    let rename = |text: &mut String| *text = text.replace("readiness_draining", "readiness_drain");
-    files.rules.iter_mut().for_each(|(_, text)| rename(text));
-    rename(&mut files.slo.1);
-    rename(&mut files.dashboard.1);
+    let files =
+        OpsFiles::renamed(|text| *text = text.replace("readiness_draining", "readiness_drain"));
     let problems = check_metrics(&files, &exported);
-    let unknown = problems_mentioning(&problems, "`readiness_drain`");
-    assert_eq!(unknown.len(), 1, "{problems:#?}");
-    for place in [
-        "record instance:readiness_not_ready:bool",
-        "alert ReadinessDrainStuck",
-        "alert ReadinessNotReady",
-        "ops/grafana/readiness.json: /panels/",
-        "ops/SLO.md:",
-    ] {
-        assert!(unknown[0].contains(place), "{place} not in {}", unknown[0]);
-    }
-    let unused = problems_mentioning(&problems, "read by no rule expr");
-    assert_eq!(unused.len(), 1, "{problems:#?}");
-    assert!(
-        unused[0].ends_with(":\n  - readiness_draining"),
-        "{}",
-        unused[0]
+    the_one(
+        &problems,
+        "`readiness_drain`",
+        &[
+            "record instance:readiness_not_ready:bool",
+            "alert ReadinessDrainStuck",
+            "alert ReadinessNotReady",
+            "ops/grafana/readiness.json: /panels/",
+            "ops/SLO.md:",
+        ],
     );
+    let unused = the_one(&problems, "read by no rule expr", &[]);
+    assert!(unused.ends_with(":\n  - readiness_draining"), "{}", unused);
 
     // The crate renamed, ops/ not: every ops/ reference is unknown.
     let mut renamed = Exported::from_crate();

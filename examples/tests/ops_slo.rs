@@ -4,23 +4,23 @@
 
 mod ops;
 
-use ops::checks::{check_alerts, check_metrics, problems_mentioning};
+use ops::checks::{check_alerts, check_metrics, problems_mentioning, the_one};
 use ops::files::{Exported, OpsFiles};
 use ops::markdown::{Markdown, github_anchor};
 use ops::promql::prose_metric_tokens;
 
+/// The problems `check_metrics` finds once `text` is appended to `ops/SLO.md`.
+fn with_slo_text(text: &str) -> Vec<String> {
+    let mut files = OpsFiles::load();
+    files.slo.1.push_str(text);
+    check_metrics(&files, &Exported::from_crate())
+}
+
 #[test]
 fn a_query_that_does_not_parse_is_reported_with_its_place() {
-    let exported = Exported::from_crate();
-    let mut files = OpsFiles::load();
-    files
-        .slo
-        .1
-        .push_str("\n```promql\nsum by (job (readiness_state)\n```\n");
-    let problems = check_metrics(&files, &exported);
-    let hits = problems_mentioning(&problems, "does not parse");
-    assert_eq!(hits.len(), 1, "{problems:#?}");
-    assert!(hits[0].starts_with("ops/SLO.md:"), "{}", hits[0]);
+    let problems = with_slo_text("\n```promql\nsum by (job (readiness_state)\n```\n");
+    let hit = the_one(&problems, "does not parse", &[]);
+    assert!(hit.starts_with("ops/SLO.md:"), "{}", hit);
 }
 
 #[test]
@@ -69,13 +69,8 @@ fn a_broken_link_and_a_renamed_runbook_heading_are_reported() {
         .1
         .push_str("\nSee [the budget](#no-such-section).\n");
     let problems = check_alerts(&files);
-    let runbook = problems_mentioning(&problems, "runbook_url anchor `#readinessnotready`");
-    assert_eq!(runbook.len(), 1, "{problems:#?}");
-    assert!(
-        runbook[0].contains("alert ReadinessNotReady:"),
-        "{}",
-        runbook[0]
-    );
+    let runbook = the_one(&problems, "runbook_url anchor `#readinessnotready`", &[]);
+    assert!(runbook.contains("alert ReadinessNotReady:"), "{}", runbook);
     let link = problems_mentioning(
         &problems,
         "link to `#no-such-section`, which is not a heading",
@@ -93,20 +88,10 @@ fn a_broken_link_and_a_renamed_runbook_heading_are_reported() {
 
 #[test]
 fn a_renamed_metric_in_inline_code_is_reported() {
-    let exported = Exported::from_crate();
-    let mut files = OpsFiles::load();
-    files
-        .slo
-        .1
-        .push_str("\nWhile `readiness_stat{job=\"readiness_x\"}` is 0, the instance is out.\n");
-    let problems = check_metrics(&files, &exported);
-    let hits = problems_mentioning(&problems, "`readiness_stat`");
-    assert_eq!(hits.len(), 1, "{problems:#?}");
-    assert!(
-        hits[0].contains("(inline code `readiness_stat{"),
-        "{}",
-        hits[0]
-    );
+    let problems =
+        with_slo_text("\nWhile `readiness_stat{job=\"readiness_x\"}` is 0, the instance is out.\n");
+    let hit = the_one(&problems, "`readiness_stat`", &[]);
+    assert!(hit.contains("(inline code `readiness_stat{"), "{}", hit);
     assert_eq!(
         problems.len(),
         1,

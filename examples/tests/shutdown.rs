@@ -40,23 +40,7 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .expect("request written");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("response read");
-    let text = String::from_utf8(raw).expect("utf-8 response");
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    // `/metrics` is streamed: chunked.
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        common::dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    (status, body)
+    common::parse_response(&String::from_utf8(raw).expect("utf-8 response"))
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

@@ -13,18 +13,23 @@ use std::time::{Duration, Instant};
 /// How long any one step may take before the test fails (a debug build on a busy machine).
 pub const STEP: Duration = Duration::from_secs(20);
 
-/// `target/<profile>/examples/demo`, which `cargo test -p readiness-examples` builds next to
-/// this test's own binary (`target/<profile>/deps/…`). Fails if it is missing or older than
-/// a source file in `examples/demo/`, rather than test an old demo.
-pub fn demo_binary() -> PathBuf {
+/// `target/<profile>/examples/NAME`, which `cargo test -p readiness-examples` builds next to
+/// this test's own binary (`target/<profile>/deps/…`).
+pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("the test binary is in target/<profile>/deps");
-    let demo = profile_dir
+    profile_dir
         .join("examples")
-        .join(format!("demo{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The demo's binary ([`example_binary`]). Fails if it is missing or older than a source file
+/// in `examples/demo/`, rather than test an old demo.
+pub fn demo_binary() -> PathBuf {
+    let demo = example_binary("demo");
     let rebuild = "build it with `cargo build -p readiness-examples --example demo` \
                    (`cargo test -p readiness-examples` builds it)";
     let built = std::fs::metadata(&demo)
@@ -48,16 +53,21 @@ pub fn demo_binary() -> PathBuf {
     demo
 }
 
-/// `demo ARGS`: its exit status, stdout and stderr. For flags that make it exit by itself
-/// (`--help`, a bad flag).
-pub fn run_demo(args: &[&str]) -> (ExitStatus, String, String) {
-    let mut child = Command::new(demo_binary())
+/// `bin ARGS` started with no stdin, its stdout and stderr piped.
+fn spawn(bin: &Path, args: &[&str]) -> Child {
+    Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("the demo starts");
+        .unwrap_or_else(|e| panic!("{} starts: {e}", bin.display()))
+}
+
+/// `demo ARGS`: its exit status, stdout and stderr. For flags that make it exit by itself
+/// (`--help`, a bad flag).
+pub fn run_demo(args: &[&str]) -> (ExitStatus, String, String) {
+    let mut child = spawn(&demo_binary(), args);
     let out = reader(child.stdout.take().expect("piped"));
     let err = reader(child.stderr.take().expect("piped"));
     let status = wait_bounded(&mut child);
@@ -90,7 +100,7 @@ fn wait_bounded(child: &mut Child) -> ExitStatus {
     }
 }
 
-/// A running demo on a free loopback port; killed when dropped.
+/// A running demo (or another example) on a free loopback port; killed when dropped.
 pub struct Demo {
     child: Child,
     lines: mpsc::Receiver<String>,
@@ -103,14 +113,15 @@ pub struct Demo {
 impl Demo {
     /// Starts `demo --listen 127.0.0.1:0 ARGS` and waits for its `listening on` line.
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(demo_binary())
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the demo starts");
+        Self::launch(
+            &demo_binary(),
+            &[&["--listen", "127.0.0.1:0"], args].concat(),
+        )
+    }
+
+    /// Starts `bin ARGS` and waits for its `listening on http://ADDR` line.
+    pub fn launch(bin: &Path, args: &[&str]) -> Self {
+        let mut child = spawn(bin, args);
         let stdout = child.stdout.take().expect("piped");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -200,14 +211,19 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         "GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n"
     )
     .expect("request written");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("response read");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("response read");
+    parse_response(&String::from_utf8_lossy(&raw))
+}
+
+/// An HTTP/1.1 answer read to its end: the status and the body (joined if chunked).
+pub fn parse_response(raw: &str) -> (u16, String) {
     let status = raw
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {raw:?}"));
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
     let chunked = head.lines().any(|l| {
         l.split_once(':').is_some_and(|(k, v)| {
             k.trim().eq_ignore_ascii_case("transfer-encoding")

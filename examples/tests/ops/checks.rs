@@ -180,3 +180,14 @@ pub fn assert_no_problems(what: &str, problems: &[String]) {
 pub fn problems_mentioning<'a>(problems: &'a [String], needle: &str) -> Vec<&'a String> {
     problems.iter().filter(|p| p.contains(needle)).collect()
 }
+
+/// The one problem that mentions `needle` (there must be exactly one), which names every
+/// place in `places`.
+pub fn the_one<'a>(problems: &'a [String], needle: &str, places: &[&str]) -> &'a str {
+    let hits = problems_mentioning(problems, needle);
+    assert_eq!(hits.len(), 1, "{needle}: {problems:#?}");
+    for place in places {
+        assert!(hits[0].contains(place), "{place} not in {}", hits[0]);
+    }
+    hits[0]
+}

@@ -100,13 +100,26 @@ impl Collected {
         }
     }
 
-    fn rule_file(&mut self, path: &str, text: &str) {
+    /// The list under `key` in the YAML document `text`; `None`, the problem noted, when the
+    /// text is no YAML or has no such list.
+    fn yaml_list(&mut self, path: &str, text: &str, key: &str) -> Option<Vec<Yaml>> {
         let doc: Yaml = match serde_yaml_ng::from_str(text) {
             Ok(doc) => doc,
-            Err(e) => return self.problems.push(format!("{path}: invalid YAML: {e}")),
+            Err(e) => {
+                self.problems.push(format!("{path}: invalid YAML: {e}"));
+                return None;
+            }
         };
-        let Some(groups) = doc.get("groups").and_then(Yaml::as_sequence) else {
-            return self.problems.push(format!("{path}: no `groups` list"));
+        let list = doc.get(key).and_then(Yaml::as_sequence).cloned();
+        if list.is_none() {
+            self.problems.push(format!("{path}: no `{key}` list"));
+        }
+        list
+    }
+
+    fn rule_file(&mut self, path: &str, text: &str) {
+        let Some(groups) = self.yaml_list(path, text, "groups") else {
+            return;
         };
         for (gi, group) in groups.iter().enumerate() {
             let group_name = group
@@ -150,12 +163,8 @@ impl Collected {
     }
 
     fn rule_test_file(&mut self, path: &str, text: &str) {
-        let doc: Yaml = match serde_yaml_ng::from_str(text) {
-            Ok(doc) => doc,
-            Err(e) => return self.problems.push(format!("{path}: invalid YAML: {e}")),
-        };
-        let Some(tests) = doc.get("tests").and_then(Yaml::as_sequence) else {
-            return self.problems.push(format!("{path}: no `tests` list"));
+        let Some(tests) = self.yaml_list(path, text, "tests") else {
+            return;
         };
         for (ti, test) in tests.iter().enumerate() {
             let list = |key: &str| {

@@ -18,6 +18,16 @@ pub struct OpsFiles {
 }
 
 impl OpsFiles {
+    /// The files with `rename` applied to every rule file, the SLO document and the
+    /// dashboard (not the rule tests), as a rename in `ops/` alone would leave them.
+    pub fn renamed(rename: impl Fn(&mut String)) -> Self {
+        let mut files = Self::load();
+        files.rules.iter_mut().for_each(|(_, text)| rename(text));
+        rename(&mut files.slo.1);
+        rename(&mut files.dashboard.1);
+        files
+    }
+
     pub fn load() -> Self {
         let ops = ops_dir();
         let read = |path: PathBuf| {
