@@ -73,17 +73,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // What the checks share, once.
-#[cfg(any(
-    feature = "tcp",
-    feature = "http",
-    feature = "grpc",
-    feature = "tls",
-    feature = "dns",
-    feature = "disk",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis"
-))]
+#[cfg(any_check)]
 mod bounded;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
 mod data_url;
@@ -93,37 +83,13 @@ mod io;
 mod own;
 #[cfg(any(feature = "http", feature = "grpc"))]
 mod probe;
-#[cfg(any(
-    feature = "tcp",
-    feature = "http",
-    feature = "grpc",
-    feature = "tls",
-    feature = "dns",
-    feature = "disk",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis"
-))]
+#[cfg(any_check)]
 mod reason;
-#[cfg(any(
-    feature = "tcp",
-    feature = "http",
-    feature = "grpc",
-    feature = "dns",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis"
-))]
+#[cfg(resolving)]
 mod resolve;
 #[cfg(any(feature = "postgres-sqlx", feature = "mysql-sqlx"))]
 mod sqlx_reason;
-#[cfg(any(
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis"
-))]
+#[cfg(url_check)]
 mod target;
 
 // One module a kind.
@@ -172,13 +138,7 @@ pub use redis::{RedisCheck, RedisConnection};
 #[cfg(feature = "service")]
 #[cfg_attr(docsrs, doc(cfg(feature = "service")))]
 pub use service::{OkPasses, ServiceCheck, Verdict};
-#[cfg(any(
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis"
-))]
+#[cfg(url_check)]
 #[cfg_attr(
     docsrs,
     doc(cfg(any(

@@ -2,16 +2,7 @@
 //! (`connection refused`, `tls: certificate expired at 2026-11-30T00:00:00Z`), never a body or
 //! a credential.
 
-#[cfg(any(
-    feature = "tcp",
-    feature = "http",
-    feature = "grpc",
-    feature = "tls",
-    feature = "disk",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis"
-))]
+#[cfg(io_reason)]
 /// An I/O error in a few words: `connection refused`, `timed out`, … (the OS's own text for
 /// the rarer kinds).
 pub(crate) fn io(e: &std::io::Error) -> String {
@@ -70,13 +61,7 @@ pub(crate) fn io_source<'a>(
     None
 }
 
-#[cfg(any(
-    feature = "tcp",
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "redis"
-))]
+#[cfg(tcp_client)]
 /// A step of a run bounded by the engine's deadline for the run, so that a step that runs
 /// out of time says which it was (`{step} timed out`) before the engine's own
 /// `timed out after …` would. Outside an engine's run the step is unbounded.

@@ -54,13 +54,7 @@ impl Resolver {
         Ok(found)
     }
 
-    #[cfg(any(
-        feature = "tcp",
-        feature = "http",
-        feature = "grpc",
-        feature = "postgres",
-        feature = "redis"
-    ))]
+    #[cfg(tcp_client)]
     /// A TCP connection to `host:port`: each address in turn until one answers.
     pub(crate) async fn connect(
         &self,

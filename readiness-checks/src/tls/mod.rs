@@ -23,44 +23,19 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-#[cfg(any(
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "redis"
-))]
+#[cfg(tls_client)]
 use std::time::{SystemTime, UNIX_EPOCH};
 
-#[cfg(any(
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "redis"
-))]
+#[cfg(tls_client)]
 use rustls::pki_types::ServerName;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
-#[cfg(any(
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "redis"
-))]
+#[cfg(tls_client)]
 use tokio::net::TcpStream;
-#[cfg(any(
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "redis"
-))]
+#[cfg(tls_client)]
 use tokio::time::Instant;
-#[cfg(any(
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "redis"
-))]
+#[cfg(tls_client)]
 use tokio_rustls::client::TlsStream;
 
 pub use certificate::CertificateCheck;
@@ -175,12 +150,7 @@ impl TlsConfig {
         }
     }
 
-    #[cfg(any(
-        feature = "http",
-        feature = "grpc",
-        feature = "postgres",
-        feature = "redis"
-    ))]
+    #[cfg(tls_client)]
     /// The client configuration with this ALPN protocol (`h2`, `http/1.1`; none when empty).
     pub(crate) fn client(&self, alpn: &[u8]) -> Arc<ClientConfig> {
         let mut config = (*self.base).clone();
@@ -320,12 +290,7 @@ pub(crate) fn validity(der: &[u8]) -> Result<(Duration, Duration), String> {
     ))
 }
 
-#[cfg(any(
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "redis"
-))]
+#[cfg(tls_client)]
 /// The earliest `notAfter` among `certs` (those that parse).
 pub(crate) fn earliest_not_after(certs: &[CertificateDer<'_>]) -> Option<SystemTime> {
     certs
@@ -335,12 +300,7 @@ pub(crate) fn earliest_not_after(certs: &[CertificateDer<'_>]) -> Option<SystemT
         .min()
 }
 
-#[cfg(any(
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "redis"
-))]
+#[cfg(tls_client)]
 /// A TLS handshake over `tcp` with `host` (SNI and the name verified), bounded by the run's
 /// deadline; records the server's earliest `notAfter`.
 pub(crate) async fn handshake(
@@ -370,12 +330,7 @@ pub(crate) async fn handshake(
     Ok(tls)
 }
 
-#[cfg(any(
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "redis"
-))]
+#[cfg(tls_client)]
 /// The reason for a TLS failure anywhere in an error's chain (an `io::Error` holding a
 /// `rustls::Error`, a hyper or tonic error holding one), or `None` if there is none.
 pub(crate) fn describe(e: &(dyn std::error::Error + 'static), host: &str) -> Option<String> {
@@ -396,12 +351,7 @@ pub(crate) fn describe(e: &(dyn std::error::Error + 'static), host: &str) -> Opt
     None
 }
 
-#[cfg(any(
-    feature = "http",
-    feature = "grpc",
-    feature = "postgres",
-    feature = "redis"
-))]
+#[cfg(tls_client)]
 fn tls_reason(e: &rustls::Error, host: &str) -> String {
     use rustls::{AlertDescription, CertificateError, Error, InvalidMessage};
     match e {
