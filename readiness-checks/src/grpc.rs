@@ -21,7 +21,7 @@ use tonic::Code;
 use tonic::transport::Endpoint;
 
 use crate::io::{Io, Tls, connect};
-use crate::probe::Probe;
+use crate::probe::{Probe, SCHEMES};
 use crate::resolve::Resolver;
 use crate::service::ServiceCheck;
 use crate::target::{CheckUrlError, Target};
@@ -83,10 +83,6 @@ impl fmt::Debug for GrpcCheck {
     }
 }
 
-#[cfg(feature = "tls")]
-const SCHEMES: &[(&str, u16)] = &[("http", 80), ("https", 443)];
-#[cfg(not(feature = "tls"))]
-const SCHEMES: &[(&str, u16)] = &[("http", 80)];
 #[cfg(feature = "tls")]
 const FORM: &str = "http://HOST:PORT or https://HOST:PORT";
 #[cfg(not(feature = "tls"))]

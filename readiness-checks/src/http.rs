@@ -20,7 +20,7 @@ use readiness_core::{Check, CheckFuture};
 use tokio::time::Instant;
 
 use crate::io::{Tls, connect, error_reason};
-use crate::probe::Probe;
+use crate::probe::{Probe, SCHEMES};
 use crate::resolve::Resolver;
 use crate::service::ServiceCheck;
 use crate::target::{CheckUrlError, Target};
@@ -35,10 +35,6 @@ const MAX_REQUESTS: usize = 10;
 /// `User-Agent` of every probe: this library and its version.
 const AGENT: &str = concat!("readiness/", env!("CARGO_PKG_VERSION"));
 
-#[cfg(feature = "tls")]
-const SCHEMES: &[(&str, u16)] = &[("http", 80), ("https", 443)];
-#[cfg(not(feature = "tls"))]
-const SCHEMES: &[(&str, u16)] = &[("http", 80)];
 #[cfg(feature = "tls")]
 const FORM: &str = "http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH";
 #[cfg(not(feature = "tls"))]

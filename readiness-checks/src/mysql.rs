@@ -9,6 +9,8 @@ use crate::data_url::DataUrl;
 use crate::own::{BoxFuture, Open, OwnConn, OwnConnection, connecting};
 use crate::reason;
 use crate::resolve::Resolver;
+#[cfg(feature = "mysql-sqlx")]
+use crate::sqlx_reason::{SqlxConn, SqlxOpen};
 use crate::target::{CheckUrlError, Target};
 
 const EXPECTED: &str = "mysql://USER[:PASSWORD]@HOST[:PORT]/DB";
@@ -121,7 +123,10 @@ impl MysqlCheck {
     /// URL, credentials and TLS), outside the pool: it never waits for the pool.
     pub fn from_pool(pool: &sqlx::MySqlPool) -> Self {
         Self {
-            own: OwnConnection::new(SqlxOpen(pool.clone())),
+            own: OwnConnection::new(SqlxOpen {
+                pool: pool.clone(),
+                kind: "mysql",
+            }),
             shown: "mysql sqlx pool".into(),
         }
     }
@@ -216,29 +221,7 @@ impl OwnConn for AsyncConn {
 }
 
 #[cfg(feature = "mysql-sqlx")]
-struct SqlxOpen(sqlx::MySqlPool);
-
-#[cfg(feature = "mysql-sqlx")]
-impl Open for SqlxOpen {
-    fn open(&self) -> BoxFuture<'_, Result<Box<dyn OwnConn>, CheckFailure>> {
-        use sqlx::ConnectOptions as _;
-        Box::pin(async move {
-            let conn = self.0.connect_options().connect().await.map_err(|e| {
-                connecting(
-                    crate::sqlx_reason::failure("mysql", &e),
-                    matches!(e, sqlx::Error::Io(_)),
-                )
-            })?;
-            Ok(Box::new(SqlxConn(conn)) as Box<dyn OwnConn>)
-        })
-    }
-}
-
-#[cfg(feature = "mysql-sqlx")]
-struct SqlxConn(sqlx::MySqlConnection);
-
-#[cfg(feature = "mysql-sqlx")]
-impl OwnConn for SqlxConn {
+impl OwnConn for SqlxConn<sqlx::MySqlConnection> {
     fn probe(&mut self) -> BoxFuture<'_, CheckResult> {
         use sqlx::Connection as _;
         Box::pin(async move {

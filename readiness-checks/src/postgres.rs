@@ -9,6 +9,8 @@ use crate::data_url::DataUrl;
 use crate::own::{BoxFuture, Open, OwnConn, OwnConnection, connecting};
 use crate::reason;
 use crate::resolve::Resolver;
+#[cfg(feature = "postgres-sqlx")]
+use crate::sqlx_reason::{SqlxConn, SqlxOpen};
 use crate::target::{CheckUrlError, Target};
 
 const SCHEMES: &[(&str, u16)] = &[("postgres", 5432), ("postgresql", 5432)];
@@ -275,15 +277,27 @@ fn parse_url(url: &str) -> Result<(ParsedUrl, bool), CheckUrlError> {
     ))
 }
 
+#[cfg(any(
+    feature = "postgres-deadpool",
+    feature = "postgres-bb8",
+    feature = "postgres-sqlx"
+))]
+impl PostgresCheck {
+    /// A check with one connection of its own, opened by `open`, shown as `shown`.
+    fn own(open: impl Open, shown: &str) -> Self {
+        Self {
+            source: Source::Own(OwnConnection::new(open)),
+            shown: shown.into(),
+        }
+    }
+}
+
 #[cfg(feature = "postgres-deadpool")]
 impl PostgresCheck {
     /// A check with one connection of its own, opened through this pool's manager (its
     /// configuration and TLS), outside the pool: it never waits for the pool.
     fn deadpool(pool: &deadpool_postgres::Pool) -> Self {
-        Self {
-            source: Source::Own(OwnConnection::new(DeadpoolOpen(pool.clone()))),
-            shown: "postgres deadpool".into(),
-        }
+        Self::own(DeadpoolOpen(pool.clone()), "postgres deadpool")
     }
 }
 
@@ -302,10 +316,7 @@ impl PostgresCheck {
         T::TlsConnect: Send,
         <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
     {
-        Self {
-            source: Source::Own(OwnConnection::new(Bb8Open(pool.clone()))),
-            shown: "postgres bb8".into(),
-        }
+        Self::own(Bb8Open(pool.clone()), "postgres bb8")
     }
 }
 
@@ -314,10 +325,13 @@ impl PostgresCheck {
     /// A check with one connection of its own, opened with this pool's connect options (its
     /// URL, credentials and TLS), outside the pool: it never waits for the pool.
     fn sqlx(pool: &sqlx::PgPool) -> Self {
-        Self {
-            source: Source::Own(OwnConnection::new(SqlxOpen(pool.clone()))),
-            shown: "postgres sqlx".into(),
-        }
+        Self::own(
+            SqlxOpen {
+                pool: pool.clone(),
+                kind: "postgres",
+            },
+            "postgres sqlx",
+        )
     }
 }
 
@@ -649,30 +663,7 @@ impl OwnConn for Bb8Conn {
 }
 
 #[cfg(feature = "postgres-sqlx")]
-struct SqlxOpen(sqlx::PgPool);
-
-#[cfg(feature = "postgres-sqlx")]
-impl Open for SqlxOpen {
-    fn open(&self) -> BoxFuture<'_, Result<Box<dyn OwnConn>, CheckFailure>> {
-        use sqlx::ConnectOptions as _;
-        Box::pin(async move {
-            let options = self.0.connect_options();
-            let conn = options.connect().await.map_err(|e| {
-                connecting(
-                    crate::sqlx_reason::failure("postgres", &e),
-                    matches!(e, sqlx::Error::Io(_)),
-                )
-            })?;
-            Ok(Box::new(SqlxConn(conn)) as Box<dyn OwnConn>)
-        })
-    }
-}
-
-#[cfg(feature = "postgres-sqlx")]
-struct SqlxConn(sqlx::PgConnection);
-
-#[cfg(feature = "postgres-sqlx")]
-impl OwnConn for SqlxConn {
+impl OwnConn for SqlxConn<sqlx::PgConnection> {
     fn probe(&mut self) -> BoxFuture<'_, CheckResult> {
         Box::pin(async move {
             let one: i32 = sqlx::query_scalar("SELECT 1")

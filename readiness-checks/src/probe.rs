@@ -12,6 +12,14 @@ use readiness_core::CheckFailure;
 use tokio::time::Instant;
 use tower_service::Service;
 
+/// The schemes an HTTP or gRPC check's URL may have, with their default ports.
+#[cfg(feature = "tls")]
+pub(crate) const SCHEMES: &[(&str, u16)] = &[("http", 80), ("https", 443)];
+/// The schemes an HTTP or gRPC check's URL may have, with their default ports (`https` needs
+/// feature `tls`).
+#[cfg(not(feature = "tls"))]
+pub(crate) const SCHEMES: &[(&str, u16)] = &[("http", 80)];
+
 /// What one call returns: the answer, or what went wrong in words.
 pub(crate) type CallFuture<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
 

@@ -1,7 +1,9 @@
-//! What an sqlx error means, for the PostgreSQL and MySQL checks on sqlx pools.
+//! What an sqlx error means, and the check's own connection opened from a pool, for the
+//! PostgreSQL and MySQL checks on sqlx pools.
 
 use readiness_core::CheckFailure;
 
+use crate::own::{BoxFuture, Open, OwnConn, connecting};
 use crate::reason;
 
 /// `kind` is `postgres` or `mysql`.
@@ -27,5 +29,32 @@ pub(crate) fn failure(kind: &str, e: &sqlx::Error) -> CheckFailure {
         sqlx::Error::PoolTimedOut => CheckFailure::new("timeout"),
         sqlx::Error::Configuration(_) => CheckFailure::new(format!("{kind}: bad configuration")),
         _ => CheckFailure::new(format!("{kind}: error")),
+    }
+}
+
+/// Opens the check's own connection with an sqlx pool's connect options (its URL, credentials
+/// and TLS), outside the pool: it never waits for the pool. `kind` words its failures.
+pub(crate) struct SqlxOpen<DB: sqlx::Database> {
+    pub(crate) pool: sqlx::Pool<DB>,
+    pub(crate) kind: &'static str,
+}
+
+/// The check's own sqlx connection; each kind says how it is probed.
+pub(crate) struct SqlxConn<C>(pub(crate) C);
+
+impl<DB> Open for SqlxOpen<DB>
+where
+    DB: sqlx::Database,
+    SqlxConn<DB::Connection>: OwnConn,
+{
+    fn open(&self) -> BoxFuture<'_, Result<Box<dyn OwnConn>, CheckFailure>> {
+        use sqlx::ConnectOptions as _;
+        Box::pin(async move {
+            let conn =
+                self.pool.connect_options().connect().await.map_err(|e| {
+                    connecting(failure(self.kind, &e), matches!(e, sqlx::Error::Io(_)))
+                })?;
+            Ok(Box::new(SqlxConn(conn)) as Box<dyn OwnConn>)
+        })
     }
 }
