@@ -7,15 +7,7 @@
 pub(crate) fn prefers_json(headers: &http::HeaderMap) -> bool {
     let mut json: Option<u16> = None;
     let mut text: Option<u16> = None;
-    let ranges = headers
-        .get_all(http::header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(','))
-        .take(32);
-    for range in ranges {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim();
+    for (media, q) in weighted(headers, http::header::ACCEPT) {
         let slot = if media.eq_ignore_ascii_case("application/json") {
             &mut json
         } else if media.eq_ignore_ascii_case("text/plain") {
@@ -23,7 +15,6 @@ pub(crate) fn prefers_json(headers: &http::HeaderMap) -> bool {
         } else {
             continue;
         };
-        let Some(q) = quality(parts) else { continue };
         *slot = Some(slot.map_or(q, |old| old.max(q)));
     }
     match (json, text) {
@@ -33,9 +24,29 @@ pub(crate) fn prefers_json(headers: &http::HeaderMap) -> bool {
     }
 }
 
+/// The items of the list header `name` (`Accept`, `Accept-Encoding`): each one's value and its
+/// quality in thousandths, an item whose quality is malformed left out. Bounded: at most 32
+/// items are read.
+pub(crate) fn weighted(
+    headers: &http::HeaderMap,
+    name: http::header::HeaderName,
+) -> impl Iterator<Item = (&str, u16)> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(','))
+        .take(32)
+        .filter_map(|item| {
+            let mut parts = item.split(';');
+            let value = parts.next().unwrap_or("").trim();
+            Some((value, quality(parts)?))
+        })
+}
+
 /// A range's quality in thousandths (RFC 9110 `qvalue`: `0` to `1` with at most three
 /// decimals); 1000 when absent, `None` when malformed (the range is then ignored).
-pub(crate) fn quality<'a>(params: impl Iterator<Item = &'a str>) -> Option<u16> {
+fn quality<'a>(params: impl Iterator<Item = &'a str>) -> Option<u16> {
     for p in params {
         let Some((k, v)) = p.split_once('=') else {
             continue;

@@ -62,23 +62,12 @@ pub(crate) fn answer<B: ProbeBody>(
 pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     let mut gzip: Option<u16> = None;
     let mut any: Option<u16> = None;
-    let codings = headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(','))
-        .take(32);
-    for coding in codings {
-        let mut parts = coding.split(';');
-        let name = parts.next().unwrap_or("").trim();
+    for (name, q) in crate::accept::weighted(headers, header::ACCEPT_ENCODING) {
         let slot = if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
             &mut gzip
         } else if name == "*" {
             &mut any
         } else {
-            continue;
-        };
-        let Some(q) = crate::accept::quality(parts) else {
             continue;
         };
         *slot = Some(slot.map_or(q, |old| old.max(q)));
