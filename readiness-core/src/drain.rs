@@ -135,6 +135,16 @@ mod tests {
             .expect("valid")
     }
 
+    /// A ready engine and its drain future, spawned: it drains on the signal and closes
+    /// `DELAY` later.
+    async fn draining_on_signal() -> (Engine, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+        let engine = new_engine();
+        engine.refresh().await.expect("the engine runs");
+        let (signal, rx) = oneshot::channel::<()>();
+        let shutdown = tokio::spawn(engine.drain_on(rx, DELAY));
+        (engine, signal, shutdown)
+    }
+
     async fn settle() {
         for _ in 0..20 {
             tokio::task::yield_now().await;
@@ -143,10 +153,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn nothing_drains_before_the_signal() {
-        let engine = new_engine();
-        engine.refresh().await.expect("the engine runs");
-        let (_signal, rx) = oneshot::channel::<()>();
-        let shutdown = tokio::spawn(engine.drain_on(rx, DELAY));
+        let (engine, _signal, shutdown) = draining_on_signal().await;
         tokio::time::sleep(Duration::from_secs(3600)).await;
         settle().await;
         assert!(engine.is_ready() && !engine.is_draining() && !engine.is_closed());
@@ -156,10 +163,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn the_signal_drains_at_once_and_the_future_resolves_after_exactly_the_delay() {
-        let engine = new_engine();
-        engine.refresh().await.expect("the engine runs");
-        let (signal, rx) = oneshot::channel::<()>();
-        let shutdown = tokio::spawn(engine.drain_on(rx, DELAY));
+        let (engine, signal, shutdown) = draining_on_signal().await;
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(engine.is_ready());
 

@@ -244,14 +244,21 @@ pub(super) fn resolve_built_tenant(
             .find(|(other, checks)| other != id && checks.iter().any(|c| c.name() == dep))
             .map(|(other, _)| Scope::Tenant(other.as_str().into()))
     };
-    resolve(
-        &Scope::Tenant(id.into()),
-        checks,
-        resolved,
-        Some(&names),
-        &owner,
-        problems,
-    );
+    resolve_tenant(id, checks, resolved, &names, &owner, problems);
+}
+
+/// A tenant's dependencies: on its own checks or the instance's (`instance`); `owner` names
+/// the other tenant that has a check of that name, if any (a dependency on it is refused).
+pub(super) fn resolve_tenant(
+    id: &str,
+    checks: &[CheckSpec],
+    resolved: &mut [Resolved],
+    instance: &Names<'_>,
+    owner: &dyn Fn(&str) -> Option<Scope>,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    let scope = Scope::Tenant(id.into());
+    resolve(&scope, checks, resolved, Some(instance), owner, problems);
 }
 
 /// Whether some of these checks depend on the instance's.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::depends::{Names, on_instance, resolve};
+use super::depends::{Names, on_instance, resolve_tenant};
 use super::scope::{CheckRef, Event, ScopeCore, TenantCore};
 use super::shared::Shared;
 use crate::config::{CheckSpec, ConfigProblem, Dep, Resolved, Scope};
@@ -38,14 +38,7 @@ impl Shared {
                 .map(|t| Scope::Tenant(t.id.clone()))
         };
         let before = problems.len();
-        resolve(
-            &Scope::Tenant(id.into()),
-            checks,
-            resolved,
-            Some(&names),
-            &owner,
-            problems,
-        );
+        resolve_tenant(id, checks, resolved, &names, &owner, problems);
         if problems.len() == before && on_instance(resolved) {
             self.global.tenants_depend.store(true, Ordering::SeqCst);
         }

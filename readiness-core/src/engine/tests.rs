@@ -81,6 +81,19 @@ fn counting(runs: &Arc<AtomicUsize>) -> CheckSpec {
     .jitter(Duration::ZERO)
 }
 
+/// An engine with no heartbeat whose check `db`, and each tenant's, counts its runs in the
+/// returned count.
+fn counted_engine(tenants: &[&str]) -> (Engine, Arc<AtomicUsize>) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let builder = Engine::builder().without_heartbeat().check(counting(&runs));
+    let engine = tenants
+        .iter()
+        .fold(builder, |b, id| b.tenant(*id, vec![counting(&runs)]))
+        .build()
+        .expect("valid");
+    (engine, runs)
+}
+
 async fn settle() {
     for _ in 0..50 {
         tokio::task::yield_now().await;
@@ -89,13 +102,7 @@ async fn settle() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn reads_fail_closed_when_no_task_runs_at_all() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(counting(&runs))
-        .tenant("acme", vec![counting(&runs)])
-        .build()
-        .expect("valid");
+    let (engine, _runs) = counted_engine(&["acme"]);
     settle().await;
     assert!(engine.is_ready() && engine.tenant_ready("acme") == Some(true));
     // Every background task stops, as on a wedged runtime: nothing renews or marks a result.
@@ -130,12 +137,7 @@ async fn reads_fail_closed_when_no_task_runs_at_all() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_scheduler_that_dies_is_restarted_with_back_off_and_checks_go_on() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(counting(&runs))
-        .build()
-        .expect("valid");
+    let (engine, runs) = counted_engine(&[]);
     settle().await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     let shared = &engine.inner.shared;
