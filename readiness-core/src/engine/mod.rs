@@ -57,6 +57,7 @@ mod driver;
 mod gate;
 mod handle;
 mod handover;
+mod heap;
 mod lineage;
 mod record;
 mod run;

@@ -25,12 +25,12 @@
 //! - **Staleness.** The watchdog holds one entry per check whose result can expire and marks
 //!   a result stale when its deadline passes (see [`super::record`]).
 
-use std::cmp::Ordering as CmpOrdering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Mutex, Weak};
 
 use tokio::sync::Notify;
 
+use super::heap::{Keyed, MinHeap};
 use super::scope::{CheckRef, TenantCore};
 
 /// A check's next run (nanoseconds on the engine's clock; `seq` keeps checks due at the same
@@ -48,21 +48,10 @@ impl Timer {
     }
 }
 
-impl PartialEq for Timer {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Timer {}
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Timer {
-    fn cmp(&self, other: &Self) -> CmpOrdering {
-        // Earliest first out of a max-heap.
-        (other.at, other.seq).cmp(&(self.at, self.seq))
+impl Keyed for Timer {
+    type Key = (u64, u32);
+    fn key(&self) -> (u64, u32) {
+        (self.at, self.seq)
     }
 }
 
@@ -74,25 +63,10 @@ pub(super) struct SlowEntry {
     pub(super) check: CheckRef,
 }
 
-impl SlowEntry {
+impl Keyed for SlowEntry {
+    type Key = (bool, u64, u64);
     fn key(&self) -> (bool, u64, u64) {
         (self.failing, self.due, self.seq)
-    }
-}
-impl PartialEq for SlowEntry {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl Eq for SlowEntry {}
-impl PartialOrd for SlowEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for SlowEntry {
-    fn cmp(&self, other: &Self) -> CmpOrdering {
-        other.key().cmp(&self.key())
     }
 }
 
@@ -104,7 +78,7 @@ pub(super) struct Pool {
     pub(super) slow_in_flight: usize,
     pub(super) healthy: VecDeque<CheckRef>,
     pub(super) first: VecDeque<CheckRef>,
-    pub(super) slow: BinaryHeap<SlowEntry>,
+    pub(super) slow: MinHeap<SlowEntry>,
     /// Refreshes waiting for a permit of this pool.
     pub(super) refreshes_waiting: usize,
 }
@@ -118,7 +92,7 @@ impl Pool {
             slow_in_flight: 0,
             healthy: VecDeque::new(),
             first: VecDeque::new(),
-            slow: BinaryHeap::new(),
+            slow: MinHeap::new(),
             refreshes_waiting: 0,
         }
     }
@@ -149,7 +123,7 @@ impl Pool {
 }
 
 pub(super) struct Plan {
-    pub(super) timers: BinaryHeap<Timer>,
+    pub(super) timers: MinHeap<Timer>,
     pub(super) seq: u64,
     pub(super) pools: [Pool; 2],
 }
@@ -167,7 +141,7 @@ impl Scheduler {
     pub(super) fn new(max_in_flight: usize, max_tenant_in_flight: usize) -> Self {
         Self {
             plan: Mutex::new(Plan {
-                timers: BinaryHeap::new(),
+                timers: MinHeap::new(),
                 seq: 0,
                 pools: [Pool::new(max_in_flight), Pool::new(max_tenant_in_flight)],
             }),
