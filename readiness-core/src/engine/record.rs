@@ -31,18 +31,9 @@ impl Shared {
         tenant.map_or(&self.global, |t| &t.core)
     }
 
+    /// An entry of the audit log: `check` of `scope` (the scope itself when `None`) turned `to`,
+    /// for `reason`, blocked by the dependency `blocked_by` if one blocks it.
     pub(super) fn audit(
-        &self,
-        scope: Scope,
-        check: Option<Arc<str>>,
-        to: &'static str,
-        reason: Option<Arc<str>>,
-    ) {
-        self.audit_blocked(scope, check, to, reason, None);
-    }
-
-    /// [`audit`](Self::audit), naming the dependency that blocks the check, if one does.
-    pub(super) fn audit_blocked(
         &self,
         scope: Scope,
         check: Option<Arc<str>>,
@@ -211,7 +202,7 @@ impl Shared {
             } else {
                 None
             };
-            self.audit_blocked(
+            self.audit(
                 scope,
                 Some(slot.name.clone()),
                 after.as_str(),
@@ -310,7 +301,7 @@ impl Shared {
             }
             let to = if after.ready { "ready" } else { "not_ready" };
             let reason = draining.then(|| Arc::from(SHUTDOWN_REASON));
-            self.audit(Scope::Global, None, to, reason);
+            self.audit(Scope::Global, None, to, reason, None);
             for (t, ready) in changed {
                 self.announce_tenant(&t, ready);
             }
@@ -375,7 +366,7 @@ impl Shared {
         let to = if ready { "ready" } else { "not_ready" };
         let instance_ready = self.global.snapshot.load().ready;
         tracing::info!(target: "readiness", tenant = %tenant.id, to, instance_ready, "tenant readiness changed");
-        self.audit(Scope::Tenant(tenant.id.clone()), None, to, None);
+        self.audit(Scope::Tenant(tenant.id.clone()), None, to, None, None);
     }
 
     /// The scheduler planned the check's next run later than its period: its result stays

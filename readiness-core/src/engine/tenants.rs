@@ -158,7 +158,13 @@ impl Shared {
             ready: false,
             removed: true,
         });
-        self.audit(Scope::Tenant(tenant.id.clone()), None, "removed", None);
+        self.audit(
+            Scope::Tenant(tenant.id.clone()),
+            None,
+            "removed",
+            None,
+            None,
+        );
         drop(counts);
         if last_undecided {
             self.take_over_if_decided();
