@@ -26,21 +26,21 @@ impl From<Engine> for EngineSource {
     }
 }
 
-impl From<&Engine> for EngineSource {
-    fn from(engine: &Engine) -> Self {
-        Self(Source::Fixed(engine.clone()))
-    }
-}
-
 impl From<ReloadableEngine> for EngineSource {
     fn from(engine: ReloadableEngine) -> Self {
         Self(Source::Reloadable(engine))
     }
 }
 
+impl From<&Engine> for EngineSource {
+    fn from(engine: &Engine) -> Self {
+        engine.clone().into()
+    }
+}
+
 impl From<&ReloadableEngine> for EngineSource {
     fn from(engine: &ReloadableEngine) -> Self {
-        Self(Source::Reloadable(engine.clone()))
+        engine.clone().into()
     }
 }
 
