@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::grpc::connect;
-use common::{Flag, engine_with, loopback, serve_http};
+use common::{Flag, engine_with, loopback, serve_http, settle};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use readiness_tower::ReadinessLayer;
@@ -41,12 +41,6 @@ fn now<F: Future>(fut: Pin<&mut F>) -> Option<F::Output> {
     match fut.poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => Some(v),
         Poll::Pending => None,
-    }
-}
-
-async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
     }
 }
 

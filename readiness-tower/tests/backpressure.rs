@@ -144,9 +144,7 @@ async fn probes_answer_while_a_concurrency_limit_is_saturated() {
 
     // The next business request still waits for the permit...
     let next = tokio::spawn(svc.clone().oneshot(get("/")));
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
+    common::settle().await;
     assert!(
         !next.is_finished(),
         "backpressure still holds business traffic"
@@ -178,13 +176,9 @@ async fn probes_answer_while_a_buffer_is_full() {
     // One request holds the limit, one more fills the buffer's one slot.
     let held = tokio::spawn(svc.clone().oneshot(get("/hold")));
     let queued = tokio::spawn(svc.clone().oneshot(get("/queued")));
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
+    common::settle().await;
     let blocked = tokio::spawn(svc.clone().oneshot(get("/blocked")));
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
+    common::settle().await;
     assert!(!blocked.is_finished() && !queued.is_finished());
 
     for &(uri, status) in PROBES {

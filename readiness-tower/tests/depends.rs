@@ -6,26 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Flag, get};
+use common::{Flag, advance, get};
 use readiness_core::{Engine, Kind};
 use readiness_tower::ReadinessLayer;
 use readiness_tower::grpc::pb::HealthCheckRequest;
 use readiness_tower::grpc::pb::health_server::Health;
 use readiness_tower::grpc::{HealthService, ServingStatus};
-
-/// Let the engine's tasks run, moving the paused clock by `d` in small steps.
-async fn advance(d: Duration) {
-    let step = Duration::from_millis(100);
-    let mut left = d;
-    while !left.is_zero() {
-        let s = left.min(step);
-        tokio::time::advance(s).await;
-        for _ in 0..20 {
-            tokio::task::yield_now().await;
-        }
-        left -= s;
-    }
-}
 
 async fn grpc(health: &HealthService, service: &str) -> ServingStatus {
     let req = tonic::Request::new(HealthCheckRequest {

@@ -7,12 +7,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::{engine_on, jump};
 use http::Request;
 use http_body_util::Full;
+use readiness_core::CheckSpec;
 use readiness_core::metrics::{
     CHECK_DURATION_SECONDS, CHECK_STATE, READINESS_STATE, READINESS_TRANSITIONS_TOTAL,
 };
-use readiness_core::{CheckSpec, Engine};
 use readiness_testkit::{Exposition, Fault, FaultInjector, FaultPlan, MetricsCapture};
 use readiness_tower::ReadinessLayer;
 use tower::ServiceBuilder;
@@ -33,27 +34,11 @@ fn transitions(e: &Exposition, to: &str) -> f64 {
         .expect("transition series exists")
 }
 
-async fn tick(d: Duration) {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    tokio::time::advance(d).await;
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-}
-
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn every_global_series_exists_before_the_first_transition() {
     let capture = MetricsCapture::new();
     let (spec, _h) = db(FaultPlan::always(Fault::Pass));
-    let _engine = capture.install(|| {
-        Engine::builder()
-            .without_heartbeat()
-            .check(spec.initial_delay(Duration::from_secs(60)))
-            .build()
-            .expect("valid")
-    });
+    let _engine = engine_on(&capture, [spec.initial_delay(Duration::from_secs(60))]);
     let e = capture.exposition().expect("valid exposition");
     assert_eq!(e.value(READINESS_STATE, &[]), Some(0.0));
     assert_eq!(transitions(&e, "ready"), 0.0);
@@ -85,17 +70,11 @@ async fn every_global_series_exists_before_the_first_transition() {
 async fn a_transition_is_counted_once_whatever_the_probe_rate() {
     let capture = MetricsCapture::new();
     let (spec, handle) = db(FaultPlan::always(Fault::Pass));
-    let engine = capture.install(|| {
-        Engine::builder()
-            .without_heartbeat()
-            .check(spec)
-            .build()
-            .expect("valid")
-    });
+    let engine = engine_on(&capture, [spec]);
     let mut svc = ServiceBuilder::new()
         .layer(ReadinessLayer::new(engine.clone()))
         .service(common::app());
-    tick(Duration::ZERO).await;
+    jump(Duration::ZERO).await;
     assert!(engine.is_ready());
 
     handle.set(Fault::fail("connection refused"));
@@ -111,7 +90,7 @@ async fn a_transition_is_counted_once_whatever_the_probe_rate() {
             probes += 1;
             failed += usize::from(res.status() == 503);
         }
-        tick(Duration::from_secs(1)).await;
+        jump(Duration::from_secs(1)).await;
     }
     assert_eq!(probes, 5000);
     assert!(
@@ -119,7 +98,7 @@ async fn a_transition_is_counted_once_whatever_the_probe_rate() {
         "the outage was seen by the probes: {failed}"
     );
     handle.set(Fault::Pass);
-    tick(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(engine.is_ready());
 
     let e = capture.exposition().expect("valid exposition");
@@ -150,13 +129,7 @@ async fn outcomes_are_labelled() {
         .then(Fault::panic("boom"))
         .then_always(Fault::Pass);
     let (spec, _h) = db(plan);
-    let engine = capture.install(|| {
-        Engine::builder()
-            .without_heartbeat()
-            .check(spec)
-            .build()
-            .expect("valid")
-    });
+    let engine = engine_on(&capture, [spec]);
     for _ in 0..5 {
         engine.refresh().await.expect("the engine runs");
     }
@@ -199,21 +172,14 @@ async fn a_reload_on_the_same_recorder_duplicates_nothing_and_loses_no_count() {
         FaultInjector::standalone(FaultPlan::always(Fault::Pass)),
     )
     .jitter(Duration::ZERO);
-    let a = capture.install(|| {
-        Engine::builder()
-            .without_heartbeat()
-            .check(spec_a)
-            .check(old)
-            .build()
-            .expect("valid")
-    });
-    tick(Duration::ZERO).await;
+    let a = engine_on(&capture, [spec_a, old]);
+    jump(Duration::ZERO).await;
     handle_a.set(Fault::fail("down"));
     for _ in 0..3 {
-        tick(Duration::from_secs(1)).await;
+        jump(Duration::from_secs(1)).await;
     }
     handle_a.set(Fault::Pass);
-    tick(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     let before = capture.exposition().expect("valid");
     assert_eq!(transitions(&before, "ready"), 2.0);
     assert_eq!(transitions(&before, "not_ready"), 1.0);
@@ -221,15 +187,9 @@ async fn a_reload_on_the_same_recorder_duplicates_nothing_and_loses_no_count() {
 
     // The reload: a new engine without `old`, then the old engine dropped.
     let (spec_b, _handle_b) = db(FaultPlan::always(Fault::Pass));
-    let b = capture.install(|| {
-        Engine::builder()
-            .without_heartbeat()
-            .check(spec_b)
-            .build()
-            .expect("valid")
-    });
+    let b = engine_on(&capture, [spec_b]);
     drop(a);
-    tick(Duration::ZERO).await;
+    jump(Duration::ZERO).await;
     assert!(b.is_ready());
 
     let after = capture.exposition().expect("valid");

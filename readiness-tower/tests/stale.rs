@@ -28,9 +28,7 @@ async fn a_stale_result_fails_the_probe_with_its_age() {
         .build()
         .expect("valid");
     let layer = common::detailed(engine);
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
+    common::settle().await;
     assert_eq!(get(&layer, "/readyz").await.status, 200);
     // db's result: period 1 s + timeout 1 s + margin 1 s.
     tokio::time::sleep(Duration::from_millis(3500)).await;

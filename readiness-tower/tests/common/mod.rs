@@ -177,6 +177,21 @@ pub async fn tenant_fleet(n: usize, capture: &readiness_testkit::MetricsCapture)
     engine
 }
 
+/// An engine with no heartbeat running `specs` (not run yet), its series on `capture`'s
+/// recorder.
+pub fn engine_on(
+    capture: &readiness_testkit::MetricsCapture,
+    specs: impl IntoIterator<Item = CheckSpec>,
+) -> Engine {
+    capture.install(|| {
+        specs
+            .into_iter()
+            .fold(Engine::builder().without_heartbeat(), |b, s| b.check(s))
+            .build()
+            .expect("valid")
+    })
+}
+
 /// An engine with these checks, each run once.
 pub async fn engine_with(specs: Vec<CheckSpec>) -> Engine {
     let mut b = Engine::builder().without_heartbeat();
@@ -246,4 +261,30 @@ pub async fn http1(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16
     let status = res.status().as_u16();
     let body = res.into_body().collect().await.expect("body").to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Let every task that can run, run, without moving the clock.
+pub async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Move the paused clock by `d` in one step, the tasks settled before and after.
+pub async fn jump(d: Duration) {
+    settle().await;
+    tokio::time::advance(d).await;
+    settle().await;
+}
+
+/// Move the paused clock by `d` in steps of at most 100 ms, the tasks settled after each.
+pub async fn advance(d: Duration) {
+    let step = Duration::from_millis(100);
+    let mut left = d;
+    while !left.is_zero() {
+        let s = left.min(step);
+        tokio::time::advance(s).await;
+        settle().await;
+        left -= s;
+    }
 }
