@@ -2,11 +2,14 @@
 //! engine driven by an injector. No test sleeps for real.
 #![cfg(feature = "chaos")]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use readiness_core::{Check, CheckFailure, CheckFuture, CheckSpec, Engine, Status};
+use common::{dep, engine_with, jump, settle, state};
+use readiness_core::{Check, CheckFailure, CheckFuture, Status};
 use readiness_testkit::{
     DEFAULT_FAILURE_REASON, Fault, FaultInjector, FaultPlan, PlanError, SeedError, parse_seed,
 };
@@ -416,78 +419,50 @@ async fn a_run_in_flight_keeps_its_fault_when_the_plan_changes() {
 
 // ---- a real engine ----------------------------------------------------------------------
 
-/// Let background tasks run without moving the clock.
-async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Advance the paused clock by `d` and let every task due by then run.
-async fn advance(d: Duration) {
-    settle().await;
-    tokio::time::advance(d).await;
-    settle().await;
-}
-
-fn engine_with(check: FaultInjector, failure_threshold: u32) -> Engine {
-    Engine::builder()
-        .check(
-            CheckSpec::readiness("db", check)
-                .period(Duration::from_secs(1))
-                .timeout(Duration::from_millis(200))
-                .jitter(Duration::ZERO)
-                .failure_threshold(failure_threshold),
-        )
-        .build()
-        .expect("valid engine")
-}
-
-fn db(engine: &Engine) -> (Status, Option<String>) {
-    let snap = engine.snapshot();
-    let c = snap.check("db").expect("registered");
-    (c.status(), c.reason().map(String::from))
-}
-
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_engine_goes_down_on_fail_and_back_on_pass() {
-    let check = FaultInjector::standalone(FaultPlan::always(Fault::Pass));
-    let handle = check.handle();
-    let engine = engine_with(check, 1);
+    let (spec, handle) = dep("db", FaultPlan::always(Fault::Pass));
+    let engine = engine_with([spec.failure_threshold(1)]);
     settle().await;
     assert!(engine.is_ready());
 
     handle.set(fail("connection refused"));
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(!engine.is_ready());
     assert_eq!(
-        db(&engine),
+        state(&engine, "db"),
         (Status::Failing, Some("connection refused".into()))
     );
 
     handle.set(Fault::Pass);
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(engine.is_ready());
 
     handle.set(Fault::Hang);
-    advance(Duration::from_secs(1)).await;
-    advance(Duration::from_millis(200)).await;
+    jump(Duration::from_secs(1)).await;
+    jump(Duration::from_millis(200)).await;
     assert!(!engine.is_ready());
-    assert_eq!(db(&engine).1.as_deref(), Some("timed out after 200ms"));
+    assert_eq!(
+        state(&engine, "db").1.as_deref(),
+        Some("timed out after 200ms")
+    );
 
     // The engine sleeps a period after a run ends: the next run starts at 3.2 + 1 s.
     handle.set(Fault::panic("pool poisoned"));
-    advance(Duration::from_secs(1)).await;
-    assert_eq!(db(&engine).1.as_deref(), Some("panicked: pool poisoned"));
+    jump(Duration::from_secs(1)).await;
+    assert_eq!(
+        state(&engine, "db").1.as_deref(),
+        Some("panicked: pool poisoned")
+    );
     assert!(
         engine.is_live(),
         "faults in a readiness check never touch liveness"
     );
 
     handle.set(Fault::Delay(Duration::from_millis(150)));
-    advance(Duration::from_secs(1)).await;
+    jump(Duration::from_secs(1)).await;
     assert!(!engine.is_ready(), "still waiting on the delayed run");
-    advance(Duration::from_millis(150)).await;
+    jump(Duration::from_millis(150)).await;
     assert!(engine.is_ready(), "a delay under the timeout is a pass");
 
     assert_eq!(engine.runs_started("db"), Some(handle.runs()));
@@ -500,14 +475,13 @@ async fn an_engine_follows_a_script_through_its_thresholds() {
         .then(Fault::Pass)
         .then_n(fail("down"), 3)
         .then_always(Fault::Pass);
-    let check = FaultInjector::standalone(plan);
-    let handle = check.handle();
-    let engine = engine_with(check, 3);
+    let (spec, handle) = dep("db", plan);
+    let engine = engine_with([spec.failure_threshold(3)]);
     let mut ready = vec![];
     settle().await;
     ready.push(engine.is_ready());
     for _ in 0..5 {
-        advance(Duration::from_secs(1)).await;
+        jump(Duration::from_secs(1)).await;
         ready.push(engine.is_ready());
     }
     assert_eq!(ready, [true, true, true, false, true, true]);
@@ -516,14 +490,13 @@ async fn an_engine_follows_a_script_through_its_thresholds() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_engine_under_a_flapping_dependency_stays_ready_below_the_threshold() {
-    let check = FaultInjector::standalone(FaultPlan::flap(2).expect("valid"));
-    let handle = check.handle();
-    let engine = engine_with(check, 3);
+    let (spec, handle) = dep("db", FaultPlan::flap(2).expect("valid"));
+    let engine = engine_with([spec.failure_threshold(3)]);
     let mut rx = engine.subscribe();
     settle().await;
     rx.borrow_and_update();
     for _ in 0..40 {
-        advance(Duration::from_secs(1)).await;
+        jump(Duration::from_secs(1)).await;
         assert!(engine.is_ready(), "two failures in a row never reach 3");
     }
     assert!(!rx.has_changed().expect("engine alive"), "no transition");
