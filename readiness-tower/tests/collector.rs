@@ -718,9 +718,7 @@ async fn every_body_type_gets_the_same_exposition() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_reload_through_the_reloadable_handle_neither_dips_nor_doubles() {
-    for export in [TenantMetricsExport::Collector, TenantMetricsExport::Facade] {
-        reloadable(export).await;
-    }
+    common::each_export(reloadable).await;
 }
 
 async fn reloadable(export: TenantMetricsExport) {

@@ -257,9 +257,7 @@ async fn the_audit_endpoint_is_opt_in_and_read_only() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn tenant_metrics_are_isolated_and_counted() {
-    for export in [TenantMetricsExport::Collector, TenantMetricsExport::Facade] {
-        isolated_and_counted(export).await;
-    }
+    common::each_export(isolated_and_counted).await;
 }
 
 async fn isolated_and_counted(export: TenantMetricsExport) {
@@ -348,9 +346,7 @@ async fn isolated_and_counted(export: TenantMetricsExport) {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn not_ready_only_mode_exports_only_the_not_ready() {
-    for export in [TenantMetricsExport::Collector, TenantMetricsExport::Facade] {
-        only_the_not_ready(export).await;
-    }
+    common::each_export(only_the_not_ready).await;
 }
 
 async fn only_the_not_ready(export: TenantMetricsExport) {

@@ -192,6 +192,16 @@ pub fn engine_on(
     })
 }
 
+/// Runs `scenario` once for each way the tenants' series reach Prometheus.
+pub async fn each_export<F: std::future::Future<Output = ()>>(
+    scenario: impl Fn(readiness_core::TenantMetricsExport) -> F,
+) {
+    use readiness_core::TenantMetricsExport::{Collector, Facade};
+    for export in [Collector, Facade] {
+        scenario(export).await;
+    }
+}
+
 /// An engine with these checks, each run once.
 pub async fn engine_with(specs: Vec<CheckSpec>) -> Engine {
     let mut b = Engine::builder().without_heartbeat();
