@@ -13,7 +13,7 @@ use super::pb::{HealthCheckRequest, HealthCheckResponse, HealthListRequest, Heal
 use super::reporter::HealthReporter;
 use super::status::{Apps, Target, status_of};
 use super::stream::{WatchStream, watch_stream};
-use super::{LIVENESS, READINESS, STARTUP, ServingStatus, tenant_service};
+use super::{LIVENESS, MAX_SERVICE_NAME_LEN, READINESS, STARTUP, ServingStatus, tenant_service};
 
 /// How many services `List` answers at most, as in the spec and grpc-go.
 const DEFAULT_LIST_LIMIT: usize = 100;
@@ -168,6 +168,14 @@ impl Health for HealthService {
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let name = request.into_inner().service;
+        // A stream keeps its name for its life: one no service can have is refused, its bytes
+        // freed here, never echoed.
+        if name.len() > MAX_SERVICE_NAME_LEN {
+            return Err(Status::invalid_argument(format!(
+                "health service name of {} bytes, longer than any service ({MAX_SERVICE_NAME_LEN})",
+                name.len()
+            )));
+        }
         Ok(Response::new(watch_stream(
             name,
             self.engine.clone(),
