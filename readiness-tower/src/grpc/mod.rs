@@ -32,6 +32,9 @@
 //!   is polled and nothing is spawned. The service holds a weak handle and never keeps the
 //!   engine alive; once the engine is gone, every service answers `NOT_SERVING` (tenants are
 //!   unknown).
+//! - An application that hands tonic its own listener (`TcpIncoming::from(listener)`) sets
+//!   `.with_nodelay(Some(true))` on it, as tonic's `serve(addr)` does: without `TCP_NODELAY`,
+//!   Nagle's algorithm can hold a small `Watch` message back until the client's delayed ACK.
 //!
 //! # Example
 //!
