@@ -12,7 +12,7 @@ use super::pb::health_server::{Health, HealthServer};
 use super::pb::{HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse};
 use super::reporter::HealthReporter;
 use super::status::{Apps, Target, status_of};
-use super::stream::{WatchStream, watch_stream};
+use super::stream::{Changes, WatchStream, watch_stream};
 use super::{LIVENESS, MAX_SERVICE_NAME_LEN, READINESS, STARTUP, ServingStatus, tenant_service};
 
 /// How many services `List` answers at most, as in the spec and grpc-go.
@@ -40,6 +40,7 @@ const BUILT_IN: [&str; 4] = ["", READINESS, LIVENESS, STARTUP];
 pub struct HealthService {
     engine: WeakEngine,
     apps: Arc<watch::Sender<Apps>>,
+    changes: Arc<Changes>,
     list_limit: usize,
 }
 
@@ -69,9 +70,11 @@ pub fn health_service(engine: &Engine) -> (HealthServer<HealthService>, HealthRe
 impl HealthService {
     /// A service following `engine`; it holds a weak handle only.
     pub fn new(engine: &Engine) -> Self {
+        let apps = Arc::new(watch::Sender::new(Apps::new()));
         Self {
             engine: engine.downgrade(),
-            apps: Arc::new(watch::Sender::new(Apps::new())),
+            changes: Arc::new(Changes::new(engine.downgrade(), apps.clone())),
+            apps,
             list_limit: DEFAULT_LIST_LIMIT,
         }
     }
@@ -176,10 +179,6 @@ impl Health for HealthService {
                 name.len()
             )));
         }
-        Ok(Response::new(watch_stream(
-            name,
-            self.engine.clone(),
-            self.apps.subscribe(),
-        )))
+        Ok(Response::new(watch_stream(name, self.changes.clone())))
     }
 }

@@ -1,12 +1,20 @@
 //! `Watch`: one stream per call, woken by the engine's transitions and the reporter's changes,
 //! ended when the engine is closed.
+//!
+//! The streams of one service share their wake-ups: one wait on the engine's channels per kind
+//! of name (the engine's own names, tenants, application services), fanned out to every stream
+//! of that kind. A stream holds its name, its last status and a clone of that shared wait, not
+//! channel waiters of its own: 10,000 streams cost the engine three waiters.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
 
 use futures_util::Stream;
-use readiness_core::{Aggregate, TenantEvent, WeakEngine};
-use tokio::sync::broadcast::{self, error::RecvError};
+use futures_util::future::{FutureExt, Shared};
+use readiness_core::{Engine, WeakEngine};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tonic::Status;
 
@@ -19,123 +27,154 @@ use super::status::{Apps, Target, status_of};
 pub(crate) type WatchStream =
     Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>> + Send + 'static>>;
 
-struct Watcher {
-    name: String,
-    engine: WeakEngine,
-    apps: watch::Receiver<Apps>,
-    /// `None` once the engine is gone (or if it was gone at the start).
-    aggregate: Option<watch::Receiver<Aggregate>>,
-    /// Only for a `tenants/{id}` service.
-    tenants: Option<broadcast::Receiver<TenantEvent>>,
-    closed: Pin<Box<dyn Future<Output = ()> + Send>>,
-    /// The engine is closed or gone: send what changed, then end.
-    ending: bool,
-    last: Option<ServingStatus>,
+/// One wait for a change, shared by every stream of a kind: `true` once something changed,
+/// `false` once the engine is closed or gone.
+type Change = Shared<Pin<Box<dyn Future<Output = bool> + Send>>>;
+
+/// What a name's status can change with, beside the engine's aggregate and its close.
+#[derive(Clone, Copy)]
+enum Source {
+    /// `""`, `readiness`, `liveness`, `startup`: the aggregate alone.
+    Engine = 0,
+    /// `tenants/{id}`: also the engine's tenant events.
+    Tenants = 1,
+    /// An application service: also the reporter.
+    Apps = 2,
 }
 
-pub(crate) fn watch_stream(
-    name: String,
-    engine: WeakEngine,
-    apps: watch::Receiver<Apps>,
-) -> WatchStream {
-    // Subscribe before the first read, so that no change between the two is missed.
-    let strong = engine.upgrade();
-    let tenants = match (&strong, Target::parse(&name)) {
-        (Some(e), Target::Tenant(_)) => Some(e.subscribe_tenants()),
-        _ => None,
-    };
-    let aggregate = strong.as_ref().map(|e| e.subscribe());
-    let closed: Pin<Box<dyn Future<Output = ()> + Send>> = match &strong {
-        Some(e) => Box::pin(e.closed()),
-        None => Box::pin(std::future::ready(())),
-    };
-    // The stream holds no strong handle: a watcher never keeps the engine alive.
-    drop(strong);
-    let watcher = Watcher {
-        name,
-        engine,
-        apps,
-        aggregate,
-        tenants,
-        closed,
-        ending: false,
-        last: None,
-    };
-    Box::pin(futures_util::stream::unfold(watcher, |mut w| async move {
-        let next = w.next().await?;
-        Some((Ok(response(next)), w))
-    }))
+impl Source {
+    fn of(target: Target<'_>) -> Self {
+        match target {
+            Target::Readiness | Target::Liveness | Target::Startup => Self::Engine,
+            Target::Tenant(_) => Self::Tenants,
+            Target::App(_) => Self::Apps,
+        }
+    }
 }
 
-impl Watcher {
-    /// The status now; `SERVICE_UNKNOWN` for a service that does not exist (yet). Marks the
-    /// wake-up sources seen first, so a change after the read wakes the stream again.
-    fn current(&mut self) -> ServingStatus {
-        if let Some(rx) = &mut self.aggregate {
-            rx.borrow_and_update();
-        }
-        let engine = self.engine.upgrade();
-        let apps = self.apps.borrow_and_update();
-        status_of(engine.as_ref(), &apps, Target::parse(&self.name))
-            .unwrap_or(ServingStatus::ServiceUnknown)
-    }
+/// The service's wake-ups: the current wait of each [`Source`].
+pub(crate) struct Changes {
+    engine: WeakEngine,
+    apps: Arc<watch::Sender<Apps>>,
+    current: [Mutex<Option<Change>>; 3],
+}
 
-    /// The next status to send, or `None` when the stream ends.
-    async fn next(&mut self) -> Option<ServingStatus> {
-        loop {
-            let now = self.current();
-            if self.last != Some(now) {
-                self.last = Some(now);
-                return Some(now);
-            }
-            if self.ending {
-                return None;
-            }
-            self.wake().await;
-        }
-    }
-
-    /// Wait for anything that may change the status.
-    async fn wake(&mut self) {
-        let Self {
-            name,
-            aggregate,
-            tenants,
+impl Changes {
+    pub(crate) fn new(engine: WeakEngine, apps: Arc<watch::Sender<Apps>>) -> Self {
+        Self {
+            engine,
             apps,
-            closed,
-            ending,
-            ..
-        } = self;
-        let id = match Target::parse(name) {
-            Target::Tenant(id) => Some(id),
-            _ => None,
+            current: Default::default(),
+        }
+    }
+
+    /// The wait that any change from now on ends; `None` once the engine is gone.
+    fn next(&self, source: Source) -> Option<Change> {
+        let mut slot = self.current[source as usize]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(change) = slot.as_ref().filter(|c| c.peek().is_none()) {
+            return Some(change.clone());
+        }
+        let engine = self.engine.upgrade()?;
+        let change = wait(&engine, source, &self.apps).shared();
+        *slot = Some(change.clone());
+        Some(change)
+    }
+}
+
+/// A wait for the next change of `source`, subscribed now (so that a change after this call
+/// ends it) and holding no strong handle on the engine.
+fn wait(
+    engine: &Engine,
+    source: Source,
+    apps: &watch::Sender<Apps>,
+) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+    let closed = engine.closed();
+    let mut aggregate = engine.subscribe();
+    let mut tenants = matches!(source, Source::Tenants).then(|| engine.subscribe_tenants());
+    let mut apps = matches!(source, Source::Apps).then(|| apps.subscribe());
+    Box::pin(async move {
+        let tenant = async {
+            match &mut tenants {
+                // Any tenant's event (or missed events): each stream reads its own again.
+                Some(rx) => !matches!(rx.recv().await, Err(RecvError::Closed)),
+                None => std::future::pending().await,
+            }
         };
-        let aggregate_changed = async {
-            match aggregate {
+        let app = async {
+            match &mut apps {
                 Some(rx) => rx.changed().await.is_ok(),
                 None => std::future::pending().await,
             }
         };
-        let tenant_changed = async {
-            let Some(rx) = tenants else {
-                return std::future::pending().await;
-            };
-            loop {
-                match rx.recv().await {
-                    Ok(e) if Some(&*e.tenant) == id => return true,
-                    Ok(_) => {}
-                    // Missed events: read the tenant again.
-                    Err(RecvError::Lagged(_)) => return true,
-                    Err(RecvError::Closed) => return false,
-                }
-            }
-        };
         tokio::select! {
             biased;
-            () = closed.as_mut() => *ending = true,
-            alive = aggregate_changed => *ending |= !alive,
-            alive = tenant_changed => *ending |= !alive,
-            alive = async { apps.changed().await.is_ok() } => *ending |= !alive,
+            () = closed => false,
+            changed = aggregate.changed() => changed.is_ok(),
+            alive = tenant => alive,
+            alive = app => alive,
+        }
+    })
+}
+
+/// One `Watch` stream: its name, the wait taken before its last read, and what it last sent.
+struct Watcher {
+    name: Box<str>,
+    changes: Arc<Changes>,
+    change: Option<Change>,
+    /// The engine is closed or gone: send what changed, then end.
+    ending: bool,
+    ended: bool,
+    last: Option<ServingStatus>,
+}
+
+pub(crate) fn watch_stream(name: String, changes: Arc<Changes>) -> WatchStream {
+    Box::pin(Watcher {
+        name: name.into_boxed_str(),
+        changes,
+        change: None,
+        ending: false,
+        ended: false,
+        last: None,
+    })
+}
+
+impl Watcher {
+    /// The status now; `SERVICE_UNKNOWN` for a service that does not exist (yet).
+    fn current(&self) -> ServingStatus {
+        let engine = self.changes.engine.upgrade();
+        let apps = self.changes.apps.borrow();
+        status_of(engine.as_ref(), &apps, Target::parse(&self.name))
+            .unwrap_or(ServingStatus::ServiceUnknown)
+    }
+}
+
+impl Stream for Watcher {
+    type Item = Result<HealthCheckResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            if let Some(change) = &mut this.change {
+                let alive = ready!(change.poll_unpin(cx));
+                this.ending |= !alive;
+                this.change = None;
+            }
+            // The wait is taken before the read, so a change after the read ends it.
+            if !this.ending {
+                this.change = this.changes.next(Source::of(Target::parse(&this.name)));
+                this.ending = this.change.is_none();
+            }
+            let now = this.current();
+            if this.last != Some(now) {
+                this.last = Some(now);
+                return Poll::Ready(Some(Ok(response(now))));
+            }
+            this.ended = this.ending;
         }
     }
 }
