@@ -60,6 +60,7 @@
 
 #[cfg(feature = "grpc-check")]
 mod check;
+mod codec;
 mod reporter;
 mod service;
 mod status;
