@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use readiness_core::{Check, TcpCheck};
-use readiness_tower::{GrpcCheck, HttpCheck};
+use readiness_checks::{GrpcCheck, HttpCheck, TcpCheck};
+use readiness_core::Check;
 
 /// The URL forms a dependency flag takes.
 pub(crate) const URL_FORMS: &str =

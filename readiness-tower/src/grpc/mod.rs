@@ -53,15 +53,11 @@
 //! [`Engine::subscribe`]: readiness_core::Engine::subscribe
 //! [`Engine::subscribe_tenants`]: readiness_core::Engine::subscribe_tenants
 
-#[cfg(feature = "grpc-check")]
-mod check;
 mod reporter;
 mod service;
 mod status;
 mod stream;
 
-#[cfg(feature = "grpc-check")]
-pub use check::GrpcCheck;
 pub use reporter::{HealthReporter, ReservedService};
 pub use service::{HealthService, health_service};
 
