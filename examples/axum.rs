@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use axum::{Router, routing::get};
-use readiness_tower::{CheckSpec, Engine, ReadinessLayer, TcpCheck};
+use readiness_checks::TcpCheck;
+use readiness_tower::{CheckSpec, Engine, ReadinessLayer};
 use tower::ServiceBuilder;
 
 #[tokio::main]

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use axum::{Router, routing::get};
 use metrics_exporter_prometheus::PrometheusBuilder;
+use readiness_checks::TcpCheck;
 use readiness_tower::engine::metrics::{CHECK_DURATION_SECONDS, DURATION_BUCKETS};
-use readiness_tower::{CheckSpec, Engine, ReadinessLayer, TcpCheck, check_fn};
+use readiness_tower::{CheckSpec, Engine, ReadinessLayer, check_fn};
 use tower::ServiceBuilder;
 
 #[tokio::main]

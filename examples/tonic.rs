@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use readiness_tower::{Engine, ReadinessLayer, TcpCheck};
+use readiness_checks::TcpCheck;
+use readiness_tower::{Engine, ReadinessLayer};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -4,7 +4,7 @@
 # editing this script. A failure names the crate and the feature set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-crates=(readiness-core readiness-tower readiness-testkit)
+crates=(readiness-core readiness-tower readiness-checks readiness-testkit)
 features_of() {
   cargo metadata --format-version 1 --no-deps | python3 -c '
 import json, sys

@@ -1,4 +1,5 @@
-//! What a check is: the [`Check`] trait, its result, and ready-made checks.
+//! What a check is: the [`Check`] trait and its result. Ready-made checks live in
+//! `readiness-checks`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -124,46 +125,53 @@ where
     }
 }
 
-/// A check that passes when a TCP connection to an address succeeds.
-///
-/// The address is resolved on every run (`host:port`), so DNS changes are followed. The
-/// connection is closed at once; nothing is sent.
-///
-/// ```
-/// use readiness_core::TcpCheck;
-/// let db = TcpCheck::new("127.0.0.1:5432");
-/// assert_eq!(db.addr(), "127.0.0.1:5432");
-/// ```
+tokio::task_local! {
+    /// Who is running: set by the engine around each run of a check.
+    static RUN: RunLabels;
+}
+
+/// The labels of the check being run (its registered name, and its tenant's id), set by the
+/// engine around each run so that what a check records carries the engine's names only.
 #[derive(Clone, Debug)]
-pub struct TcpCheck {
-    addr: Arc<str>,
+pub(crate) struct RunLabels {
+    pub(crate) check: Arc<str>,
+    pub(crate) tenant: Option<Arc<str>>,
 }
 
-impl TcpCheck {
-    /// A check of `addr`, written `host:port`.
-    pub fn new(addr: impl Into<String>) -> Self {
-        Self {
-            addr: addr.into().into(),
-        }
+impl RunLabels {
+    /// The labels of the run in progress on this task, if any.
+    pub(crate) fn current() -> Option<Self> {
+        RUN.try_with(Clone::clone).ok()
     }
 
-    /// The address this check connects to.
-    pub fn addr(&self) -> &str {
-        &self.addr
+    /// `f` (which makes the check's future) with these labels in place.
+    pub(crate) fn sync_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        RUN.sync_scope(self.clone(), f)
+    }
+
+    /// `fut` (the check's run) with these labels in place whenever it is polled. `Unpin`
+    /// like the check's boxed future, and allocates nothing.
+    pub(crate) fn scope<F: Future + Unpin>(self, fut: F) -> Scoped<F> {
+        Scoped { labels: self, fut }
     }
 }
 
-impl Check for TcpCheck {
-    fn check(&self) -> CheckFuture<'_> {
-        Box::pin(async move {
-            match tokio::net::TcpStream::connect(&*self.addr).await {
-                Ok(_) => Ok(()),
-                Err(e) => Err(CheckFailure::new(format!(
-                    "tcp connect to {}: {e}",
-                    self.addr
-                ))),
-            }
-        })
+/// A check's run with its [`RunLabels`] in place while it is polled.
+pub(crate) struct Scoped<F> {
+    labels: RunLabels,
+    fut: F,
+}
+
+impl<F: Future + Unpin> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = &mut *self;
+        let fut = &mut this.fut;
+        this.labels.sync_scope(|| Pin::new(fut).poll(cx))
     }
 }
 
@@ -229,22 +237,5 @@ mod tests {
     async fn closures_become_checks_with_their_error_as_reason() {
         let c = check_fn(|| async { Err::<(), _>("boom") });
         assert_eq!(c.check().await, Err(CheckFailure::new("boom")));
-    }
-
-    #[tokio::test]
-    async fn tcp_check_passes_on_a_listener_and_fails_after_it_closes() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let check = TcpCheck::new(addr.clone());
-        assert!(check.check().await.is_ok());
-        drop(listener);
-        let err = check.check().await.expect_err("closed");
-        assert!(
-            err.reason()
-                .starts_with(&format!("tcp connect to {addr}: ")),
-            "{err}"
-        );
     }
 }

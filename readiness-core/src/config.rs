@@ -104,9 +104,10 @@ impl std::error::Error for NameError {}
 ///
 /// ```
 /// use std::time::Duration;
-/// use readiness_core::{CheckSpec, TcpCheck};
+/// use readiness_core::{CheckSpec, check_fn};
 ///
-/// let spec = CheckSpec::readiness("db", TcpCheck::new("127.0.0.1:5432"))
+/// # let ping_db = || async { Ok::<(), std::io::Error>(()) };
+/// let spec = CheckSpec::readiness("db", check_fn(ping_db))
 ///     .period(Duration::from_secs(5))
 ///     .timeout(Duration::from_millis(500))
 ///     .failure_threshold(3);
@@ -189,10 +190,11 @@ impl CheckSpec {
     /// group), as kube-apiserver's grouped checks do. A check is in at most one group.
     ///
     /// ```
-    /// use readiness_core::{CheckSpec, TcpCheck};
+    /// use readiness_core::{CheckSpec, check_fn};
     ///
-    /// let primary = CheckSpec::readiness("db-primary", TcpCheck::new("10.0.0.1:5432")).group("storage");
-    /// let replica = CheckSpec::readiness("db-replica", TcpCheck::new("10.0.0.2:5432")).group("storage");
+    /// # let ping = || async { Ok::<(), std::io::Error>(()) };
+    /// let primary = CheckSpec::readiness("db-primary", check_fn(ping)).group("storage");
+    /// let replica = CheckSpec::readiness("db-replica", check_fn(ping)).group("storage");
     /// assert_eq!(primary.group_name(), Some("storage"));
     /// # let _ = replica;
     /// ```

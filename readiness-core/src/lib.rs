@@ -40,7 +40,9 @@
 //!
 //! - [`readiness-tower`](https://docs.rs/readiness-tower): `ReadinessLayer`, the probes of this
 //!   engine for any tower stack (axum, hyper, tonic) in kube-apiserver's formats, gRPC health,
-//!   `/metrics`, and ready-made HTTP and gRPC checks. It re-exports this crate's common types.
+//!   `/metrics`. It re-exports this crate's common types.
+//! - [`readiness-checks`](https://docs.rs/readiness-checks): ready-made checks of
+//!   dependencies (TCP, HTTP(S), gRPC, TLS certificates, DNS, disk), one feature a kind.
 //! - [`readiness-testkit`](https://docs.rs/readiness-testkit): a deterministic fault injector,
 //!   in-process probe client and wait helpers for your own tests (feature `chaos`).
 //!
@@ -48,13 +50,13 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use readiness_core::{check_fn, Engine, CheckSpec, TcpCheck};
+//! use readiness_core::{check_fn, Engine, CheckSpec};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let engine = Engine::builder()
 //!     .readiness("cache", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
-//!     .check(CheckSpec::readiness("db", TcpCheck::new("127.0.0.1:9")).critical(false))
+//!     .check(CheckSpec::readiness("db", check_fn(|| async { Err::<(), _>("connection refused") })).critical(false))
 //!     .build()?;
 //!
 //! assert!(!engine.is_ready()); // fail closed: no result yet
@@ -72,7 +74,7 @@ pub mod metrics;
 mod snapshot;
 mod tenant;
 
-pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, TcpCheck, check_fn};
+pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, check_fn};
 pub use config::{
     BuildError, CheckSpec, ConfigProblem, Defaults, Kind, MAX_NAME_LEN, NameError, RESERVED_NAMES,
     Scope, validate_name,

@@ -21,6 +21,11 @@
 //! | `tenant_readiness_check_seconds_total` | counter | `tenant` |
 //! | `tenant_readiness_tenants` | gauge | `state` = `ready` / `not_ready` |
 //! | `readiness_draining` | gauge, 1 while draining / 0 | none |
+//! | `readiness_certificate_expiry_timestamp_seconds` | gauge, unix seconds: the earliest `notAfter` among the certificates a check last saw | `check` (a tenant's check: also `tenant`) |
+//!
+//! A check records the certificate gauge with [`record_certificate_expiry`] during its run: the
+//! engine supplies the labels (the check's registered name, and its tenant's registered id), so
+//! no label value ever comes from the check or from a peer.
 //!
 //! Render `readiness_check_duration_seconds` as a histogram (with `_bucket` series, which the
 //! shipped alert rules read) by handing [`DURATION_BUCKETS`] to the exporter:
@@ -68,6 +73,12 @@ pub const TENANT_TENANTS: &str = "tenant_readiness_tenants";
 /// from an outage.
 pub const READINESS_DRAINING: &str = "readiness_draining";
 
+/// `readiness_certificate_expiry_timestamp_seconds{check[, tenant]}`: the earliest `notAfter`
+/// (unix seconds) among the certificates a check last saw; written through
+/// [`record_certificate_expiry`].
+pub const CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS: &str =
+    "readiness_certificate_expiry_timestamp_seconds";
+
 /// Every metric name the crate exports.
 pub const ALL: &[&str] = &[
     READINESS_STATE,
@@ -79,6 +90,7 @@ pub const ALL: &[&str] = &[
     TENANT_TRANSITIONS_TOTAL,
     TENANT_CHECK_SECONDS_TOTAL,
     TENANT_TENANTS,
+    CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS,
 ];
 
 /// Buckets (seconds) for `readiness_check_duration_seconds`, from 1 ms to 10 s: checks are
@@ -160,6 +172,48 @@ pub fn describe() {
         Unit::Count,
         "How many tenants are ready and not ready."
     );
+    metrics::describe_gauge!(
+        CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS,
+        Unit::Seconds,
+        "The earliest notAfter (unix time) among the certificates a check last saw."
+    );
+}
+
+/// Record `readiness_certificate_expiry_timestamp_seconds` for the check whose run is calling:
+/// `not_after` is the earliest `notAfter` among the certificates it saw (a TLS peer's chain, or
+/// the application's own certificate files).
+///
+/// The labels are the engine's, never the caller's: `check` is the name the check was
+/// registered under and `tenant` its tenant's id. Outside a run of an engine (a check called by
+/// hand) there are no labels, nothing is recorded, and this returns `false`.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use readiness_core::metrics::record_certificate_expiry;
+///
+/// // Not in an engine's run: nothing to label the series with.
+/// let not_after = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+/// assert!(!record_certificate_expiry(not_after));
+/// ```
+pub fn record_certificate_expiry(not_after: std::time::SystemTime) -> bool {
+    let Some(run) = crate::check::RunLabels::current() else {
+        return false;
+    };
+    let secs = match not_after.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(before) => -before.duration().as_secs_f64(),
+    };
+    let check = SharedString::from(run.check);
+    match run.tenant {
+        Some(tenant) => metrics::gauge!(
+            CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS,
+            "check" => check,
+            "tenant" => SharedString::from(tenant)
+        )
+        .set(secs),
+        None => metrics::gauge!(CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS, "check" => check).set(secs),
+    }
+    true
 }
 
 /// The instance-wide series, bound to the recorder in place when the engine was built.

@@ -57,13 +57,13 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use readiness_tower::{Engine, ReadinessLayer, TcpCheck};
+//! use readiness_tower::{Engine, ReadinessLayer, check_fn};
 //! use tower::ServiceBuilder;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let engine = Engine::builder()
-//!     .readiness("db", TcpCheck::new("127.0.0.1:5432"))
+//!     .readiness("db", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
 //!     .build()?;
 //! let router = Router::new().route("/", get(|| async { "hello" }));
 //! // Outermost: probes never reach the router's tracing or metrics layers.
@@ -100,17 +100,16 @@
 //! | `axum` | probe answers in `axum::body::Body` (axum 0.8), so `axum::serve` needs no mapping |
 //! | `tonic` | probe answers in `tonic::body::Body` (tonic 0.14), for `Server::builder().layer(..)` |
 //! | `grpc` | [`grpc`]: our own `grpc.health.v1` service (Check, Watch, List) following the engine, with Kubernetes' service names and a reporter for the application's services (implies `tonic`) |
-//! | `service-check` | [`ServiceCheck`]: any `tower::Service` as a check |
-//! | `http-check` | [`HttpCheck`]: kubelet's HTTP probe as a check (`http://` only) |
-//! | `grpc-check` | [`GrpcCheck`]: a dependency's `grpc.health.v1` `Check` (implies `grpc`) |
 //! | `prometheus` | [`ReadinessLayerBuilder::metrics`] answers `GET /metrics` (take `metrics-exporter-prometheus = { version = "0.18", default-features = false }`) |
 //!
 //! With none of them, the layer answers in `Full<Bytes>`, `String`, `BoxBody`,
 //! `UnsyncBoxBody` or any [`ProbeBody`]; [`ReadinessLayer::any_body`] serves every other body.
 //!
 //! This crate re-exports what a user of `readiness-core` needs most ([`Engine`],
-//! [`CheckSpec`], [`check_fn`], [`TcpCheck`], …), and the whole crate as [`engine`], so one
-//! dependency serves the common case.
+//! [`CheckSpec`], [`check_fn`], …), and the whole crate as [`engine`], so one dependency
+//! serves the common case. Ready-made checks of dependencies (TCP, HTTP(S), gRPC, TLS, DNS,
+//! disk) are in [`readiness-checks`](https://docs.rs/readiness-checks), which stands on
+//! `readiness-core` as this crate does.
 //!
 //! # The other crates
 //!
@@ -132,35 +131,17 @@ mod service;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
-#[cfg(feature = "http-check")]
-mod http_check;
-#[cfg(any(feature = "http-check", feature = "grpc-check"))]
-mod probe;
-#[cfg(feature = "service-check")]
-mod service_check;
 
 pub use body::{ProbeBody, ResponseBody, WrapBody, WrapBodyFuture};
 pub use config::{Endpoint, LayerError, ProbeRequest};
 pub use future::ResponseFuture;
-#[cfg(feature = "grpc-check")]
-#[cfg_attr(docsrs, doc(cfg(feature = "grpc-check")))]
-pub use grpc::GrpcCheck;
-#[cfg(feature = "http-check")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http-check")))]
-pub use http_check::HttpCheck;
 pub use layer::{AnyBodyLayer, ReadinessLayer, ReadinessLayerBuilder};
-#[cfg(any(feature = "http-check", feature = "grpc-check"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "http-check", feature = "grpc-check"))))]
-pub use probe::CheckUrlError;
 pub use service::ReadinessService;
-#[cfg(feature = "service-check")]
-#[cfg_attr(docsrs, doc(cfg(feature = "service-check")))]
-pub use service_check::{OkPasses, ServiceCheck, Verdict};
 
 // What a user needs from `readiness-core`, so that one dependency serves the common case.
 /// The engine crate, for everything not re-exported at the root (metric names, auditors, …).
 pub use readiness_core as engine;
 pub use readiness_core::{
     BuildError, Check, CheckFailure, CheckFuture, CheckResult, CheckSpec, Defaults, Engine,
-    EngineBuilder, Kind, Snapshot, Status, TcpCheck, TenantMetricsMode, check_fn,
+    EngineBuilder, Kind, Snapshot, Status, TenantMetricsMode, check_fn,
 };

@@ -15,7 +15,7 @@ pub const STEP: Duration = Duration::from_secs(20);
 
 /// `target/<profile>/examples/demo`, which `cargo test -p readiness-examples` builds next to
 /// this test's own binary (`target/<profile>/deps/…`). Fails if it is missing or older than
-/// `examples/demo.rs`, rather than test an old demo.
+/// a source file in `examples/demo/`, rather than test an old demo.
 pub fn demo_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe
@@ -30,16 +30,21 @@ pub fn demo_binary() -> PathBuf {
     let built = std::fs::metadata(&demo)
         .and_then(|m| m.modified())
         .unwrap_or_else(|e| panic!("{}: {e}: {rebuild}", demo.display()));
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo.rs");
-    let edited = std::fs::metadata(&source)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
-    assert!(
-        built >= edited,
-        "{} is older than {}: {rebuild}",
-        demo.display(),
-        source.display()
-    );
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let files =
+        std::fs::read_dir(&sources).unwrap_or_else(|e| panic!("{}: {e}", sources.display()));
+    for file in files {
+        let source = file.expect("a directory entry").path();
+        let edited = std::fs::metadata(&source)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        assert!(
+            built >= edited,
+            "{} is older than {}: {rebuild}",
+            demo.display(),
+            source.display()
+        );
+    }
     demo
 }
 

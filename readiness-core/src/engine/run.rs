@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::Shared;
 use super::record::Event;
 use super::scope::{Busy, Target, TenantCore};
+use crate::check::RunLabels;
 use crate::metrics::Outcome;
 
 /// How a run ended, for the next decision.
@@ -59,51 +60,56 @@ impl Shared {
         let start = Instant::now();
         let timeout = slot.cfg.timeout;
         let check = &slot.check;
-        let (outcome, reason, mut class) =
-            match std::panic::catch_unwind(AssertUnwindSafe(|| check.check())) {
-                Err(panic) => (
-                    Outcome::Panic,
-                    Some(format!("panicked: {}", panic_message(&*panic))),
-                    RunClass::InTime,
-                ),
-                Ok(fut) => {
-                    let mut fut = AssertUnwindSafe(fut).catch_unwind();
-                    let result = tokio::time::timeout(timeout, &mut fut).await;
-                    // Dropped here, under our own guard: a future that panics while dropped
-                    // at its timeout must not take the run (or anything else) down with it.
-                    let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || drop(fut)));
-                    let (outcome, reason, class) = match result {
-                        Err(_) => (
-                            Outcome::Timeout,
-                            Some(format!("timed out after {timeout:?}")),
-                            RunClass::TimedOut,
-                        ),
-                        Ok(Err(panic)) => (
-                            Outcome::Panic,
-                            Some(format!("panicked: {}", panic_message(&*panic))),
-                            RunClass::InTime,
-                        ),
-                        Ok(Ok(Err(failure))) => (
-                            Outcome::Error,
-                            Some(failure.reason().to_owned()),
-                            RunClass::InTime,
-                        ),
-                        Ok(Ok(Ok(()))) => (Outcome::Ok, None, RunClass::InTime),
-                    };
-                    match dropped {
-                        Ok(()) => (outcome, reason, class),
-                        Err(panic) => (
-                            Outcome::Panic,
-                            Some(format!(
-                                "{}, then panicked when dropped: {}",
-                                reason.as_deref().unwrap_or("ended"),
-                                panic_message(&*panic)
-                            )),
-                            RunClass::Died,
-                        ),
-                    }
+        let labels = RunLabels {
+            check: slot.name.clone(),
+            tenant: tenant.map(|t| t.id.clone()),
+        };
+        let (outcome, reason, mut class) = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            labels.sync_scope(|| check.check())
+        })) {
+            Err(panic) => (
+                Outcome::Panic,
+                Some(format!("panicked: {}", panic_message(&*panic))),
+                RunClass::InTime,
+            ),
+            Ok(fut) => {
+                let mut fut = AssertUnwindSafe(labels.scope(fut)).catch_unwind();
+                let result = tokio::time::timeout(timeout, &mut fut).await;
+                // Dropped here, under our own guard: a future that panics while dropped
+                // at its timeout must not take the run (or anything else) down with it.
+                let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || drop(fut)));
+                let (outcome, reason, class) = match result {
+                    Err(_) => (
+                        Outcome::Timeout,
+                        Some(format!("timed out after {timeout:?}")),
+                        RunClass::TimedOut,
+                    ),
+                    Ok(Err(panic)) => (
+                        Outcome::Panic,
+                        Some(format!("panicked: {}", panic_message(&*panic))),
+                        RunClass::InTime,
+                    ),
+                    Ok(Ok(Err(failure))) => (
+                        Outcome::Error,
+                        Some(failure.reason().to_owned()),
+                        RunClass::InTime,
+                    ),
+                    Ok(Ok(Ok(()))) => (Outcome::Ok, None, RunClass::InTime),
+                };
+                match dropped {
+                    Ok(()) => (outcome, reason, class),
+                    Err(panic) => (
+                        Outcome::Panic,
+                        Some(format!(
+                            "{}, then panicked when dropped: {}",
+                            reason.as_deref().unwrap_or("ended"),
+                            panic_message(&*panic)
+                        )),
+                        RunClass::Died,
+                    ),
                 }
-            };
+            }
+        };
         let end = Instant::now();
         let elapsed = end.saturating_duration_since(start);
         let event = Event::Run {

@@ -58,16 +58,12 @@
 //! [`Engine::subscribe`]: readiness_core::Engine::subscribe
 //! [`Engine::subscribe_tenants`]: readiness_core::Engine::subscribe_tenants
 
-#[cfg(feature = "grpc-check")]
-mod check;
 mod codec;
 mod reporter;
 mod service;
 mod status;
 mod stream;
 
-#[cfg(feature = "grpc-check")]
-pub use check::GrpcCheck;
 pub use reporter::{HealthReporter, ServiceNameError};
 pub use service::{HealthService, health_service};
 

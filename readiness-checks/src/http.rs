@@ -1,4 +1,11 @@
 //! [`HttpCheck`]: kubelet's HTTP probe as a readiness check.
+//!
+//! ```text
+//! HttpCheck::new("http://127.0.0.1:9200/_cluster/health")?
+//! ```
+//!
+//! Passes when `GET` answers `200 <= status < 400`; the reason names the status
+//! (`status 503 Service Unavailable`) or what went wrong, and the time taken, never the body.
 
 use std::fmt;
 use std::pin::pin;
@@ -33,7 +40,7 @@ const AGENT: &str = concat!("readiness/", env!("CARGO_PKG_VERSION"));
 ///
 /// ```
 /// use readiness_core::{CheckSpec, Engine};
-/// use readiness_tower::HttpCheck;
+/// use readiness_checks::HttpCheck;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let search = HttpCheck::new("http://127.0.0.1:9200/_cluster/health")?;

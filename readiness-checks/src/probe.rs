@@ -80,10 +80,10 @@ where
     }
 }
 
-/// A URL a ready-made check ([`HttpCheck`](crate::HttpCheck), `GrpcCheck`) cannot use.
+/// A URL a ready-made check (`HttpCheck`, `GrpcCheck`) cannot use.
 ///
 /// ```
-/// use readiness_tower::{CheckUrlError, HttpCheck};
+/// use readiness_checks::{CheckUrlError, HttpCheck};
 /// let err = HttpCheck::new("ftp://files:21/").expect_err("not http");
 /// assert!(matches!(err, CheckUrlError::UnsupportedScheme { .. }));
 /// assert!(err.to_string().contains("only http://"), "{err}");

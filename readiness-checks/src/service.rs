@@ -1,4 +1,11 @@
 //! [`ServiceCheck`]: any `tower::Service` as a readiness check.
+//!
+//! ```text
+//! ServiceCheck::new(client.clone(), || request).verdict(|result| ..)
+//! ```
+//!
+//! Passes when the call returns a response ([`OkPasses`]) or when your verdict says so; the
+//! reason is the error's `Display` or your verdict's words.
 
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
@@ -26,7 +33,7 @@ where
 /// reason.
 ///
 /// ```
-/// use readiness_tower::{OkPasses, Verdict};
+/// use readiness_checks::{OkPasses, Verdict};
 /// assert!(OkPasses.verdict(Ok::<_, String>(())).is_ok());
 /// let err = OkPasses.verdict(Err::<(), _>("refused")).expect_err("fails");
 /// assert_eq!(err.reason(), "refused");
@@ -52,7 +59,7 @@ impl<T, E: fmt::Display> Verdict<T, E> for OkPasses {
 ///
 /// ```
 /// use readiness_core::{CheckFailure, Engine};
-/// use readiness_tower::ServiceCheck;
+/// use readiness_checks::ServiceCheck;
 /// use tower::service_fn;
 ///
 /// # #[tokio::main(flavor = "current_thread")]

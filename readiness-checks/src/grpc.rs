@@ -1,4 +1,11 @@
 //! [`GrpcCheck`]: a dependency's own `grpc.health.v1.Health/Check` as a readiness check.
+//!
+//! ```text
+//! GrpcCheck::new("http://127.0.0.1:50051")?.service("payments.v1.Payments")
+//! ```
+//!
+//! Passes when the server answers `SERVING`; the reason names any other status, an error
+//! status (`status NOT_FOUND: …`, `status UNIMPLEMENTED: …`) or the connect error.
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,11 +14,25 @@ use readiness_core::{Check, CheckFuture};
 use tonic::Code;
 use tonic::transport::Endpoint;
 
-use super::ServingStatus;
-use super::pb::HealthCheckRequest;
-use super::pb::health_client::HealthClient;
 use crate::ServiceCheck;
 use crate::probe::{CheckUrlError, Probe, plain_http};
+use pb::HealthCheckRequest;
+use pb::health_check_response::ServingStatus;
+use pb::health_client::HealthClient;
+
+/// The generated `grpc.health.v1` client, from the upstream `health.proto` (`build.rs`).
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    dead_code,
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags,
+    clippy::all,
+    clippy::pedantic
+)]
+mod pb {
+    tonic::include_proto!("grpc.health.v1");
+}
 
 /// Calls a dependency's `grpc.health.v1.Health/Check` (optionally for one service name):
 /// `SERVING` passes; anything else fails with it as the reason: another status
@@ -25,7 +46,7 @@ use crate::probe::{CheckUrlError, Probe, plain_http};
 ///
 /// ```
 /// use readiness_core::{CheckSpec, Engine};
-/// use readiness_tower::GrpcCheck;
+/// use readiness_checks::GrpcCheck;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let payments = GrpcCheck::new("http://127.0.0.1:50051")?.service("payments.v1.Payments");

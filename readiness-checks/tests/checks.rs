@@ -12,9 +12,9 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
+use readiness_checks::{GrpcCheck, HttpCheck};
 use readiness_core::{Check, CheckSpec, Engine};
 use readiness_tower::grpc::HealthService;
-use readiness_tower::{GrpcCheck, HttpCheck};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -705,7 +705,7 @@ impl tower::Service<()> for Panicky {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_service_check_that_panics_fails_its_run_and_the_next_run_works() {
-    use readiness_tower::ServiceCheck;
+    use readiness_checks::ServiceCheck;
     let clone_panics = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let engine = Engine::builder()
         .without_heartbeat()
