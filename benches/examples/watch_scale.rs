@@ -85,15 +85,9 @@ fn unix_nanos() -> u128 {
         .as_nanos()
 }
 
-/// Resident set size from `/proc/self/statm` (Linux), in bytes.
+/// Resident set size (Linux), in bytes.
 fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .expect("statm");
-    pages * 4096
+    readiness_benches::resident_bytes().expect("Linux /proc")
 }
 
 fn open_descriptors() -> usize {

@@ -34,10 +34,7 @@ struct World {
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let runtime = readiness_fuzz::runtime();
         let engine = {
             let _in = runtime.enter();
             Engine::builder()
