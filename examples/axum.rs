@@ -2,9 +2,9 @@
 //!
 //! One `.layer(..)`, outermost, and `axum::serve` takes the result as it is: the layered
 //! Router answers in axum's own body type (readiness-tower's `axum` feature), so probes never
-//! reach the router's own layers and no response mapping is needed. Ctrl-C shuts down
-//! gracefully: `/readyz` answers 503 at once, the server keeps serving for the drain delay,
-//! then stops (`Engine::drain_on`).
+//! reach the router's own layers and no response mapping is needed. SIGTERM (what Kubernetes
+//! sends) or Ctrl-C shuts down gracefully: `/readyz` answers 503 at once, the server keeps
+//! serving for the drain delay, then stops (`Engine::drain_on`, `sigterm_or_ctrl_c`).
 
 use std::time::Duration;
 
@@ -32,7 +32,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     // 35 s: Kubernetes' default readiness probe (10 s x 3) plus time for endpoints to update.
-    let shutdown = engine.drain_on(tokio::signal::ctrl_c(), Duration::from_secs(35));
+    let shutdown = engine.drain_on(
+        readiness_tower::sigterm_or_ctrl_c(),
+        Duration::from_secs(35),
+    );
     axum::serve(listener, tower::make::Shared::new(app))
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -7,7 +7,7 @@ use axum::{Router, routing::get};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use readiness_checks::TcpCheck;
 use readiness_tower::engine::metrics::{CHECK_DURATION_SECONDS, DURATION_BUCKETS};
-use readiness_tower::{CheckSpec, Engine, ReadinessLayer, check_fn};
+use readiness_tower::{CheckSpec, Engine, ReadinessLayer, check_fn, sigterm_or_ctrl_c};
 use tower::ServiceBuilder;
 
 #[tokio::main]
@@ -38,8 +38,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?; // a typed error for a bad or duplicate path
     let app = ServiceBuilder::new().layer(layer).service(router); // outermost: one line
 
+    // SIGTERM (what Kubernetes sends) or Ctrl-C: 503 at once, serve 35 s more, stop.
+    let shutdown = engine.drain_on(sigterm_or_ctrl_c(), Duration::from_secs(35));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    axum::serve(listener, tower::make::Shared::new(app)).await?;
+    axum::serve(listener, tower::make::Shared::new(app))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    engine.shutdown().await; // stop the checks
     Ok(())
 }
 // README-END

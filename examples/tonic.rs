@@ -24,9 +24,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args().nth(1).unwrap_or("127.0.0.1:50051".into());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    // Ctrl-C: readiness off at once, keep serving for the delay, then close the engine, which
+    // SIGTERM or Ctrl-C: readiness off at once, keep serving for the delay, then close the engine, which
     // ends every open Watch so the server returns.
-    let shutdown = engine.drain_on(tokio::signal::ctrl_c(), Duration::from_secs(35));
+    let shutdown = engine.drain_on(
+        readiness_tower::sigterm_or_ctrl_c(),
+        Duration::from_secs(35),
+    );
     tonic::transport::Server::builder()
         .accept_http1(true)
         .layer(ReadinessLayer::new(engine.clone()))

@@ -14,7 +14,7 @@ count() {
 declare -A per
 echo "| scenario | instructions per call |"
 echo "|---|---|"
-for s in passthrough/bare passthrough/layered passthrough/path_only passthrough/route_layer probe/readyz/1 probe/readyz/1000 probe/readyz/long_query tenants/probe/1000 tenants/probe/100000; do
+for s in passthrough/bare passthrough/layered passthrough/path_only passthrough/route_layer probe/readyz/1 probe/readyz/1/reloadable probe/readyz/1000 probe/readyz/long_query tenants/probe/1000 tenants/probe/100000; do
   base=$(count "$s" 0); full=$(count "$s" "$N")
   per[$s]=$(( (full - base) / N ))
   echo "| \`$s\` | ${per[$s]} |"

@@ -123,7 +123,9 @@ async fn run(scenario: &str, n: usize) {
     let _ = engine.refresh().await;
     let uri = match scenario {
         "passthrough/bare" | "passthrough/layered" | "passthrough/route_layer" => "/".to_owned(),
-        "probe/readyz/1" | "probe/readyz/1000" => "/readyz".to_owned(),
+        "probe/readyz/1" | "probe/readyz/1000" | "probe/readyz/1/reloadable" => {
+            "/readyz".to_owned()
+        }
         "probe/readyz/long_query" => format!("/readyz?{}", "a=b&".repeat(16_000)),
         "passthrough/path_only" => "/".to_owned(),
         _ => format!("/readyz/tenants/t{}", tenants / 2),
@@ -165,6 +167,18 @@ async fn run(scenario: &str, n: usize) {
             let svc = router().layer(ReadinessLayer::new(engine.clone()));
             for _ in 0..n {
                 black_box(svc.clone().oneshot(req()).await.expect("call"));
+            }
+        }
+        "probe/readyz/1/reloadable" => {
+            // The layer following a `ReloadableEngine`: one load of its pointer per request.
+            let reloadable = readiness_core::ReloadableEngine::new(engine.clone());
+            let svc = ServiceBuilder::new()
+                .layer(ReadinessLayer::new(reloadable))
+                .service(router());
+            for _ in 0..n {
+                let res = svc.clone().oneshot(req()).await.expect("call");
+                assert!(res.status().is_success());
+                black_box(res);
             }
         }
         _ => {

@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use readiness_core::{CheckFailure, CheckSpec, Engine, check_fn};
+use readiness_core::{CheckFailure, CheckSpec, Engine, ReloadableEngine, check_fn};
 use readiness_tower::grpc::HealthService;
 use readiness_tower::grpc::pb::HealthCheckRequest;
 use readiness_tower::grpc::pb::health_client::HealthClient;
@@ -123,6 +123,8 @@ async fn serve(nodelay: bool) {
         .expect("a valid engine");
     engine.refresh().await.expect("runs");
     assert!(engine.is_ready());
+    // Served as the demo serves it: through the handle that reloads follow.
+    let engine = ReloadableEngine::new(engine);
 
     let ours = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -156,8 +158,9 @@ async fn serve(nodelay: bool) {
                 let ok = !passing.load(Ordering::SeqCst);
                 let t0 = unix_nanos();
                 passing.store(ok, Ordering::SeqCst);
-                engine.refresh().await.expect("runs");
-                assert_eq!(engine.is_ready(), ok);
+                let current = engine.current();
+                current.refresh().await.expect("runs");
+                assert_eq!(current.is_ready(), ok);
                 println!("{t0}");
             }
             "flip theirs" => {

@@ -1,12 +1,23 @@
 //! The engine the flags describe: the dependencies they name, or simulated ones.
 
-use readiness_core::{CheckSpec, Defaults, Engine, EngineBuilder};
+use std::sync::Arc;
+
+use readiness_core::{BuildError, CheckSpec, Defaults, Engine, EngineBuilder, ReloadableEngine};
 use readiness_testkit::{Fault, FaultInjector, FaultPlan};
 
-use crate::flags::Flags;
+use crate::checks_file::FileChecks;
+use crate::flags::{Dep, Flags};
 
-/// A new engine from the flags (on the recorder installed globally).
-pub(crate) fn build_engine(f: &Flags) -> Result<Engine, readiness_core::BuildError> {
+/// The configuration the flags and the checks file describe, ready to build (at start) or to
+/// reload (on `SIGHUP`), and what the reload line says of it: checks and tenants.
+pub(crate) struct Config {
+    pub(crate) builder: EngineBuilder,
+    pub(crate) checks: usize,
+    pub(crate) tenants: usize,
+}
+
+/// The engine the flags and the checks file describe (on the recorder installed globally).
+pub(crate) fn config(f: &Flags, file: &FileChecks) -> Config {
     let defaults = Defaults {
         period: f.period,
         timeout: f.timeout,
@@ -15,39 +26,89 @@ pub(crate) fn build_engine(f: &Flags) -> Result<Engine, readiness_core::BuildErr
         ..Defaults::default()
     };
     let b = Engine::builder().defaults(defaults);
-    let b = if f.names_dependencies() {
-        named(b, f)
+    if f.names_dependencies() || !file.is_empty() {
+        named(b, f, file)
     } else {
-        simulated(b)
-    };
-    b.build()
+        Config {
+            builder: simulated(b),
+            checks: 2,
+            tenants: 2,
+        }
+    }
 }
 
-/// Only what the flags name.
-fn named(mut b: EngineBuilder, f: &Flags) -> EngineBuilder {
-    for d in &f.checks {
+/// Only what the flags and the file name.
+fn named(mut b: EngineBuilder, f: &Flags, file: &FileChecks) -> Config {
+    let mut checks = 0;
+    for d in f.checks.iter().chain(&file.checks) {
         b = b.check(d.spec());
+        checks += 1;
     }
-    for d in &f.optional {
+    for d in f.optional.iter().chain(&file.optional) {
         b = b.check(d.spec().critical(false));
+        checks += 1;
     }
-    // A tenant named only by --tenant-check is registered too.
+    let tenant_checks: Vec<&(String, Dep)> =
+        f.tenant_checks.iter().chain(&file.tenant_checks).collect();
+    // A tenant named only by a tenant check is registered too.
     let mut ids: Vec<&str> = f.tenants.iter().map(String::as_str).collect();
-    for (id, _) in &f.tenant_checks {
+    for (id, _) in &tenant_checks {
         if !ids.contains(&id.as_str()) {
             ids.push(id);
         }
     }
+    let tenants = ids.len();
     for id in ids {
-        let checks = f
-            .tenant_checks
+        let checks = tenant_checks
             .iter()
             .filter(|(t, _)| t == id)
             .map(|(_, d)| d.spec())
             .collect();
         b = b.tenant(id, checks);
     }
-    b
+    Config {
+        builder: b,
+        checks,
+        tenants,
+    }
+}
+
+/// A build error on one line: its problems joined by `; `.
+pub(crate) fn one_line(e: &BuildError) -> String {
+    let problems: Vec<String> = e.problems().iter().map(ToString::to_string).collect();
+    problems.join("; ")
+}
+
+/// `SIGHUP`: a new engine from the flags and the checks file read again, swapped in through
+/// the library's reload (no readiness dip, no phantom transition; gRPC names and open Watch
+/// streams carry on). One log line either way; a bad file or configuration keeps the running
+/// engine. Never exits.
+pub(crate) async fn reload_on_hangup(
+    engine: ReloadableEngine,
+    flags: Arc<Flags>,
+    mut hangups: crate::shutdown::Hangups,
+) {
+    while hangups.next().await {
+        let file = match crate::checks_file::load(&flags) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!("demo: reload refused, the running engine serves on: {e}");
+                continue;
+            }
+        };
+        let config = config(&flags, &file);
+        match engine.reload(config.builder).await {
+            Ok(()) => tracing::info!(
+                "demo: reloaded: {} checks, {} tenants",
+                config.checks,
+                config.tenants
+            ),
+            Err(e) => tracing::warn!(
+                "demo: reload refused, the running engine serves on: {}",
+                one_line(&e)
+            ),
+        }
+    }
 }
 
 /// Simulated dependencies: up for 30 runs, down for 10, over and over.

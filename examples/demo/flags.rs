@@ -1,6 +1,7 @@
 //! The demo's flags (DEMO.md): parsed into [`Flags`], or one line naming the bad flag.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ pub(crate) const USAGE: &str = "usage: demo [FLAGS]
   --optional NAME=URL           a non-critical readiness check (repeatable)
   --tenant ID                   register a tenant (repeatable)
   --tenant-check ID/NAME=URL    a critical check of that tenant (repeatable)
+  --checks-file PATH            more checks, one a line (`check NAME=URL`, `optional NAME=URL`,
+                                `tenant-check ID/NAME=URL`; # starts a comment), read at start
+                                and again on every SIGHUP (a reload)
   --period DUR                  check period (default 2s; DUR is 250ms, 2s, 1m, ...)
   --timeout DUR                 check timeout (default 1s)
   --failure-threshold N         consecutive failures to fail (default 3)
@@ -35,6 +39,9 @@ pub(crate) const USAGE: &str = "usage: demo [FLAGS]
                                 probes never wait for it
 
 Business routes: GET / answers at once; GET /slow?ms=N answers after N ms (at most 60000).
+
+SIGHUP reloads: a new engine from the flags and the checks file, swapped in with no readiness
+dip; a file that does not parse keeps the running engine (one log line names the line).
 
 With no --check/--optional/--tenant/--tenant-check, checks simulated dependencies.";
 
@@ -66,6 +73,10 @@ pub(crate) struct Flags {
     pub(crate) optional: Vec<Dep>,
     pub(crate) tenants: Vec<String>,
     pub(crate) tenant_checks: Vec<(String, Dep)>,
+    /// `--checks-file`: read at start and at every `SIGHUP`.
+    pub(crate) checks_file: Option<PathBuf>,
+    /// What every check built from a URL shares (the file's too).
+    pub(crate) check_options: CheckOptions,
     pub(crate) period: Duration,
     pub(crate) timeout: Duration,
     pub(crate) failure_threshold: u32,
@@ -86,6 +97,8 @@ impl Default for Flags {
             optional: Vec::new(),
             tenants: Vec::new(),
             tenant_checks: Vec::new(),
+            checks_file: None,
+            check_options: CheckOptions::default(),
             period: Duration::from_secs(2),
             timeout: Duration::from_secs(1),
             failure_threshold: 3,
@@ -158,14 +171,14 @@ fn parse_addr(flag: &str, v: &str) -> Result<SocketAddr, FlagError> {
     })
 }
 
-fn parse_name(flag: &str, what: &str, name: &str) -> Result<String, FlagError> {
+pub(crate) fn parse_name(flag: &str, what: &str, name: &str) -> Result<String, FlagError> {
     validate_name(name)
         .map(|()| name.to_owned())
         .map_err(|e| FlagError(format!("{flag}: invalid {what} {name:?}: {e}")))
 }
 
 /// `NAME=URL`, URL one of [`URL_FORMS`].
-fn parse_dep(flag: &str, v: &str, opts: &CheckOptions) -> Result<Dep, FlagError> {
+pub(crate) fn parse_dep(flag: &str, v: &str, opts: &CheckOptions) -> Result<Dep, FlagError> {
     let (name, url) = v.split_once('=').ok_or_else(|| {
         FlagError(format!(
             "{flag}: expected NAME=URL ({URL_FORMS}), got {v:?}"
@@ -183,7 +196,7 @@ pub(crate) fn parse_flags(
     args: impl IntoIterator<Item = String>,
 ) -> Result<Option<Flags>, FlagError> {
     let mut f = Flags::default();
-    let opts = CheckOptions::default();
+    let opts = f.check_options.clone();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -212,6 +225,7 @@ pub(crate) fn parse_flags(
             "--optional",
             "--tenant",
             "--tenant-check",
+            "--checks-file",
             "--period",
             "--timeout",
             "--failure-threshold",
@@ -251,6 +265,7 @@ pub(crate) fn parse_flags(
                 let id = parse_name(&flag, "tenant id", id)?;
                 f.tenant_checks.push((id, parse_dep(&flag, rest, &opts)?));
             }
+            "--checks-file" => f.checks_file = Some(PathBuf::from(v)),
             "--concurrency-limit" => f.concurrency_limit = Some(parse_count(&flag, v)?),
             "--period" => f.period = parse_positive_duration(&flag, v)?,
             "--timeout" => f.timeout = parse_positive_duration(&flag, v)?,
@@ -271,6 +286,31 @@ pub(crate) fn parse_flags(
     Ok(Some(f))
 }
 
+/// A name the instance's checks may not take.
+pub(crate) fn check_global_name(flag: &str, name: &str) -> Result<(), FlagError> {
+    if RESERVED_NAMES.contains(&name) || name == HEARTBEAT_CHECK {
+        return Err(FlagError(format!(
+            "{flag}: the check name {name:?} is reserved"
+        )));
+    }
+    Ok(())
+}
+
+/// A tenant id or tenant check name the engine would refuse.
+pub(crate) fn check_tenant_names(flag: &str, id: &str, check: &str) -> Result<(), FlagError> {
+    if RESERVED_NAMES.contains(&id) {
+        return Err(FlagError(format!(
+            "{flag}: the tenant id {id:?} is reserved"
+        )));
+    }
+    if ["instance", "shutdown", "tenants"].contains(&check) {
+        return Err(FlagError(format!(
+            "{flag}: the check name {check:?} is reserved for tenants"
+        )));
+    }
+    Ok(())
+}
+
 /// Names the engine would refuse, reported against the flag that gave them.
 fn check_names(f: &Flags) -> Result<(), FlagError> {
     let mut global = std::collections::HashSet::new();
@@ -280,12 +320,7 @@ fn check_names(f: &Flags) -> Result<(), FlagError> {
         .map(|d| ("--check", d))
         .chain(f.optional.iter().map(|d| ("--optional", d)))
     {
-        if RESERVED_NAMES.contains(&dep.name.as_str()) || dep.name == HEARTBEAT_CHECK {
-            return Err(FlagError(format!(
-                "{flag}: the check name {:?} is reserved",
-                dep.name
-            )));
-        }
+        check_global_name(flag, &dep.name)?;
         if !global.insert(dep.name.as_str()) {
             return Err(FlagError(format!(
                 "{flag}: the check name {:?} is given twice",
@@ -293,26 +328,12 @@ fn check_names(f: &Flags) -> Result<(), FlagError> {
             )));
         }
     }
-    for (flag, id) in f
-        .tenants
-        .iter()
-        .map(|id| ("--tenant", id))
-        .chain(f.tenant_checks.iter().map(|(id, _)| ("--tenant-check", id)))
-    {
-        if RESERVED_NAMES.contains(&id.as_str()) {
-            return Err(FlagError(format!(
-                "{flag}: the tenant id {id:?} is reserved"
-            )));
-        }
+    for id in &f.tenants {
+        check_tenant_names("--tenant", id, "")?;
     }
     let mut per_tenant = std::collections::HashSet::new();
     for (id, dep) in &f.tenant_checks {
-        if ["instance", "shutdown", "tenants"].contains(&dep.name.as_str()) {
-            return Err(FlagError(format!(
-                "--tenant-check: the check name {:?} is reserved for tenants",
-                dep.name
-            )));
-        }
+        check_tenant_names("--tenant-check", id, &dep.name)?;
         if !per_tenant.insert((id.as_str(), dep.name.as_str())) {
             return Err(FlagError(format!(
                 "--tenant-check: {id}/{} is given twice",

@@ -15,19 +15,23 @@
 //!
 //! - [`flags`]: the flags, parsed; a bad one is one line naming it (exit 2).
 //! - [`checks`]: URL → check, the one parser of dependency URLs.
-//! - [`engine`]: the engine the flags describe (or the simulated one).
+//! - [`checks_file`]: `--checks-file`, one check a line.
+//! - [`engine`]: the engine the flags describe (or the simulated one), and `SIGHUP`'s reload.
 //! - [`server`]: the layered app and the gRPC health server.
 //! - [`shutdown`]: signals, the drain and the cut-off.
 
 mod checks;
+mod checks_file;
 mod engine;
 mod flags;
 mod server;
 mod shutdown;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use readiness_core::ReloadableEngine;
 use readiness_core::metrics::{CHECK_DURATION_SECONDS, DURATION_BUCKETS};
 
 use crate::flags::{FlagError, USAGE, parse_flags};
@@ -50,7 +54,7 @@ async fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let signals = match shutdown::Signals::new() {
+    let mut signals = match shutdown::Signals::new() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("demo: cannot listen for SIGTERM and Ctrl-C: {e}");
@@ -76,13 +80,26 @@ async fn main() -> ExitCode {
 
     log_stats_every(std::env::var("DEMO_STATS_SECS").ok().as_deref());
 
-    let engine = match engine::build_engine(&flags) {
-        Ok(e) => e,
+    let file = match checks_file::load(&flags) {
+        Ok(file) => file,
         Err(e) => {
             eprintln!("demo: {e}");
             return ExitCode::from(2);
         }
     };
+    let engine = match engine::config(&flags, &file).builder.build() {
+        Ok(e) => ReloadableEngine::new(e),
+        Err(e) => {
+            eprintln!("demo: {}", engine::one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let flags = Arc::new(flags);
+    tokio::spawn(engine::reload_on_hangup(
+        engine.clone(),
+        flags.clone(),
+        signals.hangups(),
+    ));
     let app = match server::app(&engine, &flags, handle) {
         Ok(app) => app,
         Err(e) => {

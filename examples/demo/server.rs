@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::{Router, http::StatusCode, routing::get};
 use metrics_exporter_prometheus::PrometheusHandle;
-use readiness_core::Engine;
+use readiness_core::ReloadableEngine;
 use readiness_tower::{ReadinessLayer, ReadinessService};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -42,7 +42,7 @@ async fn slow(uri: http::Uri) -> (StatusCode, String) {
 
 /// The layered app, or one line naming the flag the layer refused (the demo exits 2).
 pub(crate) fn app(
-    engine: &Engine,
+    engine: &ReloadableEngine,
     flags: &Flags,
     metrics: PrometheusHandle,
 ) -> Result<App, String> {
@@ -83,7 +83,7 @@ pub(crate) async fn bind_http(flags: &Flags) -> Result<TcpListener, String> {
 
 /// With `--grpc-listen`, grpc.health.v1 served until the engine closes.
 pub(crate) async fn spawn_grpc(
-    engine: &Engine,
+    engine: &ReloadableEngine,
     flags: &Flags,
 ) -> Result<Option<JoinHandle<Result<(), tonic::transport::Error>>>, String> {
     let Some(addr) = flags.grpc_listen else {

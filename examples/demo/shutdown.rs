@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use readiness_core::Engine;
+use readiness_core::ReloadableEngine;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -16,6 +16,25 @@ pub(crate) struct Signals {
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+/// `SIGHUP`s, for the reload (none where there is no SIGHUP).
+pub(crate) struct Hangups {
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    /// The next `SIGHUP`; `false` when none can come.
+    pub(crate) async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        if let Some(hup) = &mut self.hup {
+            return hup.recv().await.is_some();
+        }
+        false
+    }
 }
 
 impl Signals {
@@ -26,10 +45,20 @@ impl Signals {
             Ok(Self {
                 term: signal(SignalKind::terminate())?,
                 int: signal(SignalKind::interrupt())?,
+                // Registered before serving: an unhandled SIGHUP would end the process.
+                hup: Some(signal(SignalKind::hangup())?),
             })
         }
         #[cfg(not(unix))]
         Ok(Self {})
+    }
+
+    /// The `SIGHUP` stream, for the reload task.
+    pub(crate) fn hangups(&mut self) -> Hangups {
+        Hangups {
+            #[cfg(unix)]
+            hup: self.hup.take(),
+        }
     }
 
     pub(crate) async fn next(&mut self) {
@@ -50,7 +79,7 @@ impl Signals {
 /// the engine closes); a second one cuts it short (exit 1). After the drain delay,
 /// connections still open get the shutdown timeout to finish.
 pub(crate) async fn serve_until_drained(
-    engine: &Engine,
+    engine: &ReloadableEngine,
     mut signals: Signals,
     listener: TcpListener,
     app: App,

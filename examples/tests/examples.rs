@@ -192,17 +192,21 @@ fn demo_flag_errors_name_the_flag() {
     }
 }
 
+/// The README's code blocks that are whole programs are these example files, byte for byte
+/// between their markers, so the README compiles as written.
 #[test]
-fn the_readme_setup_is_examples_readme_rs() {
+fn the_readme_programs_are_examples() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let example = std::fs::read_to_string(root.join("examples/readme.rs")).expect("readme.rs");
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    let begin =
-        example.find("// README-BEGIN\n").expect("begin marker") + "// README-BEGIN\n".len();
-    let end = example.find("// README-END").expect("end marker");
-    let block = format!("```rust\n{}```", &example[begin..end]);
-    assert!(
-        readme.contains(&block),
-        "README.md's setup block must be examples/readme.rs between its markers, byte for byte:\n{block}"
-    );
+    for file in ["examples/readme.rs", "examples/reload.rs"] {
+        let example = std::fs::read_to_string(root.join(file)).expect(file);
+        let begin =
+            example.find("// README-BEGIN\n").expect("begin marker") + "// README-BEGIN\n".len();
+        let end = example.find("// README-END").expect("end marker");
+        let block = format!("```rust\n{}```", &example[begin..end]);
+        assert!(
+            readme.contains(&block),
+            "a README block must be {file} between its markers, byte for byte:\n{block}"
+        );
+    }
 }

@@ -28,6 +28,11 @@ impl Engine {
     /// [`shutdown`](Self::shutdown), the last handle dropped), the future resolves at once.
     /// It holds no strong handle while it waits: it never keeps the engine alive.
     ///
+    /// It follows reloads: built with [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from),
+    /// the newer engine takes this one's place, so dropping this one does not resolve the
+    /// future, the signal drains the engine serving then (and any being built), and the delay
+    /// is not restarted. A [`ReloadableEngine`](crate::ReloadableEngine) does the swapping.
+    ///
     /// One future per process: when a process runs two servers, give this one to the first and
     /// [`closed`](Self::closed) to the other, which then stops at the same moment.
     ///
@@ -77,22 +82,24 @@ impl Engine {
         &self,
         signal: S,
         delay: Duration,
-    ) -> impl Future<Output = ()> + Send + 'static
+    ) -> impl Future<Output = ()> + Send + 'static + use<S>
     where
         S: Future + Send + 'static,
     {
-        let weak = self.downgrade();
-        let closed = self.closed();
+        // The lineage, not this engine: a reload replaces the engine, never the process's
+        // shutdown. It holds no engine, so waiting keeps none alive.
+        let lineage = self.lineage();
+        let closed = lineage.closed();
         async move {
             let mut closed = std::pin::pin!(closed);
             tokio::select! {
                 _ = signal => {}
                 () = &mut closed => return,
             }
-            match weak.upgrade() {
-                Some(engine) => engine.drain(),
-                None => return,
+            if !lineage.alive() {
+                return;
             }
+            lineage.drain();
             tracing::info!(
                 target: "readiness",
                 delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -102,9 +109,9 @@ impl Engine {
                 () = tokio::time::sleep(delay) => {}
                 () = &mut closed => return,
             }
-            if let Some(engine) = weak.upgrade() {
+            if lineage.alive() {
                 tracing::info!(target: "readiness", "drain delay over: closing");
-                engine.close();
+                lineage.close();
             }
         }
     }

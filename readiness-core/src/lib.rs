@@ -22,8 +22,11 @@
 //!   (signal, drain, serve for the delay, close) as one future for the server.
 //! - **One path for every result**: metrics ([`metrics`]), one `tracing` event per
 //!   transition, and [`Engine::subscribe`] all hang on it, so a transition is counted once
-//!   whatever the probe rate. A reload hands the series over
-//!   ([`EngineBuilder::reload_from`]).
+//!   whatever the probe rate.
+//! - **Reload while serving**: a [`ReloadableEngine`] is one handle that the layer, the gRPC
+//!   health service and the drain future follow; [`ReloadableEngine::reload`] swaps in a new
+//!   configuration with no probe gap, no phantom transition and no lost drain (the series pass
+//!   over through [`EngineBuilder::reload_from`]).
 //!
 //! - **Tenants**: per-tenant checks and state, added and removed at run time, capped, and
 //!   isolated: a tenant's failure never changes the instance or another tenant (see
@@ -71,6 +74,8 @@ mod config;
 mod drain;
 mod engine;
 pub mod metrics;
+mod reload;
+mod signal;
 mod snapshot;
 mod tenant;
 
@@ -83,6 +88,8 @@ pub use engine::{
     Auditor, Engine, EngineBuilder, HEARTBEAT_CHECK, RefreshError, SHUTDOWN_ENTRY, SHUTDOWN_REASON,
     WeakEngine,
 };
+pub use reload::{CurrentEngine, ReloadableEngine, WeakReloadableEngine};
+pub use signal::sigterm_or_ctrl_c;
 pub use snapshot::{Aggregate, CheckStatus, Snapshot, Status};
 pub use tenant::{AuditEntry, TenantEvent, TenantMetricsMode, TenantStatus};
 

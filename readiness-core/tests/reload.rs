@@ -192,3 +192,114 @@ async fn the_older_engine_never_overwrites_the_newer_ones_check_series() {
         "a check the reload removed reads 0"
     );
 }
+
+fn engine_after(old: Option<&Engine>, db: &Switch) -> Engine {
+    let mut b = Engine::builder().without_heartbeat().check(spec("db", db));
+    if let Some(old) = old {
+        b = b.reload_from(old);
+    }
+    b.build().expect("valid")
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn drain_on_keeps_waiting_for_its_signal_across_a_reload() {
+    let db = Switch::new(OK);
+    let old = engine_after(None, &db);
+    settle().await;
+    let (sigterm, signal) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = tokio::spawn(old.drain_on(signal, Duration::from_secs(35)));
+    let new = engine_after(Some(&old), &db);
+    settle().await;
+    assert!(new.is_ready());
+    drop(old);
+    advance(Duration::from_secs(60)).await;
+    assert!(
+        !shutdown.is_finished(),
+        "the server keeps serving: a reload is not a shutdown"
+    );
+    assert!(!new.is_closed() && new.is_ready());
+
+    sigterm.send(()).expect("the future waits");
+    settle().await;
+    assert!(
+        new.is_draining() && !new.is_ready(),
+        "the signal drains the engine that serves now"
+    );
+    advance(Duration::from_secs(34)).await;
+    assert!(!shutdown.is_finished() && !new.is_closed());
+    advance(Duration::from_secs(1)).await;
+    shutdown.await.expect("no panic");
+    assert!(new.is_closed(), "and closes it after the delay");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_closed_future_of_a_replaced_engine_waits_for_the_real_close() {
+    let db = Switch::new(OK);
+    let old = engine_after(None, &db);
+    settle().await;
+    let closed = tokio::spawn(old.closed());
+    let new = engine_after(Some(&old), &db);
+    settle().await;
+    drop(old);
+    settle().await;
+    assert!(
+        !closed.is_finished(),
+        "a server stopped by closed() keeps serving across a reload"
+    );
+    new.close();
+    settle().await;
+    assert!(closed.is_finished());
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_reload_during_a_drain_never_turns_ready() {
+    let rec = LogRecorder::new();
+    let _guard = metrics::set_default_local_recorder(&rec);
+    let db = Switch::new(OK);
+    let old = engine_after(None, &db);
+    settle().await;
+    assert!(old.is_ready());
+    old.drain();
+    assert!(!old.is_ready());
+    rec.clear();
+
+    let new = engine_after(Some(&old), &db);
+    assert!(new.is_draining(), "draining from its first moment");
+    settle().await;
+    assert!(!new.is_ready() && new.snapshot().is_draining());
+    drop(old);
+    for _ in 0..5 {
+        advance(Duration::from_secs(1)).await;
+        assert!(!new.is_ready(), "never ready during the drain");
+    }
+    assert!(
+        rec.writes_to(READINESS_DRAINING)
+            .iter()
+            .all(|w| w.op == Op::Set(1.0)),
+        "readiness_draining stays 1: {:?}",
+        rec.writes_to(READINESS_DRAINING)
+    );
+    assert!(
+        states(&rec).iter().all(|op| *op == Op::Set(0.0)),
+        "readiness_state stays 0: {:?}",
+        states(&rec)
+    );
+    assert_eq!(counted(&rec, "ready"), 0, "no phantom transition");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_drain_of_the_old_engine_reaches_the_one_being_built() {
+    let db = Switch::new(OK);
+    let old = engine_after(None, &db);
+    settle().await;
+    let new = engine_after(Some(&old), &db);
+    settle().await;
+    old.drain();
+    assert!(
+        new.is_draining() && !new.is_ready(),
+        "one drain for the whole process"
+    );
+    drop(old);
+    advance(Duration::from_secs(3)).await;
+    assert!(!new.is_ready());
+}

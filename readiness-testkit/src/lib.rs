@@ -7,7 +7,14 @@
 //! ```toml
 //! [dev-dependencies]
 //! readiness-testkit = { version = "0.1", features = ["chaos"] }
+//! # `#[tokio::test(start_paused = true)]`, which every example here uses, needs `test-util`:
+//! # without it the test fails to compile with an error that does not say so.
+//! tokio = { version = "1", features = ["macros", "rt", "time", "test-util"] }
 //! ```
+//!
+//! The tests and examples run on tokio's paused clock (`start_paused = true`): the schedule of
+//! checks, timeouts and faults covers minutes in milliseconds, and nothing depends on how busy
+//! the machine is. That attribute exists only with tokio's **`test-util`** feature, as above.
 //!
 //! With the feature on, the crate provides:
 //!

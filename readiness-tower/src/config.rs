@@ -5,7 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use http::{Extensions, HeaderMap, Method, Uri};
-use readiness_core::Engine;
+
+use crate::source::EngineSource;
 
 /// A probe endpoint whose path can be changed or which can be switched off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -305,6 +306,6 @@ impl Config {
 
 /// What a layer and its services share: one `Arc`, so a service clone is one reference count.
 pub(crate) struct State {
-    pub(crate) engine: Engine,
+    pub(crate) engine: EngineSource,
     pub(crate) config: Config,
 }

@@ -8,6 +8,7 @@ use tower_layer::Layer;
 use crate::body::WrapBody;
 use crate::config::{Config, Details, Endpoint, LayerError, ProbeRequest, State, TenantFrom};
 use crate::service::ReadinessService;
+use crate::source::EngineSource;
 
 /// Serves Kubernetes-style probes in front of any tower service, in kube-apiserver's formats.
 ///
@@ -73,11 +74,13 @@ impl std::fmt::Debug for ReadinessLayer {
 }
 
 impl ReadinessLayer {
-    /// A layer serving `engine`'s state at the default paths, with reasons withheld.
-    pub fn new(engine: Engine) -> Self {
+    /// A layer serving `engine`'s state at the default paths, with reasons withheld. `engine`
+    /// is an [`Engine`] or a [`ReloadableEngine`](readiness_core::ReloadableEngine), whose
+    /// reloads the layer follows from the next request on.
+    pub fn new(engine: impl Into<EngineSource>) -> Self {
         Self {
             state: Arc::new(State {
-                engine,
+                engine: engine.into(),
                 config: Config::default(),
             }),
         }
@@ -85,16 +88,16 @@ impl ReadinessLayer {
 
     /// Configure a layer: paths, details, `/metrics`, shedding. Problems are typed errors
     /// returned by [`ReadinessLayerBuilder::build`].
-    pub fn builder(engine: Engine) -> ReadinessLayerBuilder {
+    pub fn builder(engine: impl Into<EngineSource>) -> ReadinessLayerBuilder {
         ReadinessLayerBuilder {
-            engine,
+            engine: engine.into(),
             config: Config::default(),
         }
     }
 
-    /// The engine this layer serves.
-    pub fn engine(&self) -> &Engine {
-        &self.state.engine
+    /// The engine this layer serves now (after a reload, the new one).
+    pub fn engine(&self) -> Engine {
+        self.state.engine.current()
     }
 
     /// The same layer for an inner service whose body cannot carry a probe's answer (it is
@@ -177,7 +180,7 @@ impl<S> Layer<S> for AnyBodyLayer {
 /// # Ok(()) }
 /// ```
 pub struct ReadinessLayerBuilder {
-    engine: Engine,
+    engine: EngineSource,
     config: Config,
 }
 

@@ -127,6 +127,7 @@ mod layer;
 mod query;
 mod render;
 mod service;
+mod source;
 
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
@@ -158,11 +159,13 @@ pub use config::{Endpoint, LayerError, ProbeRequest};
 pub use future::ResponseFuture;
 pub use layer::{AnyBodyLayer, ReadinessLayer, ReadinessLayerBuilder};
 pub use service::ReadinessService;
+pub use source::EngineSource;
 
 // What a user needs from `readiness-core`, so that one dependency serves the common case.
 /// The engine crate, for everything not re-exported at the root (metric names, auditors, …).
 pub use readiness_core as engine;
 pub use readiness_core::{
     BuildError, Check, CheckFailure, CheckFuture, CheckResult, CheckSpec, Defaults, Engine,
-    EngineBuilder, Kind, Snapshot, Status, TenantMetricsMode, check_fn,
+    EngineBuilder, Kind, ReloadableEngine, Snapshot, Status, TenantMetricsMode, check_fn,
+    sigterm_or_ctrl_c,
 };

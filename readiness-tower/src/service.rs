@@ -153,9 +153,10 @@ impl<S> ReadinessService<S> {
             return self.metrics(head);
         }
         if let Route::Audit = route {
-            let body = render::audit_json(&self.state.engine.auditor());
+            let body = render::audit_json(&self.state.engine.load().auditor());
             return respond(StatusCode::OK, body.into(), true, head);
         }
+        let engine = self.state.engine.load();
         let mut query = ProbeQuery::parse(req.uri().query());
         query.json |= accept::prefers_json(req.headers());
         if let Route::Tenant(id) = route {
@@ -167,7 +168,7 @@ impl<S> ReadinessService<S> {
                     head,
                 );
             }
-            let Some(tenant) = self.state.engine.tenant(id) else {
+            let Some(tenant) = engine.tenant(id) else {
                 return plain(StatusCode::NOT_FOUND, "not found: no such tenant\n", head);
             };
             let entries = render::tenant_entries(&tenant);
@@ -180,7 +181,7 @@ impl<S> ReadinessService<S> {
             // and excluding the check would turn its failure into a 200.
             query.exclude.clear();
         }
-        let snap = self.state.engine.snapshot();
+        let snap = engine.snapshot();
         let (probe, latched, entries) = match route {
             Route::Probe(probe) => {
                 let plain_ok = !query.verbose && !query.json && query.exclude.is_empty();
@@ -253,7 +254,7 @@ impl<S> ReadinessService<S> {
     fn shed_answer<B: ProbeBody>(&self, tenant: &str, head: bool) -> Option<Response<B>> {
         // The tenant's own checks decide, not the instance: a draining instance keeps serving
         // every tenant until it stops (that is what the drain delay is for).
-        if self.state.engine.tenant_checks_pass(tenant)? {
+        if self.state.engine.load().tenant_checks_pass(tenant)? {
             return None;
         }
         let mut res = plain(

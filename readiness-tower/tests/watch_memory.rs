@@ -292,3 +292,128 @@ async fn a_thousand_stalled_watches_and_ten_thousand_transitions_leave_memory_fl
         "nothing held once the streams ended: {start} -> {end}"
     );
 }
+
+/// The engine a reload test builds, again at each reload (as an application re-declares its
+/// configuration): one switchable readiness check `db`, tenant `acme` with the same check.
+fn reload_builder(
+    db: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> readiness_core::EngineBuilder {
+    use readiness_core::{CheckFailure, CheckSpec, check_fn};
+    let spec = || {
+        let db = db.clone();
+        CheckSpec::readiness(
+            "db",
+            check_fn(move || {
+                let ok = db.load(std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(CheckFailure::new("connection refused"))
+                    }
+                }
+            }),
+        )
+        .failure_threshold(1)
+    };
+    Engine::builder()
+        .without_heartbeat()
+        .check(spec())
+        .tenant("acme", vec![spec()])
+}
+
+/// Streams of a `ReloadableEngine` follow its reloads on the shared waits: 1,000 parked
+/// streams of each kind of name through 100 reloads send nothing (their status did not
+/// change), end none, and hold the same heap after the 100th reload as after the 10th; the new
+/// engine's transition reaches every one of them, and the close ends them all.
+#[tokio::test(flavor = "current_thread")]
+async fn parked_streams_follow_a_hundred_reloads_with_memory_flat() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let _one = PROFILER.lock().await;
+    let db = Arc::new(AtomicBool::new(true));
+    let first = reload_builder(&db).build().expect("valid");
+    first.refresh().await.expect("runs");
+    first.refresh_tenant("acme").await.expect("runs");
+    let engine = readiness_core::ReloadableEngine::new(first);
+    let ours = HealthService::new(&engine);
+    let reporter = ours.reporter();
+    reporter.set_serving("svc").expect("set");
+    const STREAMS: usize = 1_000;
+    let names = ["", "liveness", "tenants/acme", "svc"];
+
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let mut streams = Vec::new();
+    for i in 0..STREAMS {
+        let name = names[i % names.len()];
+        let req = tonic::Request::new(HealthCheckRequest {
+            service: name.to_owned(),
+        });
+        let mut s = ours.watch(req).await.expect("watch").into_inner();
+        let first = s.next().await.expect("a message").expect("ok");
+        assert_eq!(first.status, 1, "{name:?} SERVING");
+        park(&mut s);
+        streams.push(s);
+    }
+    let settle = async || {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    };
+    let mut after = Vec::new();
+    for i in 0..100 {
+        tokio::time::timeout(BOUND, engine.reload(reload_builder(&db)))
+            .await
+            .expect("in time")
+            .expect("valid");
+        settle().await;
+        // Every stream wakes, reads the new engine, and has nothing to send.
+        for s in &mut streams {
+            park(s);
+        }
+        if i == 9 || i == 99 {
+            after.push(heap_bytes());
+        }
+    }
+    eprintln!(
+        "heap with {STREAMS} parked streams: {} after 10 reloads, {} after 100",
+        after[0], after[1]
+    );
+    assert!(
+        after[1] <= after[0] + 16 * STREAMS as u64,
+        "flat across reloads: {} -> {}",
+        after[0],
+        after[1]
+    );
+
+    // The serving engine's transition reaches the streams that follow it.
+    db.store(false, Ordering::SeqCst);
+    let current = engine.current();
+    current.refresh().await.expect("runs");
+    current.refresh_tenant("acme").await.expect("runs");
+    drop(current);
+    for (i, s) in streams.iter_mut().enumerate() {
+        let name = names[i % names.len()];
+        if matches!(name, "" | "tenants/acme") {
+            let next = tokio::time::timeout(BOUND, s.next())
+                .await
+                .expect("in time")
+                .expect("a message")
+                .expect("ok");
+            assert_eq!(next.status, 2, "{name:?} NOT_SERVING");
+        }
+        park(s);
+    }
+    engine.close();
+    let mut ended = 0;
+    for s in &mut streams {
+        while tokio::time::timeout(BOUND, s.next())
+            .await
+            .expect("the stream ends in time")
+            .is_some()
+        {}
+        ended += 1;
+    }
+    assert_eq!(ended, STREAMS);
+}

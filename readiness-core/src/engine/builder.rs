@@ -1,8 +1,8 @@
 //! [`EngineBuilder`]: every option, validated at once by [`EngineBuilder::build`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
@@ -13,9 +13,10 @@ use super::handover::{LineageHandle, Series};
 use super::scheduler::Scheduler;
 use super::scope::{Clock, Interner, ScopeCore, scope_salt};
 use super::supervisor::{heartbeat_task, supervise_driver, supervise_watchdog};
-use super::tenants::{resolve_tenant_checks, validate_tenant};
+use super::sync::lock;
+use super::tenants::{TenantMap, resolve_tenant_checks, validate_tenant};
 use super::watchdog::Watchdog;
-use super::{HEARTBEAT_CHECK, Options, Shared, lock};
+use super::{HEARTBEAT_CHECK, Options, Shared};
 use crate::check::{Check, Heartbeat};
 use crate::config::{BuildError, CheckSpec, ConfigProblem, Defaults, Scope, resolve_specs};
 use crate::metrics::{GlobalMetrics, TenantCounts};
@@ -367,10 +368,8 @@ impl EngineBuilder {
         let initial = core.snapshot.load().aggregate();
         let (watch_tx, _) = watch::channel(initial);
         let (tenant_events, _) = broadcast::channel(1024);
-        let (closed, _) = watch::channel(false);
         let (stopping, _) = watch::channel(false);
         let shared = Arc::new(Shared {
-            closed,
             stopping,
             shut_down: AtomicBool::new(false),
             gone: AtomicBool::new(false),
@@ -382,15 +381,13 @@ impl EngineBuilder {
                 seed,
             },
             global: core,
-            draining: AtomicBool::new(false),
             watch: watch_tx,
             metrics,
             series: Series::new(self.reload_from.as_ref()),
-            tenants: RwLock::new(HashMap::new()),
+            tenants: TenantMap::new(self.max_tenants),
             tenant_sync: Mutex::new(TenantCounts::register()),
             tenant_events,
             tenant_mode: self.tenant_metrics,
-            max_tenants: self.max_tenants,
             defaults: self.defaults,
             audit: Mutex::new(VecDeque::new()),
             audit_capacity: self.audit_capacity,
@@ -404,7 +401,11 @@ impl EngineBuilder {
         });
         shared.series.join(&shared);
         {
-            let state = lock(&shared.global.state);
+            let mut state = lock(&shared.global.state);
+            if shared.series.draining() {
+                // It replaces a draining engine: draining from its first moment, never ready.
+                shared.publish(&mut state);
+            }
             if shared.series.owns() {
                 shared.first_writes(&state);
             } else if initial.ready {
@@ -416,7 +417,8 @@ impl EngineBuilder {
         }
         shared.sched.add(&shared, None);
         for (id, resolved) in tenants {
-            shared.insert_tenant(id, resolved);
+            // Validated above: unique, within the cap, and nothing can shut the engine down yet.
+            let _ = shared.insert_tenant(id, resolved);
         }
         let ticker =
             beat.map(|(interval, _, last)| runtime.spawn(heartbeat_task(base, interval, last)));

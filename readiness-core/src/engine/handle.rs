@@ -2,12 +2,14 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::Shared;
 use super::handover::Release;
-use super::{Shared, lock, read};
+use super::sync::lock;
 use crate::snapshot::{Aggregate, Snapshot};
 
 /// The check engine: one value, cloned cheaply, is the single source of truth for every
@@ -76,7 +78,6 @@ pub(super) struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         let shared = &self.shared;
-        shared.closed.send_replace(true);
         shared.stopping.send_replace(true);
         for task in lock(&self.tasks).drain(..) {
             task.abort();
@@ -92,14 +93,21 @@ impl Drop for Inner {
             let _state = lock(&shared.global.state);
             let _counts = lock(&shared.tenant_sync);
         }
-        for tenant in read(&shared.tenants).values() {
+        for tenant in shared.tenants.all() {
             tenant.removed.store(true, Ordering::SeqCst);
         }
         shared.release_series(Release::Drop);
+        // A reload replaced it: the lineage's drain and close carry on with the newer engine.
+        shared.series.handle().close_if_alone(&shared.series);
     }
 }
 
 impl Engine {
+    /// The engines built from this one and from which it was built, with `reload_from`.
+    pub(crate) fn lineage(&self) -> super::handover::LineageHandle {
+        self.inner.shared.series.handle()
+    }
+
     /// A handle that does not keep the engine's tasks alive (for bridges and watchers).
     pub fn downgrade(&self) -> WeakEngine {
         WeakEngine {
@@ -182,41 +190,36 @@ impl Engine {
     /// # Ok(()) }
     /// ```
     pub fn drain(&self) {
-        let shared = &self.inner.shared;
-        if !shared.draining.swap(true, Ordering::SeqCst) {
-            tracing::info!(target: "readiness", "draining: readiness is off for good");
-            let mut state = lock(&shared.global.state);
-            shared.publish(&mut state);
-        }
+        self.inner.shared.series.handle().drain();
     }
 
-    /// Whether [`drain`](Self::drain) was called.
+    /// Whether [`drain`](Self::drain) was called, on this engine or on one it replaced or that
+    /// replaced it (a drain survives a reload).
     pub fn is_draining(&self) -> bool {
-        self.inner.shared.draining.load(Ordering::SeqCst)
+        self.inner.shared.series.draining()
     }
 
     /// End the drain: its delay is over and the server is about to stop accepting, so
     /// long-lived streams that follow the engine (gRPC `Watch`) end now instead of holding a
     /// graceful shutdown open. Drains first if [`drain`](Self::drain) was not called.
-    /// Idempotent; [`shutdown`](Self::shutdown) and dropping the last handle close too.
+    /// Idempotent; [`shutdown`](Self::shutdown) closes too, and so does dropping the last
+    /// handle of the last engine of a reload's lineage (an engine that a reload replaced closes
+    /// nothing when it goes: the newer engine serves on).
     pub fn close(&self) {
-        self.drain();
-        self.inner.shared.closed.send_replace(true);
+        self.inner.shared.series.handle().close();
     }
 
     /// Whether [`close`](Self::close) was called (or the engine was shut down).
     pub fn is_closed(&self) -> bool {
-        *self.inner.shared.closed.borrow()
+        self.inner.shared.series.handle().is_closed()
     }
 
-    /// Resolves once the engine is closed ([`close`](Self::close), [`shutdown`](Self::shutdown)
-    /// or the last handle dropped). It holds no handle: waiting never keeps the engine alive.
-    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.inner.shared.closed.subscribe();
-        async move {
-            // An error means the engine is gone, which is closed too.
-            let _ = rx.wait_for(|closed| *closed).await;
-        }
+    /// Resolves once the engine is closed ([`close`](Self::close), [`shutdown`](Self::shutdown),
+    /// or the last handle dropped with no newer engine of a reload left to serve). A reload
+    /// does not resolve it: give it to `serve_with_shutdown` and the server keeps serving
+    /// across reloads. It holds no handle: waiting never keeps the engine alive.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static + use<> {
+        self.inner.shared.series.handle().closed()
     }
 
     /// Drain, then stop every background task and wait until they have all ended (runs in
@@ -224,18 +227,17 @@ impl Engine {
     /// answers [`ConfigProblem::ShutDown`](crate::ConfigProblem::ShutDown) and
     /// [`refresh`](Self::refresh) [`RefreshError::ShutDown`].
     ///
-    /// This is for shutting the process down. To reload a configuration, build the new engine
-    /// with [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from) and drop the old
-    /// one instead: the series pass from one to the other without a drain. An engine that still
+    /// This is for shutting the process down: it drains and closes every engine of a reload's
+    /// lineage. To reload a configuration, use [`ReloadableEngine::reload`](crate::ReloadableEngine::reload)
+    /// (or build the new engine with [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from)
+    /// and drop the old one): the series pass from one to the other without a drain. An engine that still
     /// owns its series when it stops, with no newer engine to hand them to, sets its
     /// `readiness_check_state` series to 0.
     pub async fn shutdown(&self) {
         let shared = &self.inner.shared;
-        {
-            // Under the tenants' lock: a tenant being added is added before, or refused.
-            let _tenants = super::write(&shared.tenants);
-            shared.shut_down.store(true, Ordering::SeqCst);
-        }
+        // A tenant being added is added before, or refused.
+        shared.tenants.close();
+        shared.shut_down.store(true, Ordering::SeqCst);
         self.close();
         shared.stopping.send_replace(true);
         let ticker = lock(&self.inner.ticker).take();
@@ -278,6 +280,37 @@ impl Engine {
         let runs = (0..tenant.core.slots.len()).map(|idx| shared.run_coalesced(Some(&tenant), idx));
         futures_util::future::join_all(runs).await;
         Ok(())
+    }
+
+    /// A reload's wait before the swap: every check's first result, then readiness, bounded
+    /// by the longest `timeout + (success_threshold − 1) × (period + jitter)` of its checks.
+    /// Nothing to wait for while draining.
+    pub(crate) async fn first_results(&self) {
+        let shared = &self.inner.shared;
+        if shared.series.draining() {
+            return;
+        }
+        let tenants = shared.tenants.all();
+        let bound = std::iter::once(&shared.global)
+            .chain(tenants.iter().map(|t| &t.core))
+            .flat_map(|core| core.slots.iter())
+            .map(|slot| {
+                let cfg = &slot.cfg;
+                let more = cfg.success_threshold.saturating_sub(1);
+                cfg.timeout
+                    .saturating_add(cfg.period.saturating_add(cfg.jitter).saturating_mul(more))
+            })
+            .max()
+            .unwrap_or(Duration::ZERO);
+        drop(tenants);
+        let wait = async {
+            let _ = self.refresh().await;
+            let ids = self.tenant_ids();
+            futures_util::future::join_all(ids.iter().map(|id| self.refresh_tenant(id))).await;
+            let mut rx = self.subscribe();
+            let _ = rx.wait_for(|a| a.ready).await;
+        };
+        let _ = tokio::time::timeout(bound, wait).await;
     }
 
     /// How many runs of a check have started, or `None` for an unknown name. Meant for tests

@@ -1,22 +1,32 @@
-//! Reload handover: the series engines share through one recorder belong to one engine at a
-//! time.
+//! Reload handover: the engines built from one another share one *lineage*, which owns what
+//! belongs to the process rather than to one engine: the shared series, the drain and the close.
 //!
 //! The library keeps no global state, so engines coordinate through what the user hands over:
 //! [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from) puts the new engine in
-//! the old one's *lineage* (a small shared token). One engine of a lineage owns the series; the
-//! others write none of them. A new engine takes them over when it is first ready, or when the
-//! owner is dropped or shut down (the owner hands them to its newest live successor then);
-//! taking over writes every series once with the new engine's values, counts a transition only
-//! if readiness really changed (so a ready-to-ready reload moves no counter and never writes
-//! `readiness_state` 0), and sets the series of checks and tenants the reload removed as the
-//! old engine's own stop would have. An engine that no longer owns the series never writes
-//! them again, its drop included.
-
+//! the old one's lineage (a small shared token).
+//!
+//! - **Series.** One engine of a lineage owns the series; the others write none of them. A new
+//!   engine takes them over when it is first ready, or when the owner is dropped or shut down
+//!   (the owner hands them to its newest live successor then); taking over writes every series
+//!   once with the new engine's values, counts a transition only if readiness really changed
+//!   (so a ready-to-ready reload moves no counter and never writes `readiness_state` 0), and
+//!   sets the series of checks and tenants the reload removed as the old engine's own stop
+//!   would have. An engine that no longer owns the series never writes them again, its drop
+//!   included.
+//! - **Drain.** A drain is the process's: it reaches every live engine of the lineage, and an
+//!   engine that joins a draining lineage is draining from its first moment, so a reload during
+//!   a rollout never turns the instance ready again.
+//! - **Close.** [`Engine::close`](crate::Engine::close) and `shutdown` close the lineage;
+//!   dropping an engine closes it only when no other engine of the lineage is left, so a
+//!   server stopped by `drain_on` or `closed()` keeps serving across a reload.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, Weak};
 
+use tokio::sync::watch;
+
+use super::Shared;
 use super::scope::{ScopeState, TenantCore};
-use super::{Shared, lock, read, write};
+use super::sync::{lock, read, write};
 use crate::snapshot::Status;
 
 /// Engines built from one another with `reload_from`.
@@ -27,6 +37,12 @@ pub(super) struct Lineage {
     next: AtomicU64,
     /// What `readiness_state` last read (false before anything was written).
     last_ready: AtomicBool,
+    /// Set once by the first drain of any engine of the lineage; never cleared.
+    draining: AtomicBool,
+    /// `true` once the drain is over (`close`, `shutdown`, or the last engine gone): long-lived
+    /// streams end, `drain_on` and `closed()` resolve.
+    closed: watch::Sender<bool>,
+    /// A leaf lock: held only to read or change the list.
     members: Mutex<Vec<(u64, Weak<Shared>)>>,
 }
 
@@ -45,9 +61,10 @@ pub(super) enum Release {
     Drop,
 }
 
-/// A lineage, for [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from).
+/// A lineage, for [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from) and for
+/// what follows the process rather than one engine (`drain_on`). It holds no engine.
 #[derive(Clone)]
-pub(super) struct LineageHandle(pub(super) Arc<Lineage>);
+pub(crate) struct LineageHandle(pub(super) Arc<Lineage>);
 
 impl std::fmt::Debug for LineageHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,6 +88,8 @@ impl Series {
                     owner: AtomicU64::new(1),
                     next: AtomicU64::new(2),
                     last_ready: AtomicBool::new(false),
+                    draining: AtomicBool::new(false),
+                    closed: watch::Sender::new(false),
                     members: Mutex::new(Vec::new()),
                 }),
                 generation: 1,
@@ -121,6 +140,77 @@ impl Series {
             .max_by_key(|(g, _)| *g)
             .map(|(_, s)| s)
     }
+
+    pub(crate) fn draining(&self) -> bool {
+        self.lineage.draining.load(Ordering::SeqCst)
+    }
+
+    /// Whether an engine of the lineage other than this one is still there.
+    pub(super) fn others_alive(&self) -> bool {
+        lock(&self.lineage.members)
+            .iter()
+            .filter(|(g, _)| *g != self.generation)
+            .filter_map(|(_, w)| w.upgrade())
+            .any(|s| !s.gone.load(Ordering::SeqCst))
+    }
+}
+
+impl LineageHandle {
+    /// The engines of the lineage that are still there, oldest first.
+    fn live(&self) -> Vec<Arc<Shared>> {
+        let mut all: Vec<(u64, Arc<Shared>)> = lock(&self.0.members)
+            .iter()
+            .filter_map(|(g, w)| w.upgrade().map(|s| (*g, s)))
+            .filter(|(_, s)| !s.gone.load(Ordering::SeqCst))
+            .collect();
+        all.sort_unstable_by_key(|(g, _)| *g);
+        all.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// Whether any engine of the lineage is still there.
+    pub(crate) fn alive(&self) -> bool {
+        !self.live().is_empty()
+    }
+
+    /// Turn readiness off for good, in every engine of the lineage and in those that join it
+    /// later. Idempotent.
+    pub(crate) fn drain(&self) {
+        if self.0.draining.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::info!(target: "readiness", "draining: readiness is off for good");
+        // One engine at a time, each under its own state lock only (see the lock order).
+        for shared in self.live() {
+            let mut state = lock(&shared.global.state);
+            shared.publish(&mut state);
+        }
+    }
+
+    /// The drain is over: drain first if it was not, then close.
+    pub(crate) fn close(&self) {
+        self.drain();
+        self.0.closed.send_replace(true);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        *self.0.closed.borrow()
+    }
+
+    /// Resolves once the lineage is closed. Holds only the lineage, never an engine.
+    pub(crate) fn closed(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut rx = self.0.closed.subscribe();
+        async move {
+            // An error means every engine is gone, which is closed too.
+            let _ = rx.wait_for(|closed| *closed).await;
+        }
+    }
+
+    /// The last engine of the lineage went without closing it: close it now.
+    pub(super) fn close_if_alone(&self, leaving: &Series) {
+        if !leaving.others_alive() {
+            self.0.closed.send_replace(true);
+        }
+    }
 }
 
 impl Shared {
@@ -130,7 +220,7 @@ impl Shared {
         if self.gone.load(Ordering::SeqCst) {
             return;
         }
-        let tenants: Vec<Arc<TenantCore>> = read(&self.tenants).values().cloned().collect();
+        let tenants = self.tenants.all();
         let counts = lock(&self.tenant_sync);
         let lineage = &self.series.lineage;
         let _alone = write(&lineage.lock);
@@ -162,6 +252,8 @@ impl Shared {
                 t.series.touch(t.effective.load(Ordering::SeqCst));
             }
         }
+        #[cfg(test)]
+        self.faults.takeover();
         if let Some(old) = self.series.member(previous) {
             // What the reload removed reads as the old engine's stop would have left it.
             for slot in &old.global.slots {
@@ -171,9 +263,9 @@ impl Shared {
                     m.state(false);
                 }
             }
-            let mine = read(&self.tenants);
-            for (id, t) in read(&old.tenants).iter() {
-                if !mine.contains_key(id) {
+            // The tenants' maps are leaves: each read holds nothing else of theirs.
+            for t in old.tenants.all() {
+                if !self.tenants.contains(&t.id) {
                     t.series.removed();
                 }
             }
@@ -203,7 +295,7 @@ impl Shared {
                     }
                 }
                 if why == Release::Drop {
-                    for t in read(&self.tenants).values() {
+                    for t in self.tenants.all() {
                         t.series.removed();
                     }
                 }

@@ -8,18 +8,44 @@
 //!   staleness;
 //! - `scheduler`: when checks run: one driver over a timer heap, lanes under the in-flight
 //!   bounds, supervision, the watchdog;
-//! - `handover`: which engine of a reload writes the shared series;
+//! - `handover`: the lineage of a reload: which engine writes the shared series, and the drain
+//!   and close that belong to the process, not to one engine;
 //! - `handle`: the public [`Engine`] handle (reads, drain, shutdown, refresh);
 //! - `tenants`: the tenants' operations, the tenant API and the auditors' view;
 //! - `builder`: [`EngineBuilder`], every option validated at once.
 //!
 //! Files import each other in that order only (a later one may use an earlier one, `scope`
 //! and `scheduler` share their types, `record` names the scheduler's queue entries), and
-//! `crate::tenant` holds the public tenant types and imports nothing from here.
+//! `crate::tenant` holds the public tenant types and imports nothing from here. `sync` (taking
+//! a lock) is below them all.
+//!
+//! # Locks, and the one order they are taken in
+//!
+//! Each lock has one owner, the module that takes it; a lock further down this list may be
+//! taken while one further up is held, never the other way round:
+//!
+//! 1. a scope's `state` (`scope`; taken by `record`, and by a takeover in `handover` through
+//!    the instance's): the instance's or one tenant's, **never two at once**, and never one of
+//!    another engine;
+//! 2. `tenant_sync` (`record`): the tenants' counts and every change of a tenant's effective
+//!    readiness;
+//! 3. the lineage's `lock` (`handover`): held shared while writing the series, alone while
+//!    taking them over. It is the only lock engines share; the only code that holds it and
+//!    reads another engine reads that engine's leaves;
+//! 4. leaves, held only for their own short work and never while any other lock is taken:
+//!    the tenants' map (`tenants::TenantMap`, whose methods return clones, never a guard), the
+//!    lineage's member list, the audit log, the interner's sets, the scheduler's plan, the
+//!    watchdog's heap, and the handle's task list.
+//!
+//! Code the engine does not own (the metrics exporter, `tracing` subscribers, a check) may run
+//! under 1–3 but never takes one of our locks. A reload's takeover holds the new engine's 1, 2
+//! and the lineage's 3 and reads the old engine's tenants (a leaf): an older engine adding a
+//! tenant at that moment holds none of its locks while it waits for 2 or 3, so no two threads
+//! can wait for each other, across engines included.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
@@ -37,6 +63,7 @@ mod run;
 mod scheduler;
 mod scope;
 mod supervisor;
+mod sync;
 mod tenants;
 #[cfg(test)]
 mod tests;
@@ -48,7 +75,8 @@ pub use tenants::Auditor;
 
 use handover::Series;
 use scheduler::Scheduler;
-use scope::{Clock, Interner, ScopeCore, TenantCore};
+use scope::{Clock, Interner, ScopeCore};
+use tenants::TenantMap;
 use watchdog::Watchdog;
 
 /// Name of the built-in liveness check that watches the runtime.
@@ -68,8 +96,6 @@ struct Options {
 }
 
 struct Shared {
-    /// `true` once the drain is over ([`Engine::close`]): long-lived streams end.
-    closed: watch::Sender<bool>,
     /// `true` once the background tasks must stop (shutdown, or the last handle dropped).
     stopping: watch::Sender<bool>,
     /// Set by [`Engine::shutdown`]: nothing starts any more.
@@ -79,16 +105,14 @@ struct Shared {
     clock: Clock,
     options: Options,
     global: ScopeCore,
-    draining: AtomicBool,
     watch: watch::Sender<Aggregate>,
     metrics: GlobalMetrics,
     series: Series,
-    tenants: RwLock<HashMap<Arc<str>, Arc<TenantCore>>>,
+    tenants: TenantMap,
     /// Serialises every change of a tenant's effective readiness, and holds the counts.
     tenant_sync: Mutex<TenantCounts>,
     tenant_events: broadcast::Sender<TenantEvent>,
     tenant_mode: TenantMetricsMode,
-    max_tenants: usize,
     defaults: Defaults,
     audit: Mutex<VecDeque<AuditEntry>>,
     audit_capacity: usize,
@@ -101,18 +125,4 @@ struct Shared {
     watchdog: Watchdog,
     #[cfg(test)]
     faults: tests::Faults,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of our locks cannot leave the data half-written (every
-    // critical section finishes its writes before it can panic), so poisoning is ignored.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|e| e.into_inner())
 }

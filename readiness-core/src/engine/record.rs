@@ -19,7 +19,8 @@ use tokio::time::Instant;
 use super::scope::{
     CheckRef, NEVER, ScopeCore, ScopeState, TenantCore, build_snapshot, stale_reason,
 };
-use super::{SHUTDOWN_REASON, Shared, lock, read};
+use super::sync::lock;
+use super::{SHUTDOWN_REASON, Shared};
 use crate::config::{Kind, Scope};
 use crate::metrics::{Outcome, TenantCounts};
 use crate::snapshot::Status;
@@ -222,7 +223,7 @@ impl Shared {
     /// Rebuild and publish the instance snapshot, and count every aggregate transition once.
     /// Called with the instance's state lock held.
     pub(super) fn publish(&self, state: &mut ScopeState) {
-        let draining = self.draining.load(Ordering::SeqCst);
+        let draining = self.series.draining();
         let snap = build_snapshot(&self.global.slots, &self.global.index, state, draining);
         state.started = snap.started;
         let before = self.global.snapshot.load().aggregate();
@@ -236,7 +237,7 @@ impl Shared {
         if ready_changed {
             // Every tenant's readiness includes the instance's: all of them first, then the
             // exporter.
-            let tenants: Vec<_> = read(&self.tenants).values().cloned().collect();
+            let tenants = self.tenants.all();
             let mut counts = lock(&self.tenant_sync);
             for t in tenants {
                 if let Some(ready) = self.update_effective(&mut counts, &t) {

@@ -34,12 +34,13 @@ use tokio::sync::Notify;
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
+use super::Shared;
 use super::run::{RunClass, doubled, jittered};
 use super::scope::{
     CheckRef, IDLE, LANE_FIRST, LANE_HEALTHY, LANE_SLOW, NEVER, QUEUED, RUNNING, Slot, TIMED,
     Target, TenantCore,
 };
-use super::{Shared, lock, read};
+use super::sync::lock;
 
 /// A check's next run (nanoseconds on the engine's clock; `seq` keeps checks due at the same
 /// instant in the order they were scheduled): 24 bytes a check.
@@ -404,7 +405,7 @@ impl Scheduler {
     /// Rebuild the queues from what each check says about itself, after the driver died
     /// (it may have died half-way through an update).
     pub(super) fn reconcile(&self, shared: &Shared) {
-        let tenants: Vec<Arc<TenantCore>> = read(&shared.tenants).values().cloned().collect();
+        let tenants = shared.tenants.all();
         let mut plan = lock(&self.plan);
         plan.timers.clear();
         for pool in &mut plan.pools {

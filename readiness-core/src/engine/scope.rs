@@ -11,7 +11,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
-use super::{Shared, lock};
+use super::Shared;
+use super::sync::lock;
 use crate::check::Check;
 use crate::config::{Kind, Resolved};
 use crate::metrics::{CheckMetrics, TenantSeries};
@@ -399,6 +400,9 @@ pub(super) struct TenantCore {
     /// Its readiness as last published: own critical checks passing and the instance ready.
     pub(super) effective: AtomicBool,
     pub(super) removed: AtomicBool,
+    /// Counted in the tenants' counts (set and read under the engine's `tenant_sync`): a
+    /// tenant removed while it was being added is never counted, or uncounted, twice.
+    pub(super) registered: AtomicBool,
 }
 
 impl TenantCore {

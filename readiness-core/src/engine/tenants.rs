@@ -2,15 +2,16 @@
 //! view.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+use super::Shared;
 use super::handle::{Engine, WeakEngine};
 use super::scope::{ScopeCore, TenantCore, scope_salt};
-use super::{Shared, lock, read, write};
+use super::sync::{lock, read, write};
 use crate::config::{
     BuildError, CheckSpec, ConfigProblem, Defaults, Kind, Resolved, Scope, resolve_specs,
 };
@@ -71,22 +72,89 @@ pub(super) fn resolve_tenant_checks(
     resolved
 }
 
+/// The tenants by id, and whether the engine still takes new ones.
+///
+/// Its lock is a **leaf**: it is held only to look up, insert or remove, and never while
+/// another lock is taken or code outside the engine runs (every method returns clones, never a
+/// guard). So any code may read it whatever locks it holds, this engine's or another's (a
+/// reload's takeover reads the older engine's tenants): nothing can wait for it in a circle.
+pub(super) struct TenantMap {
+    map: RwLock<HashMap<Arc<str>, Arc<TenantCore>>>,
+    /// Set by `shutdown`, under the lock: a tenant being added is added before, or refused.
+    closed: AtomicBool,
+    max: usize,
+}
+
+impl TenantMap {
+    pub(super) fn new(max: usize) -> Self {
+        Self {
+            map: RwLock::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            max,
+        }
+    }
+
+    pub(super) fn get(&self, id: &str) -> Option<Arc<TenantCore>> {
+        read(&self.map).get(id).cloned()
+    }
+
+    /// Read one tenant in place, without touching its reference count. `f` runs under the
+    /// lock: it may only read the tenant's own atomics.
+    pub(super) fn with<R>(&self, id: &str, f: impl FnOnce(&TenantCore) -> R) -> Option<R> {
+        read(&self.map).get(id).map(|t| f(t))
+    }
+
+    pub(super) fn contains(&self, id: &str) -> bool {
+        read(&self.map).contains_key(id)
+    }
+
+    pub(super) fn all(&self) -> Vec<Arc<TenantCore>> {
+        read(&self.map).values().cloned().collect()
+    }
+
+    pub(super) fn ids(&self) -> Vec<Arc<str>> {
+        read(&self.map).keys().cloned().collect()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        read(&self.map).len()
+    }
+
+    /// Insert a new tenant: refused after shutdown, for a known id, or past the cap.
+    fn insert(&self, tenant: Arc<TenantCore>) -> Result<(), ConfigProblem> {
+        let mut map = write(&self.map);
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(ConfigProblem::ShutDown);
+        }
+        if map.contains_key(&tenant.id) {
+            return Err(ConfigProblem::DuplicateTenant {
+                id: tenant.id.to_string(),
+            });
+        }
+        if map.len() >= self.max {
+            return Err(ConfigProblem::TooManyTenants { max: self.max });
+        }
+        map.insert(tenant.id.clone(), tenant);
+        Ok(())
+    }
+
+    fn remove(&self, id: &str) -> Option<Arc<TenantCore>> {
+        write(&self.map).remove(id)
+    }
+
+    /// Take no tenant any more.
+    pub(super) fn close(&self) {
+        let _map = write(&self.map);
+        self.closed.store(true, Ordering::SeqCst);
+    }
+}
+
 impl Shared {
     pub(super) fn tenant(&self, id: &str) -> Option<Arc<TenantCore>> {
-        read(&self.tenants).get(id).cloned()
+        self.tenants.get(id)
     }
 
-    pub(super) fn insert_tenant(&self, id: &str, resolved: Vec<Resolved>) {
-        let mut map = write(&self.tenants);
-        self.insert_tenant_locked(&mut map, id, resolved);
-    }
-
-    pub(super) fn insert_tenant_locked(
-        &self,
-        map: &mut HashMap<Arc<str>, Arc<TenantCore>>,
-        id: &str,
-        resolved: Vec<Resolved>,
-    ) {
+    fn new_tenant(&self, id: &str, resolved: Vec<Resolved>) -> Arc<TenantCore> {
         let id: Arc<str> = id.into();
         let core = ScopeCore::new(
             resolved,
@@ -94,15 +162,34 @@ impl Shared {
             scope_salt(self.options.seed, Some(&id)),
             &self.interner,
         );
-        let tenant = Arc::new(TenantCore {
+        Arc::new(TenantCore {
             series: TenantSeries::register(&id, self.tenant_mode),
-            id: id.clone(),
+            id,
             core,
             effective: AtomicBool::new(false),
             removed: AtomicBool::new(false),
-        });
+            registered: AtomicBool::new(false),
+        })
+    }
+
+    /// Add a tenant: into the map first (whose lock is a leaf), then into the counts, the
+    /// series, the events and the schedule, holding no lock of the map's.
+    pub(super) fn insert_tenant(
+        &self,
+        id: &str,
+        resolved: Vec<Resolved>,
+    ) -> Result<(), ConfigProblem> {
+        let tenant = self.new_tenant(id, resolved);
+        self.tenants.insert(tenant.clone())?;
+        #[cfg(test)]
+        self.faults.adding();
         {
             let mut counts = lock(&self.tenant_sync);
+            if tenant.removed.load(Ordering::SeqCst) {
+                // Removed before it was counted: there is nothing to undo.
+                return Ok(());
+            }
+            tenant.registered.store(true, Ordering::SeqCst);
             counts.add();
             if let Some(_owned) = self.series.guard(&self.gone) {
                 tenant.series.touch(false);
@@ -111,7 +198,7 @@ impl Shared {
             // Subscribers (the gRPC bridge) learn of the tenant at once, not at its first
             // transition.
             let _ = self.tenant_events.send(TenantEvent {
-                tenant: id.clone(),
+                tenant: tenant.id.clone(),
                 ready: false,
                 removed: false,
             });
@@ -119,11 +206,15 @@ impl Shared {
         // A tenant with no critical check is ready as soon as the instance is.
         self.sync_tenant(&tenant);
         self.sched.add(self, Some(&tenant));
-        map.insert(id, tenant);
+        Ok(())
     }
 
     pub(super) fn forget_tenant(&self, tenant: &TenantCore) {
         let mut counts = lock(&self.tenant_sync);
+        if !tenant.registered.load(Ordering::SeqCst) {
+            // Removed before it was counted: `insert_tenant` sees the flag and stops.
+            return;
+        }
         let was_ready = tenant.effective.load(Ordering::SeqCst);
         counts.remove(was_ready);
         if let Some(_owned) = self.series.guard(&self.gone) {
@@ -161,22 +252,9 @@ impl Engine {
         if !problems.is_empty() {
             return Err(BuildError::new(problems));
         }
-        let mut map = write(&shared.tenants);
-        if shared.shut_down.load(Ordering::SeqCst) {
-            return Err(BuildError::new(vec![ConfigProblem::ShutDown]));
-        }
-        if map.contains_key(id) {
-            return Err(BuildError::new(vec![ConfigProblem::DuplicateTenant {
-                id: id.to_owned(),
-            }]));
-        }
-        if map.len() >= shared.max_tenants {
-            return Err(BuildError::new(vec![ConfigProblem::TooManyTenants {
-                max: shared.max_tenants,
-            }]));
-        }
-        shared.insert_tenant_locked(&mut map, id, resolved);
-        Ok(())
+        shared
+            .insert_tenant(id, resolved)
+            .map_err(|problem| BuildError::new(vec![problem]))
     }
 
     /// Remove a tenant: its checks stop, its probe answers 404, and it leaves the
@@ -187,7 +265,7 @@ impl Engine {
     /// result is dropped. Returns `false` for an unknown tenant.
     pub fn remove_tenant(&self, id: &str) -> bool {
         let shared = &self.inner.shared;
-        let Some(tenant) = write(&shared.tenants).remove(id) else {
+        let Some(tenant) = shared.tenants.remove(id) else {
             return false;
         };
         tenant.removed.store(true, Ordering::SeqCst);
@@ -217,7 +295,7 @@ impl Engine {
     /// Whether a tenant is ready, in O(1) without allocating; `None` for an unknown tenant.
     pub fn tenant_ready(&self, id: &str) -> Option<bool> {
         let shared = &self.inner.shared;
-        let ready = read(&shared.tenants).get(id).map(|t| {
+        let ready = shared.tenants.with(id, |t| {
             t.effective.load(Ordering::SeqCst) && shared.clock.before(&t.core.ready_until)
         })?;
         Some(ready && shared.clock.before(&shared.global.ready_until))
@@ -228,19 +306,17 @@ impl Engine {
     /// keeps serving every tenant until it stops.
     pub fn tenant_checks_pass(&self, id: &str) -> Option<bool> {
         let shared = &self.inner.shared;
-        read(&shared.tenants)
-            .get(id)
-            .map(|t| t.checks_pass(shared.clock))
+        shared.tenants.with(id, |t| t.checks_pass(shared.clock))
     }
 
     /// The ids of every tenant, in no particular order.
     pub fn tenant_ids(&self) -> Vec<Arc<str>> {
-        read(&self.inner.shared.tenants).keys().cloned().collect()
+        self.inner.shared.tenants.ids()
     }
 
     /// How many tenants there are.
     pub fn tenant_count(&self) -> usize {
-        read(&self.inner.shared.tenants).len()
+        self.inner.shared.tenants.len()
     }
 
     /// Every change of a tenant's readiness (and every removal), as it happens. A receiver

@@ -10,9 +10,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::Shared;
 use super::record::Event;
 use super::scope::CheckRef;
-use super::{Shared, lock};
+use super::sync::lock;
 
 /// The watchdog: one entry per check whose result can expire.
 pub(super) struct Watchdog {

@@ -32,6 +32,10 @@
 //!   is polled and nothing is spawned. The service holds a weak handle and never keeps the
 //!   engine alive; once the engine is gone, every service answers `NOT_SERVING` (tenants are
 //!   unknown).
+//! - Given a [`ReloadableEngine`](readiness_core::ReloadableEngine), the service follows its
+//!   reloads: every name keeps its status across a reload (`liveness` never turns
+//!   `NOT_SERVING` because the old engine went away), open `Watch` streams take the new
+//!   engine's transitions from the swap on, and only the close ends them.
 //! - An application that hands tonic its own listener (`TcpIncoming::from(listener)`) sets
 //!   `.with_nodelay(Some(true))` on it, as tonic's `serve(addr)` does: without `TCP_NODELAY`,
 //!   Nagle's algorithm can hold a small `Watch` message back until the client's delayed ACK.

@@ -4,16 +4,17 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use readiness_core::{Engine, WeakEngine};
+use readiness_core::Engine;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use super::pb::health_server::{Health, HealthServer};
 use super::pb::{HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse};
 use super::reporter::HealthReporter;
-use super::status::{Apps, Target, status_of};
+use super::status::{Apps, Target, response, status_of};
 use super::stream::{Changes, WatchStream, watch_stream};
-use super::{LIVENESS, MAX_SERVICE_NAME_LEN, READINESS, STARTUP, ServingStatus, tenant_service};
+use super::{LIVENESS, MAX_SERVICE_NAME_LEN, READINESS, STARTUP, tenant_service};
+use crate::source::{EngineSource, WeakSource};
 
 /// How many services `List` answers at most, as in the spec and grpc-go.
 const DEFAULT_LIST_LIMIT: usize = 100;
@@ -38,7 +39,7 @@ const BUILT_IN: [&str; 4] = ["", READINESS, LIVENESS, STARTUP];
 /// ```
 #[derive(Clone)]
 pub struct HealthService {
-    engine: WeakEngine,
+    engine: WeakSource,
     apps: Arc<watch::Sender<Apps>>,
     changes: Arc<Changes>,
     list_limit: usize,
@@ -52,8 +53,10 @@ impl fmt::Debug for HealthService {
     }
 }
 
-/// The health service for `engine`, ready for `Server::add_service`, and the reporter for the
-/// application's own services. Needs no runtime and spawns nothing.
+/// The health service for `engine` (an [`Engine`] or a
+/// [`ReloadableEngine`](readiness_core::ReloadableEngine), whose reloads it follows), ready
+/// for `Server::add_service`, and the reporter for the application's own services. Needs no
+/// runtime and spawns nothing.
 ///
 /// ```
 /// # fn f(engine: readiness_core::Engine) {
@@ -61,19 +64,23 @@ impl fmt::Debug for HealthService {
 /// # let _ = (health, reporter);
 /// # }
 /// ```
-pub fn health_service(engine: &Engine) -> (HealthServer<HealthService>, HealthReporter) {
+pub fn health_service(
+    engine: impl Into<EngineSource>,
+) -> (HealthServer<HealthService>, HealthReporter) {
     let service = HealthService::new(engine);
     let reporter = service.reporter();
     (service.into_server(), reporter)
 }
 
 impl HealthService {
-    /// A service following `engine`; it holds a weak handle only.
-    pub fn new(engine: &Engine) -> Self {
+    /// A service following `engine` (an [`Engine`] or a
+    /// [`ReloadableEngine`](readiness_core::ReloadableEngine)); it holds a weak handle only.
+    pub fn new(engine: impl Into<EngineSource>) -> Self {
+        let engine = engine.into().downgrade();
         let apps = Arc::new(watch::Sender::new(Apps::new()));
         Self {
-            engine: engine.downgrade(),
-            changes: Arc::new(Changes::new(engine.downgrade(), apps.clone())),
+            changes: Arc::new(Changes::new(engine.clone(), apps.clone())),
+            engine,
             apps,
             list_limit: DEFAULT_LIST_LIMIT,
         }
@@ -97,7 +104,7 @@ impl HealthService {
     }
 
     fn list(&self) -> Result<HashMap<String, HealthCheckResponse>, Status> {
-        let engine = self.engine.upgrade();
+        let engine = self.engine.engine();
         let apps = self.apps.borrow();
         let engine = engine.as_ref();
         let exhausted = |n: usize| {
@@ -135,12 +142,6 @@ impl HealthService {
     }
 }
 
-pub(crate) fn response(status: ServingStatus) -> HealthCheckResponse {
-    HealthCheckResponse {
-        status: status as i32,
-    }
-}
-
 #[tonic::async_trait]
 impl Health for HealthService {
     async fn check(
@@ -148,7 +149,7 @@ impl Health for HealthService {
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckResponse>, Status> {
         let target = Target::parse(&request.get_ref().service);
-        let engine = self.engine.upgrade();
+        let engine = self.engine.engine();
         match status_of(engine.as_ref(), &self.apps.borrow(), target) {
             Some(s) => Ok(Response::new(response(s))),
             // No echo of the name: it is client input of any length.

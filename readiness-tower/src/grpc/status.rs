@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use readiness_core::Engine;
 
-use super::{LIVENESS, READINESS, STARTUP, ServingStatus, TENANT_PREFIX};
+use super::pb::HealthCheckResponse;
+use super::pb::health_check_response::ServingStatus;
+use super::{LIVENESS, READINESS, STARTUP, TENANT_PREFIX};
 
 /// The application's own services and whether each is set `SERVING`.
 pub(crate) type Apps = HashMap<Arc<str>, bool>;
@@ -69,6 +71,13 @@ pub(crate) fn status_of(
         // A drain is for good, whatever the application sets.
         Target::App(name) => serving(*apps.get(name)? && !engine.is_draining()),
     })
+}
+
+/// The message `Check` and `Watch` answer with.
+pub(crate) fn response(status: ServingStatus) -> HealthCheckResponse {
+    HealthCheckResponse {
+        status: status as i32,
+    }
 }
 
 #[cfg(test)]
