@@ -151,6 +151,9 @@ impl ReloadableEngine {
     ///
     /// - The new engine is built with [`EngineBuilder::reload_from`] the current one (whatever
     ///   `builder` says of it), so the series pass over without a dip or a phantom transition.
+    ///   It takes them over at the swap: a scope (the instance, a tenant) whose readiness is
+    ///   the same on both sides of the swap counts no transition, one whose readiness differs
+    ///   counts one, and the audit log of the new engine starts with those (reason `reload`).
     /// - Before the swap it runs every check once ([`Engine::refresh`], tenants' too) and waits
     ///   until it is ready, at most until each check could have reached its success threshold
     ///   (`timeout + (success_threshold − 1) × (period + jitter)`, the longest of them): a
@@ -182,13 +185,16 @@ impl ReloadableEngine {
         }
         let new = {
             let current = self.load();
-            builder.reload_from(&current).build()?
+            builder.reload_from(&current).takeover_at_swap().build()?
         };
         new.first_results().await;
         if self.shutting_down() {
             new.shutdown().await;
             return Err(shut_down());
         }
+        // The series and the audit log pass to the new engine as it starts to serve: what
+        // it went through while it was built is no transition of what was served.
+        new.take_over_at_swap();
         let old = self.cell.current.swap(Arc::new(new));
         self.cell.reloads.send_modify(|n| *n = n.wrapping_add(1));
         tracing::info!(target: "readiness", "reloaded: the new engine serves");

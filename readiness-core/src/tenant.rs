@@ -118,6 +118,7 @@ pub struct AuditEntry {
     /// The new state: `passing`, `failing` or `pending` for a check; `ready`, `not_ready` or
     /// `removed` for a scope.
     pub to: &'static str,
-    /// The reason, for a failure.
+    /// The reason, for a failure (`shutting down` for the drain), or `reload` for a change
+    /// of the scope's readiness that a reload made when the new engine took over.
     pub reason: Option<Arc<str>>,
 }

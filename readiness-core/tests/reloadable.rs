@@ -416,6 +416,8 @@ async fn a_reload_counts_each_tenant_change_at_the_swap_once_and_nothing_else() 
                 };
                 (scope, a.to)
             })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect()
     };
     let before = old.auditor().log().len();

@@ -4,12 +4,14 @@
 //! - 10,000 tenants pass through it: 400 are declared at the start, and every hour 400 more are
 //!   added and 400 present ones removed, each at a random minute, so that 400 are present at
 //!   every hour mark.
-//! - Every check flaps with seeded faults: the instance's two critical checks (`db`, `cache`:
-//!   pass, fail or hang, every 10 s, failure threshold 2) and each tenant's `store` (pass,
-//!   fail or hang, every 5 min, failure threshold 1).
+//! - Every check flaps with seeded faults. The dependencies have outages on the day's clock
+//!   (failing or hanging): the instance's two critical checks (`db`, `cache`, every 10 s,
+//!   failure threshold 2) four each, inside an hour; each tenant's `store` (every 5 min,
+//!   failure threshold 1) up to three of 2 to 30 minutes. On top, each tenant check's runs
+//!   fail (1 %) or hang (0.5 %) at random, seeded per engine.
 //! - Every hour the application reloads: `ReloadableEngine::reload` with a builder that
 //!   declares the instance's checks and every tenant present, as an application re-reading its
-//!   configuration does (the faults go on from new seeds).
+//!   configuration does (the dependencies are the same; the per-run noise is drawn anew).
 //! - At the end the instance drains (`drain_on`, 35 s), and the close ends every stream.
 //!
 //! Four observers follow the instance (the `""` service) and every tenant:
@@ -53,7 +55,8 @@
 //! # What else is checked
 //!
 //! - Live heap (dhat, which is why this is its own test binary) right after the reload at hour
-//!   24 within 1 % of the same moment at hour 1, with the same number of tenants and streams.
+//!   24 within 1 % of the same moment at hour 1, with the same number of tenants and streams
+//!   (the new engine's audit log then holds what the swap changed: a few entries).
 //! - Alive tasks (tokio's `RuntimeMetrics::num_alive_tasks`) the same at every hour mark.
 //! - No subscriber lagged (a lag would lose tenant events).
 //!
@@ -234,7 +237,35 @@ fn below(x: u64, bound: usize) -> usize {
     ((u128::from(x) * bound as u128) >> 64) as usize
 }
 
-/// A check that answers 500 ms after its injector would: the instance's results land half a
+/// A dependency with seeded outages on the day's clock: failing (`connection refused`) or
+/// hanging (the engine's timeout fires) from each outage's start to its end, up otherwise.
+/// Its state depends on the time only, so the engines of two consecutive hours see the same
+/// dependency, as they would in production.
+#[derive(Clone)]
+struct Outages {
+    t0: Instant,
+    /// `(start, end, hangs)`, seconds of the day.
+    windows: Arc<[(f64, f64, bool)]>,
+}
+
+impl Check for Outages {
+    fn check(&self) -> CheckFuture<'_> {
+        let now = self.t0.elapsed().as_secs_f64();
+        match self
+            .windows
+            .iter()
+            .find(|(a, b, _)| (*a..*b).contains(&now))
+        {
+            None => Box::pin(async { Ok(()) }),
+            Some((_, _, false)) => {
+                Box::pin(async { Err(readiness_core::CheckFailure::new("connection refused")) })
+            }
+            Some((_, _, true)) => Box::pin(std::future::pending()),
+        }
+    }
+}
+
+/// A check that answers 500 ms after its dependency would: the instance's results land half a
 /// second off the tenants' grid.
 struct Latency(FaultInjector);
 
@@ -248,34 +279,52 @@ impl Check for Latency {
     }
 }
 
-fn instance_check(seed: u64, name: &str, salt: u64) -> CheckSpec {
-    let plan = FaultPlan::random_weighted(
-        seed ^ salt,
-        [
-            (Fault::Pass, 94),
-            (Fault::fail("connection refused"), 5),
-            (Fault::Hang, 1),
-        ],
-    )
-    .expect("weights");
-    CheckSpec::readiness(name, Latency(FaultInjector::standalone(plan)))
+/// The instance's dependency `salt`: four outages of 30 s to 5 min, each inside an hour (none
+/// spans an hour mark, where the reloads are: the instance is ready at every swap).
+fn instance_outages(seed: u64, salt: u64, t0: Instant) -> Outages {
+    let d = |i: u64| draw(seed ^ salt, i);
+    let windows = (0..4)
+        .map(|i| {
+            let hour = below(d(4 * i), HOURS) as f64;
+            let start = hour * HOUR + 300.0 + below(d(4 * i + 1), 2400) as f64;
+            let length = 30.0 + below(d(4 * i + 2), 270) as f64;
+            (start, start + length, d(4 * i + 3) % 2 == 0)
+        })
+        .collect();
+    Outages { t0, windows }
+}
+
+fn instance_check(name: &str, dependency: &Outages) -> CheckSpec {
+    let dependency = FaultInjector::wrap(dependency.clone(), FaultPlan::always(Fault::Pass));
+    CheckSpec::readiness(name, Latency(dependency))
         .period(INSTANCE_PERIOD)
         .timeout(INSTANCE_TIMEOUT)
         .jitter(Duration::ZERO)
         .failure_threshold(2)
 }
 
-fn tenant_check(seed: u64, tenant: usize, engine: usize) -> CheckSpec {
-    let plan = FaultPlan::random_weighted(
+/// Tenant `tenant`'s dependency in engine `engine`: up to three outages of 2 to 30 min at
+/// random times of the day, and per run a little seeded noise (1 % fails, 0.5 % hangs) that
+/// differs from engine to engine.
+fn tenant_check(seed: u64, t0: Instant, tenant: usize, engine: usize) -> CheckSpec {
+    let d = |i: u64| draw(seed ^ 0x7E4A_4700, (tenant as u64) << 8 | i);
+    let windows = (0..below(d(0), 4) as u64)
+        .map(|i| {
+            let start = below(d(3 * i + 1), 86_400) as f64;
+            let length = 120.0 + below(d(3 * i + 2), 1680) as f64;
+            (start, start + length, d(3 * i + 3) % 4 == 0)
+        })
+        .collect();
+    let noise = FaultPlan::random_weighted(
         draw(seed, (engine * TENANTS + tenant) as u64 | 1 << 40),
         [
-            (Fault::Pass, 88),
-            (Fault::fail("connection refused"), 10),
-            (Fault::Hang, 2),
+            (Fault::Pass, 985),
+            (Fault::fail("connection reset"), 10),
+            (Fault::Hang, 5),
         ],
     )
     .expect("weights");
-    CheckSpec::readiness("store", FaultInjector::standalone(plan))
+    CheckSpec::readiness("store", FaultInjector::wrap(Outages { t0, windows }, noise))
         .period(TENANT_PERIOD)
         .timeout(TENANT_TIMEOUT)
         .jitter(Duration::ZERO)
@@ -283,20 +332,27 @@ fn tenant_check(seed: u64, tenant: usize, engine: usize) -> CheckSpec {
 }
 
 /// Engine `n`'s configuration: the instance's checks and every tenant in `present`.
-fn builder(seed: u64, n: usize, present: &[usize]) -> EngineBuilder {
-    let salt = draw(seed, n as u64);
+fn builder(day: &Day, n: usize, present: &[usize]) -> EngineBuilder {
     present.iter().fold(
         Engine::builder()
             .without_heartbeat()
-            .jitter_seed(seed)
+            .jitter_seed(day.seed)
             .max_tenants(TENANTS)
             .max_tenant_in_flight(TENANTS)
             // An hour's transitions: the whole log of an engine is read before it goes.
             .audit_log_capacity(1 << 20)
-            .check(instance_check(seed, "db", salt))
-            .check(instance_check(seed, "cache", salt.rotate_left(17))),
-        |b, &t| b.tenant(tenant_id(t), vec![tenant_check(seed, t, n)]),
+            .check(instance_check("db", &day.db))
+            .check(instance_check("cache", &day.cache)),
+        |b, &t| b.tenant(tenant_id(t), vec![tenant_check(day.seed, day.t0, t, n)]),
     )
+}
+
+/// The day's seed, clock origin and the instance's dependencies.
+struct Day {
+    seed: u64,
+    t0: Instant,
+    db: Outages,
+    cache: Outages,
 }
 
 // ------------------------------------------------------------------ the observers
@@ -450,6 +506,8 @@ fn tally_audit(engine: &Engine, tally: &Tally) {
 
 struct Mark {
     hour: usize,
+    /// Entries in the new engine's audit log: what the swap changed.
+    logged: usize,
     heap: u64,
     tasks: usize,
 }
@@ -471,6 +529,12 @@ async fn a_simulated_day_counts_every_transition_once_and_holds_memory_and_tasks
     let lagged = Arc::new(AtomicU64::new(0));
     let _profiler = dhat::Profiler::builder().testing().build();
     let t0 = Instant::now();
+    let day = Day {
+        seed,
+        t0,
+        db: instance_outages(seed, 0xDB, t0),
+        cache: instance_outages(seed, 0xCAC7E, t0),
+    };
     let at = |secs: f64| t0 + Duration::from_secs_f64(secs);
     // Engine n's grid: whole (and half) seconds from n's offset, a quarter second apart from
     // its neighbours'.
@@ -479,7 +543,7 @@ async fn a_simulated_day_counts_every_transition_once_and_holds_memory_and_tasks
     let mut present: Vec<usize> = Vec::with_capacity(2 * PRESENT);
     present.extend(0..PRESENT);
     let mut next_tenant = PRESENT;
-    let engine = ReloadableEngine::new(builder(seed, 0, &present).build().expect("valid"));
+    let engine = ReloadableEngine::new(builder(&day, 0, &present).build().expect("valid"));
     let health = HealthService::new(&engine);
     let watch = async |name: String| {
         let request = tonic::Request::new(HealthCheckRequest { service: name });
@@ -527,7 +591,7 @@ async fn a_simulated_day_counts_every_transition_once_and_holds_memory_and_tasks
                 // The stream reads SERVICE_UNKNOWN before the tenant exists.
                 settle().await;
                 current
-                    .add_tenant(&tenant_id(t), vec![tenant_check(seed, t, hour)])
+                    .add_tenant(&tenant_id(t), vec![tenant_check(seed, t0, t, hour)])
                     .expect("added");
                 present.push(t);
             } else {
@@ -547,7 +611,7 @@ async fn a_simulated_day_counts_every_transition_once_and_holds_memory_and_tasks
         let old = engine.current();
         tokio::time::timeout(
             Duration::from_secs(60),
-            engine.reload(builder(seed, n, &present)),
+            engine.reload(builder(&day, n, &present)),
         )
         .await
         .expect("the reload ends")
@@ -557,6 +621,7 @@ async fn a_simulated_day_counts_every_transition_once_and_holds_memory_and_tasks
         settle().await;
         marks.push(Mark {
             hour: n,
+            logged: engine.load().auditor().log().len(),
             heap: dhat::HeapStats::get().curr_bytes as u64,
             tasks: tokio::runtime::Handle::current()
                 .metrics()
@@ -593,8 +658,8 @@ async fn a_simulated_day_counts_every_transition_once_and_holds_memory_and_tasks
     );
     for m in &marks {
         eprintln!(
-            "hour {:2}: heap {} bytes, {} alive tasks",
-            m.hour, m.heap, m.tasks
+            "hour {:2}: heap {} bytes, {} alive tasks, {} audit entries at the swap",
+            m.hour, m.heap, m.tasks, m.logged
         );
     }
     assert_eq!(next_tenant, TENANTS, "every tenant of the day was added");

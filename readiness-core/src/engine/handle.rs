@@ -282,6 +282,12 @@ impl Engine {
         Ok(())
     }
 
+    /// A `ReloadableEngine` swaps this engine in: it takes the series (and the audit log's
+    /// account of what is served) over now.
+    pub(crate) fn take_over_at_swap(&self) {
+        self.inner.shared.take_over_at_swap();
+    }
+
     /// Whether [`shutdown`](Self::shutdown) was called on this engine.
     pub(crate) fn is_shut_down(&self) -> bool {
         self.inner.shared.shut_down.load(Ordering::SeqCst)

@@ -27,7 +27,15 @@ use tokio::sync::watch;
 use super::Shared;
 use super::scope::{ScopeState, TenantCore};
 use super::sync::{lock, read, write};
+use crate::config::Scope;
 use crate::snapshot::Status;
+
+/// The audit log's reason for a change that a reload made at its swap.
+const RELOAD: &str = "reload";
+
+fn ready_str(ready: bool) -> &'static str {
+    if ready { "ready" } else { "not_ready" }
+}
 
 /// Engines built from one another with `reload_from`.
 pub(super) struct Lineage {
@@ -216,6 +224,13 @@ impl LineageHandle {
 impl Shared {
     /// Take the series over, if a newer engine has not already. Call with the instance's state
     /// lock held.
+    ///
+    /// What the series (and the audit log) said up to now is what the previous owner served;
+    /// from here on it is this engine's. So every scope whose readiness differs between the
+    /// two counts one transition (and logs it, reason `reload`), and one that reads the same
+    /// counts none, whatever this engine went through before it took over. A tenant this
+    /// engine adds counts as added then (not ready), one it drops as removed. When the
+    /// previous owner is already gone, the tenants' series are set without a count.
     pub(super) fn take_over_locked(&self, state: &ScopeState) {
         if self.gone.load(Ordering::SeqCst) {
             return;
@@ -231,11 +246,19 @@ impl Shared {
         lineage
             .owner
             .store(self.series.generation, Ordering::SeqCst);
+        self.deferred_takeover.store(false, Ordering::SeqCst);
+        let old = self.series.member(previous);
         let snap = self.global.snapshot.load();
         let was_ready = lineage.last_ready.load(Ordering::SeqCst);
         self.metrics.touch(snap.ready, snap.draining);
         if was_ready != snap.ready {
             self.metrics.count(snap.ready);
+            self.audit(
+                Scope::Global,
+                None,
+                ready_str(snap.ready),
+                Some(RELOAD.into()),
+            );
         }
         lineage.last_ready.store(snap.ready, Ordering::SeqCst);
         counts.reassert();
@@ -245,16 +268,34 @@ impl Shared {
             }
         }
         for t in &tenants {
-            if !t.removed.load(Ordering::SeqCst) {
-                let own = t.core.snapshot.load();
-                t.series
-                    .own(&t.id, own.ready, TenantCore::own_failure(&own));
-                t.series.touch(t.effective.load(Ordering::SeqCst));
+            if t.removed.load(Ordering::SeqCst) {
+                continue;
+            }
+            let own = t.core.snapshot.load();
+            t.series
+                .own(&t.id, own.ready, TenantCore::own_failure(&own));
+            let ready = t.effective.load(Ordering::SeqCst);
+            t.series.touch(ready);
+            // What was served of it: the previous owner's readiness, or not ready for a
+            // tenant it did not have (as `add_tenant` starts one).
+            let before = old.as_ref().map(|o| {
+                o.tenant(&t.id)
+                    .filter(|o| !o.removed.load(Ordering::SeqCst))
+                    .is_some_and(|o| o.effective.load(Ordering::SeqCst))
+            });
+            if before.is_some_and(|before| before != ready) {
+                t.series.effective(true, ready);
+                self.audit(
+                    Scope::Tenant(t.id.clone()),
+                    None,
+                    ready_str(ready),
+                    Some(RELOAD.into()),
+                );
             }
         }
         #[cfg(test)]
         self.faults.takeover();
-        if let Some(old) = self.series.member(previous) {
+        if let Some(old) = old {
             // What the reload removed reads as the old engine's stop would have left it.
             for slot in &old.global.slots {
                 if self.global.find(&slot.name).is_none()
@@ -267,9 +308,22 @@ impl Shared {
             for t in old.tenants.all() {
                 if !self.tenants.contains(&t.id) {
                     t.series.removed();
+                    self.audit(
+                        Scope::Tenant(t.id.clone()),
+                        None,
+                        "removed",
+                        Some(RELOAD.into()),
+                    );
                 }
             }
         }
+    }
+
+    /// A `ReloadableEngine` swaps this engine in: it serves from now on, and takes the series
+    /// over now if it has not yet.
+    pub(super) fn take_over_at_swap(&self) {
+        self.deferred_takeover.store(false, Ordering::SeqCst);
+        self.take_over();
     }
 
     /// Take the series over from an owner that stops.

@@ -102,6 +102,9 @@ struct Shared {
     shut_down: AtomicBool,
     /// Set when the last handle went: nothing writes any more.
     gone: AtomicBool,
+    /// A `ReloadableEngine`'s reload: it takes the series over at the swap (when it starts to
+    /// serve), not when it is first ready, and is cleared then.
+    deferred_takeover: AtomicBool,
     clock: Clock,
     options: Options,
     global: ScopeCore,

@@ -52,7 +52,10 @@ impl Shared {
         to: &'static str,
         reason: Option<Arc<str>>,
     ) {
-        if self.audit_capacity == 0 {
+        // The log records what the engine serves: an engine built to replace another logs
+        // from its takeover on (the takeover logs what the swap changed), and one replaced
+        // logs nothing more.
+        if self.audit_capacity == 0 || !self.series.owns() {
             return;
         }
         let mut log = lock(&self.audit);
@@ -262,8 +265,11 @@ impl Shared {
                     self.metrics.draining(after.draining);
                 }
             }
-            // A reload's new engine takes the series over when it is first ready.
-            None if after.ready => self.take_over_locked(state),
+            // A reload's new engine takes the series over when it is first ready (a
+            // `ReloadableEngine`'s at the swap).
+            None if after.ready && !self.deferred_takeover.load(Ordering::SeqCst) => {
+                self.take_over_locked(state);
+            }
             None => {}
         }
         if ready_changed {
