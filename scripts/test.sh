@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "==> real servers for the data checks (installed and started when missing)"
+./scripts/services.sh
+
 echo "==> cargo test --workspace"
 log="$(mktemp)"
 cargo test --workspace 2>&1 | tee "$log"

@@ -1,6 +1,6 @@
-//! Fleet scale (issue 15): resident bytes per tenant, with `metrics-exporter-prometheus`'s
-//! recorder installed, at 10,000 and 100,000 tenants (one check each), in both tenant metrics
-//! modes; and where the bytes go, from dhat's heap profile.
+//! Fleet scale (issues 15 and 23): resident bytes per tenant, with `metrics-exporter-prometheus`'s
+//! recorder installed, before and after a scrape of `/metrics` through the layer, and what the
+//! scrape itself costs at its peak; and where the bytes go, from dhat's heap profile.
 //!
 //! ```text
 //! cargo run --release -p readiness-benches --example fleet                 # the table
@@ -9,31 +9,53 @@
 //!
 //! Each figure comes from a fresh child process (this binary, `one N MODE RECORDER`), so one
 //! measurement's freed memory never flatters the next: the resident set (`/proc/self/statm`)
-//! is read once the engine is built, and again once every tenant has had its first result;
-//! the difference is divided by the number of tenants. `RECORDER` is `prometheus` (installed
-//! as the global recorder, as a binary would) or `none` (the engine alone, every handle a
-//! no-op). The breakdown runs the 100,000-tenant `All` case under dhat and attributes the bytes
-//! still allocated at the end to the part of the code that allocated them.
+//! is read once the engine is built, again once every tenant has had its first result, and
+//! again after one `GET /metrics` through `ReadinessLayer` whose body is read frame by frame
+//! and dropped, as a server writes it to its socket. The peak of the scrape is the kernel's
+//! high-water mark of the resident set (`VmHWM`, reset through `/proc/self/clear_refs` just
+//! before the scrape) less the resident set just before it. `RECORDER` is `prometheus`
+//! (installed as the global recorder, as a binary would) or `none` (the engine alone, every
+//! handle a no-op, no scrape). The breakdown runs the 100,000-tenant `All` case under dhat and
+//! attributes the bytes still allocated at the end to the part of the code that allocated them.
 
 use std::process::Command;
 use std::time::Duration;
 
-use readiness_core::{CheckSpec, Engine, TenantMetricsMode, check_fn};
+use axum::Router;
+use axum::body::Body;
+use http::Request;
+use http_body_util::BodyExt;
+use readiness_core::{CheckSpec, Engine, TenantMetricsExport, TenantMetricsMode, check_fn};
+use readiness_tower::ReadinessLayer;
+use tower::{ServiceBuilder, ServiceExt};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
 /// The whole run gives up after this long.
-const DEADLINE: Duration = Duration::from_secs(300);
+const DEADLINE: Duration = Duration::from_secs(600);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["one", n, mode, recorder] => {
+        ["one", n, mode, recorder, export, encoding] => {
             let n: usize = n.parse().unwrap_or_else(|_| usage());
+            let run = Run {
+                n,
+                mode: mode_of(mode),
+                prometheus: recorder == "prometheus",
+                export: export_of(export),
+                gzip: encoding == "gzip",
+            };
+            let f = measure(&run, false);
             println!(
-                "{}",
-                measure(n, mode_of(mode), recorder == "prometheus", false)
+                "{} {} {} {} {} {}",
+                f.per_tenant,
+                f.per_tenant_after_scrape,
+                f.scrape_peak,
+                f.resident,
+                f.body,
+                f.frames
             );
         }
         ["breakdown"] => breakdown(),
@@ -43,7 +65,9 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: fleet [breakdown | one N all|not-ready-only prometheus|none]");
+    eprintln!(
+        "usage: fleet [breakdown | one N all|not-ready-only prometheus|none collector|facade identity|gzip]"
+    );
     std::process::exit(2);
 }
 
@@ -55,10 +79,18 @@ fn mode_of(s: &str) -> TenantMetricsMode {
     }
 }
 
-fn child(n: usize, mode: &str, recorder: &str) -> String {
+fn export_of(s: &str) -> TenantMetricsExport {
+    match s {
+        "collector" => TenantMetricsExport::Collector,
+        "facade" => TenantMetricsExport::Facade,
+        _ => usage(),
+    }
+}
+
+fn child(n: usize, mode: &str, recorder: &str, export: &str, encoding: &str) -> Vec<u64> {
     let me = std::env::current_exe().expect("this binary");
     let out = Command::new(me)
-        .args(["one", &n.to_string(), mode, recorder])
+        .args(["one", &n.to_string(), mode, recorder, export, encoding])
         .output()
         .expect("run a measurement");
     assert!(
@@ -66,30 +98,112 @@ fn child(n: usize, mode: &str, recorder: &str) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|v| v.parse().expect("a figure"))
+        .collect()
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn table() {
-    println!("| tenants | mode | recorder | resident bytes per tenant |");
-    println!("|---|---|---|---|");
-    for (mode, name) in [("all", "`All`"), ("not-ready-only", "`NotReadyOnly`")] {
-        for n in [10_000, 100_000] {
-            for recorder in ["prometheus", "none"] {
-                let bytes = child(n, mode, recorder);
-                println!("| {n} | {name} | {recorder} | {bytes} |");
-            }
+    println!(
+        "| tenants | mode | per-tenant series | scrape | resident bytes per tenant | after a scrape | scrape peak growth | resident after the scrape | body |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let runs: &[(usize, &str, &str, &str, &str)] = &[
+        (100_000, "all", "prometheus", "facade", "identity"),
+        (100_000, "all", "prometheus", "collector", "identity"),
+        (100_000, "all", "prometheus", "collector", "gzip"),
+        (
+            100_000,
+            "not-ready-only",
+            "prometheus",
+            "facade",
+            "identity",
+        ),
+        (
+            100_000,
+            "not-ready-only",
+            "prometheus",
+            "collector",
+            "identity",
+        ),
+        (100_000, "all", "none", "collector", "identity"),
+        (1_000_000, "all", "prometheus", "facade", "identity"),
+        (1_000_000, "all", "prometheus", "collector", "identity"),
+    ];
+    for &(n, mode, recorder, export, encoding) in runs {
+        let name = if mode == "all" {
+            "`All`"
+        } else {
+            "`NotReadyOnly`"
+        };
+        let f = child(n, mode, recorder, export, encoding);
+        if recorder == "none" {
+            println!(
+                "| {n} | {name} | (no recorder) | (none) | {} | | | {} | |",
+                f[0],
+                mib(f[3])
+            );
+        } else {
+            println!(
+                "| {n} | {name} | {export} | {encoding} | {} | **{}** | {} | {} | {} in {} frames |",
+                f[0],
+                f[1],
+                mib(f[2]),
+                mib(f[3]),
+                mib(f[4]),
+                f[5]
+            );
         }
     }
 }
 
+/// One measurement's settings.
+struct Run {
+    n: usize,
+    mode: TenantMetricsMode,
+    prometheus: bool,
+    export: TenantMetricsExport,
+    gzip: bool,
+}
+
+/// What one measurement found.
+struct Figures {
+    /// Resident bytes per tenant once every tenant has had its first result.
+    per_tenant: u64,
+    /// The same, after one scrape.
+    per_tenant_after_scrape: u64,
+    /// How far the resident set rose above its level before the scrape, at the scrape's peak.
+    scrape_peak: u64,
+    /// The whole resident set after the scrape.
+    resident: u64,
+    /// Bytes of the scrape's body, and how many frames carried them.
+    body: u64,
+    frames: u64,
+}
+
 /// Resident bytes per tenant for `n` tenants with one check each, once every tenant has had
-/// its first result. With `profile`, returns after the engine is ready and keeps it alive in
-/// the caller instead (see [`breakdown`]).
-fn measure(n: usize, mode: TenantMetricsMode, prometheus: bool, profile: bool) -> u64 {
-    if prometheus {
+/// its first result, then the scrape's figures. With `profile`, dhat profiles from the first
+/// tenant until the engine is ready, and the engine is dropped only after the profiler (see
+/// [`breakdown`]).
+fn measure(run: &Run, profile: bool) -> Figures {
+    let Run {
+        n,
+        mode,
+        prometheus,
+        export,
+        gzip,
+    } = *run;
+    let handle = prometheus.then(|| {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
         metrics::set_global_recorder(recorder).expect("the only recorder");
-    }
+        handle
+    });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -100,6 +214,7 @@ fn measure(n: usize, mode: TenantMetricsMode, prometheus: bool, profile: bool) -
                 .without_heartbeat()
                 .max_tenants(n)
                 .tenant_metrics(mode)
+                .tenant_metrics_export(export)
                 .build()
                 .expect("a valid engine configuration");
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -124,11 +239,51 @@ fn measure(n: usize, mode: TenantMetricsMode, prometheus: bool, profile: bool) -
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let after = resident_bytes();
+            let ready = resident_bytes();
             // Dropped while the engine lives: the profile's "end" is the engine's steady state.
             drop(profiler);
+            let mut f = Figures {
+                per_tenant: ready.saturating_sub(before) / n as u64,
+                per_tenant_after_scrape: 0,
+                scrape_peak: 0,
+                resident: ready,
+                body: 0,
+                frames: 0,
+            };
+            if let Some(handle) = handle {
+                let layer = ReadinessLayer::builder(engine.clone())
+                    .metrics(handle)
+                    .build()
+                    .expect("a valid layer");
+                let app = ServiceBuilder::new().layer(layer).service(Router::new());
+                reset_peak();
+                let start = resident_bytes();
+                let mut req = Request::get("/metrics");
+                if gzip {
+                    req = req.header("accept-encoding", "gzip");
+                }
+                let res = app
+                    .oneshot(req.body(Body::empty()).expect("a request"))
+                    .await
+                    .expect("infallible");
+                assert_eq!(res.status(), 200);
+                let mut body = res.into_body();
+                while let Some(frame) = body.frame().await {
+                    let frame = frame.expect("the body");
+                    if let Some(data) = frame.data_ref() {
+                        f.body += data.len() as u64;
+                        f.frames += 1;
+                    }
+                }
+                drop(body);
+                f.scrape_peak = peak_bytes().saturating_sub(start);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let after = resident_bytes();
+                f.resident = after;
+                f.per_tenant_after_scrape = after.saturating_sub(before) / n as u64;
+            }
             drop(engine);
-            after.saturating_sub(before) / n as u64
+            f
         })
         .await
         .expect("within the deadline")
@@ -138,6 +293,22 @@ fn measure(n: usize, mode: TenantMetricsMode, prometheus: bool, profile: bool) -
 /// Resident set size (Linux), in bytes.
 fn resident_bytes() -> u64 {
     readiness_benches::resident_bytes().expect("Linux /proc")
+}
+
+/// Reset the kernel's high-water mark of the resident set (`VmHWM`) to the current resident set.
+fn reset_peak() {
+    std::fs::write("/proc/self/clear_refs", "5").expect("/proc/self/clear_refs (Linux 4.0+)");
+}
+
+/// The high-water mark of the resident set since [`reset_peak`], in bytes.
+fn peak_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM")
+        * 1024
 }
 
 /// Which part of the code an allocation belongs to, from its stack (innermost frame first):
@@ -194,7 +365,18 @@ fn breakdown() {
     let dir = std::env::temp_dir().join(format!("fleet-dhat-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     std::env::set_current_dir(&dir).expect("cd");
-    measure(N, TenantMetricsMode::All, false, true);
+    let export = match std::env::var("FLEET_EXPORT").as_deref() {
+        Ok("facade") => TenantMetricsExport::Facade,
+        _ => TenantMetricsExport::Collector,
+    };
+    let run = Run {
+        n: N,
+        mode: TenantMetricsMode::All,
+        prometheus: false,
+        export,
+        gzip: false,
+    };
+    measure(&run, true);
     let json = std::fs::read_to_string(dir.join("dhat-heap.json")).expect("dhat's profile");
     let v: serde_json::Value = serde_json::from_str(&json).expect("dhat's JSON");
     let ftbl: Vec<&str> = v["ftbl"]
@@ -222,7 +404,7 @@ fn breakdown() {
     }
     let total: u64 = parts.values().map(|p| p.0).sum();
     println!(
-        "heap bytes per tenant at {N} tenants, `All` mode, Prometheus recorder (dhat, live at the end):"
+        "heap bytes per tenant at {N} tenants, `All` mode, {export:?}, Prometheus recorder (dhat, live at the end):"
     );
     println!();
     println!("| part | bytes per tenant | blocks per tenant |");

@@ -13,6 +13,12 @@
 //! `scripts/instructions.sh` does that for every scenario and prints the table in the README.
 //! `engine/result/{unchanged,transition}` count one check result through `Engine::refresh`
 //! with a Prometheus recorder installed, as the criterion benches of the same ids time it.
+//! `tenants/render/100000` counts one `GET /metrics` through the layer with 100,000 tenants
+//! (one check each, `All` mode), the body read to its end, the per-tenant series through the
+//! facade (the recorder renders them); `tenants/scrape/100000` the same through the collector,
+//! `tenants/scrape_gzip/100000` with `Accept-Encoding: gzip`.
+//! A probe scenario with `/slis` appended serves Kubernetes' health SLIs
+//! (`ReadinessLayerBuilder::health_slis`), so each probe observes every check it evaluates.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -21,7 +27,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::Request;
-use readiness_core::{CheckSpec, Engine, check_fn};
+use http_body_util::BodyExt;
+use readiness_core::{CheckSpec, Engine, TenantMetricsExport, check_fn};
 use readiness_tower::ReadinessLayer;
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -101,12 +108,81 @@ async fn results(flapping: bool, n: usize) {
     }
 }
 
+/// `GET /metrics` through the layer with 100,000 tenants (one check each, `All` mode) and a
+/// Prometheus recorder installed, the body read frame by frame and dropped: the per-tenant
+/// series through the facade (the recorder renders them) or the collector, gzip or not.
+async fn scrapes(n: usize, export: TenantMetricsExport, gzip: bool) {
+    const TENANTS: usize = 100_000;
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).expect("the only recorder");
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .max_tenants(TENANTS)
+        .tenant_metrics_export(export)
+        .build()
+        .expect("a valid engine configuration");
+    for i in 0..TENANTS {
+        engine
+            .add_tenant(
+                &format!("tenant-{i}"),
+                vec![
+                    CheckSpec::readiness(
+                        "store",
+                        check_fn(|| async { Ok::<(), std::io::Error>(()) }),
+                    )
+                    .period(Duration::from_secs(3600)),
+                ],
+            )
+            .expect("a valid tenant");
+    }
+    while engine.tenant_ready(&format!("tenant-{}", TENANTS - 1)) != Some(true) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let svc = ServiceBuilder::new()
+        .layer(
+            ReadinessLayer::builder(engine.clone())
+                .metrics(handle)
+                .build()
+                .expect("a valid layer"),
+        )
+        .service(router());
+    for _ in 0..n {
+        let mut req = Request::get("/metrics");
+        if gzip {
+            req = req.header("accept-encoding", "gzip");
+        }
+        let res = svc
+            .clone()
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("call");
+        assert!(res.status().is_success());
+        let mut body = res.into_body();
+        while let Some(frame) = body.frame().await {
+            black_box(frame.expect("the body"));
+        }
+    }
+}
+
 async fn run(scenario: &str, n: usize) {
     match scenario {
         "engine/result/unchanged" => return results(false, n).await,
         "engine/result/transition" => return results(true, n).await,
+        "tenants/render/100000" => return scrapes(n, TenantMetricsExport::Facade, false).await,
+        "tenants/scrape/100000" => {
+            return scrapes(n, TenantMetricsExport::Collector, false).await;
+        }
+        "tenants/scrape_gzip/100000" => {
+            return scrapes(n, TenantMetricsExport::Collector, true).await;
+        }
         _ => {}
     }
+    // `…/slis`: the same probe with Kubernetes' health SLIs served (each check observed).
+    let (scenario, slis) = match scenario.strip_suffix("/slis") {
+        Some(s) => (s, true),
+        None => (scenario, false),
+    };
     let (checks, tenants) = match scenario {
         "probe/readyz/1000" => (1000, 0),
         "tenants/probe/1000" => (0, 1000),
@@ -182,9 +258,11 @@ async fn run(scenario: &str, n: usize) {
             }
         }
         _ => {
-            let svc = ServiceBuilder::new()
-                .layer(ReadinessLayer::new(engine.clone()))
-                .service(router());
+            let layer = ReadinessLayer::builder(engine.clone())
+                .health_slis(slis)
+                .build()
+                .expect("a valid layer");
+            let svc = ServiceBuilder::new().layer(layer).service(router());
             for _ in 0..n {
                 let res = svc.clone().oneshot(req()).await.expect("call");
                 assert!(res.status().is_success());

@@ -15,8 +15,12 @@ pub(crate) const USAGE: &str = "usage: demo [FLAGS]
   --grpc-listen ADDR            also serve grpc.health.v1 (Check, Watch, List): \"\" and readiness,
                                 liveness, startup, tenants/ID
   --check NAME=URL              a critical readiness check (repeatable); URL is tcp://HOST:PORT
-                                (connects), http://HOST:PORT/PATH (200-399 passes) or
-                                grpc://HOST:PORT[/SERVICE] (its grpc.health.v1 Check is SERVING)
+                                (connects), http(s)://HOST:PORT/PATH (200-399 passes),
+                                grpc(s)://HOST:PORT[/SERVICE] (its grpc.health.v1 Check is
+                                SERVING), dns://NAME (resolves), disk:PATH?min_free=SIZE (free
+                                space, 10MiB, 1GB, ...) or cert:PATH (the PEM certificate is valid)
+  --ca-file PATH                trust the CA certificates in this PEM file (besides the system's
+                                roots) for every TLS check (repeatable)
   --optional NAME=URL           a non-critical readiness check (repeatable)
   --tenant ID                   register a tenant (repeatable)
   --tenant-check ID/NAME=URL    a critical check of that tenant (repeatable)
@@ -75,7 +79,7 @@ pub(crate) struct Flags {
     pub(crate) tenant_checks: Vec<(String, Dep)>,
     /// `--checks-file`: read at start and at every `SIGHUP`.
     pub(crate) checks_file: Option<PathBuf>,
-    /// What every check built from a URL shares (the file's too).
+    /// What every check built from a URL shares (`--ca-file`), the file's checks too.
     pub(crate) check_options: CheckOptions,
     pub(crate) period: Duration,
     pub(crate) timeout: Duration,
@@ -177,17 +181,39 @@ pub(crate) fn parse_name(flag: &str, what: &str, name: &str) -> Result<String, F
         .map_err(|e| FlagError(format!("{flag}: invalid {what} {name:?}: {e}")))
 }
 
-/// `NAME=URL`, URL one of [`URL_FORMS`].
+/// `NAME=URL`, URL one of [`URL_FORMS`], built with `opts` (a checks file's line, once the
+/// flags are read).
 pub(crate) fn parse_dep(flag: &str, v: &str, opts: &CheckOptions) -> Result<Dep, FlagError> {
+    build_dep(split_dep(flag, v)?, opts)
+}
+
+/// `NAME=URL`, URL one of [`URL_FORMS`]: the name checked, the URL kept for
+/// [`build_dep`] (the flags build theirs once every `--ca-file` is known).
+fn split_dep(flag: &str, v: &str) -> Result<Pending, FlagError> {
     let (name, url) = v.split_once('=').ok_or_else(|| {
         FlagError(format!(
-            "{flag}: expected NAME=URL ({URL_FORMS}), got {v:?}"
+            "{flag}: expected NAME=URL ({URL_FORMS}), got {:?}",
+            readiness_checks::redact_url(v)
         ))
     })?;
-    let name = parse_name(flag, "check name", name)?;
+    Ok(Pending {
+        flag: flag.to_owned(),
+        name: parse_name(flag, "check name", name)?,
+        url: url.to_owned(),
+    })
+}
+
+/// A dependency flag read but not built yet.
+struct Pending {
+    flag: String,
+    name: String,
+    url: String,
+}
+
+fn build_dep(p: Pending, opts: &CheckOptions) -> Result<Dep, FlagError> {
     Ok(Dep {
-        name,
-        check: parse_check(flag, url, opts).map_err(FlagError)?,
+        check: parse_check(&p.flag, &p.url, opts).map_err(FlagError)?,
+        name: p.name,
     })
 }
 
@@ -196,7 +222,8 @@ pub(crate) fn parse_flags(
     args: impl IntoIterator<Item = String>,
 ) -> Result<Option<Flags>, FlagError> {
     let mut f = Flags::default();
-    let opts = f.check_options.clone();
+    let mut ca_files: Vec<PathBuf> = Vec::new();
+    let (mut checks, mut optional, mut tenant_checks) = (Vec::new(), Vec::new(), Vec::new());
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -234,6 +261,7 @@ pub(crate) fn parse_flags(
             "--shutdown-timeout",
             "--tenant-header",
             "--concurrency-limit",
+            "--ca-file",
         ];
         if !known.contains(&flag.as_str()) {
             return Err(FlagError(format!("{flag}: unknown flag (try --help)")));
@@ -246,8 +274,9 @@ pub(crate) fn parse_flags(
         match flag.as_str() {
             "--listen" => f.listen = parse_addr(&flag, v)?,
             "--grpc-listen" => f.grpc_listen = Some(parse_addr(&flag, v)?),
-            "--check" => f.checks.push(parse_dep(&flag, v, &opts)?),
-            "--optional" => f.optional.push(parse_dep(&flag, v, &opts)?),
+            "--check" => checks.push(split_dep(&flag, v)?),
+            "--optional" => optional.push(split_dep(&flag, v)?),
+            "--ca-file" => ca_files.push(PathBuf::from(v)),
             "--tenant" => {
                 let id = parse_name(&flag, "tenant id", v)?;
                 // Naming a tenant twice registers it once.
@@ -258,12 +287,13 @@ pub(crate) fn parse_flags(
             "--tenant-check" => {
                 let shape = || {
                     FlagError(format!(
-                        "{flag}: expected ID/NAME=URL ({URL_FORMS}), got {v:?}"
+                        "{flag}: expected ID/NAME=URL ({URL_FORMS}), got {:?}",
+                        readiness_checks::redact_url(v)
                     ))
                 };
                 let (id, rest) = v.split_once('/').ok_or_else(shape)?;
                 let id = parse_name(&flag, "tenant id", id)?;
-                f.tenant_checks.push((id, parse_dep(&flag, rest, &opts)?));
+                tenant_checks.push((id, split_dep(&flag, rest)?));
             }
             "--checks-file" => f.checks_file = Some(PathBuf::from(v)),
             "--concurrency-limit" => f.concurrency_limit = Some(parse_count(&flag, v)?),
@@ -282,6 +312,19 @@ pub(crate) fn parse_flags(
             _ => unreachable!("flag list checked above"),
         }
     }
+    // The URLs are built once every flag is read: `--ca-file` applies to every TLS check,
+    // wherever it stands.
+    let opts = CheckOptions::with_ca_files(&ca_files).map_err(FlagError)?;
+    for p in checks {
+        f.checks.push(build_dep(p, &opts)?);
+    }
+    for p in optional {
+        f.optional.push(build_dep(p, &opts)?);
+    }
+    for (id, p) in tenant_checks {
+        f.tenant_checks.push((id, build_dep(p, &opts)?));
+    }
+    f.check_options = opts;
     check_names(&f)?;
     Ok(Some(f))
 }

@@ -1,5 +1,6 @@
-//! The demo server: probes, `/metrics` and (optionally) grpc.health.v1 over simulated or real
-//! dependencies. See `DEMO.md` for the flags.
+//! The demo server: probes, `/metrics`, `/metrics/slis` (Kubernetes' health SLIs) and
+//! (optionally) grpc.health.v1 over simulated or real dependencies. See `DEMO.md` for the
+//! flags.
 //!
 //! ```text
 //! cargo run -p readiness-examples --example demo -- [FLAGS]
@@ -9,9 +10,11 @@
 //! `database` (critical), which goes down for about 20 s every 80 s, and `search`
 //! (non-critical), which fails a seeded fifth of its runs; and two tenants, `acme` (healthy)
 //! and `globex`, whose `store` goes down for about 30 s every 70 s. With `--check`,
-//! `--optional`, `--tenant` or `--tenant-check` it checks only what the flags name, over TCP,
-//! HTTP (`http://HOST:PORT/PATH`, kubelet's semantics) or gRPC (`grpc://HOST:PORT[/SERVICE]`,
-//! the dependency's own `grpc.health.v1`).
+//! `--optional`, `--tenant` or `--tenant-check` it checks only what the flags name: TCP, HTTP(S)
+//! (`http(s)://HOST:PORT/PATH`, kubelet's semantics), gRPC (`grpc(s)://HOST:PORT[/SERVICE]`,
+//! the dependency's own `grpc.health.v1`), DNS (`dns://NAME`), free disk space
+//! (`disk:PATH?min_free=SIZE`) and certificate files (`cert:PATH`), trusting `--ca-file`s
+//! besides the system's roots.
 //!
 //! - [`flags`]: the flags, parsed; a bad one is one line naming it (exit 2).
 //! - [`checks`]: URL → check, the one parser of dependency URLs.
@@ -22,6 +25,7 @@
 
 mod checks;
 mod checks_file;
+mod data;
 mod engine;
 mod flags;
 mod server;

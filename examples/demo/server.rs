@@ -48,7 +48,8 @@ pub(crate) fn app(
 ) -> Result<App, String> {
     let mut layer = ReadinessLayer::builder(engine.clone())
         .show_details(flags.show_details)
-        .metrics(metrics);
+        .metrics(metrics)
+        .health_slis(true);
     if let Some(name) = &flags.tenant_header {
         match http::HeaderName::try_from(name.as_str()) {
             Ok(h) => layer = layer.shed_tenants_by_header(h),

@@ -240,7 +240,7 @@ fn bad_dependency_urls_exit_2_with_one_line_naming_the_flag() {
         ("--check", "db=ftp://h:1"),
         ("--optional", "db=grpc://h"),
         ("--tenant-check", "acme/db=tcp://h"),
-        ("--check", "db=https://h:1/"),
+        ("--check", "db=https://h:0/"),
         ("--check", "db=localhost:80"),
         // Port 0 and ports past 65535 are refused, not probed (an unparsable port read as 80).
         ("--check", "db=tcp://h:0"),

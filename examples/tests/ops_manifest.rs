@@ -5,7 +5,8 @@
 //! covers Kubernetes' default probe the same way; `terminationGracePeriodSeconds` covers the
 //! `preStop` sleep, the drain delay and the longest request; the `--listen` port is the
 //! container port that the probes, the scrape annotations and the Service use; the probe and
-//! scrape paths are answered by the running demo; and `ReadinessDrainStuck` waits longer than
+//! scrape paths, and every path the header lists (`/metrics/slis`, Kubernetes' health SLIs,
+//! included), are answered by the running demo; and `ReadinessDrainStuck` waits longer than
 //! any drain can last.
 //!
 //! The `ops/` parsing these checks share with the other `ops_*` tests is in `ops/`.
@@ -24,6 +25,8 @@ use ops::files::{OpsFiles, ops_dir};
 /// What the drain delay must cover beyond the readiness probe: endpoint propagation to
 /// kube-proxy, ingress controllers and load balancers (the manifest's header).
 const PROPAGATION: Duration = Duration::from_secs(5);
+/// Kubernetes' health SLIs (DEMO.md): served by the demo, listed in the manifest's header.
+const SLIS_PATH: &str = "/metrics/slis";
 /// The longest request the demo serves: `GET /slow?ms=60000` (DEMO.md).
 const LONGEST_REQUEST: Duration = Duration::from_secs(60);
 /// Kubernetes' defaults: probe `periodSeconds`, `failureThreshold`, and the pod's
@@ -191,6 +194,18 @@ fn check_manifest(
             .unwrap_or("/metrics")
             .to_owned(),
     ));
+    // The paths the header lists (`#   /path   what it is`): the demo answers each.
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(path) = line.strip_prefix("#   /") {
+            let path = path.split_whitespace().next().unwrap_or_default();
+            paths.push(("header", format!("/{path}")));
+        }
+    }
+    if !paths.iter().any(|(_, p)| p == SLIS_PATH) {
+        problems.push(format!(
+            "the header does not list {SLIS_PATH} (Kubernetes' health SLIs, a second scrape job)"
+        ));
+    }
     for (name, want) in [
         ("readinessProbe", "/readyz"),
         ("livenessProbe", "/livez"),
@@ -312,9 +327,31 @@ fn the_manifest_and_the_demo_agree_on_periods_delays_grace_ports_and_paths() {
     args.retain(|a| !a.starts_with("--listen="));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let demo = common::Demo::start(&args);
+    // Probes first (the list starts with them), so the health SLIs have series to show.
     for (what, path) in &manifest.paths {
         let (status, body) = common::http_get(demo.addr, path);
-        if *what == "prometheus.io/path" {
+        if path == SLIS_PATH {
+            assert_eq!(status, 200, "{what} {path}: {body}");
+            for family in [
+                "# TYPE kubernetes_healthcheck gauge",
+                "# TYPE kubernetes_healthchecks_total counter",
+            ] {
+                assert!(
+                    body.contains(family),
+                    "{what} {path} has no {family:?}: {body}"
+                );
+            }
+            for probe in ["readyz", "livez"] {
+                assert!(
+                    body.contains(&format!("type=\"{probe}\"")),
+                    "{what} {path}: the {probe} probe was observed: {body}"
+                );
+            }
+            assert!(
+                !body.contains("type=\"startupz\"") && !body.contains("tenant"),
+                "{what} {path}: only the root probes, never a tenant: {body}"
+            );
+        } else if *what == "prometheus.io/path" || path.starts_with("/metrics") {
             assert_eq!(status, 200, "{what} {path}: {body}");
             assert!(
                 body.contains("# TYPE readiness_draining gauge"),

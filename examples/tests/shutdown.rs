@@ -4,6 +4,8 @@
 //! once while `/livez` stays 200 and `/metrics` reads `readiness_draining 1`, for the whole
 //! delay; then the server returns.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -44,10 +46,16 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    // `/metrics` is streamed: chunked.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        common::dechunk(body)
+    } else {
+        body.to_owned()
+    };
     (status, body)
 }
 

@@ -10,11 +10,16 @@
 use std::sync::Arc;
 
 use readiness_core::{Check, CheckFailure, CheckFuture};
+use tokio::time::Instant;
+
+use crate::reason;
+use crate::resolve::Resolver;
 
 /// A check that passes when a TCP connection to an address succeeds.
 ///
-/// The address is resolved on every run (`host:port`), so DNS changes are followed. The
-/// connection is closed at once; nothing is sent.
+/// The address is resolved on every run (`host:port`), so DNS changes are followed, inside
+/// the run with at most one lookup in flight per check (a hung resolver holds one thread, not
+/// one per run). The connection is closed at once; nothing is sent.
 ///
 /// ```
 /// use readiness_checks::TcpCheck;
@@ -24,6 +29,7 @@ use readiness_core::{Check, CheckFailure, CheckFuture};
 #[derive(Clone, Debug)]
 pub struct TcpCheck {
     addr: Arc<str>,
+    resolver: Resolver,
 }
 
 impl TcpCheck {
@@ -31,6 +37,7 @@ impl TcpCheck {
     pub fn new(addr: impl Into<String>) -> Self {
         Self {
             addr: addr.into().into(),
+            resolver: Resolver::new(),
         }
     }
 
@@ -43,13 +50,17 @@ impl TcpCheck {
 impl Check for TcpCheck {
     fn check(&self) -> CheckFuture<'_> {
         Box::pin(async move {
-            match tokio::net::TcpStream::connect(&*self.addr).await {
-                Ok(_) => Ok(()),
-                Err(e) => Err(CheckFailure::new(format!(
-                    "tcp connect to {}: {e}",
-                    self.addr
-                ))),
-            }
+            let connect = async {
+                let (host, port) = self
+                    .addr
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+                    .ok_or_else(|| "not HOST:PORT".to_owned())?;
+                self.resolver.connect(host, port).await.map(drop)
+            };
+            reason::step("connect", Instant::now(), connect)
+                .await
+                .map_err(|e| CheckFailure::new(format!("tcp connect to {}: {e}", self.addr)))
         })
     }
 }
@@ -68,10 +79,9 @@ mod tests {
         assert!(check.check().await.is_ok());
         drop(listener);
         let err = check.check().await.expect_err("closed");
-        assert!(
-            err.reason()
-                .starts_with(&format!("tcp connect to {addr}: ")),
-            "{err}"
+        assert_eq!(
+            err.reason(),
+            format!("tcp connect to {addr}: connect: connection refused")
         );
     }
 }

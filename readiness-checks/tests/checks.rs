@@ -55,7 +55,10 @@ async fn http_server() -> (SocketAddr, Arc<Seen>) {
                         .push((path.clone(), req.headers().clone()));
                     let (status, body) = match path.as_str() {
                         "/ok" => (200, Bytes::from_static(b"ok")),
-                        "/redirect" => (302, Bytes::new()),
+                        "/redirect" | "/healthz" | "/elsewhere" | "/loop" | "/moved" => {
+                            (302, Bytes::new())
+                        }
+                        "/login" => (401, Bytes::from_static(b"log in first")),
                         "/missing" => (404, Bytes::from_static(b"no such page")),
                         "/fail" => (500, Bytes::from_static(b"SECRET-BODY stack trace")),
                         "/big" => (200, Bytes::from(vec![b'x'; 5 * 1024 * 1024])),
@@ -63,9 +66,17 @@ async fn http_server() -> (SocketAddr, Arc<Seen>) {
                     };
                     let mut res = Response::new(Full::new(body));
                     *res.status_mut() = http::StatusCode::from_u16(status).expect("status");
-                    if status == 302 {
+                    let location = match path.as_str() {
+                        "/redirect" => Some("/fail"),
+                        "/healthz" => Some("login?next=SECRET"),
+                        "/elsewhere" => Some("http://elsewhere.invalid:1/x"),
+                        "/loop" => Some("/loop"),
+                        "/moved" => Some("/ok"),
+                        _ => None,
+                    };
+                    if let Some(l) = location {
                         res.headers_mut()
-                            .insert("location", "/fail".parse().expect("header"));
+                            .insert("location", l.parse().expect("header"));
                     }
                     Ok::<_, Infallible>(res)
                 }
@@ -93,12 +104,7 @@ async fn http_check_passes_on_2xx_and_3xx_and_fails_on_4xx_and_5xx_with_status_a
     let check = |path: &str| HttpCheck::new(&url(path)).expect("valid");
 
     assert_eq!(run(&check("/ok")).await, Ok(()));
-    assert_eq!(run(&check("/redirect")).await, Ok(()), "a 302 passes");
-    assert_eq!(
-        seen.paths(),
-        ["/ok", "/redirect"],
-        "the redirect was not followed"
-    );
+    assert_eq!(seen.paths(), ["/ok"]);
 
     let reason = run(&check("/missing")).await.expect_err("404 fails");
     assert!(
@@ -131,6 +137,43 @@ async fn http_check_passes_on_2xx_and_3xx_and_fails_on_4xx_and_5xx_with_status_a
         assert_eq!(headers["connection"], "close");
         assert_eq!(headers["host"], addr.to_string().as_str());
     }
+}
+
+#[tokio::test]
+async fn http_check_follows_redirects_to_the_same_host_as_kubelet_does() {
+    let (addr, seen) = http_server().await;
+    let check = |path: &str| HttpCheck::new(&format!("http://{addr}{path}")).expect("valid");
+    // /healthz -> 302 login -> 401: kubelet fails it, and so do we (a 3xx used to pass).
+    let reason = run(&check("/healthz"))
+        .await
+        .expect_err("401 after the redirect");
+    assert!(
+        reason.starts_with(&format!(
+            "GET http://{addr}/healthz: status 401 Unauthorized at http://{addr}/login after 1 redirect after "
+        )),
+        "{reason}"
+    );
+    assert!(!reason.contains("SECRET"), "no query in a reason: {reason}");
+    assert_eq!(seen.paths(), ["/healthz", "/login"]);
+    // A redirect to another host passes as it is, unfollowed.
+    assert_eq!(run(&check("/elsewhere")).await, Ok(()));
+    assert_eq!(seen.paths().last().map(String::as_str), Some("/elsewhere"));
+    // A redirect to a page that answers 200 passes; one to a 500 fails.
+    assert_eq!(run(&check("/moved")).await, Ok(()));
+    assert!(
+        run(&check("/redirect"))
+            .await
+            .expect_err("500")
+            .contains("status 500")
+    );
+    // A loop stops after 10 requests, each on its own connection.
+    let before = seen.connections.load(Ordering::SeqCst);
+    let reason = run(&check("/loop")).await.expect_err("a loop");
+    assert!(
+        reason.contains(": stopped after 10 redirects after "),
+        "{reason}"
+    );
+    assert_eq!(seen.connections.load(Ordering::SeqCst) - before, 10);
 }
 
 #[tokio::test]

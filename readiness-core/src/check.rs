@@ -136,6 +136,23 @@ tokio::task_local! {
 pub(crate) struct RunLabels {
     pub(crate) check: Arc<str>,
     pub(crate) tenant: Option<Arc<str>>,
+    /// When the engine's timeout ends the run.
+    pub(crate) deadline: tokio::time::Instant,
+}
+
+/// When the engine's timeout will end the run in progress on this task, or `None` outside an
+/// engine's run (a check called by hand).
+///
+/// The engine cuts a run at its timeout whatever the check is doing, with the reason
+/// `timed out after …`. A check that wants to say *which* step ran out of time (`tls: handshake
+/// timed out`) bounds its steps by this deadline: its own reason then comes first.
+///
+/// ```
+/// // Outside an engine's run there is no deadline.
+/// assert!(readiness_core::run_deadline().is_none());
+/// ```
+pub fn run_deadline() -> Option<tokio::time::Instant> {
+    RUN.try_with(|run| run.deadline).ok()
 }
 
 impl RunLabels {

@@ -126,6 +126,7 @@ pub struct CheckSpec {
     pub(crate) jitter: Option<Duration>,
     pub(crate) failure_threshold: Option<u32>,
     pub(crate) success_threshold: Option<u32>,
+    pub(crate) depends_on: Vec<String>,
 }
 
 impl fmt::Debug for CheckSpec {
@@ -141,6 +142,7 @@ impl fmt::Debug for CheckSpec {
             .field("jitter", &self.jitter)
             .field("failure_threshold", &self.failure_threshold)
             .field("success_threshold", &self.success_threshold)
+            .field("depends_on", &self.depends_on)
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +162,7 @@ impl CheckSpec {
             jitter: None,
             failure_threshold: None,
             success_threshold: None,
+            depends_on: Vec::new(),
         }
     }
 
@@ -239,6 +242,68 @@ impl CheckSpec {
     pub fn success_threshold(mut self, n: u32) -> Self {
         self.success_threshold = Some(n);
         self
+    }
+
+    /// Make the check depend on another check, named as registered: while `dependency`
+    /// fails, this check does not run and reads `[-]NAME failed: blocked by DEPENDENCY` (its
+    /// own kind of reason: [`CheckStatus::blocked_by`](crate::CheckStatus::blocked_by), shown
+    /// even where reasons are withheld, since it names only a registered check). Call it once
+    /// per dependency.
+    ///
+    /// - A dependency's **state** decides, thresholds included: a dependency whose runs fail
+    ///   but which is still passing (below its `failure_threshold`) blocks nothing. The moment
+    ///   it turns failing, its dependents turn failing with `blocked by`, in the snapshot, the
+    ///   probes, JSON and the audit log; they run again **at once** when it passes again, not
+    ///   a period later. Until a dependency has its first result, the check waits (pending).
+    /// - A blocked check's runs are not runs: no call of its check, no span, no sample in
+    ///   `readiness_check_duration_seconds` and no failure counted toward its own threshold.
+    ///   Readiness is computed as before: a blocked critical check is a failing critical check.
+    /// - The instance's checks depend on the instance's checks; a liveness check only on
+    ///   liveness checks (a liveness check that waits on a dependency turns an outage into a
+    ///   restart storm). A tenant's checks depend on the tenant's own checks or, for a name the
+    ///   tenant does not have, on the instance's. [`Engine::refresh`](crate::Engine::refresh)
+    ///   runs dependencies first; refresh the instance before a tenant that depends on it.
+    /// - An unknown name, a check depending on itself, on another tenant's check, or checks
+    ///   depending on each other in a cycle are [`ConfigProblem`]s returned by
+    ///   [`EngineBuilder::build`](crate::EngineBuilder::build) and
+    ///   [`Engine::add_tenant`](crate::Engine::add_tenant), the cycle named.
+    ///
+    /// ```
+    /// use readiness_core::{check_fn, CheckSpec, Engine};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = Engine::builder()
+    ///     .readiness("db", check_fn(|| async { Err::<(), _>("connection refused") }))
+    ///     .check(CheckSpec::readiness("api", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
+    ///         .depends_on("db"))
+    ///     .build()?;
+    /// engine.refresh().await?;
+    /// let snap = engine.snapshot();
+    /// let api = snap.check("api").expect("registered");
+    /// assert_eq!(api.blocked_by(), Some("db"));
+    /// assert_eq!(api.reason(), Some("blocked by db"));
+    /// assert_eq!(engine.runs_started("api"), Some(0), "not called while db fails");
+    ///
+    /// let err = Engine::builder()
+    ///     .check(CheckSpec::readiness("a", check_fn(|| async { Ok::<(), std::io::Error>(()) })).depends_on("b"))
+    ///     .check(CheckSpec::readiness("b", check_fn(|| async { Ok::<(), std::io::Error>(()) })).depends_on("a"))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("a -> b -> a"), "{err}");
+    /// # Ok(()) }
+    /// ```
+    pub fn depends_on(mut self, dependency: impl Into<String>) -> Self {
+        let dependency = dependency.into();
+        if !self.depends_on.contains(&dependency) {
+            self.depends_on.push(dependency);
+        }
+        self
+    }
+
+    /// The checks this check depends on, in the order given.
+    pub fn dependencies(&self) -> impl Iterator<Item = &str> + '_ {
+        self.depends_on.iter().map(String::as_str)
     }
 
     /// The check's name.
@@ -397,6 +462,51 @@ pub enum ConfigProblem {
     /// The engine was shut down ([`Engine::shutdown`](crate::Engine::shutdown)): it adds no
     /// tenant and starts nothing.
     ShutDown,
+    /// A check depends on a name no check has, in its scope or (for a tenant's check) the
+    /// instance's.
+    UnknownDependency {
+        /// Where the check was registered.
+        scope: Scope,
+        /// The check.
+        name: String,
+        /// The name it depends on.
+        dependency: String,
+    },
+    /// A check depends on itself.
+    SelfDependency {
+        /// Where the check was registered.
+        scope: Scope,
+        /// The check.
+        name: String,
+    },
+    /// A check depends on a check of another scope it may not reach: the instance's checks on a
+    /// tenant's, a tenant's on another tenant's.
+    DependencyOutOfScope {
+        /// Where the check was registered.
+        scope: Scope,
+        /// The check.
+        name: String,
+        /// The name it depends on.
+        dependency: String,
+        /// The scope that has a check of that name.
+        owner: Scope,
+    },
+    /// A liveness check depends on a check that is not a liveness check.
+    LivenessDependency {
+        /// The liveness check.
+        name: String,
+        /// The check it depends on.
+        dependency: String,
+        /// The dependency's kind.
+        kind: Kind,
+    },
+    /// Checks depend on each other in a cycle: none of them could ever run.
+    DependencyCycle {
+        /// Where the checks were registered.
+        scope: Scope,
+        /// The checks of the cycle in order, the first repeated at the end (`a`, `b`, `a`).
+        cycle: Vec<String>,
+    },
 }
 
 impl fmt::Display for ConfigProblem {
@@ -447,6 +557,44 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::ShutDown => {
                 f.write_str("the engine is shut down: it adds no tenant and starts nothing")
             }
+            ConfigProblem::UnknownDependency {
+                scope,
+                name,
+                dependency,
+            } => write!(
+                f,
+                "{scope}: check {name:?} depends on {dependency:?}, which is not a registered check"
+            ),
+            ConfigProblem::SelfDependency { scope, name } => {
+                write!(f, "{scope}: check {name:?} depends on itself")
+            }
+            ConfigProblem::DependencyOutOfScope {
+                scope,
+                name,
+                dependency,
+                owner,
+            } => write!(
+                f,
+                "{scope}: check {name:?} depends on {dependency:?}, a check of {owner}: {}",
+                match scope {
+                    Scope::Global => "the instance's checks depend only on the instance's",
+                    Scope::Tenant(_) =>
+                        "a tenant's checks depend only on its own checks or the instance's",
+                }
+            ),
+            ConfigProblem::LivenessDependency {
+                name,
+                dependency,
+                kind,
+            } => write!(
+                f,
+                "check {name:?} is a liveness check and depends on {dependency:?}, a {kind} check: liveness must never wait on a dependency"
+            ),
+            ConfigProblem::DependencyCycle { scope, cycle } => write!(
+                f,
+                "{scope}: checks depend on each other in a cycle: {}",
+                cycle.join(" -> ")
+            ),
         }
     }
 }
@@ -502,6 +650,16 @@ pub(crate) struct Resolved {
     /// How long past its next run (+ timeout) a result stays valid: the engine's staleness
     /// margin (the heartbeat's is at least its lateness bound). Set by the builder.
     pub(crate) margin: Duration,
+    /// The checks it depends on, resolved (`engine::depends`).
+    pub(crate) deps: Vec<Dep>,
+}
+
+/// A resolved dependency: a check of the same scope, or (for a tenant's check) of the
+/// instance, by position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dep {
+    Own(u32),
+    Instance(u32),
 }
 
 /// Validate a scope's specs, pushing every problem found; resolve them when all are valid.
@@ -584,6 +742,7 @@ pub(crate) fn resolve_specs(
             success_threshold,
             bounded: true,
             margin: Duration::ZERO,
+            deps: Vec::new(),
         });
     }
     out

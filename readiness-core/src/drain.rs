@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::Engine;
+use crate::engine::Engine;
 
 impl Engine {
     /// The whole graceful shutdown as one future, to hand to axum's

@@ -27,6 +27,12 @@
 //!   health service and the drain future follow; [`ReloadableEngine::reload`] swaps in a new
 //!   configuration with no probe gap, no phantom transition and no lost drain (the series pass
 //!   over through [`EngineBuilder::reload_from`]).
+//! - **A span per run**: every run of a check is a `tracing` span `readiness.check` (target
+//!   `readiness`, level INFO) with the fields `check`, `tenant` (a tenant's checks only) and
+//!   `kind`, and `outcome` (`ok`, `error`, `timeout`, `panic`) and `duration` (seconds, `f64`)
+//!   recorded at its end. The check's own code runs inside it (making its future, polling it,
+//!   dropping it), and so does recording its result: a transition's event belongs to the run
+//!   that caused it. With no subscriber interested it costs a level check and a branch.
 //!
 //! - **Tenants**: per-tenant checks and state, added and removed at run time, capped, and
 //!   isolated: a tenant's failure never changes the instance or another tenant (see
@@ -79,19 +85,19 @@ mod signal;
 mod snapshot;
 mod tenant;
 
-pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, check_fn};
+pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, check_fn, run_deadline};
 pub use config::{
     BuildError, CheckSpec, ConfigProblem, Defaults, Kind, MAX_NAME_LEN, NameError, RESERVED_NAMES,
     Scope, validate_name,
 };
 pub use engine::{
     Auditor, Engine, EngineBuilder, HEARTBEAT_CHECK, RefreshError, SHUTDOWN_ENTRY, SHUTDOWN_REASON,
-    WeakEngine,
+    TenantCollector, WeakEngine,
 };
 pub use reload::{CurrentEngine, ReloadableEngine, WeakReloadableEngine};
 pub use signal::sigterm_or_ctrl_c;
 pub use snapshot::{Aggregate, CheckStatus, Snapshot, Status};
-pub use tenant::{AuditEntry, TenantEvent, TenantMetricsMode, TenantStatus};
+pub use tenant::{AuditEntry, TenantEvent, TenantMetricsExport, TenantMetricsMode, TenantStatus};
 
 /// Re-exported so that users name the same `watch` channel type the engine returns.
 pub use tokio::sync::watch;

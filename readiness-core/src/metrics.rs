@@ -9,6 +9,14 @@
 //! none of them until it takes over from the older engine (when it is first ready, or when the
 //! older one is dropped), and from then on the older one writes nothing.
 //!
+//! The per-tenant families (`tenant_readiness_*`) go through the recorder only with
+//! [`TenantMetricsExport::Facade`]. By default
+//! ([`TenantMetricsExport::Collector`]) the same writes
+//! land in each tenant's own record, and whoever serves `/metrics` renders them from there at
+//! scrape time with [`Engine::tenant_collector`](crate::Engine::tenant_collector) (the
+//! `readiness-tower` layer does): the same names, labels, HELP, TYPE and values, at no cost to
+//! the recorder.
+//!
 //! | name | type | labels |
 //! |---|---|---|
 //! | `readiness_state` | gauge, 1 ready / 0 not | none |
@@ -51,7 +59,7 @@ use std::sync::{Arc, OnceLock};
 
 use metrics::{Counter, Gauge, Histogram, SharedString, Unit};
 
-use crate::tenant::TenantMetricsMode;
+use crate::tenant::{TenantMetricsExport, TenantMetricsMode};
 
 /// `readiness_state`: 1 when the instance is ready, 0 when not.
 pub const READINESS_STATE: &str = "readiness_state";
@@ -92,6 +100,15 @@ pub const ALL: &[&str] = &[
     TENANT_TENANTS,
     CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS,
 ];
+
+/// The HELP texts of the per-tenant families: one source for the facade's descriptions and the
+/// collector's `# HELP` lines.
+pub(crate) const TENANT_STATE_HELP: &str = "Whether a tenant is ready: 1 ready, 0 not ready.";
+pub(crate) const TENANT_TRANSITIONS_TOTAL_HELP: &str =
+    "Changes of a tenant's readiness, by tenant and the state changed to.";
+pub(crate) const TENANT_CHECK_SECONDS_TOTAL_HELP: &str =
+    "Time spent running a tenant's checks, for cost attribution.";
+pub(crate) const TENANT_TENANTS_HELP: &str = "How many tenants are ready and not ready.";
 
 /// Buckets (seconds) for `readiness_check_duration_seconds`, from 1 ms to 10 s: checks are
 /// expected to answer in milliseconds and time out in seconds.
@@ -152,26 +169,18 @@ pub fn describe() {
         Unit::Count,
         "Whether a check passes: 1 passing, 0 pending or failing."
     );
-    metrics::describe_gauge!(
-        TENANT_STATE,
-        Unit::Count,
-        "Whether a tenant is ready: 1 ready, 0 not ready."
-    );
+    metrics::describe_gauge!(TENANT_STATE, Unit::Count, TENANT_STATE_HELP);
     metrics::describe_counter!(
         TENANT_TRANSITIONS_TOTAL,
         Unit::Count,
-        "Changes of a tenant's readiness, by tenant and the state changed to."
+        TENANT_TRANSITIONS_TOTAL_HELP
     );
     metrics::describe_counter!(
         TENANT_CHECK_SECONDS_TOTAL,
         Unit::Seconds,
-        "Time spent running a tenant's checks, for cost attribution."
+        TENANT_CHECK_SECONDS_TOTAL_HELP
     );
-    metrics::describe_gauge!(
-        TENANT_TENANTS,
-        Unit::Count,
-        "How many tenants are ready and not ready."
-    );
+    metrics::describe_gauge!(TENANT_TENANTS, Unit::Count, TENANT_TENANTS_HELP);
     metrics::describe_gauge!(
         CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS,
         Unit::Seconds,
@@ -300,29 +309,53 @@ impl CheckMetrics {
     }
 }
 
+/// How an engine exports its per-tenant series: which families, and through what.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TenantSeriesConfig {
+    pub(crate) mode: TenantMetricsMode,
+    pub(crate) export: TenantMetricsExport,
+}
+
+impl TenantSeriesConfig {
+    pub(crate) fn collector(self) -> bool {
+        self.export == TenantMetricsExport::Collector
+    }
+}
+
 /// `tenant_readiness_tenants{state}`: the counts behind it, kept under the engine's tenant lock.
-/// The counts move always; [`reassert`](Self::reassert) writes them (the engine calls it while it
-/// owns the series).
+/// The counts move always; [`reassert`](Self::reassert) writes them to the recorder (the engine
+/// calls it while it owns the series). In collector mode there are no gauges: the collector
+/// reads the counts of the engine that owns the series.
 pub(crate) struct TenantCounts {
     total: usize,
     ready: usize,
-    ready_gauge: Gauge,
-    not_ready_gauge: Gauge,
+    gauges: Option<Box<(Gauge, Gauge)>>,
 }
 
 impl TenantCounts {
-    pub(crate) fn register() -> Self {
+    pub(crate) fn register(export: TenantMetricsExport) -> Self {
         Self {
             total: 0,
             ready: 0,
-            ready_gauge: metrics::gauge!(TENANT_TENANTS, "state" => "ready"),
-            not_ready_gauge: metrics::gauge!(TENANT_TENANTS, "state" => "not_ready"),
+            gauges: (export == TenantMetricsExport::Facade).then(|| {
+                Box::new((
+                    metrics::gauge!(TENANT_TENANTS, "state" => "ready"),
+                    metrics::gauge!(TENANT_TENANTS, "state" => "not_ready"),
+                ))
+            }),
         }
     }
 
     pub(crate) fn reassert(&self) {
-        self.ready_gauge.set(self.ready as f64);
-        self.not_ready_gauge.set((self.total - self.ready) as f64);
+        if let Some(g) = &self.gauges {
+            g.0.set(self.ready as f64);
+            g.1.set((self.total - self.ready) as f64);
+        }
+    }
+
+    /// How many tenants are ready, and how many not.
+    pub(crate) fn values(&self) -> (usize, usize) {
+        (self.ready, self.total - self.ready)
     }
 
     pub(crate) fn add(&mut self) {
@@ -345,7 +378,7 @@ impl TenantCounts {
     }
 }
 
-/// A tenant's state series: its gauge and its two transition counters.
+/// A tenant's state series through the facade: its gauge and its two transition counters.
 struct StateSeries {
     gauge: Gauge,
     to_ready: Counter,
@@ -360,25 +393,49 @@ impl StateSeries {
             to_not_ready: metrics::counter!(TENANT_TRANSITIONS_TOTAL, "tenant" => label.clone(), "to" => "not_ready"),
         }
     }
+}
 
-    fn set(&self, ready: bool) {
-        self.gauge.set(if ready { 1.0 } else { 0.0 });
-    }
+/// The facade's handles of one tenant (boxed: the collector's tenants do not pay for them).
+struct FacadeSeries {
+    state: OnceLock<StateSeries>,
+    check_seconds: Counter,
+    /// What the state gauge was last set to (`NO_STATE` before): a reload's takeover compares it.
+    published: AtomicU8,
+}
 
-    fn count(&self, ready: bool) {
-        if ready {
-            &self.to_ready
-        } else {
-            &self.to_not_ready
-        }
-        .increment(1);
-    }
+/// `TenantValues::state`: no state series (yet).
+const NO_STATE: u8 = 0;
+/// `TenantValues::state`: the series exist and read 0.
+const STATE_0: u8 = 1;
+/// `TenantValues::state`: the series exist and read 1.
+const STATE_1: u8 = 2;
 
-    fn touch(&self, ready: bool) {
-        self.set(ready);
-        self.to_ready.increment(0);
-        self.to_not_ready.increment(0);
-    }
+/// The collector's copy of what the facade's handles would have received, in the tenant's own
+/// record: written on the execution path (while the engine owns the series), read at scrape
+/// time.
+#[derive(Default)]
+struct TenantValues {
+    state: AtomicU8,
+    to_ready: AtomicU64,
+    to_not_ready: AtomicU64,
+    seconds: AtomicU64,
+}
+
+enum Output {
+    Facade(Box<FacadeSeries>),
+    Collector(TenantValues),
+}
+
+/// One tenant's series as a scrape renders them (collector mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TenantSample {
+    /// `tenant_readiness_state`, or `None` when the tenant has no state series
+    /// ([`TenantMetricsMode::NotReadyOnly`] before its first failure): no transition series
+    /// either then.
+    pub(crate) state: Option<bool>,
+    pub(crate) to_ready: u64,
+    pub(crate) to_not_ready: u64,
+    pub(crate) check_seconds: u64,
 }
 
 /// `NotReadyOnly`: the tenant has not failed on its own yet (no state series).
@@ -394,60 +451,155 @@ const OWN_RECOVERED: u8 = 2;
 /// In [`TenantMetricsMode::All`] the state series follow the tenant's readiness (its checks and
 /// the instance). In [`TenantMetricsMode::NotReadyOnly`] they follow the tenant's own checks and
 /// exist only from its first own failure.
+///
+/// Through the facade ([`TenantMetricsExport::Facade`]) every write goes to the recorder's
+/// handles; in collector mode ([`TenantMetricsExport::Collector`]) the same writes land in the
+/// tenant's own atomics, and the recorder holds nothing of the tenant.
 pub(crate) struct TenantSeries {
     mode: TenantMetricsMode,
-    state: OnceLock<StateSeries>,
     own: AtomicU8,
-    check_seconds: Counter,
     /// Nanoseconds spent checking; the counter gets whole seconds and the rest carries over
     /// (the facade's counters are integers).
     nanos: AtomicU64,
+    out: Output,
 }
 
 impl TenantSeries {
-    /// Bind the tenant's handles (writes nothing).
-    pub(crate) fn register(id: &Arc<str>, mode: TenantMetricsMode) -> Self {
-        let label = SharedString::from(id.clone());
-        let state = OnceLock::new();
-        if mode == TenantMetricsMode::All {
-            let _ = state.set(StateSeries::register(&label));
-        }
+    /// Bind the tenant's handles, or set up its values (writes nothing).
+    pub(crate) fn register(id: &Arc<str>, config: TenantSeriesConfig) -> Self {
+        let mode = config.mode;
+        let out = match config.export {
+            TenantMetricsExport::Facade => {
+                let label = SharedString::from(id.clone());
+                let state = OnceLock::new();
+                if mode == TenantMetricsMode::All {
+                    let _ = state.set(StateSeries::register(&label));
+                }
+                Output::Facade(Box::new(FacadeSeries {
+                    check_seconds: metrics::counter!(TENANT_CHECK_SECONDS_TOTAL, "tenant" => label),
+                    state,
+                    published: AtomicU8::new(NO_STATE),
+                }))
+            }
+            TenantMetricsExport::Collector => {
+                let values = TenantValues::default();
+                if mode == TenantMetricsMode::All {
+                    values.state.store(STATE_0, Ordering::SeqCst);
+                }
+                Output::Collector(values)
+            }
+        };
         Self {
-            check_seconds: metrics::counter!(TENANT_CHECK_SECONDS_TOTAL, "tenant" => label),
             mode,
-            state,
             own: AtomicU8::new(OWN_NEVER_FAILED),
             nanos: AtomicU64::new(0),
+            out,
+        }
+    }
+
+    /// Create the state series (`NotReadyOnly`, at the tenant's first own failure).
+    fn create_state(&self, id: &Arc<str>) {
+        match &self.out {
+            Output::Facade(f) => {
+                f.state
+                    .get_or_init(|| StateSeries::register(&SharedString::from(id.clone())));
+            }
+            Output::Collector(v) => {
+                let _ =
+                    v.state
+                        .compare_exchange(NO_STATE, STATE_0, Ordering::SeqCst, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Set the state gauge, if the series exist.
+    fn set(&self, ready: bool) {
+        match &self.out {
+            Output::Facade(f) => {
+                if let Some(s) = f.state.get() {
+                    s.gauge.set(if ready { 1.0 } else { 0.0 });
+                    f.published
+                        .store(if ready { STATE_1 } else { STATE_0 }, Ordering::SeqCst);
+                }
+            }
+            Output::Collector(v) => {
+                let new = if ready { STATE_1 } else { STATE_0 };
+                let _ = v
+                    .state
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| {
+                        (s != NO_STATE).then_some(new)
+                    });
+            }
+        }
+    }
+
+    /// Count one transition, if the series exist.
+    fn count(&self, ready: bool) {
+        match &self.out {
+            Output::Facade(f) => {
+                if let Some(s) = f.state.get() {
+                    if ready { &s.to_ready } else { &s.to_not_ready }.increment(1);
+                }
+            }
+            Output::Collector(v) => {
+                if v.state.load(Ordering::SeqCst) != NO_STATE {
+                    if ready { &v.to_ready } else { &v.to_not_ready }
+                        .fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// Make the state series exist with this value (the facade's counters at 0).
+    fn touch_state(&self, ready: bool) {
+        self.set(ready);
+        if let Output::Facade(f) = &self.out
+            && let Some(s) = f.state.get()
+        {
+            s.to_ready.increment(0);
+            s.to_not_ready.increment(0);
         }
     }
 
     /// Make the tenant's series exist with its current values (on adding it, or when the engine
     /// takes the series over).
     pub(crate) fn touch(&self, effective: bool) {
-        self.check_seconds.increment(0);
+        if let Output::Facade(f) = &self.out {
+            f.check_seconds.increment(0);
+        }
         match self.mode {
-            TenantMetricsMode::All => {
-                if let Some(s) = self.state.get() {
-                    s.touch(effective);
-                }
-            }
+            TenantMetricsMode::All => self.touch_state(effective),
             _ => {
-                if self.own.load(Ordering::SeqCst) == OWN_NOT_READY
-                    && let Some(s) = self.state.get()
-                {
-                    s.set(false);
+                if self.own.load(Ordering::SeqCst) == OWN_NOT_READY {
+                    self.set(false);
                 }
             }
         }
     }
 
-    /// `All` mode: the tenant's readiness was published (changed or not).
-    pub(crate) fn effective(&self, changed: bool, ready: bool) {
-        if let (TenantMetricsMode::All, Some(s)) = (self.mode, self.state.get()) {
-            s.set(ready);
-            if changed {
-                s.count(ready);
+    /// `All` mode: the tenant's readiness was published (changed or not). A transition is
+    /// counted when the state series change, so a value handed over at a reload's takeover
+    /// ([`touch_from`](Self::touch_from)) is not counted again when the new engine's first
+    /// result says the same.
+    pub(crate) fn effective(&self, ready: bool) {
+        if self.mode == TenantMetricsMode::All {
+            let was = self.published();
+            self.set(ready);
+            if was.is_some_and(|was| was != ready) {
+                self.count(ready);
             }
+        }
+    }
+
+    /// At a reload's takeover, for a tenant whose own readiness is not known yet here (its
+    /// first results are not in): its series keep what `old`, the same tenant in the engine
+    /// that owned them, published, instead of reading not ready until the results come.
+    pub(crate) fn touch_from(&self, old: &TenantSeries, effective: bool) {
+        match (self.mode, old.published()) {
+            (TenantMetricsMode::All, Some(was)) => {
+                self.touch(was);
+            }
+            _ => self.touch(effective),
         }
     }
 
@@ -461,24 +613,16 @@ impl TenantSeries {
         match (self.own.load(Ordering::SeqCst), ready) {
             (OWN_NOT_READY, true) => {
                 self.own.store(OWN_RECOVERED, Ordering::SeqCst);
-                if let Some(s) = self.state.get() {
-                    s.set(true);
-                    s.count(true);
-                }
+                self.set(true);
+                self.count(true);
             }
             // Re-set while not ready, so the exporter's idle timeout keeps the series.
-            (OWN_NOT_READY, false) => {
-                if let Some(s) = self.state.get() {
-                    s.set(false);
-                }
-            }
+            (OWN_NOT_READY, false) => self.set(false),
             (OWN_NEVER_FAILED | OWN_RECOVERED, false) if failing => {
                 self.own.store(OWN_NOT_READY, Ordering::SeqCst);
-                let s = self
-                    .state
-                    .get_or_init(|| StateSeries::register(&SharedString::from(id.clone())));
-                s.touch(false);
-                s.count(false);
+                self.create_state(id);
+                self.touch_state(false);
+                self.count(false);
             }
             _ => {}
         }
@@ -490,8 +634,8 @@ impl TenantSeries {
             TenantMetricsMode::All => true,
             _ => self.own.load(Ordering::SeqCst) == OWN_NOT_READY,
         };
-        if live && let Some(s) = self.state.get() {
-            s.set(true);
+        if live {
+            self.set(true);
         }
     }
 
@@ -506,8 +650,100 @@ impl TenantSeries {
     }
 
     pub(crate) fn count_seconds(&self, whole: u64) {
-        if whole > 0 {
-            self.check_seconds.increment(whole);
+        if whole == 0 {
+            return;
         }
+        match &self.out {
+            Output::Facade(f) => f.check_seconds.increment(whole),
+            Output::Collector(v) => {
+                v.seconds.fetch_add(whole, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A reload's engine takes the series over from `old`, the same tenant in the engine that
+    /// owned them: the counters carry on from `old`'s totals, as they do through the facade,
+    /// where both engines' handles are one series of the recorder. In `NotReadyOnly` mode a
+    /// tenant that was not ready on its own in `old` stays so here until its next result
+    /// says otherwise (which counts its recovery), rather than dropping its series at once.
+    ///
+    /// From the facade to the collector the totals cannot be read back from the recorder: the
+    /// collector's counters start at 0 there, which Prometheus reads as one counter reset.
+    pub(crate) fn carry_over(&self, old: &TenantSeries) {
+        match (&self.out, &old.out) {
+            (Output::Collector(new), Output::Collector(was)) => {
+                for (n, o) in [
+                    (&new.to_ready, &was.to_ready),
+                    (&new.to_not_ready, &was.to_not_ready),
+                    (&new.seconds, &was.seconds),
+                ] {
+                    n.fetch_add(o.load(Ordering::SeqCst), Ordering::SeqCst);
+                }
+                if self.mode == TenantMetricsMode::NotReadyOnly
+                    && new.state.load(Ordering::SeqCst) == NO_STATE
+                    && old.own.load(Ordering::SeqCst) != OWN_NEVER_FAILED
+                {
+                    new.state
+                        .store(was.state.load(Ordering::SeqCst), Ordering::SeqCst);
+                    let _ = self.own.compare_exchange(
+                        OWN_NEVER_FAILED,
+                        old.own.load(Ordering::SeqCst),
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
+                }
+            }
+            (Output::Facade(new), Output::Collector(was)) => {
+                new.check_seconds
+                    .increment(was.seconds.load(Ordering::SeqCst));
+                if let Some(s) = new.state.get() {
+                    s.to_ready.increment(was.to_ready.load(Ordering::SeqCst));
+                    s.to_not_ready
+                        .increment(was.to_not_ready.load(Ordering::SeqCst));
+                }
+            }
+            // Through the facade both engines wrote the same series of the recorder.
+            (_, Output::Facade(_)) => {}
+        }
+    }
+
+    /// What the state series last read, `None` before they exist.
+    fn published(&self) -> Option<bool> {
+        let state = match &self.out {
+            Output::Facade(f) => f.published.load(Ordering::SeqCst),
+            Output::Collector(v) => v.state.load(Ordering::SeqCst),
+        };
+        (state != NO_STATE).then_some(state == STATE_1)
+    }
+
+    /// `All` mode, at a reload's takeover (after [`touch`](Self::touch)): the state `old`
+    /// published was what scrapers saw, so a tenant whose readiness reads otherwise here changed
+    /// once, and is counted once; one that reads the same moved nothing.
+    pub(crate) fn carry_transition(&self, old: &TenantSeries) {
+        if self.mode != TenantMetricsMode::All {
+            return;
+        }
+        if let (Some(was), Some(now)) = (old.published(), self.published())
+            && was != now
+        {
+            self.count(now);
+        }
+    }
+
+    /// The tenant's values as a scrape renders them; `None` when they go through the facade.
+    pub(crate) fn sample(&self) -> Option<TenantSample> {
+        let Output::Collector(v) = &self.out else {
+            return None;
+        };
+        let state = match v.state.load(Ordering::SeqCst) {
+            NO_STATE => None,
+            s => Some(s == STATE_1),
+        };
+        Some(TenantSample {
+            state,
+            to_ready: v.to_ready.load(Ordering::SeqCst),
+            to_not_ready: v.to_not_ready.load(Ordering::SeqCst),
+            check_seconds: v.seconds.load(Ordering::Relaxed),
+        })
     }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use crate::{BuildError, ConfigProblem, Engine, EngineBuilder};
+use crate::config::{BuildError, ConfigProblem};
+use crate::engine::{Engine, EngineBuilder};
 
 /// An engine that can be replaced while it serves: the handle that everything serving probes
 /// follows.

@@ -43,6 +43,16 @@ pub struct CheckStatus {
     pub(crate) group: Option<Arc<str>>,
     pub(crate) status: Status,
     pub(crate) reason: Option<Arc<str>>,
+    /// Whether a dependency blocks it (its reason then reads [`BLOCKED_BY`] and the name).
+    pub(crate) blocked: bool,
+}
+
+/// How a blocked check's reason starts: `blocked by NAME`.
+pub(crate) const BLOCKED_BY: &str = "blocked by ";
+
+/// The dependency named by a blocked check's reason.
+pub(crate) fn blocking(reason: Option<&str>) -> Option<&str> {
+    reason?.strip_prefix(BLOCKED_BY)
 }
 
 impl CheckStatus {
@@ -70,8 +80,17 @@ impl CheckStatus {
     pub fn is_passing(&self) -> bool {
         self.status == Status::Passing
     }
-    /// Why the check is not passing: the latest failure's reason, or `pending` before the
-    /// first result.
+    /// The dependency that blocks the check, while one does: it fails, so the check does not
+    /// run and reads `blocked by NAME` (see [`CheckSpec::depends_on`](crate::CheckSpec::depends_on)).
+    pub fn blocked_by(&self) -> Option<&str> {
+        if self.blocked {
+            blocking(self.reason.as_deref())
+        } else {
+            None
+        }
+    }
+    /// Why the check is not passing: the latest failure's reason (`blocked by NAME` while a
+    /// dependency blocks it), or `pending` before the first result.
     pub fn reason(&self) -> Option<&str> {
         match self.status {
             Status::Passing => None,

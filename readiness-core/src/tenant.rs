@@ -51,19 +51,61 @@ pub enum TenantMetricsMode {
     /// alone. In this mode the series follow the tenant's own checks only: being pending at
     /// start, the instance turning not ready and the instance's drain create or move none of
     /// them (`readiness_state` and `readiness_draining` say that once for the whole pod), so
-    /// 1,000 healthy tenants cost no per-tenant state series at all. Configure the exporter's
-    /// idle timeout for gauges (for `metrics-exporter-prometheus`:
-    /// `idle_timeout(MetricKindMask::GAUGE, Some(..))`, a few check periods) so that the
-    /// recovered tenants' series disappear; the engine re-sets its other gauges on every
-    /// result so they never go idle.
+    /// 1,000 healthy tenants cost no per-tenant state series at all. Through the collector (the
+    /// default) a recovered tenant keeps its series, reading 1, until it is removed. Through the
+    /// facade, configure the exporter's idle timeout for gauges (for
+    /// `metrics-exporter-prometheus`: `idle_timeout(MetricKindMask::GAUGE, Some(..))`, a few
+    /// check periods) so that the recovered tenants' series disappear; the engine re-sets its
+    /// other gauges on every result so they never go idle.
     ///
     /// `tenant_readiness_check_seconds_total` is **not** affected by this mode: every tenant
     /// keeps its one series from the moment it is added (cost attribution needs every tenant),
     /// so a pod exports one per-tenant series per tenant plus three per tenant that has failed,
-    /// instead of four per tenant in [`All`](Self::All). Lazily created series are created
-    /// through the recorder current where the check runs: use a global recorder (or, in a
-    /// test, a thread-local default).
+    /// instead of four per tenant in [`All`](Self::All). Through the facade, lazily created
+    /// series are created through the recorder current where the check runs: use a global
+    /// recorder (or, in a test, a thread-local default).
     NotReadyOnly,
+}
+
+/// How the per-tenant series (`tenant_readiness_state`, `tenant_readiness_transitions_total`,
+/// `tenant_readiness_check_seconds_total`, `tenant_readiness_tenants`) reach Prometheus.
+///
+/// | | recorder memory per tenant | scrape |
+/// |---|---|---|
+/// | [`Collector`](Self::Collector) (default) | none: the values live in the tenant's own record (about 40 bytes) | rendered from the engine's state, streamed in chunks: a scrape of 100,000 tenants holds a few hundred KiB at a time |
+/// | [`Facade`](Self::Facade) | about 1,150 bytes with `metrics-exporter-prometheus` (four series in `All` mode) | the recorder renders every series into one `String` |
+///
+/// Both give the same series: names, labels, `# HELP`, `# TYPE` and values.
+///
+/// ```
+/// use readiness_core::{Engine, TenantMetricsExport};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Exporting through OpenTelemetry or StatsD instead of `readiness-tower`'s `/metrics`:
+/// let engine = Engine::builder()
+///     .tenant_metrics_export(TenantMetricsExport::Facade)
+///     .build()?;
+/// # let _ = engine;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TenantMetricsExport {
+    /// Rendered at scrape time from the engine's state, after the recorder's own text, by
+    /// whoever serves `/metrics`: `readiness-tower`'s layer (`ReadinessLayerBuilder::metrics`)
+    /// does it, and [`Engine::tenant_collector`](crate::Engine::tenant_collector) renders
+    /// them for any other server. The recorder holds none of them, so a tenant costs it
+    /// nothing. Nothing renders them unless you serve them: an application that exports
+    /// through another recorder and no such endpoint wants [`Facade`](Self::Facade).
+    #[default]
+    Collector,
+    /// Through the `metrics` facade, like the instance's series: the recorder in place holds
+    /// every per-tenant series (OpenTelemetry, StatsD or any other recorder gets them). With
+    /// `metrics-exporter-prometheus` that is about 1,150 heap bytes per tenant in
+    /// [`TenantMetricsMode::All`], and a scrape renders every series into one `String` (about
+    /// 250 bytes of text per tenant).
+    Facade,
 }
 
 /// A tenant's state, from [`Engine::tenant`](crate::Engine::tenant).
@@ -121,4 +163,7 @@ pub struct AuditEntry {
     /// The reason, for a failure (`shutting down` for the drain), or `reload` for a change
     /// of the scope's readiness that a reload made when the new engine took over.
     pub reason: Option<Arc<str>>,
+    /// The dependency that blocks the check, when that is why it fails (its reason then reads
+    /// `blocked by NAME`; see [`CheckSpec::depends_on`](crate::CheckSpec::depends_on)).
+    pub blocked_by: Option<Arc<str>>,
 }

@@ -78,3 +78,30 @@ fn outside_a_run_nothing_is_recorded() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_run_knows_its_deadline_and_outside_a_run_there_is_none() {
+    assert!(readiness_core::run_deadline().is_none());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let s = seen.clone();
+    let check = check_fn(move || {
+        let s = s.clone();
+        async move {
+            let left = readiness_core::run_deadline()
+                .map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+            *s.lock().expect("lock") = left;
+            Ok::<(), std::io::Error>(())
+        }
+    });
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .check(CheckSpec::readiness("api", check).timeout(Duration::from_millis(750)))
+        .build()
+        .expect("valid");
+    engine.refresh().await.expect("runs");
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        Some(Duration::from_millis(750)),
+        "the run's deadline is its start plus the check's timeout"
+    );
+}

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use common::*;
 use readiness_core::metrics::{
-    READINESS_DRAINING, READINESS_STATE, READINESS_TRANSITIONS_TOTAL, TENANT_TENANTS,
+    READINESS_DRAINING, READINESS_STATE, READINESS_TRANSITIONS_TOTAL, TENANT_STATE, TENANT_TENANTS,
+    TENANT_TRANSITIONS_TOTAL,
 };
-use readiness_core::{CheckSpec, Engine};
+use readiness_core::{CheckSpec, Engine, TenantMetricsExport};
 
 fn spec(name: &str, check: &Switch) -> CheckSpec {
     CheckSpec::readiness(name, check.clone())
@@ -302,4 +303,101 @@ async fn a_drain_of_the_old_engine_reaches_the_one_being_built() {
     drop(old);
     advance(Duration::from_secs(3)).await;
     assert!(!new.is_ready());
+}
+
+fn tenant_writes(rec: &LogRecorder, name: &str, tenant: &str) -> Vec<Write> {
+    rec.writes_to(name)
+        .into_iter()
+        .filter(|w| w.label("tenant") == Some(tenant))
+        .collect()
+}
+
+fn tenant_engine(old: Option<&Engine>, db: &Switch, delay: Duration) -> Engine {
+    let mut b = Engine::builder()
+        .without_heartbeat()
+        .tenant_metrics_export(TenantMetricsExport::Facade)
+        .check(spec("db", db))
+        .tenant("acme", vec![spec("store", db).initial_delay(delay)]);
+    if let Some(old) = old {
+        b = b.reload_from(old);
+    }
+    b.build().expect("valid")
+}
+
+/// A reload's engine ready at once but whose tenants have no result yet does not take the
+/// series over until they do: it would write their state 0 and count their first result.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_takeover_waits_for_the_tenants_first_results() {
+    let rec = LogRecorder::new();
+    let _guard = metrics::set_default_local_recorder(&rec);
+    let db = Switch::new(OK);
+    let old = tenant_engine(None, &db, Duration::ZERO);
+    settle().await;
+    assert_eq!(old.tenant_ready("acme"), Some(true));
+    rec.clear();
+    let new = tenant_engine(Some(&old), &db, Duration::from_secs(3));
+    settle().await;
+    assert!(new.is_ready() && new.tenant_ready("acme") == Some(false));
+    assert!(
+        rec.writes_to(TENANT_STATE).is_empty(),
+        "not taken over while acme is pending: {:?}",
+        rec.writes_to(TENANT_STATE)
+    );
+    advance(Duration::from_secs(4)).await;
+    assert_eq!(new.tenant_ready("acme"), Some(true));
+    drop(old);
+    settle().await;
+    let states = tenant_writes(&rec, TENANT_STATE, "acme");
+    assert!(!states.is_empty(), "the new engine writes acme's series");
+    assert!(
+        states.iter().all(|w| w.op == Op::Set(1.0)),
+        "acme never reads 0: {states:?}"
+    );
+    assert!(
+        tenant_writes(&rec, TENANT_TRANSITIONS_TOTAL, "acme")
+            .iter()
+            .all(|w| w.op == Op::Increment(0)),
+        "no phantom transition: {:?}",
+        tenant_writes(&rec, TENANT_TRANSITIONS_TOTAL, "acme")
+    );
+}
+
+/// The older engine dropped before the new one's tenants have results: the takeover keeps
+/// what the old engine published until they come, and their first result counts nothing.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_takeover_forced_before_the_tenants_results_keeps_their_state() {
+    let rec = LogRecorder::new();
+    let _guard = metrics::set_default_local_recorder(&rec);
+    let db = Switch::new(OK);
+    let old = tenant_engine(None, &db, Duration::ZERO);
+    settle().await;
+    rec.clear();
+    let new = tenant_engine(Some(&old), &db, Duration::from_secs(3));
+    settle().await;
+    drop(old);
+    settle().await;
+    advance(Duration::from_secs(4)).await;
+    assert_eq!(new.tenant_ready("acme"), Some(true));
+    let states = tenant_writes(&rec, TENANT_STATE, "acme");
+    assert!(
+        !states.is_empty() && states.iter().all(|w| w.op == Op::Set(1.0)),
+        "acme never reads 0: {states:?}"
+    );
+    assert!(
+        tenant_writes(&rec, TENANT_TRANSITIONS_TOTAL, "acme")
+            .iter()
+            .all(|w| w.op == Op::Increment(0)),
+        "no phantom transition"
+    );
+
+    // A real change after the takeover is counted.
+    db.set(FAIL);
+    advance(Duration::from_secs(2)).await;
+    assert_eq!(
+        tenant_writes(&rec, TENANT_TRANSITIONS_TOTAL, "acme")
+            .iter()
+            .filter(|w| w.op == Op::Increment(1) && w.label("to") == Some("not_ready"))
+            .count(),
+        1
+    );
 }

@@ -339,6 +339,9 @@ async fn a_reload_counts_each_tenant_change_at_the_swap_once_and_nothing_else() 
     let db = Switch::new(OK);
     let tenants = |same: &Switch, down: &Switch, up: &Switch| {
         builder(&[("db", &db)])
+            // Counted through the recorder, where this test reads them (the collector's
+            // carry-over is readiness-tower's tests/collector.rs).
+            .tenant_metrics_export(readiness_core::TenantMetricsExport::Facade)
             .tenant("same", vec![spec("store", same)])
             .tenant("down", vec![spec("store", down)])
             .tenant("up", vec![spec("store", up)])

@@ -1,5 +1,7 @@
 //! `TenantMetricsMode::NotReadyOnly` (issue 12, item 5): a tenant gets its state and
-//! transition series from its own first failure only.
+//! transition series from its own first failure only. Through the facade here, where the
+//! recorder sees every write; `readiness-tower/tests/collector.rs` renders the same through the
+//! collector and compares.
 
 mod common;
 
@@ -7,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use readiness_core::metrics::{TENANT_CHECK_SECONDS_TOTAL, TENANT_STATE, TENANT_TRANSITIONS_TOTAL};
-use readiness_core::{CheckSpec, Engine, TenantMetricsMode};
+use readiness_core::{CheckSpec, Engine, TenantMetricsExport, TenantMetricsMode};
 
 fn tenant_series(rec: &LogRecorder, tenant: Option<&str>) -> Vec<String> {
     rec.writes()
@@ -35,6 +37,7 @@ async fn a_thousand_healthy_tenants_cost_no_state_series_even_through_a_drain() 
     let engine = Engine::builder()
         .without_heartbeat()
         .tenant_metrics(TenantMetricsMode::NotReadyOnly)
+        .tenant_metrics_export(TenantMetricsExport::Facade)
         .max_tenants(1001)
         .build()
         .expect("valid");
@@ -84,6 +87,7 @@ async fn a_failing_tenant_gets_its_own_series_and_no_other_does() {
     let engine = Engine::builder()
         .without_heartbeat()
         .tenant_metrics(TenantMetricsMode::NotReadyOnly)
+        .tenant_metrics_export(TenantMetricsExport::Facade)
         .max_tenants(1001)
         .tenant("bad", vec![spec(&bad)])
         .build()

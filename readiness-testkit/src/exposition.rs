@@ -57,9 +57,11 @@ impl fmt::Display for ExpositionError {
 impl std::error::Error for ExpositionError {}
 
 impl Exposition {
-    /// Parse a text exposition.
+    /// Parse a text exposition. A family with two `# HELP` or two `# TYPE` lines, or the same
+    /// series (name and labels) twice, is an error, as it is for Prometheus.
     pub fn parse(text: &str) -> Result<Self, ExpositionError> {
         let mut out = Exposition::default();
+        let mut seen = std::collections::HashSet::new();
         for (i, line) in text.lines().enumerate() {
             let err = |message: &str| ExpositionError {
                 line: i + 1,
@@ -73,16 +75,32 @@ impl Exposition {
                 let rest = rest.trim_start();
                 if let Some(help) = rest.strip_prefix("HELP ") {
                     let (name, doc) = help.split_once(' ').unwrap_or((help, ""));
-                    out.help.insert(name.to_owned(), unescape_help(doc));
+                    if out
+                        .help
+                        .insert(name.to_owned(), unescape_help(doc))
+                        .is_some()
+                    {
+                        return Err(err("a second HELP for the same family"));
+                    }
                 } else if let Some(ty) = rest.strip_prefix("TYPE ") {
                     let (name, kind) = ty
                         .split_once(' ')
                         .ok_or_else(|| err("TYPE without a type"))?;
-                    out.types.insert(name.to_owned(), kind.trim().to_owned());
+                    if out
+                        .types
+                        .insert(name.to_owned(), kind.trim().to_owned())
+                        .is_some()
+                    {
+                        return Err(err("a second TYPE for the same family"));
+                    }
                 }
                 continue;
             }
-            out.samples.push(parse_sample(line).map_err(err)?);
+            let sample = parse_sample(line).map_err(err)?;
+            if !seen.insert((sample.name.clone(), sample.labels.clone())) {
+                return Err(err("the same series twice"));
+            }
+            out.samples.push(sample);
         }
         Ok(out)
     }
@@ -286,6 +304,39 @@ impl MetricsCapture {
         Exposition::parse(&self.render())
     }
 
+    /// What a scrape of `readiness-tower`'s `/metrics` reads: the recorder's text, then the
+    /// per-tenant families rendered from `engine`'s state (the default
+    /// [`TenantMetricsExport::Collector`](readiness_core::TenantMetricsExport::Collector); with
+    /// the facade the recorder's text has them and nothing is added).
+    ///
+    /// ```
+    /// use readiness_core::{check_fn, CheckSpec, Engine};
+    /// use readiness_testkit::MetricsCapture;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let capture = MetricsCapture::new();
+    /// let ok = || CheckSpec::readiness("db", check_fn(|| async { Ok::<(), std::io::Error>(()) }));
+    /// let engine = capture.install(|| Engine::builder().tenant("acme", vec![ok()]).build())?;
+    /// engine.refresh().await?;
+    /// engine.refresh_tenant("acme").await?;
+    /// let e = capture.scrape(&engine)?;
+    /// assert_eq!(e.value("tenant_readiness_state", &[("tenant", "acme")]), Some(1.0));
+    /// assert_eq!(e.value("readiness_state", &[]), Some(1.0));
+    /// # Ok(()) }
+    /// ```
+    pub fn scrape(&self, engine: &readiness_core::Engine) -> Result<Exposition, ExpositionError> {
+        Exposition::parse(&self.scrape_text(engine))
+    }
+
+    /// The text of [`scrape`](Self::scrape), for `promtool check metrics` or a test of its own.
+    pub fn scrape_text(&self, engine: &readiness_core::Engine) -> String {
+        let mut collector = engine.tenant_collector();
+        let mut text = collector.filter_recorder_text(self.render());
+        while collector.render_next(&mut text, usize::MAX) {}
+        text
+    }
+
     /// The handle, for example for `ReadinessLayer::metrics`.
     pub fn handle(&self) -> PrometheusHandle {
         self.handle.clone()
@@ -322,8 +373,13 @@ mod tests {
             "m x",
             "m{a=\"\\q\"} 1",
             "m",
+            "m 1\nm 2",
+            "m{a=\"b\"} 1\nm{a=\"b\"} 2",
+            "# TYPE m gauge\n# TYPE m gauge\nm 1",
+            "# HELP m one\n# HELP m two\nm 1",
         ] {
             assert!(Exposition::parse(bad).is_err(), "{bad}");
         }
+        assert!(Exposition::parse("m{a=\"b\"} 1\nm{a=\"c\"} 2\nn 1").is_ok());
     }
 }

@@ -406,7 +406,7 @@ async fn one_tenants_faults_leave_the_instance_and_the_others_untouched() {
         !instance.has_changed().expect("alive"),
         "the instance never moved"
     );
-    let e = capture.exposition().expect("valid");
+    let e = capture.scrape(&engine).expect("valid");
     assert_eq!(
         e.value("readiness_transitions_total", &[("to", "not_ready")]),
         Some(0.0)
@@ -489,7 +489,7 @@ async fn tenants_added_and_removed_during_a_probe_storm_lose_nothing() {
     live.sort();
     assert_eq!(ids, live, "no tenant lost or left behind");
     periods(3).await;
-    let e = capture.exposition().expect("valid");
+    let e = capture.scrape(&engine).expect("valid");
     let ready = e
         .value("tenant_readiness_tenants", &[("state", "ready")])
         .expect("series");

@@ -79,6 +79,7 @@ use metrics::{
 use readiness_core::metrics::{READINESS_TRANSITIONS_TOTAL, TENANT_TRANSITIONS_TOTAL};
 use readiness_core::{
     Check, CheckFuture, CheckSpec, Engine, EngineBuilder, ReloadableEngine, Scope,
+    TenantMetricsExport,
 };
 use readiness_testkit::{Fault, FaultInjector, FaultPlan, chaos_seed};
 use readiness_tower::grpc::pb::HealthCheckRequest;
@@ -339,6 +340,10 @@ fn builder(day: &Day, n: usize, present: &[usize]) -> EngineBuilder {
             .jitter_seed(day.seed)
             .max_tenants(TENANTS)
             .max_tenant_in_flight(TENANTS)
+            // Every increment reaches the counting recorder, a removed tenant's included (the
+            // collector's counters go with the tenant; its carry-over at a reload is
+            // readiness-tower's tests/collector.rs).
+            .tenant_metrics_export(TenantMetricsExport::Facade)
             // An hour's transitions: the whole log of an engine is read before it goes.
             .audit_log_capacity(1 << 20)
             .check(instance_check("db", &day.db))

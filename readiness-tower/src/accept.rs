@@ -35,7 +35,7 @@ pub(crate) fn prefers_json(headers: &http::HeaderMap) -> bool {
 
 /// A range's quality in thousandths (RFC 9110 `qvalue`: `0` to `1` with at most three
 /// decimals); 1000 when absent, `None` when malformed (the range is then ignored).
-fn quality<'a>(params: impl Iterator<Item = &'a str>) -> Option<u16> {
+pub(crate) fn quality<'a>(params: impl Iterator<Item = &'a str>) -> Option<u16> {
     for p in params {
         let Some((k, v)) = p.split_once('=') else {
             continue;

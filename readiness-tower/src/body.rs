@@ -37,6 +37,16 @@ pub trait ProbeBody: Sized {
     /// A body holding a probe's answer (text, JSON or the Prometheus exposition; empty for
     /// `HEAD`).
     fn from_probe(answer: Bytes) -> Self;
+
+    /// A body carrying the `/metrics` exposition as it is produced, chunk by chunk (feature
+    /// `prometheus`). The default renders it all at once into [`from_probe`](Self::from_probe),
+    /// for bodies that cannot stream (`Full`, `String`); the layer's own implementations for
+    /// axum's and tonic's bodies, the boxed bodies and [`ResponseBody`] stream it.
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+    fn from_metrics(body: crate::MetricsBody) -> Self {
+        Self::from_probe(body.collect_now())
+    }
 }
 
 impl<D: Buf + From<Bytes>> ProbeBody for Full<D> {
@@ -58,12 +68,23 @@ impl<E: 'static> ProbeBody for http_body_util::combinators::BoxBody<Bytes, E> {
             .map_err(|never: Infallible| match never {})
             .boxed()
     }
+
+    #[cfg(feature = "prometheus")]
+    fn from_metrics(body: crate::MetricsBody) -> Self {
+        body.map_err(|never: Infallible| match never {}).boxed()
+    }
 }
 
 impl<E: 'static> ProbeBody for http_body_util::combinators::UnsyncBoxBody<Bytes, E> {
     fn from_probe(answer: Bytes) -> Self {
         Full::new(answer)
             .map_err(|never: Infallible| match never {})
+            .boxed_unsync()
+    }
+
+    #[cfg(feature = "prometheus")]
+    fn from_metrics(body: crate::MetricsBody) -> Self {
+        body.map_err(|never: Infallible| match never {})
             .boxed_unsync()
     }
 }
@@ -75,6 +96,11 @@ impl ProbeBody for axum_core::body::Body {
     fn from_probe(answer: Bytes) -> Self {
         axum_core::body::Body::from(answer)
     }
+
+    #[cfg(feature = "prometheus")]
+    fn from_metrics(body: crate::MetricsBody) -> Self {
+        axum_core::body::Body::new(body)
+    }
 }
 
 /// tonic 0.14's body, what `tonic::transport::Server::builder().layer(..)` wraps.
@@ -84,11 +110,54 @@ impl ProbeBody for tonic::body::Body {
     fn from_probe(answer: Bytes) -> Self {
         tonic::body::Body::new(Full::new(answer))
     }
+
+    #[cfg(feature = "prometheus")]
+    fn from_metrics(body: crate::MetricsBody) -> Self {
+        tonic::body::Body::new(body)
+    }
 }
 
 impl<B> ProbeBody for ResponseBody<B> {
     fn from_probe(answer: Bytes) -> Self {
         ResponseBody::probe(answer)
+    }
+
+    #[cfg(feature = "prometheus")]
+    fn from_metrics(body: crate::MetricsBody) -> Self {
+        Self {
+            kind: Kind::Metrics { body },
+        }
+    }
+}
+
+/// What [`ResponseBody`] streams for `/metrics`; nothing at all without feature `prometheus`.
+#[cfg(feature = "prometheus")]
+type Metrics = crate::MetricsBody;
+
+#[cfg(feature = "prometheus")]
+fn metrics_into<B: ProbeBody>(body: Metrics) -> B {
+    B::from_metrics(body)
+}
+
+#[cfg(not(feature = "prometheus"))]
+#[derive(Debug)]
+enum Metrics {}
+
+#[cfg(not(feature = "prometheus"))]
+fn metrics_into<B>(body: Metrics) -> B {
+    match body {}
+}
+
+#[cfg(not(feature = "prometheus"))]
+impl Body for Metrics {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match *self.get_mut() {}
     }
 }
 
@@ -109,6 +178,8 @@ pin_project! {
         // response stays 128 bytes and moving it costs what moving axum's own response costs.
         Probe { data: Option<Box<Bytes>> },
         Inner { #[pin] body: B },
+        // The `/metrics` exposition, streamed (itself one box).
+        Metrics { body: Metrics },
     }
 }
 
@@ -140,6 +211,7 @@ impl<B: ProbeBody> ResponseBody<B> {
         match self.kind {
             Kind::Probe { data } => B::from_probe(data.map(|d| *d).unwrap_or_default()),
             Kind::Inner { body } => body,
+            Kind::Metrics { body } => metrics_into(body),
         }
     }
 }
@@ -149,6 +221,7 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
         match &self.kind {
             Kind::Probe { data } => f.debug_tuple("Probe").field(data).finish(),
             Kind::Inner { .. } => f.debug_tuple("Inner").finish_non_exhaustive(),
+            Kind::Metrics { body } => f.debug_tuple("Metrics").field(body).finish(),
         }
     }
 }
@@ -170,6 +243,9 @@ where
                 Poll::Ready(data.take().map(|d| Ok(Frame::data(B::Data::from(*d)))))
             }
             KindProj::Inner { body } => body.poll_frame(cx),
+            KindProj::Metrics { body } => Pin::new(body)
+                .poll_frame(cx)
+                .map(|f| f.map(|f| Ok(f.map_err(|never| match never {})?.map_data(B::Data::from)))),
         }
     }
 
@@ -177,6 +253,7 @@ where
         match &self.kind {
             Kind::Probe { data } => data.is_none(),
             Kind::Inner { body } => body.is_end_stream(),
+            Kind::Metrics { body } => body.is_end_stream(),
         }
     }
 
@@ -186,6 +263,7 @@ where
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
             Kind::Inner { body } => body.size_hint(),
+            Kind::Metrics { body } => body.size_hint(),
         }
     }
 }

@@ -27,20 +27,25 @@ pub enum Endpoint {
     /// [`ReadinessLayerBuilder::audit_endpoint`](crate::ReadinessLayerBuilder::audit_endpoint)
     /// is called.
     Audit,
+    /// `/metrics/slis`: Kubernetes' health SLIs, off unless
+    /// [`ReadinessLayerBuilder::health_slis`](crate::ReadinessLayerBuilder::health_slis) is
+    /// called.
+    Slis,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 6] = [
+    const ALL: [Endpoint; 7] = [
         Endpoint::Livez,
         Endpoint::Healthz,
         Endpoint::Readyz,
         Endpoint::Startupz,
         Endpoint::Metrics,
         Endpoint::Audit,
+        Endpoint::Slis,
     ];
 
     /// The endpoint's name as the docs write it: `livez`, `healthz`, `readyz`, `startupz`,
-    /// `metrics`, `audit`.
+    /// `metrics`, `audit`, `slis`.
     pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::Livez => "livez",
@@ -49,6 +54,20 @@ impl Endpoint {
             Endpoint::Startupz => "startupz",
             Endpoint::Metrics => "metrics",
             Endpoint::Audit => "audit",
+            Endpoint::Slis => "slis",
+        }
+    }
+
+    /// The path to suggest for the endpoint: its default (the audit view has none).
+    fn default_path(self) -> &'static str {
+        match self {
+            Endpoint::Livez => "/livez",
+            Endpoint::Healthz => "/healthz",
+            Endpoint::Readyz => "/readyz",
+            Endpoint::Startupz => "/startupz",
+            Endpoint::Metrics => "/metrics",
+            Endpoint::Audit => "/audit",
+            Endpoint::Slis => "/metrics/slis",
         }
     }
 }
@@ -152,7 +171,8 @@ impl fmt::Display for LayerError {
         match self {
             LayerError::EmptyPath { endpoint } => write!(
                 f,
-                "the {endpoint} path is empty; give a path such as \"/{endpoint}\", or disable the endpoint"
+                "the {endpoint} path is empty; give a path such as {:?}, or disable the endpoint",
+                endpoint.default_path()
             ),
             LayerError::NoLeadingSlash { endpoint, path } => {
                 write!(f, "the {endpoint} path {path:?} must start with '/'")
@@ -181,6 +201,9 @@ pub(crate) struct Config {
     pub(crate) startupz: Option<Box<str>>,
     pub(crate) metrics_path: Option<Box<str>>,
     pub(crate) audit_path: Option<Box<str>>,
+    pub(crate) slis_path: Option<Box<str>>,
+    /// Whether `/metrics/slis` is served (and probes observe the SLIs).
+    pub(crate) slis: bool,
     /// Bit `n` set: some exact probe path is `n` bytes long (see `Config::reindex`).
     pub(crate) lengths: u128,
     /// Some exact probe path is 128 bytes or longer.
@@ -201,6 +224,8 @@ impl Default for Config {
             startupz: Some("/startupz".into()),
             metrics_path: Some("/metrics".into()),
             audit_path: None,
+            slis_path: Some(Endpoint::Slis.default_path().into()),
+            slis: false,
             lengths: 0,
             long_paths: false,
             details: Details::Never,
@@ -220,7 +245,7 @@ impl Config {
         self.lengths = 0;
         self.long_paths = false;
         for endpoint in Endpoint::ALL {
-            let Some(p) = self.path(endpoint) else {
+            let Some(p) = self.path(endpoint).filter(|_| self.serves(endpoint)) else {
                 continue;
             };
             if p.len() < 128 {
@@ -239,6 +264,7 @@ impl Config {
             Endpoint::Startupz => self.startupz.as_deref(),
             Endpoint::Metrics => self.metrics_path.as_deref(),
             Endpoint::Audit => self.audit_path.as_deref(),
+            Endpoint::Slis => self.slis_path.as_deref(),
         }
     }
 
@@ -250,12 +276,15 @@ impl Config {
             Endpoint::Startupz => &mut self.startupz,
             Endpoint::Metrics => &mut self.metrics_path,
             Endpoint::Audit => &mut self.audit_path,
+            Endpoint::Slis => &mut self.slis_path,
         }
     }
 
-    /// Whether an endpoint answers at all (`/metrics` only with a Prometheus handle).
+    /// Whether an endpoint answers at all (`/metrics` only with a Prometheus handle,
+    /// `/metrics/slis` only when switched on).
     fn serves(&self, endpoint: Endpoint) -> bool {
         match endpoint {
+            Endpoint::Slis => self.slis,
             #[cfg(feature = "prometheus")]
             Endpoint::Metrics => self.prometheus.is_some(),
             #[cfg(not(feature = "prometheus"))]
@@ -287,7 +316,8 @@ impl Config {
                 });
             }
             if !self.serves(endpoint) {
-                // `/metrics` without a handle answers nothing: it cannot collide.
+                // `/metrics` without a handle, or the SLIs switched off, answer nothing: they
+                // cannot collide.
                 continue;
             }
             if let Some(&(_, first)) = seen.iter().find(|(p, _)| *p == path) {
@@ -308,4 +338,6 @@ impl Config {
 pub(crate) struct State {
     pub(crate) engine: EngineSource,
     pub(crate) config: Config,
+    /// The health SLIs' own series, when served.
+    pub(crate) slis: Option<crate::slis::Slis>,
 }

@@ -8,6 +8,7 @@ use tower_layer::Layer;
 use crate::body::WrapBody;
 use crate::config::{Config, Details, Endpoint, LayerError, ProbeRequest, State, TenantFrom};
 use crate::service::ReadinessService;
+use crate::slis::Slis;
 use crate::source::EngineSource;
 
 /// Serves Kubernetes-style probes in front of any tower service, in kube-apiserver's formats.
@@ -82,6 +83,7 @@ impl ReadinessLayer {
             state: Arc::new(State {
                 engine: engine.into(),
                 config: Config::default(),
+                slis: None,
             }),
         }
     }
@@ -239,7 +241,17 @@ impl ReadinessLayerBuilder {
     }
 
     /// Also answer `GET /metrics` (or the path set for [`Endpoint::Metrics`]) with the
-    /// Prometheus exposition of `handle`, running its upkeep first.
+    /// Prometheus exposition of `handle` (its upkeep run first), followed by the per-tenant
+    /// families rendered from the engine's state
+    /// ([`TenantMetricsExport::Collector`](readiness_core::TenantMetricsExport::Collector), the
+    /// default; series of those names in the recorder are left out, so a family appears once).
+    ///
+    /// The body is produced in chunks of about 32 KiB while the tenants are walked
+    /// ([`MetricsBody`](crate::MetricsBody); bodies that cannot stream, `Full` and `String`, get
+    /// the whole text), gzip-compressed when the request's `Accept-Encoding` takes gzip (as
+    /// Prometheus's always does), with `Vary: Accept-Encoding`. `HEAD` answers the headers and
+    /// renders nothing. A scrape holds no lock while its body is read: probes, results and
+    /// `add_tenant` carry on, whatever the scraper's pace.
     ///
     /// Take `metrics-exporter-prometheus = { version = "0.18", default-features = false }`:
     /// rendering through a handle needs none of its HTTP-listener or push features.
@@ -255,6 +267,56 @@ impl ReadinessLayerBuilder {
     /// behind your own access control.
     pub fn audit_endpoint(mut self, path: impl Into<String>) -> Self {
         self.config.audit_path = Some(path.into().into());
+        self
+    }
+
+    /// Serve Kubernetes' health SLIs at `/metrics/slis` (or the path set for
+    /// [`Endpoint::Slis`]), as kube-apiserver, the scheduler and the kubelet do (component-base
+    /// `metrics/prometheus/slis`, stable since Kubernetes 1.29), so that dashboards and agents
+    /// built for Kubernetes components read the application unchanged. Off by default.
+    ///
+    /// | name | type | labels |
+    /// |---|---|---|
+    /// | `kubernetes_healthcheck` | gauge: 1 success / 0 error at the latest probe | `name`, `type` |
+    /// | `kubernetes_healthchecks_total` | counter | `name`, `type`, `status` = `success` / `error` |
+    /// | `process_start_time_seconds` | gauge: the process's start, unix seconds | none |
+    ///
+    /// `type` is the probe that evaluated the check: `livez`, `readyz` or `healthz` (whatever
+    /// their paths are configured to). As kube-apiserver's handler does, each request to one of
+    /// them observes every check it evaluates once (`[+]` success, `[-]` error; `shutdown`
+    /// while draining); checks it excludes are not observed, and nothing else moves the
+    /// values: not a check's run, not `/readyz/{check}`, not `/startupz` (kube-apiserver has
+    /// none), not a tenant's probe (`name` is only ever an instance check's, never a tenant's
+    /// or a request's). A series appears at its first observation. The series are the
+    /// layer's own (no recorder needed) and render from its own counters at each scrape.
+    ///
+    /// ```
+    /// use readiness_tower::{Engine, ReadinessLayer, check_fn};
+    /// use tower::{ServiceBuilder, ServiceExt, service_fn};
+    /// use http::{Request, Response};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = Engine::builder()
+    ///     .without_heartbeat()
+    ///     .readiness("db", check_fn(|| async { Ok::<(), std::io::Error>(()) }))
+    ///     .build()?;
+    /// engine.refresh().await?;
+    /// let layer = ReadinessLayer::builder(engine).health_slis(true).build()?;
+    /// let app = service_fn(|_req: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// });
+    /// let svc = ServiceBuilder::new().layer(layer).service(app);
+    /// let get = |uri| Request::get(uri).body(String::new()).unwrap();
+    ///
+    /// svc.clone().oneshot(get("/readyz")).await?;
+    /// let body = svc.oneshot(get("/metrics/slis")).await?.into_body();
+    /// assert!(body.contains("kubernetes_healthcheck{name=\"db\",type=\"readyz\"} 1\n"));
+    /// assert!(body.contains("kubernetes_healthchecks_total{name=\"db\",status=\"success\",type=\"readyz\"} 1\n"));
+    /// # Ok(()) }
+    /// ```
+    pub fn health_slis(mut self, enabled: bool) -> Self {
+        self.config.slis = enabled;
         self
     }
 
@@ -299,10 +361,12 @@ impl ReadinessLayerBuilder {
     /// A [`LayerError`] for an empty path, a path without a leading `/` or with a query, or two
     /// endpoints at the same path.
     pub fn build(self) -> Result<ReadinessLayer, LayerError> {
+        let config = self.config.finish()?;
         Ok(ReadinessLayer {
             state: Arc::new(State {
                 engine: self.engine,
-                config: self.config.finish()?,
+                slis: config.slis.then(Slis::new),
+                config,
             }),
         })
     }

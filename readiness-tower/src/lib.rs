@@ -42,7 +42,19 @@
 //!
 //! `status` is `ok` or `failed` (the HTTP status says the same); a check's `status` is `ok`,
 //! `failed` or `excluded`, its `state` is the engine's `pending`, `passing` or `failing`;
-//! `group` appears for a check in a group; `reason` appears only when details are shown. `warnings` carries the `warn:` line's text.
+//! `group` appears for a check in a group; `blocked_by` names the failing dependency that blocks
+//! a check ([`CheckSpec::depends_on`]); `reason` appears only when details are shown. `warnings`
+//! carries the `warn:` line's text.
+//!
+//! A check blocked by a failing dependency reads `[-]NAME failed: blocked by DEP` in text,
+//! whether or not reasons are shown: it names only a registered check.
+//!
+//! # Kubernetes' health SLIs
+//!
+//! [`ReadinessLayerBuilder::health_slis`] serves `/metrics/slis` as kube-apiserver does:
+//! `kubernetes_healthcheck{name,type}` and `kubernetes_healthchecks_total{name,type,status}`,
+//! observed by each request to `/livez`, `/readyz` and `/healthz`, from the layer's own counters
+//! (no recorder needed).
 //!
 //! Every answer has `Content-Type` (`text/plain; charset=utf-8` or `application/json`),
 //! `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`. `HEAD` answers the status
@@ -100,7 +112,7 @@
 //! | `axum` | probe answers in `axum::body::Body` (axum 0.8), so `axum::serve` needs no mapping |
 //! | `tonic` | probe answers in `tonic::body::Body` (tonic 0.14), for `Server::builder().layer(..)` |
 //! | `grpc` | [`grpc`]: our own `grpc.health.v1` service (Check, Watch, List) following the engine, with Kubernetes' service names and a reporter for the application's services (implies `tonic`) |
-//! | `prometheus` | [`ReadinessLayerBuilder::metrics`] answers `GET /metrics` (take `metrics-exporter-prometheus = { version = "0.18", default-features = false }`) |
+//! | `prometheus` | [`ReadinessLayerBuilder::metrics`] answers `GET /metrics`: the recorder's text, then the per-tenant families rendered from the engine's state, streamed ([`MetricsBody`]), gzip when accepted (take `metrics-exporter-prometheus = { version = "0.18", default-features = false }`) |
 //!
 //! With none of them, the layer answers in `Full<Bytes>`, `String`, `BoxBody`,
 //! `UnsyncBoxBody` or any [`ProbeBody`]; [`ReadinessLayer::any_body`] serves every other body.
@@ -126,7 +138,10 @@ mod future;
 mod layer;
 mod query;
 mod render;
+#[cfg(feature = "prometheus")]
+mod scrape;
 mod service;
+mod slis;
 mod source;
 
 #[cfg(feature = "grpc")]
@@ -158,6 +173,9 @@ pub use body::{ProbeBody, ResponseBody, WrapBody, WrapBodyFuture};
 pub use config::{Endpoint, LayerError, ProbeRequest};
 pub use future::ResponseFuture;
 pub use layer::{AnyBodyLayer, ReadinessLayer, ReadinessLayerBuilder};
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub use scrape::MetricsBody;
 pub use service::ReadinessService;
 pub use source::EngineSource;
 

@@ -47,6 +47,9 @@ pub(crate) struct Entry<'a> {
     /// Whether `exclude=` may skip it (never the `shutdown` entry: a draining instance must
     /// not be made to look ready).
     pub(crate) excludable: bool,
+    /// The dependency that blocks the check: shown whether or not reasons are (it names only a
+    /// registered check), so an outage shows its cause.
+    pub(crate) blocked_by: Option<&'a str>,
 }
 
 impl<'a> Entry<'a> {
@@ -64,11 +67,28 @@ impl<'a> Entry<'a> {
             status: c.status(),
             reason: c.reason(),
             excludable: true,
+            blocked_by: c.blocked_by(),
         }
     }
 
     fn shutdown() -> Self {
         shutdown_entry(true)
+    }
+
+    /// Whether `exclude=` skips this entry, and through which name: its own name first, then
+    /// its group, as kube-apiserver matches. `position` finds a name among the excludes.
+    pub(crate) fn excluded_by(
+        &self,
+        mut position: impl FnMut(&str) -> Option<usize>,
+    ) -> Option<(usize, Option<&'a str>)> {
+        if !self.excludable {
+            return None;
+        }
+        if let Some(i) = position(self.name) {
+            return Some((i, None));
+        }
+        let group = self.group?;
+        position(group).map(|i| (i, Some(group)))
     }
 }
 
@@ -93,6 +113,7 @@ pub(crate) fn tenant_entries(t: &TenantStatus) -> Vec<Entry<'_>> {
                 "instance not ready"
             }),
             excludable: false,
+            blocked_by: None,
         });
     }
     out
@@ -112,34 +133,52 @@ pub(crate) fn shutdown_entry(draining: bool) -> Entry<'static> {
         },
         reason: draining.then_some(SHUTDOWN_REASON),
         excludable: false,
+        blocked_by: None,
+    }
+}
+
+/// Every entry a probe lists, in order, with the position of its check in the snapshot (`None`
+/// for the `shutdown` entry): what the probe evaluates, for its answer and for the health SLIs.
+pub(crate) fn each_entry<'s>(
+    probe: Probe,
+    snap: &'s Snapshot,
+    mut f: impl FnMut(Option<usize>, Entry<'s>),
+) {
+    let of_kind = |kind: Kind, f: &mut dyn FnMut(Option<usize>, Entry<'s>)| {
+        for (i, c) in snap.checks().iter().enumerate() {
+            if c.kind() == kind {
+                f(Some(i), Entry::of(c));
+            }
+        }
+    };
+    match probe {
+        Probe::Livez | Probe::Healthz => of_kind(Kind::Liveness, &mut f),
+        Probe::Readyz => {
+            if !snap.is_started() {
+                // Until started, startup checks hold readiness back too: list them.
+                of_kind(Kind::Startup, &mut f);
+            }
+            of_kind(Kind::Readiness, &mut f);
+            if snap.is_draining() {
+                f(None, Entry::shutdown());
+            }
+        }
+        Probe::Startupz => {
+            for (i, c) in snap.checks().iter().enumerate() {
+                match c.kind() {
+                    Kind::Startup => f(Some(i), Entry::of(c)),
+                    Kind::Readiness if c.is_critical() => f(Some(i), Entry::of(c)),
+                    _ => {}
+                }
+            }
+        }
     }
 }
 
 /// The entries a probe lists, in order.
 pub(crate) fn entries(probe: Probe, snap: &Snapshot) -> Vec<Entry<'_>> {
     let mut out = Vec::with_capacity(snap.checks().len() + 1);
-    match probe {
-        Probe::Livez | Probe::Healthz => {
-            out.extend(snap.checks_of(Kind::Liveness).map(Entry::of));
-        }
-        Probe::Readyz => {
-            if !snap.is_started() {
-                // Until started, startup checks hold readiness back too: list them.
-                out.extend(snap.checks_of(Kind::Startup).map(Entry::of));
-            }
-            out.extend(snap.checks_of(Kind::Readiness).map(Entry::of));
-            if snap.is_draining() {
-                out.push(Entry::shutdown());
-            }
-        }
-        Probe::Startupz => {
-            out.extend(snap.checks().iter().filter_map(|c| match c.kind() {
-                Kind::Startup => Some(Entry::of(c)),
-                Kind::Readiness if c.is_critical() => Some(Entry::of(c)),
-                _ => None,
-            }));
-        }
-    }
+    each_entry(probe, snap, |_, e| out.push(e));
     out
 }
 
@@ -165,20 +204,10 @@ pub(crate) fn render(
     let mut failed = false;
     let mut lines: Vec<Line<'_>> = Vec::with_capacity(entries.len());
     for e in entries {
-        if e.excludable {
-            // By name first, then by group, as kube-apiserver matches.
-            if let Ok(i) = excludes.binary_search(&e.name) {
-                matched[i] = true;
-                lines.push(Line::Excluded(e, None));
-                continue;
-            }
-            if let Some(group) = e.group
-                && let Ok(i) = excludes.binary_search(&group)
-            {
-                matched[i] = true;
-                lines.push(Line::Excluded(e, Some(group)));
-                continue;
-            }
+        if let Some((i, group)) = e.excluded_by(|n| excludes.binary_search(&n).ok()) {
+            matched[i] = true;
+            lines.push(Line::Excluded(e, group));
+            continue;
         }
         if !e.ok && e.critical {
             failed = true;
@@ -230,7 +259,9 @@ pub(crate) fn render(
                     "failed (non-critical)"
                 };
                 let _ = write!(out, "[-]{} {label}: ", e.name);
-                if details {
+                if let Some(by) = e.blocked_by {
+                    let _ = write!(out, "blocked by {by}");
+                } else if details {
                     push_sanitized(&mut out, e.reason.unwrap_or("failed"));
                 } else {
                     out.push_str("reason withheld");
@@ -367,6 +398,12 @@ fn json(word: &str, lines: &[Line<'_>], unmatched: &[&str], details: bool, faile
             e.status.as_str(),
             e.critical
         );
+        if status == "failed"
+            && let Some(by) = e.blocked_by
+        {
+            out.push_str(",\"blocked_by\":");
+            push_json_str(&mut out, by);
+        }
         if details
             && status == "failed"
             && let Some(reason) = e.reason
@@ -408,6 +445,10 @@ fn push_checks_json(out: &mut String, snap: &Snapshot) {
         if let Some(r) = c.reason() {
             out.push_str(",\"reason\":");
             push_json_str(out, r);
+        }
+        if let Some(by) = c.blocked_by() {
+            out.push_str(",\"blocked_by\":");
+            push_json_str(out, by);
         }
         out.push('}');
     }
@@ -465,6 +506,10 @@ pub(crate) fn audit_json(auditor: &Auditor) -> String {
         if let Some(r) = &e.reason {
             out.push_str(",\"reason\":");
             push_json_str(&mut out, r);
+        }
+        if let Some(by) = &e.blocked_by {
+            out.push_str(",\"blocked_by\":");
+            push_json_str(&mut out, by);
         }
         out.push('}');
     }

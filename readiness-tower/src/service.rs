@@ -18,6 +18,9 @@ use crate::render::{self, Entry, Probe};
 
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
+/// A Prometheus text exposition (`/metrics`, `/metrics/slis`).
+pub(crate) const EXPOSITION: HeaderValue =
+    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
 const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 const ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD");
@@ -53,6 +56,7 @@ enum Route<'a> {
     Check(&'a str),
     Tenant(&'a str),
     Audit,
+    Slis,
     #[cfg(feature = "prometheus")]
     Metrics,
 }
@@ -106,6 +110,9 @@ impl Config {
         if is(&self.audit_path) {
             return Some(Route::Audit);
         }
+        if self.slis && is(&self.slis_path) {
+            return Some(Route::Slis);
+        }
         None
     }
 }
@@ -150,11 +157,20 @@ impl<S> ReadinessService<S> {
         };
         #[cfg(feature = "prometheus")]
         if let Route::Metrics = route {
-            return self.metrics(head);
+            return self.metrics(req, head);
         }
         if let Route::Audit = route {
             let body = render::audit_json(&self.state.engine.load().auditor());
             return respond(StatusCode::OK, body.into(), true, head);
+        }
+        if let Route::Slis = route {
+            let body = self
+                .state
+                .slis
+                .as_ref()
+                .map(|s| s.render())
+                .unwrap_or_default();
+            return exposition(body, head);
         }
         let engine = self.state.engine.load();
         let mut query = ProbeQuery::parse(req.uri().query());
@@ -184,6 +200,10 @@ impl<S> ReadinessService<S> {
         let snap = engine.snapshot();
         let (probe, latched, entries) = match route {
             Route::Probe(probe) => {
+                if let Some(slis) = &self.state.slis {
+                    // What the probe evaluates, once per request, as kube-apiserver observes.
+                    slis.observe(probe, &snap, &query.exclude);
+                }
                 let plain_ok = !query.verbose && !query.json && query.exclude.is_empty();
                 let (ok, latched) = match probe {
                     Probe::Readyz => (snap.is_ready(), false),
@@ -217,7 +237,7 @@ impl<S> ReadinessService<S> {
             },
             #[cfg(feature = "prometheus")]
             Route::Metrics => unreachable!("answered above"),
-            Route::Audit | Route::Tenant(_) => unreachable!("answered above"),
+            Route::Audit | Route::Slis | Route::Tenant(_) => unreachable!("answered above"),
         };
         let details = self.details(req);
         let answer = render::render(probe.word(), &entries, &query, details, latched);
@@ -268,19 +288,19 @@ impl<S> ReadinessService<S> {
     }
 
     #[cfg(feature = "prometheus")]
-    fn metrics<B: ProbeBody>(&self, head: bool) -> Response<B> {
+    fn metrics<B: ProbeBody, ReqBody>(&self, req: &Request<ReqBody>, head: bool) -> Response<B> {
         let Some(handle) = &self.state.config.prometheus else {
             return plain(StatusCode::NOT_FOUND, "not found\n", head);
         };
-        handle.run_upkeep();
-        let body = handle.render();
-        let mut res = respond(StatusCode::OK, body.into(), false, head);
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
-        res
+        crate::scrape::answer(&self.state.engine.load(), handle, req.headers(), head)
     }
+}
+
+/// A Prometheus text exposition.
+fn exposition<B: ProbeBody>(body: String, head: bool) -> Response<B> {
+    let mut res = respond(StatusCode::OK, body.into(), false, head);
+    res.headers_mut().insert(header::CONTENT_TYPE, EXPOSITION);
+    res
 }
 
 fn plain<B: ProbeBody>(status: StatusCode, body: &'static str, head: bool) -> Response<B> {

@@ -1,5 +1,6 @@
 //! Every vector of `conformance/kube-apiserver.json` and `conformance/kube-apiserver-groups.json`
-//! (shared with the project's other tools).
+//! (shared with the project's other tools), and of the project's own `tests/data/readiness-blocked.json`
+//! (dependencies between checks: the `blocked by` line).
 
 mod common;
 
@@ -29,6 +30,11 @@ async fn every_check_group_vector_passes() {
     run(&vectors("kube-apiserver-groups.json"), 5).await;
 }
 
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn every_blocked_by_vector_passes() {
+    run(&vectors("readiness-blocked.json"), 10).await;
+}
+
 async fn run(v: &serde_json::Value, at_least: usize) {
     let cases = v["cases"].as_array().expect("cases");
     assert!(cases.len() >= at_least, "all vectors loaded");
@@ -41,6 +47,9 @@ async fn run(v: &serde_json::Value, at_least: usize) {
             let mut spec = Flag::new(passing).spec(name).critical(critical);
             if let Some(group) = c["group"].as_str() {
                 spec = spec.group(group);
+            }
+            for dep in c["depends_on"].as_array().into_iter().flatten() {
+                spec = spec.depends_on(dep.as_str().expect("a check name"));
             }
             specs.push(spec);
         }

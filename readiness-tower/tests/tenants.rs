@@ -6,7 +6,7 @@ use bytes::Bytes;
 use common::{Flag, call, get};
 use http::{HeaderName, Request};
 use http_body_util::Full;
-use readiness_core::{Engine, TenantMetricsMode};
+use readiness_core::{Engine, TenantMetricsExport, TenantMetricsMode};
 use readiness_testkit::MetricsCapture;
 use readiness_tower::{Endpoint, ReadinessLayer};
 
@@ -18,9 +18,14 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(TenantMetricsExport::default()).await
+}
+
+async fn world_with(export: TenantMetricsExport) -> World {
     let (db, acme, globex) = (Flag::new(true), Flag::new(true), Flag::new(true));
     let engine = Engine::builder()
         .without_heartbeat()
+        .tenant_metrics_export(export)
         .check(db.spec("db"))
         .tenant(
             "acme",
@@ -265,10 +270,16 @@ async fn the_audit_endpoint_is_opt_in_and_read_only() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn tenant_metrics_are_isolated_and_counted() {
+    for export in [TenantMetricsExport::Collector, TenantMetricsExport::Facade] {
+        isolated_and_counted(export).await;
+    }
+}
+
+async fn isolated_and_counted(export: TenantMetricsExport) {
     let capture = MetricsCapture::new();
     let _guard = capture.set_default();
-    let w = world().await;
-    let e = capture.exposition().expect("valid");
+    let w = world_with(export).await;
+    let e = capture.scrape(&w.engine).expect("valid");
     assert_eq!(
         e.value("tenant_readiness_state", &[("tenant", "acme")]),
         Some(1.0)
@@ -286,7 +297,7 @@ async fn tenant_metrics_are_isolated_and_counted() {
     for _ in 0..5 {
         w.refresh().await;
     }
-    let e = capture.exposition().expect("valid");
+    let e = capture.scrape(&w.engine).expect("valid");
     assert_eq!(
         e.value("tenant_readiness_state", &[("tenant", "acme")]),
         Some(0.0)
@@ -334,9 +345,10 @@ async fn tenant_metrics_are_isolated_and_counted() {
         }
     }
 
-    // A removed tenant leaves the counts; its state reads 1 so no alert stays firing.
+    // A removed tenant leaves the counts; no alert stays firing: the collector drops its
+    // series, the facade (which cannot delete a series) sets its state to 1.
     assert!(w.engine.remove_tenant("acme"));
-    let e = capture.exposition().expect("valid");
+    let e = capture.scrape(&w.engine).expect("valid");
     assert_eq!(
         e.value("tenant_readiness_tenants", &[("state", "not_ready")]),
         Some(0.0)
@@ -345,20 +357,39 @@ async fn tenant_metrics_are_isolated_and_counted() {
         e.value("tenant_readiness_tenants", &[("state", "ready")]),
         Some(1.0)
     );
+    let removed = match export {
+        TenantMetricsExport::Facade => Some(1.0),
+        _ => None,
+    };
     assert_eq!(
         e.value("tenant_readiness_state", &[("tenant", "acme")]),
-        Some(1.0)
+        removed,
+        "{export:?}"
+    );
+    assert_eq!(
+        e.series("tenant_readiness_check_seconds_total")
+            .filter(|s| s.labels["tenant"] == "acme")
+            .count(),
+        usize::from(removed.is_some()),
+        "{export:?}"
     );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn not_ready_only_mode_exports_only_the_not_ready() {
+    for export in [TenantMetricsExport::Collector, TenantMetricsExport::Facade] {
+        only_the_not_ready(export).await;
+    }
+}
+
+async fn only_the_not_ready(export: TenantMetricsExport) {
     let capture = MetricsCapture::new();
     let _guard = capture.set_default();
     let (a, b) = (Flag::new(true), Flag::new(true));
     let engine = Engine::builder()
         .without_heartbeat()
         .tenant_metrics(TenantMetricsMode::NotReadyOnly)
+        .tenant_metrics_export(export)
         .tenant("acme", vec![a.spec("store")])
         .tenant("globex", vec![b.spec("store")])
         .build()
@@ -373,7 +404,7 @@ async fn not_ready_only_mode_exports_only_the_not_ready() {
         .refresh_tenant("globex")
         .await
         .expect("a known tenant");
-    let e = capture.exposition().expect("valid");
+    let e = capture.scrape(&engine).expect("valid");
     assert_eq!(
         e.value("tenant_readiness_state", &[("tenant", "globex")]),
         Some(0.0)

@@ -1,13 +1,14 @@
 //! [`EngineBuilder`]: every option, validated at once by [`EngineBuilder::build`].
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use super::depends;
 use super::handle::{Engine, Inner};
 use super::handover::{LineageHandle, Series};
 use super::scheduler::Scheduler;
@@ -19,8 +20,8 @@ use super::watchdog::Watchdog;
 use super::{HEARTBEAT_CHECK, Options, Shared};
 use crate::check::{Check, Heartbeat};
 use crate::config::{BuildError, CheckSpec, ConfigProblem, Defaults, Scope, resolve_specs};
-use crate::metrics::{GlobalMetrics, TenantCounts};
-use crate::tenant::TenantMetricsMode;
+use crate::metrics::{GlobalMetrics, TenantCounts, TenantSeriesConfig};
+use crate::tenant::{TenantMetricsExport, TenantMetricsMode};
 
 impl Engine {
     /// Start configuring an engine.
@@ -39,6 +40,7 @@ pub struct EngineBuilder {
     max_tenant_in_flight: usize,
     max_tenants: usize,
     tenant_metrics: TenantMetricsMode,
+    tenant_export: TenantMetricsExport,
     audit_capacity: usize,
     heartbeat: Option<(Duration, Duration)>,
     jitter_seed: Option<u64>,
@@ -59,6 +61,7 @@ impl Default for EngineBuilder {
             max_tenant_in_flight: 64,
             max_tenants: 10_000,
             tenant_metrics: TenantMetricsMode::All,
+            tenant_export: TenantMetricsExport::Collector,
             audit_capacity: 1024,
             heartbeat: Some((Duration::from_secs(1), Duration::from_secs(5))),
             jitter_seed: None,
@@ -167,6 +170,20 @@ impl EngineBuilder {
         self
     }
 
+    /// How the per-tenant series reach Prometheus (default [`TenantMetricsExport::Collector`]:
+    /// rendered from the engine's state by whoever serves `/metrics`, the recorder holds none
+    /// of them). Take [`TenantMetricsExport::Facade`] to export them through the recorder in
+    /// place (OpenTelemetry, StatsD); it costs the recorder about 1,150 bytes per tenant with
+    /// `metrics-exporter-prometheus`.
+    ///
+    /// Build a reload on the same export as the engine it replaces: from the collector to the
+    /// facade the counters carry over, but from the facade to the collector they cannot be
+    /// read back from the recorder and start again at 0 (Prometheus reads one counter reset).
+    pub fn tenant_metrics_export(mut self, export: TenantMetricsExport) -> Self {
+        self.tenant_export = export;
+        self
+    }
+
     /// How many transitions the auditors' log keeps (default 1024); older ones are dropped.
     pub fn audit_log_capacity(mut self, n: usize) -> Self {
         self.audit_capacity = n;
@@ -232,8 +249,10 @@ impl EngineBuilder {
     /// recorder, so they hand them over instead of fighting over them. The new engine writes
     /// none of the instance's series (`readiness_state`, `readiness_transitions_total`,
     /// `readiness_draining`, `tenant_readiness_tenants`) nor its checks' and tenants' until it
-    /// takes them over: when it is first ready, or when `old` is dropped or shut down,
-    /// whichever comes first. Taking over writes the new engine's values once and counts a
+    /// takes them over: when it is first ready (with its tenants' first results in: a tenant still
+    /// pending would read not ready and count its first result as a transition), or when `old`
+    /// is dropped or shut down, whichever comes first; taken over before a tenant's first
+    /// results, the tenant's series keep what `old` published until they come. Taking over writes the new engine's values once and counts a
     /// transition only if readiness really changed: a ready-to-ready reload moves no counter
     /// and never writes `readiness_state` 0. From then on `old` writes nothing, its drop
     /// included. Build on the same recorder as `old`.
@@ -327,6 +346,7 @@ impl EngineBuilder {
             beat = Some((interval, max_lateness, last));
         }
         let mut resolved = resolve_specs(&Scope::Global, &specs, &self.defaults, &mut problems);
+        depends::resolve_instance(&specs, &mut resolved, &self.tenants, &mut problems);
         for r in &mut resolved {
             r.margin = self.stale_margin;
         }
@@ -353,10 +373,17 @@ impl EngineBuilder {
             if validate_tenant(id, &mut problems) && !tenant_ids.insert(id.as_str()) {
                 problems.push(ConfigProblem::DuplicateTenant { id: id.clone() });
             }
-            tenants.push((
+            let mut resolved =
+                resolve_tenant_checks(id, checks, &self.defaults, self.stale_margin, &mut problems);
+            depends::resolve_built_tenant(
                 id,
-                resolve_tenant_checks(id, checks, &self.defaults, self.stale_margin, &mut problems),
-            ));
+                checks,
+                &mut resolved,
+                &specs,
+                &self.tenants,
+                &mut problems,
+            );
+            tenants.push((id, resolved));
         }
         let runtime = match (runtime, problems.is_empty()) {
             (Some(rt), true) => rt,
@@ -374,6 +401,9 @@ impl EngineBuilder {
         let metrics = GlobalMetrics::register();
         let interner = Interner::default();
         let core = ScopeCore::new(resolved, true, scope_salt(seed, None), &interner);
+        if tenants.iter().any(|(_, r)| depends::on_instance(r)) {
+            core.tenants_depend.store(true, Ordering::SeqCst);
+        }
         let initial = core.snapshot.load().aggregate();
         let (watch_tx, _) = watch::channel(initial);
         let (tenant_events, _) = broadcast::channel(1024);
@@ -395,9 +425,12 @@ impl EngineBuilder {
             metrics,
             series: Series::new(self.reload_from.as_ref()),
             tenants: TenantMap::new(self.max_tenants),
-            tenant_sync: Mutex::new(TenantCounts::register()),
+            tenant_sync: Mutex::new(TenantCounts::register(self.tenant_export)),
             tenant_events,
-            tenant_mode: self.tenant_metrics,
+            tenant_mode: TenantSeriesConfig {
+                mode: self.tenant_metrics,
+                export: self.tenant_export,
+            },
             defaults: self.defaults,
             audit: Mutex::new(VecDeque::new()),
             audit_capacity: self.audit_capacity,
@@ -406,6 +439,7 @@ impl EngineBuilder {
             ran: tokio::sync::Notify::new(),
             ran_waiters: std::sync::atomic::AtomicUsize::new(0),
             watchdog: Watchdog::new(),
+            undecided: std::sync::atomic::AtomicUsize::new(0),
             #[cfg(test)]
             faults: Default::default(),
         });
@@ -418,8 +452,6 @@ impl EngineBuilder {
             }
             if shared.series.owns() {
                 shared.first_writes(&state);
-            } else if initial.ready && !self.deferred_takeover {
-                shared.take_over_locked(&state);
             }
             if initial.ready {
                 tracing::info!(target: "readiness", ready = true, "instance readiness changed: ready");
@@ -430,6 +462,9 @@ impl EngineBuilder {
             // Validated above: unique, within the cap, and nothing can shut the engine down yet.
             let _ = shared.insert_tenant(id, resolved);
         }
+        // A reload that is ready from the start takes over once its tenants are in (and
+        // decided), so that their counters carry on from the older engine's.
+        shared.take_over_if_decided();
         let ticker =
             beat.map(|(interval, _, last)| runtime.spawn(heartbeat_task(base, interval, last)));
         let tasks = vec![

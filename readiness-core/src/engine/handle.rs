@@ -263,6 +263,10 @@ impl Engine {
         if shared.shut_down.load(Ordering::SeqCst) {
             return Err(RefreshError::ShutDown);
         }
+        if shared.global.deps.is_some() {
+            Box::pin(shared.refresh_levels(None)).await;
+            return Ok(());
+        }
         let runs = (0..shared.global.slots.len()).map(|idx| shared.run_coalesced(None, idx));
         futures_util::future::join_all(runs).await;
         Ok(())
@@ -277,6 +281,10 @@ impl Engine {
         let Some(tenant) = shared.tenant(id) else {
             return Err(RefreshError::UnknownTenant);
         };
+        if tenant.core.deps.is_some() {
+            Box::pin(shared.refresh_levels(Some(&tenant))).await;
+            return Ok(());
+        }
         let runs = (0..tenant.core.slots.len()).map(|idx| shared.run_coalesced(Some(&tenant), idx));
         futures_util::future::join_all(runs).await;
         Ok(())

@@ -131,6 +131,14 @@ impl Series {
         self.lineage.last_ready.store(ready, Ordering::SeqCst);
     }
 
+    /// The engine of the lineage that owns the series now, if it is still there. Read under
+    /// the lineage's lock: a takeover (the owner changing and the counters carried over) is
+    /// seen whole or not at all.
+    pub(super) fn owner(&self) -> Option<Arc<Shared>> {
+        let _held = read(&self.lineage.lock);
+        self.member(self.lineage.owner.load(Ordering::SeqCst))
+    }
+
     fn member(&self, generation: u64) -> Option<Arc<Shared>> {
         lock(&self.lineage.members)
             .iter()
@@ -247,7 +255,6 @@ impl Shared {
             .owner
             .store(self.series.generation, Ordering::SeqCst);
         self.deferred_takeover.store(false, Ordering::SeqCst);
-        let old = self.series.member(previous);
         let snap = self.global.snapshot.load();
         let was_ready = lineage.last_ready.load(Ordering::SeqCst);
         self.metrics.touch(snap.ready, snap.draining);
@@ -267,6 +274,8 @@ impl Shared {
                 m.state(run.status == Status::Passing);
             }
         }
+        // The older owner, if still there: its tenants' series are what scrapers saw.
+        let old = self.series.member(previous);
         for t in &tenants {
             if t.removed.load(Ordering::SeqCst) {
                 continue;
@@ -274,21 +283,31 @@ impl Shared {
             let own = t.core.snapshot.load();
             t.series
                 .own(&t.id, own.ready, TenantCore::own_failure(&own));
-            let ready = t.effective.load(Ordering::SeqCst);
-            t.series.touch(ready);
-            // What was served of it: the previous owner's readiness, or not ready for a
-            // tenant it did not have (as `add_tenant` starts one).
-            let before = old.as_ref().map(|o| {
-                o.tenant(&t.id)
-                    .filter(|o| !o.removed.load(Ordering::SeqCst))
-                    .is_some_and(|o| o.effective.load(Ordering::SeqCst))
-            });
-            if before.is_some_and(|before| before != ready) {
-                t.series.effective(true, ready);
+            let effective = t.effective.load(Ordering::SeqCst);
+            let was = old.as_ref().map(|old| old.tenants.get(&t.id));
+            match &was {
+                // Taken over before its first results (the older engine went first): keep
+                // what the older engine published until they come.
+                Some(Some(was)) if !t.decided.load(Ordering::SeqCst) => {
+                    t.series.touch_from(&was.series, effective);
+                }
+                // A tenant the reload adds starts not ready, as `add_tenant` starts one.
+                Some(None) => {
+                    t.series.touch(false);
+                    if effective {
+                        t.series.effective(true);
+                    }
+                }
+                _ => t.series.touch(effective),
+            }
+            // The audit log: what was served of it (the older engine's readiness, or not
+            // ready for a tenant it did not have) against what is served from now on.
+            let served = was.map(|w| w.is_some_and(|w| w.effective.load(Ordering::SeqCst)));
+            if served.is_some_and(|served| served != effective) {
                 self.audit(
                     Scope::Tenant(t.id.clone()),
                     None,
-                    ready_str(ready),
+                    ready_str(effective),
                     Some(RELOAD.into()),
                 );
             }
@@ -306,16 +325,60 @@ impl Shared {
             }
             // The tenants' maps are leaves: each read holds nothing else of theirs.
             for t in old.tenants.all() {
-                if !self.tenants.contains(&t.id) {
-                    t.series.removed();
-                    self.audit(
-                        Scope::Tenant(t.id.clone()),
-                        None,
-                        "removed",
-                        Some(RELOAD.into()),
-                    );
+                match self.tenants.get(&t.id) {
+                    None => {
+                        t.series.removed();
+                        self.audit(
+                            Scope::Tenant(t.id.clone()),
+                            None,
+                            "removed",
+                            Some(RELOAD.into()),
+                        );
+                    }
+                    // The collector's counters live in each engine's tenants: carried here.
+                    Some(mine) => {
+                        mine.series.carry_over(&t.series);
+                        // What the old engine published is what scrapers saw: a tenant whose
+                        // readiness differs here changed, once.
+                        mine.series.carry_transition(&t.series);
+                    }
                 }
             }
+        }
+    }
+
+    /// A reload's engine that is ready takes the series over once every tenant of its own is
+    /// decided (each critical check of theirs has a result): taking them over earlier would write
+    /// a pending tenant's state 0 and count its first result as a transition that never
+    /// happened. Takes the instance's state lock: call it holding no lock.
+    pub(super) fn take_over_if_decided(&self) {
+        if self.series.owns()
+            || self.undecided.load(Ordering::SeqCst) != 0
+            || self.deferred_takeover.load(Ordering::SeqCst)
+        {
+            return;
+        }
+        let state = lock(&self.global.state);
+        if self.global.snapshot.load().ready {
+            self.take_over_locked(&state);
+        }
+    }
+
+    /// A tenant's own readiness is known now (its first results are in).
+    pub(super) fn tenant_decided(&self, tenant: &TenantCore) {
+        if tenant.decided.load(Ordering::SeqCst) {
+            return;
+        }
+        let last = {
+            let _counts = lock(&self.tenant_sync);
+            // Counted as undecided only once registered; before that it just notes it.
+            let registered = tenant.registered.load(Ordering::SeqCst);
+            !tenant.decided.swap(true, Ordering::SeqCst)
+                && registered
+                && self.undecided.fetch_sub(1, Ordering::SeqCst) == 1
+        };
+        if last {
+            self.take_over_if_decided();
         }
     }
 

@@ -5,13 +5,15 @@
 //! - `scope`: a scope's checks and state (the instance's, a tenant's), its snapshot and the
 //!   deadlines of its results;
 //! - `record`: the one path every result takes (hysteresis, snapshot, metrics, log), and
-//!   staleness;
+//!   staleness; `depends`, beside it, resolves dependencies between checks and follows a
+//!   dependency's transitions into its dependents (with no lock held: see below);
 //! - `scheduler`: when checks run: one driver over a timer heap, lanes under the in-flight
 //!   bounds, supervision, the watchdog;
 //! - `handover`: the lineage of a reload: which engine writes the shared series, and the drain
 //!   and close that belong to the process, not to one engine;
 //! - `handle`: the public [`Engine`] handle (reads, drain, shutdown, refresh);
 //! - `tenants`: the tenants' operations, the tenant API and the auditors' view;
+//! - `collect`: the per-tenant families rendered from the tenants' records at scrape time;
 //! - `builder`: [`EngineBuilder`], every option validated at once.
 //!
 //! Files import each other in that order only (a later one may use an earlier one, `scope`
@@ -37,6 +39,10 @@
 //!    lineage's member list, the audit log, the interner's sets, the scheduler's plan, the
 //!    watchdog's heap, and the handle's task list.
 //!
+//! A scrape's collector (`collect`) holds 3 shared only to find the engine that owns the
+//! series, then takes that engine's 2 alone (the counts), then its tenants' map (a leaf), each
+//! released before the next; it holds nothing while the body is written.
+//!
 //! Code the engine does not own (the metrics exporter, `tracing` subscribers, a check) may run
 //! under 1–3 but never takes one of our locks. A reload's takeover holds the new engine's 1, 2
 //! and the lineage's 3 and reads the old engine's tenants (a leaf): an older engine adding a
@@ -51,11 +57,13 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 use crate::config::Defaults;
-use crate::metrics::{GlobalMetrics, TenantCounts};
+use crate::metrics::{GlobalMetrics, TenantCounts, TenantSeriesConfig};
 use crate::snapshot::Aggregate;
-use crate::tenant::{AuditEntry, TenantEvent, TenantMetricsMode};
+use crate::tenant::{AuditEntry, TenantEvent};
 
 mod builder;
+mod collect;
+mod depends;
 mod handle;
 mod handover;
 mod record;
@@ -70,6 +78,7 @@ mod tests;
 mod watchdog;
 
 pub use builder::EngineBuilder;
+pub use collect::TenantCollector;
 pub use handle::{Engine, RefreshError, WeakEngine};
 pub use tenants::Auditor;
 
@@ -115,7 +124,7 @@ struct Shared {
     /// Serialises every change of a tenant's effective readiness, and holds the counts.
     tenant_sync: Mutex<TenantCounts>,
     tenant_events: broadcast::Sender<TenantEvent>,
-    tenant_mode: TenantMetricsMode,
+    tenant_mode: TenantSeriesConfig,
     defaults: Defaults,
     audit: Mutex<VecDeque<AuditEntry>>,
     audit_capacity: usize,
@@ -126,6 +135,9 @@ struct Shared {
     ran: tokio::sync::Notify,
     ran_waiters: std::sync::atomic::AtomicUsize,
     watchdog: Watchdog,
+    /// Tenants registered whose own readiness is not known yet (a critical check pending): a
+    /// reload's engine takes the series over only when none is left (see `handover`).
+    undecided: std::sync::atomic::AtomicUsize,
     #[cfg(test)]
     faults: tests::Faults,
 }

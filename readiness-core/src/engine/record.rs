@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::depends::block;
 use super::scope::{
     CheckRef, NEVER, ScopeCore, ScopeState, TenantCore, build_snapshot, stale_reason,
 };
@@ -23,7 +24,7 @@ use super::sync::lock;
 use super::{SHUTDOWN_REASON, Shared};
 use crate::config::{Kind, Scope};
 use crate::metrics::{Outcome, TenantCounts};
-use crate::snapshot::Status;
+use crate::snapshot::{Status, blocking};
 use crate::tenant::{AuditEntry, TenantEvent};
 
 /// What happened to a check.
@@ -38,6 +39,8 @@ pub(super) enum Event {
     },
     /// The watchdog found its result at or past its deadline.
     Stale,
+    /// A dependency fails: the check does not run (`engine::depends`).
+    Blocked { by: Arc<str> },
 }
 
 impl Shared {
@@ -52,9 +55,21 @@ impl Shared {
         to: &'static str,
         reason: Option<Arc<str>>,
     ) {
+        self.audit_blocked(scope, check, to, reason, None);
+    }
+
+    /// [`audit`](Self::audit), naming the dependency that blocks the check, if one does.
+    pub(super) fn audit_blocked(
+        &self,
+        scope: Scope,
+        check: Option<Arc<str>>,
+        to: &'static str,
+        reason: Option<Arc<str>>,
+        blocked_by: Option<Arc<str>>,
+    ) {
         // The log records what the engine serves: an engine built to replace another logs
-        // from its takeover on (the takeover logs what the swap changed), and one replaced
-        // logs nothing more.
+        // from its takeover on (the takeover logs what it changed), and one replaced logs
+        // nothing more.
         if self.audit_capacity == 0 || !self.series.owns() {
             return;
         }
@@ -68,12 +83,13 @@ impl Shared {
             check,
             to,
             reason,
+            blocked_by,
         });
     }
 
     /// The one place every check result passes through: hysteresis, deadlines, snapshot,
     /// metrics, tracing, audit and subscribers all hang here.
-    pub(super) fn record(&self, tenant: Option<&Arc<TenantCore>>, idx: usize, event: Event) {
+    pub(super) fn record(&self, tenant: Option<&Arc<TenantCore>>, idx: usize, mut event: Event) {
         let t = tenant.map(|t| &**t);
         if self.gone.load(Ordering::SeqCst) || t.is_some_and(|t| t.removed.load(Ordering::SeqCst)) {
             return;
@@ -82,9 +98,12 @@ impl Shared {
         let slot = &core.slots[idx];
         let cfg = &slot.cfg;
         let mut state = lock(&core.state);
+        if core.deps.is_some() && matches!(event, Event::Run { .. }) {
+            event = self.gate_result(t, idx, event);
+        }
         let now = match &event {
             Event::Run { at, .. } => self.clock.nanos(*at),
-            Event::Stale => self.clock.now(),
+            Event::Stale | Event::Blocked { .. } => self.clock.now(),
         };
         let run = &mut state.runs[idx];
         let before = run.status;
@@ -107,6 +126,13 @@ impl Shared {
                 run.fail_run = run.fail_run.saturating_add(1).max(cfg.failure_threshold);
                 slot.deadline.store(NEVER, Ordering::Release);
             }
+            Event::Blocked { by } => {
+                if !block(run, &by) {
+                    return;
+                }
+                // It gets no result until it runs again: nothing to expire.
+                slot.deadline.store(NEVER, Ordering::Release);
+            }
             Event::Run {
                 outcome,
                 reason,
@@ -114,6 +140,7 @@ impl Shared {
                 ..
             } => {
                 sample = Some((outcome, elapsed));
+                run.blocked = false;
                 let passed = outcome == Outcome::Ok;
                 if passed {
                     run.ok_run = run.ok_run.saturating_add(1);
@@ -157,6 +184,7 @@ impl Shared {
         let after = run.status;
         let changed = before != after || before_reason != run.reason;
         let reason_now = run.reason.clone();
+        let blocked_now = run.blocked;
         slot.failing
             .store(after == Status::Failing, Ordering::SeqCst);
         core.refresh_deadlines(&state);
@@ -198,13 +226,25 @@ impl Shared {
                 reason = reason_now.as_deref().unwrap_or(""),
                 "check state changed"
             );
-            self.audit(scope, Some(slot.name.clone()), after.as_str(), reason_now);
+            let blocked_by = if blocked_now {
+                blocking(reason_now.as_deref()).map(Arc::from)
+            } else {
+                None
+            };
+            self.audit_blocked(
+                scope,
+                Some(slot.name.clone()),
+                after.as_str(),
+                reason_now,
+                blocked_by,
+            );
         }
         match t {
             None if changed => {
                 // Publishing may take the series over: not while holding them shared.
                 drop(owned);
                 self.publish(&mut state);
+                drop(state);
             }
             None => {
                 // Under the instance's state lock, so a transition published meanwhile is not
@@ -214,12 +254,23 @@ impl Shared {
                     self.metrics.state(ready);
                     self.series.note_ready(ready);
                 }
+                drop(owned);
+                drop(state);
             }
             Some(t) => {
                 drop(owned);
                 drop(state);
                 self.sync_tenant(t);
+                if changed && TenantCore::own_decided(&t.core.snapshot.load()) {
+                    self.tenant_decided(t);
+                }
             }
+        }
+        if before != after
+            && (core.deps.is_some()
+                || (t.is_none() && self.global.tenants_depend.load(Ordering::Relaxed)))
+        {
+            self.dependency_changed(tenant, idx);
         }
     }
 
@@ -250,7 +301,7 @@ impl Shared {
             if let Some(_owned) = self.series.guard(&self.gone) {
                 counts.reassert();
                 for (t, _) in &changed {
-                    t.series.effective(true, t.effective.load(Ordering::SeqCst));
+                    t.series.effective(t.effective.load(Ordering::SeqCst));
                 }
             }
         }
@@ -265,10 +316,13 @@ impl Shared {
                     self.metrics.draining(after.draining);
                 }
             }
-            // A reload's new engine takes the series over when it is first ready (a
-            // `ReloadableEngine`'s at the swap).
-            None if after.ready && !self.deferred_takeover.load(Ordering::SeqCst) => {
-                self.take_over_locked(state);
+            // A reload's new engine takes the series over when it is first ready with its
+            // tenants decided (a `ReloadableEngine`'s at the swap).
+            None if after.ready
+                && self.undecided.load(Ordering::SeqCst) == 0
+                && !self.deferred_takeover.load(Ordering::SeqCst) =>
+            {
+                self.take_over_locked(state)
             }
             None => {}
         }
@@ -304,7 +358,7 @@ impl Shared {
             counts.reassert();
             tenant
                 .series
-                .effective(changed.is_some(), tenant.effective.load(Ordering::SeqCst));
+                .effective(tenant.effective.load(Ordering::SeqCst));
             let own = tenant.core.snapshot.load();
             tenant
                 .series

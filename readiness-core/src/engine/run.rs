@@ -1,6 +1,7 @@
 //! Running a check once: its future under its timeout, every way it can panic caught, its
 //! result recorded; and the jitter and back-offs the scheduler spaces runs with.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,6 +11,7 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::Shared;
+use super::depends::Gate;
 use super::record::Event;
 use super::scope::{Busy, Target, TenantCore};
 use crate::check::RunLabels;
@@ -26,6 +28,8 @@ pub(super) enum RunClass {
     Died,
     /// A refresh was running the check: that run's result counts.
     Coalesced,
+    /// Its dependencies did not let it run (blocked, or waiting for a first result).
+    NotRun,
 }
 
 impl Shared {
@@ -55,7 +59,20 @@ impl Shared {
 
     /// Run a check once and record the result; a run that dies is recorded as a failure.
     pub(super) async fn run_once(&self, tenant: Option<&Arc<TenantCore>>, idx: usize) -> RunClass {
-        let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
+        let core = self.core(tenant.map(|t| &**t));
+        let slot = &core.slots[idx];
+        if core.deps.is_some() {
+            match self.gate(tenant.map(|t| &**t), idx) {
+                Gate::Open => {}
+                // Not a run: the check is not called (its dependency's next transition wakes
+                // it).
+                Gate::Wait => return RunClass::NotRun,
+                Gate::Blocked(by) => {
+                    self.record(tenant, idx, Event::Blocked { by });
+                    return RunClass::NotRun;
+                }
+            }
+        }
         slot.runs_started.fetch_add(1, Ordering::SeqCst);
         let start = Instant::now();
         let timeout = slot.cfg.timeout;
@@ -63,10 +80,25 @@ impl Shared {
         let labels = RunLabels {
             check: slot.name.clone(),
             tenant: tenant.map(|t| t.id.clone()),
+            deadline: start + timeout,
         };
-        let (outcome, reason, mut class) = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-            labels.sync_scope(|| check.check())
-        })) {
+        // One span per run (see the crate's docs): free when no subscriber wants it. It is
+        // entered where the check's code runs (making its future, polling it, dropping it) and
+        // while the result is recorded, so a transition's event belongs to it.
+        let span = tracing::info_span!(
+            target: "readiness",
+            "readiness.check",
+            check = &*slot.name,
+            tenant = tenant.map(|t| &*t.id),
+            kind = slot.cfg.kind.as_str(),
+            outcome = tracing::field::Empty,
+            duration = tracing::field::Empty,
+        );
+        let made = {
+            let _in_span = span.enter();
+            std::panic::catch_unwind(AssertUnwindSafe(|| labels.sync_scope(|| check.check())))
+        };
+        let (outcome, reason, mut class) = match made {
             Err(panic) => (
                 Outcome::Panic,
                 Some(format!("panicked: {}", panic_message(&*panic))),
@@ -74,10 +106,20 @@ impl Shared {
             ),
             Ok(fut) => {
                 let mut fut = AssertUnwindSafe(labels.scope(fut)).catch_unwind();
-                let result = tokio::time::timeout(timeout, &mut fut).await;
+                let timed = tokio::time::timeout(timeout, &mut fut);
+                tokio::pin!(timed);
+                // `Instrument` without a second handle on the span: polled inside it.
+                let result = std::future::poll_fn(|cx| {
+                    let _in_span = span.enter();
+                    timed.as_mut().poll(cx)
+                })
+                .await;
                 // Dropped here, under our own guard: a future that panics while dropped
                 // at its timeout must not take the run (or anything else) down with it.
-                let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || drop(fut)));
+                let dropped = {
+                    let _in_span = span.enter();
+                    std::panic::catch_unwind(AssertUnwindSafe(move || drop(fut)))
+                };
                 let (outcome, reason, class) = match result {
                     Err(_) => (
                         Outcome::Timeout,
@@ -112,6 +154,11 @@ impl Shared {
         };
         let end = Instant::now();
         let elapsed = end.saturating_duration_since(start);
+        if !span.is_disabled() {
+            span.record("outcome", outcome.as_str());
+            span.record("duration", elapsed.as_secs_f64());
+        }
+        let in_span = span.enter();
         let event = Event::Run {
             outcome,
             reason,
@@ -141,8 +188,21 @@ impl Shared {
             }));
             class = RunClass::Died;
         }
+        drop(in_span);
         slot.runs_completed.fetch_add(1, Ordering::SeqCst);
         class
+    }
+
+    /// Run every check of a scope whose checks depend on each other now, for a refresh: each
+    /// once, a level of the dependency graph at a time, so that a check's run sees its
+    /// dependencies' results. (A scope without dependencies runs all its checks at once.)
+    pub(super) async fn refresh_levels(self: &Arc<Self>, tenant: Option<&Arc<TenantCore>>) {
+        let core = self.core(tenant.map(|t| &**t));
+        let levels = core.deps.as_ref().map(|d| d.levels()).unwrap_or_default();
+        for level in levels {
+            let runs = level.iter().map(|&idx| self.run_coalesced(tenant, idx));
+            futures_util::future::join_all(runs).await;
+        }
     }
 
     /// Run a check now for a refresh. Concurrent callers share one run per check: a caller

@@ -250,6 +250,28 @@ impl Scheduler {
         self.wake.notify_one();
     }
 
+    /// Run a check as soon as a permit allows, instead of at its planned instant (its
+    /// dependency passes again). A check already due or running is left as it is.
+    pub(super) fn run_now(&self, shared: &Shared, check: CheckRef) {
+        let Some(target) = check.resolve() else {
+            return;
+        };
+        let slot = target.slot(shared);
+        {
+            let mut plan = lock(&self.plan);
+            match slot.sched.state.load(Ordering::SeqCst) {
+                TIMED | IDLE => push_timer(&mut plan, shared, slot, check, Instant::now()),
+                // Maybe a turn that found the check blocked: then it runs as soon as it ends.
+                RUNNING => {
+                    slot.sched.rerun.store(true, Ordering::SeqCst);
+                    return;
+                }
+                _ => return,
+            }
+        }
+        self.wake.notify_one();
+    }
+
     /// A permit for a refresh: waits while the pool is full.
     pub(super) async fn acquire(&self, shared: &Arc<Shared>, pool: usize) -> Permit {
         let permit = || Permit {
@@ -303,6 +325,10 @@ impl Scheduler {
                 continue;
             };
             let slot = target.slot(shared);
+            if slot.sched.due.load(Ordering::SeqCst) != due {
+                // Superseded: `run_now` planned the check sooner.
+                continue;
+            }
             if !slot.cfg.bounded {
                 // The heartbeat: never queued behind anything.
                 spawn_run(shared, runs, ids, target, None);
@@ -359,6 +385,7 @@ impl Scheduler {
             slot.runs_started.load(Ordering::SeqCst),
         );
         let mut plan = lock(&self.plan);
+        let rerun = s.rerun.swap(false, Ordering::SeqCst);
         let delay = match end.class {
             RunClass::InTime | RunClass::Coalesced => {
                 s.streak.store(0, Ordering::SeqCst);
@@ -366,6 +393,9 @@ impl Scheduler {
                 s.lane.store(LANE_HEALTHY, Ordering::SeqCst);
                 next
             }
+            // Its dependency passed while it found itself blocked: its turn comes at once.
+            RunClass::NotRun if rerun => Duration::ZERO,
+            RunClass::NotRun => next,
             RunClass::TimedOut => {
                 s.deaths.store(0, Ordering::SeqCst);
                 let streak = s.streak.fetch_add(1, Ordering::SeqCst).saturating_add(1);

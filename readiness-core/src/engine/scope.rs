@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
 use super::Shared;
+use super::depends::Deps;
 use super::sync::lock;
 use crate::check::Check;
 use crate::config::{Kind, Resolved};
@@ -176,6 +177,9 @@ const SCAN_UP_TO: usize = 8;
 pub(super) struct RunState {
     pub(super) status: Status,
     pub(super) reason: Option<Arc<str>>,
+    /// Whether a dependency blocks the check (named by its reason), since it was blocked and
+    /// until its next run.
+    pub(super) blocked: bool,
     pub(super) ok_run: u32,
     pub(super) fail_run: u32,
 }
@@ -198,6 +202,11 @@ pub(super) struct ScopeCore {
     pub(super) ready_until: AtomicU64,
     pub(super) live_until: AtomicU64,
     pub(super) any_until: AtomicU64,
+    /// Who depends on whom, when any check of the scope has a dependency.
+    pub(super) deps: Option<Box<Deps>>,
+    /// The instance's: set once some tenant's check depends on one of its checks, so that its
+    /// transitions are followed into the tenants.
+    pub(super) tenants_depend: AtomicBool,
 }
 
 impl ScopeCore {
@@ -207,6 +216,7 @@ impl ScopeCore {
         salt: u64,
         interner: &Interner,
     ) -> Self {
+        let deps = Deps::new(&resolved);
         let slots: Box<[Slot]> = resolved
             .into_iter()
             .map(|r| {
@@ -257,6 +267,7 @@ impl ScopeCore {
                 RunState {
                     status: Status::Pending,
                     reason: None,
+                    blocked: false,
                     ok_run: 0,
                     fail_run: 0,
                 };
@@ -276,6 +287,8 @@ impl ScopeCore {
             ready_until: AtomicU64::new(NEVER),
             live_until: AtomicU64::new(NEVER),
             any_until: AtomicU64::new(NEVER),
+            deps,
+            tenants_depend: AtomicBool::new(false),
         }
     }
 
@@ -360,27 +373,25 @@ pub(super) fn build_snapshot(
     let mut live = true;
     let mut checks_ready = true;
     let mut startup_ok = true;
-    let checks: Vec<CheckStatus> = slots
-        .iter()
-        .zip(&state.runs)
-        .map(|(slot, run)| {
-            let cfg = &slot.cfg;
-            match cfg.kind {
-                Kind::Liveness => live &= run.status != Status::Failing,
-                Kind::Readiness if cfg.critical => checks_ready &= run.status == Status::Passing,
-                Kind::Readiness => {}
-                Kind::Startup => startup_ok &= run.status == Status::Passing,
-            }
-            CheckStatus {
-                name: slot.name.clone(),
-                kind: cfg.kind,
-                critical: cfg.critical,
-                group: cfg.group.clone(),
-                status: run.status,
-                reason: run.reason.clone(),
-            }
-        })
-        .collect();
+    let mut checks: Vec<CheckStatus> = Vec::with_capacity(slots.len());
+    for (slot, run) in slots.iter().zip(&state.runs) {
+        let cfg = &slot.cfg;
+        match cfg.kind {
+            Kind::Liveness => live &= run.status != Status::Failing,
+            Kind::Readiness if cfg.critical => checks_ready &= run.status == Status::Passing,
+            Kind::Readiness => {}
+            Kind::Startup => startup_ok &= run.status == Status::Passing,
+        }
+        checks.push(CheckStatus {
+            name: slot.name.clone(),
+            kind: cfg.kind,
+            critical: cfg.critical,
+            group: cfg.group.clone(),
+            status: run.status,
+            reason: run.reason.clone(),
+            blocked: run.blocked,
+        });
+    }
     let started = state.started || (startup_ok && checks_ready);
     Snapshot {
         checks,
@@ -403,12 +414,23 @@ pub(super) struct TenantCore {
     /// Counted in the tenants' counts (set and read under the engine's `tenant_sync`): a
     /// tenant removed while it was being added is never counted, or uncounted, twice.
     pub(super) registered: AtomicBool,
+    /// Every critical check of its own has a result (or it has none): a reload's engine takes
+    /// the series over only once all of its tenants are decided (set under `tenant_sync`).
+    pub(super) decided: AtomicBool,
 }
 
 impl TenantCore {
     /// Whether the tenant's own critical checks pass, and have results young enough.
     pub(super) fn checks_pass(&self, clock: Clock) -> bool {
         self.core.snapshot.load().ready && clock.before(&self.core.ready_until)
+    }
+
+    /// Whether every critical check of its own has a result: its readiness is known.
+    pub(super) fn own_decided(snap: &Snapshot) -> bool {
+        !snap
+            .checks
+            .iter()
+            .any(|c| c.critical && c.status == Status::Pending)
     }
 
     /// Whether one of its critical checks has failed (not merely pending).
@@ -444,6 +466,8 @@ pub(super) struct SchedSlot {
     pub(super) streak: AtomicU32,
     /// Consecutive runs that died.
     pub(super) deaths: AtomicU32,
+    /// Run again as soon as the run in flight ends (a dependency passed meanwhile).
+    pub(super) rerun: AtomicBool,
     /// Mixed into the jitter: the engine's seed and the check's identity.
     pub(super) salt: u64,
 }
@@ -458,6 +482,7 @@ impl SchedSlot {
             lane: AtomicU8::new(LANE_FIRST),
             streak: AtomicU32::new(0),
             deaths: AtomicU32::new(0),
+            rerun: AtomicBool::new(false),
             salt: scope_salt ^ h.finish(),
         }
     }

@@ -104,10 +104,6 @@ impl TenantMap {
         read(&self.map).get(id).map(|t| f(t))
     }
 
-    pub(super) fn contains(&self, id: &str) -> bool {
-        read(&self.map).contains_key(id)
-    }
-
     pub(super) fn all(&self) -> Vec<Arc<TenantCore>> {
         read(&self.map).values().cloned().collect()
     }
@@ -169,6 +165,7 @@ impl Shared {
             effective: AtomicBool::new(false),
             removed: AtomicBool::new(false),
             registered: AtomicBool::new(false),
+            decided: AtomicBool::new(false),
         })
     }
 
@@ -190,6 +187,13 @@ impl Shared {
                 return Ok(());
             }
             tenant.registered.store(true, Ordering::SeqCst);
+            if !tenant.decided.load(Ordering::SeqCst) {
+                if TenantCore::own_decided(&tenant.core.snapshot.load()) {
+                    tenant.decided.store(true, Ordering::SeqCst);
+                } else {
+                    self.undecided.fetch_add(1, Ordering::SeqCst);
+                }
+            }
             counts.add();
             if let Some(_owned) = self.series.guard(&self.gone) {
                 tenant.series.touch(false);
@@ -215,6 +219,8 @@ impl Shared {
             // Removed before it was counted: `insert_tenant` sees the flag and stops.
             return;
         }
+        let last_undecided = !tenant.decided.swap(true, Ordering::SeqCst)
+            && self.undecided.fetch_sub(1, Ordering::SeqCst) == 1;
         let was_ready = tenant.effective.load(Ordering::SeqCst);
         counts.remove(was_ready);
         if let Some(_owned) = self.series.guard(&self.gone) {
@@ -227,6 +233,10 @@ impl Shared {
             removed: true,
         });
         self.audit(Scope::Tenant(tenant.id.clone()), None, "removed", None);
+        drop(counts);
+        if last_undecided {
+            self.take_over_if_decided();
+        }
     }
 }
 
@@ -242,13 +252,14 @@ impl Engine {
         let shared = &self.inner.shared;
         let mut problems = Vec::new();
         validate_tenant(id, &mut problems);
-        let resolved = resolve_tenant_checks(
+        let mut resolved = resolve_tenant_checks(
             id,
             &checks,
             &shared.defaults,
             shared.options.margin,
             &mut problems,
         );
+        shared.resolve_added_tenant(id, &checks, &mut resolved, &mut problems);
         if !problems.is_empty() {
             return Err(BuildError::new(problems));
         }
@@ -258,11 +269,12 @@ impl Engine {
     }
 
     /// Remove a tenant: its checks stop, its probe answers 404, and it leaves the
-    /// `tenant_readiness_tenants` counts. Its per-tenant series are no longer updated;
-    /// `tenant_readiness_state` is set to 1 first, so that a tenant removed while not ready
-    /// does not keep a not-ready alert firing (the facade cannot delete a series: an exporter
-    /// idle timeout drops it). A run in flight ends on its own (within its timeout) and its
-    /// result is dropped. Returns `false` for an unknown tenant.
+    /// `tenant_readiness_tenants` counts. Its per-tenant series go with it (through the
+    /// collector, the default), or, through the facade, are no longer updated after
+    /// `tenant_readiness_state` is set to 1, so that a tenant removed while not ready does not
+    /// keep a not-ready alert firing (the facade cannot delete a series: an exporter idle
+    /// timeout drops it). A run in flight ends on its own (within its timeout) and its result
+    /// is dropped. Returns `false` for an unknown tenant.
     pub fn remove_tenant(&self, id: &str) -> bool {
         let shared = &self.inner.shared;
         let Some(tenant) = shared.tenants.remove(id) else {

@@ -1,0 +1,410 @@
+//! Dependencies between checks ([`CheckSpec::depends_on`]): resolving and validating them when
+//! an engine or a tenant is built, and following a dependency's transitions at run time.
+//!
+//! - **Gate.** Before a check runs, and when its result is recorded, its dependencies' states
+//!   (from their scopes' snapshots) decide: one failing blocks it (`blocked by NAME`, recorded
+//!   instead of a run), one still pending makes it wait, otherwise it runs.
+//! - **Following.** When a check changes state, its dependents are looked at once, after every
+//!   lock of the record path is released: a dependency that turned failing blocks them at once
+//!   (so an outage shows its cause, not a wall of failures), one that passes again has them run
+//!   at once (not a period later). The instance's transitions are followed into the tenants
+//!   only once some tenant depends on an instance check.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::Shared;
+use super::record::Event;
+use super::scope::{CheckRef, RunState, ScopeCore, TenantCore};
+use crate::config::{CheckSpec, ConfigProblem, Dep, Kind, Resolved, Scope};
+use crate::snapshot::{BLOCKED_BY, Snapshot, Status, blocking};
+
+/// Who depends on whom in one scope.
+pub(super) struct Deps {
+    /// Per check: what it depends on.
+    on: Box<[Box<[Dep]>]>,
+    /// Per check: the checks of the same scope that depend on it.
+    dependents: Box<[Box<[u32]>]>,
+    /// A tenant's: `(instance check, own check)` for each dependency on an instance check.
+    on_instance: Box<[(u32, u32)]>,
+}
+
+impl Deps {
+    /// `None` when no check of the scope has a dependency.
+    pub(super) fn new(resolved: &[Resolved]) -> Option<Box<Self>> {
+        if resolved.iter().all(|r| r.deps.is_empty()) {
+            return None;
+        }
+        let mut dependents = vec![Vec::new(); resolved.len()];
+        let mut on_instance = Vec::new();
+        for (i, r) in resolved.iter().enumerate() {
+            for d in &r.deps {
+                match *d {
+                    Dep::Own(j) => dependents[j as usize].push(i as u32),
+                    Dep::Instance(k) => on_instance.push((k, i as u32)),
+                }
+            }
+        }
+        Some(Box::new(Self {
+            on: resolved.iter().map(|r| r.deps.as_slice().into()).collect(),
+            dependents: dependents.into_iter().map(Into::into).collect(),
+            on_instance: on_instance.into(),
+        }))
+    }
+}
+
+impl Deps {
+    /// The scope's checks in levels: each level's checks depend only on earlier levels' (in
+    /// this scope), so a refresh runs a level at a time.
+    pub(super) fn levels(&self) -> Vec<Vec<usize>> {
+        let n = self.on.len();
+        let mut level = vec![usize::MAX; n];
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        let mut left = n;
+        while left > 0 {
+            let depth = out.len();
+            let ready: Vec<usize> = (0..n)
+                .filter(|&i| {
+                    level[i] == usize::MAX
+                        && self.on[i].iter().all(|d| match *d {
+                            Dep::Own(j) => level[j as usize] < depth,
+                            Dep::Instance(_) => true,
+                        })
+                })
+                .collect();
+            if ready.is_empty() {
+                // Unreachable for a validated graph (no cycles); run what is left together.
+                out.push((0..n).filter(|&i| level[i] == usize::MAX).collect());
+                break;
+            }
+            for &i in &ready {
+                level[i] = depth;
+            }
+            left -= ready.len();
+            out.push(ready);
+        }
+        out
+    }
+}
+
+/// Block a check's state by `by`: failing at once with `blocked by BY`, counting no failure
+/// of its own. `false` when it already reads so (nothing changes).
+#[cold]
+pub(super) fn block(run: &mut RunState, by: &str) -> bool {
+    if run.status == Status::Failing && run.blocked && blocking(run.reason.as_deref()) == Some(by) {
+        return false;
+    }
+    run.status = Status::Failing;
+    run.reason = Some(format!("{BLOCKED_BY}{by}").into());
+    run.blocked = true;
+    run.ok_run = 0;
+    run.fail_run = 0;
+    true
+}
+
+/// What a check's dependencies allow.
+pub(super) enum Gate {
+    Open,
+    /// A dependency has no result yet.
+    Wait,
+    /// This dependency fails.
+    Blocked(Arc<str>),
+}
+
+/// The checks a scope can name as dependencies, by name.
+struct Names<'a> {
+    index: HashMap<&'a str, (usize, Kind)>,
+}
+
+impl<'a> Names<'a> {
+    fn new(checks: impl Iterator<Item = (&'a str, Kind)>) -> Self {
+        let mut index = HashMap::new();
+        for (i, (name, kind)) in checks.enumerate() {
+            // The first of a duplicate name: the duplicate is a problem of its own.
+            index.entry(name).or_insert((i, kind));
+        }
+        Self { index }
+    }
+
+    fn get(&self, name: &str) -> Option<(usize, Kind)> {
+        self.index.get(name).copied()
+    }
+}
+
+/// Resolve and validate a scope's dependencies into `resolved` (in the order of `specs`),
+/// pushing every problem: unknown names, a check on itself, a liveness check on a check of
+/// another kind, a name only another scope has (`owner` says which), and cycles.
+///
+/// `instance` is the instance's checks when `scope` is a tenant: a name the tenant does not
+/// have resolves there.
+fn resolve(
+    scope: &Scope,
+    specs: &[CheckSpec],
+    resolved: &mut [Resolved],
+    instance: Option<&Names<'_>>,
+    owner: &dyn Fn(&str) -> Option<Scope>,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    if specs.iter().all(|s| s.depends_on.is_empty()) {
+        return;
+    }
+    let own = Names::new(specs.iter().map(|s| (s.name(), s.kind())));
+    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); specs.len()];
+    for (i, spec) in specs.iter().enumerate() {
+        for dep in &spec.depends_on {
+            if *dep == spec.name {
+                problems.push(ConfigProblem::SelfDependency {
+                    scope: scope.clone(),
+                    name: spec.name.clone(),
+                });
+            } else if let Some((j, kind)) = own.get(dep) {
+                if spec.kind == Kind::Liveness && kind != Kind::Liveness {
+                    problems.push(ConfigProblem::LivenessDependency {
+                        name: spec.name.clone(),
+                        dependency: dep.clone(),
+                        kind,
+                    });
+                }
+                edges[i].push(j);
+                if let Some(r) = resolved.get_mut(i) {
+                    r.deps.push(Dep::Own(j as u32));
+                }
+            } else if let Some((k, _)) = instance.and_then(|names| names.get(dep)) {
+                if let Some(r) = resolved.get_mut(i) {
+                    r.deps.push(Dep::Instance(k as u32));
+                }
+            } else if let Some(owner) = owner(dep) {
+                problems.push(ConfigProblem::DependencyOutOfScope {
+                    scope: scope.clone(),
+                    name: spec.name.clone(),
+                    dependency: dep.clone(),
+                    owner,
+                });
+            } else {
+                problems.push(ConfigProblem::UnknownDependency {
+                    scope: scope.clone(),
+                    name: spec.name.clone(),
+                    dependency: dep.clone(),
+                });
+            }
+        }
+    }
+    for cycle in cycles(&edges) {
+        let mut names: Vec<String> = cycle.iter().map(|&i| specs[i].name.clone()).collect();
+        names.push(specs[cycle[0]].name.clone());
+        problems.push(ConfigProblem::DependencyCycle {
+            scope: scope.clone(),
+            cycle: names,
+        });
+    }
+}
+
+/// The cycles of a graph given as edges per node, each once (iterative: a chain of any length
+/// never overflows the stack).
+fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    const NEW: u8 = 0;
+    const ON_PATH: u8 = 1;
+    const DONE: u8 = 2;
+    let mut state = vec![NEW; edges.len()];
+    let mut found = Vec::new();
+    for root in 0..edges.len() {
+        if state[root] != NEW {
+            continue;
+        }
+        state[root] = ON_PATH;
+        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some((node, next)) = path.last_mut() {
+            let node = *node;
+            let Some(&to) = edges[node].get(*next) else {
+                state[node] = DONE;
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            match state[to] {
+                NEW => {
+                    state[to] = ON_PATH;
+                    path.push((to, 0));
+                }
+                ON_PATH => {
+                    if let Some(start) = path.iter().position(|&(n, _)| n == to) {
+                        found.push(path[start..].iter().map(|&(n, _)| n).collect());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+/// The instance's dependencies, while its engine is built: `specs` are the instance's checks,
+/// `tenants` those of the tenants registered with the builder (to name the owner of a name
+/// the instance does not have).
+pub(super) fn resolve_instance(
+    specs: &[CheckSpec],
+    resolved: &mut [Resolved],
+    tenants: &[(String, Vec<CheckSpec>)],
+    problems: &mut Vec<ConfigProblem>,
+) {
+    let owner = |dep: &str| {
+        tenants
+            .iter()
+            .find(|(_, checks)| checks.iter().any(|c| c.name() == dep))
+            .map(|(id, _)| Scope::Tenant(id.as_str().into()))
+    };
+    resolve(&Scope::Global, specs, resolved, None, &owner, problems);
+}
+
+/// A tenant's dependencies, while the engine is built: on its own checks, or the instance's
+/// (`instance`, the instance's checks), never another tenant's (`tenants`).
+pub(super) fn resolve_built_tenant(
+    id: &str,
+    checks: &[CheckSpec],
+    resolved: &mut [Resolved],
+    instance: &[CheckSpec],
+    tenants: &[(String, Vec<CheckSpec>)],
+    problems: &mut Vec<ConfigProblem>,
+) {
+    let names = Names::new(instance.iter().map(|s| (s.name(), s.kind())));
+    let owner = |dep: &str| {
+        tenants
+            .iter()
+            .find(|(other, checks)| other != id && checks.iter().any(|c| c.name() == dep))
+            .map(|(other, _)| Scope::Tenant(other.as_str().into()))
+    };
+    resolve(
+        &Scope::Tenant(id.into()),
+        checks,
+        resolved,
+        Some(&names),
+        &owner,
+        problems,
+    );
+}
+
+/// Whether some of these checks depend on the instance's.
+pub(super) fn on_instance(resolved: &[Resolved]) -> bool {
+    resolved
+        .iter()
+        .flat_map(|r| &r.deps)
+        .any(|d| matches!(d, Dep::Instance(_)))
+}
+
+impl Shared {
+    /// A tenant's dependencies, when it is added at run time: the instance's checks are the
+    /// running engine's, and another tenant that has the name is looked for only to say so.
+    pub(super) fn resolve_added_tenant(
+        &self,
+        id: &str,
+        checks: &[CheckSpec],
+        resolved: &mut [Resolved],
+        problems: &mut Vec<ConfigProblem>,
+    ) {
+        let names = Names::new(self.global.slots.iter().map(|s| (&*s.name, s.cfg.kind)));
+        let owner = |dep: &str| {
+            self.tenants
+                .all()
+                .into_iter()
+                .find(|t| &*t.id != id && t.core.find(dep).is_some())
+                .map(|t| Scope::Tenant(t.id.clone()))
+        };
+        let before = problems.len();
+        resolve(
+            &Scope::Tenant(id.into()),
+            checks,
+            resolved,
+            Some(&names),
+            &owner,
+            problems,
+        );
+        if problems.len() == before && on_instance(resolved) {
+            self.global.tenants_depend.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// What a check's dependencies allow now, from their scopes' published snapshots.
+    pub(super) fn gate(&self, tenant: Option<&TenantCore>, idx: usize) -> Gate {
+        let core = self.core(tenant);
+        let Some(on) = core.deps.as_ref().and_then(|d| d.on.get(idx)) else {
+            return Gate::Open;
+        };
+        if on.is_empty() {
+            return Gate::Open;
+        }
+        let own = core.snapshot.load();
+        let mut instance: Option<arc_swap::Guard<Arc<Snapshot>>> = None;
+        let mut waiting = false;
+        for dep in on.iter() {
+            let check = match *dep {
+                Dep::Own(j) => own.checks.get(j as usize),
+                Dep::Instance(k) => instance
+                    .get_or_insert_with(|| self.global.snapshot.load())
+                    .checks
+                    .get(k as usize),
+            };
+            match check.map(|c| (c.status, &c.name)) {
+                Some((Status::Failing, name)) => return Gate::Blocked(name.clone()),
+                Some((Status::Pending, _)) => waiting = true,
+                _ => {}
+            }
+        }
+        if waiting { Gate::Wait } else { Gate::Open }
+    }
+
+    /// A run's result about to be recorded: a dependency that turned failing while the run
+    /// was in flight blocks the check, and the result is dropped.
+    #[cold]
+    pub(super) fn gate_result(&self, tenant: Option<&TenantCore>, idx: usize, run: Event) -> Event {
+        match self.gate(tenant, idx) {
+            Gate::Blocked(by) => Event::Blocked { by },
+            Gate::Open | Gate::Wait => run,
+        }
+    }
+
+    /// A check changed state: block the checks that depend on it, or run them at once.
+    /// Called with no lock of the record path held.
+    pub(super) fn dependency_changed(&self, tenant: Option<&Arc<TenantCore>>, idx: usize) {
+        let core: &ScopeCore = self.core(tenant.map(|t| &**t));
+        if let Some(deps) = &core.deps
+            && let Some(dependents) = deps.dependents.get(idx)
+        {
+            for &d in dependents.iter() {
+                self.follow(tenant, d as usize);
+            }
+        }
+        if tenant.is_none() && self.global.tenants_depend.load(Ordering::SeqCst) {
+            for t in &self.tenants.all() {
+                let Some(deps) = &t.core.deps else { continue };
+                for &(k, d) in deps.on_instance.iter() {
+                    if k as usize == idx {
+                        self.follow(Some(t), d as usize);
+                    }
+                }
+            }
+        }
+    }
+
+    fn follow(&self, tenant: Option<&Arc<TenantCore>>, idx: usize) {
+        match self.gate(tenant.map(|t| &**t), idx) {
+            Gate::Blocked(by) => self.record(tenant, idx, Event::Blocked { by }),
+            Gate::Open => self.sched.run_now(self, CheckRef::new(tenant, idx)),
+            Gate::Wait => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cycles;
+
+    #[test]
+    fn cycles_are_found_once_each_and_chains_are_not_cycles() {
+        // 0 -> 1 -> 2 -> 0, 3 -> 3 is left to the self check, 4 -> 5 -> 4, 6 -> 0.
+        let edges = vec![vec![1], vec![2], vec![0], vec![], vec![5], vec![4], vec![0]];
+        assert_eq!(cycles(&edges), vec![vec![0, 1, 2], vec![4, 5]]);
+        let chain: Vec<Vec<usize>> = (0..100_000).map(|i| vec![i + 1]).chain([vec![]]).collect();
+        assert!(cycles(&chain).is_empty());
+    }
+}
