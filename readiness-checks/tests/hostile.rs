@@ -25,12 +25,12 @@
 
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http_body_util::{Full, StreamBody};
+use http_body_util::StreamBody;
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use readiness_checks::{
@@ -90,7 +90,7 @@ enum Hostile {
     Stall,
     /// Writes these bytes one a second, then waits.
     Trickle(Vec<u8>),
-    /// Writes `head`, then `len` bytes of `a` (`None`: without end, 64 KiB every 10 ms of the
+    /// Writes `head`, then `len` bytes of `a` (`None`: without end, 64 KiB every 100 ms of the
     /// paused clock), then waits.
     Flood { head: Vec<u8>, len: Option<usize> },
     /// Writes these bytes, then resets the connection (RST, not FIN).
@@ -162,7 +162,7 @@ async fn misbehave(stream: TcpStream, what: Hostile, client_first: bool) {
                     }
                     left -= n;
                     if len.is_none() {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
             }
@@ -201,14 +201,79 @@ async fn hostile_h2(
     addr
 }
 
-fn grpc_huge_headers() -> http::Response<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
-    use http_body_util::BodyExt;
-    http::Response::builder()
-        .status(200)
-        .header("content-type", "application/grpc")
-        .header("x-pad", "a".repeat(MIB))
-        .body(Full::new(Bytes::new()).boxed())
-        .expect("response")
+/// An HTTP/2 server that reads the client's preface and frames up to its first request's
+/// HEADERS, then answers on that stream with `frames` (raw), and waits.
+async fn hostile_h2_raw(frames: Vec<u8>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let frames = Arc::new(frames);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let frames = frames.clone();
+            tokio::spawn(async move {
+                let (mut rd, mut wr) = stream.into_split();
+                let mut preface = [0u8; 24];
+                if rd.read_exact(&mut preface).await.is_err() {
+                    return;
+                }
+                loop {
+                    let mut head = [0u8; 9];
+                    if rd.read_exact(&mut head).await.is_err() {
+                        return;
+                    }
+                    let len = usize::from(head[0]) << 16
+                        | usize::from(head[1]) << 8
+                        | usize::from(head[2]);
+                    let mut payload = vec![0u8; len];
+                    if rd.read_exact(&mut payload).await.is_err() {
+                        return;
+                    }
+                    if head[3] == 0x1 {
+                        break;
+                    }
+                }
+                if wr.write_all(&frames).await.is_err() {
+                    return;
+                }
+                let mut buf = [0u8; 4096];
+                while matches!(rd.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
+}
+
+/// A frame header: length, type, flags, stream.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len();
+    let mut v = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    v.extend_from_slice(&stream.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// SETTINGS, then a response on stream 1 whose header block is 1 MiB: one literal header
+/// `x-pad` of 1 MiB, in a HEADERS frame and CONTINUATION frames of 16 KiB.
+fn h2_huge_headers() -> Vec<u8> {
+    let mut block = vec![0x00, 5];
+    block.extend_from_slice(b"x-pad");
+    // The value's length, an HPACK integer with a 7-bit prefix.
+    let mut n = MIB - 127;
+    block.push(127);
+    while n >= 128 {
+        block.push((n % 128) as u8 | 0x80);
+        n /= 128;
+    }
+    block.push(n as u8);
+    block.extend(std::iter::repeat_n(b'a', MIB));
+    let mut out = h2_frame(0x4, 0, 0, &[]);
+    let chunks: Vec<&[u8]> = block.chunks(16 * 1024).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let kind = if i == 0 { 0x1 } else { 0x9 };
+        let flags = if i + 1 == chunks.len() { 0x4 } else { 0 };
+        out.extend(h2_frame(kind, flags, 1, chunk));
+    }
+    out
 }
 
 fn grpc_endless_body() -> http::Response<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
@@ -220,7 +285,7 @@ fn grpc_endless_body() -> http::Response<http_body_util::combinators::BoxBody<By
         ])))
     });
     let endless = futures_util::stream::unfold((), |()| async {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         Some((
             Ok::<_, Infallible>(Frame::data(Bytes::from(vec![0u8; 16 * 1024]))),
             (),
@@ -293,6 +358,7 @@ async fn attack(what: &str, check: impl Check) -> String {
     }
     settle().await;
     let before = (open_fds(), tasks(), heap());
+    let wall = std::time::Instant::now();
     let mut first = None;
     for _ in 0..runs() {
         let reason = run().await;
@@ -302,8 +368,10 @@ async fn attack(what: &str, check: impl Check) -> String {
     let after = (open_fds(), tasks(), heap());
     let reason = first.expect("ran");
     eprintln!(
-        "{what}: {} runs, reason {reason:?}; descriptors {} -> {}, tasks {} -> {}, heap {} -> {}",
+        "{what}: {} runs in {:.1?}, reason {reason:?}; descriptors {} -> {}, tasks {} -> {}, \
+         heap {} -> {}",
         runs(),
+        wall.elapsed(),
         before.0,
         after.0,
         before.1,
@@ -454,7 +522,7 @@ fn grpc_against_hostile_servers() {
         .await;
         attack(
             "grpc: 1 MiB of headers",
-            check(hostile_h2(grpc_huge_headers).await),
+            check(hostile_h2_raw(h2_huge_headers()).await),
         )
         .await;
         attack(
