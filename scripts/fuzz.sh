@@ -19,8 +19,8 @@ secs="${1:-30}"
 case "$secs" in '' | *[!0-9]*) echo "usage: scripts/fuzz.sh SECONDS" >&2; exit 2 ;; esac
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
-  echo "fuzz: installing cargo-fuzz into ~/.cargo/bin"
-  cargo install cargo-fuzz --locked
+  echo "fuzz: installing cargo-fuzz 0.13.2 into ~/.cargo/bin"
+  cargo install cargo-fuzz --version 0.13.2 --locked
 fi
 fuzz() { cargo fuzz "$1" -s none --target-dir target/fuzz "${@:2}"; }
 
