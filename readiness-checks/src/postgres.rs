@@ -474,7 +474,8 @@ mod tls {
     use tokio::net::TcpStream;
     use tokio_postgres::tls::{ChannelBinding, TlsConnect};
 
-    use super::{BoxFuture, TlsFailed};
+    use super::TlsFailed;
+    use crate::own::BoxFuture;
 
     pub(super) struct PgTls {
         pub(super) config: Arc<rustls::ClientConfig>,

@@ -254,3 +254,40 @@ async fn healthy_instance_checks_keep_their_turns_among_2000_hanging_ones() {
     f.check();
     assert!(engine.is_live(), "the heartbeat never queues");
 }
+
+/// Periods count from a run's start, as the kubelet's probes do: a dependency that stops
+/// answering (every run times out) turns the instance not ready within
+/// `period x failure_threshold + timeout` of the moment it hung, not `(period + timeout) x
+/// failure_threshold` (issue 22: a SIGSTOPped database took 5.7 s against a 4 s bound).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_hung_dependency_is_seen_within_period_times_threshold_plus_timeout() {
+    let db = Switch::new(OK);
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .check(
+            CheckSpec::readiness("db", db.clone())
+                .period(Duration::from_secs(1))
+                .timeout(Duration::from_secs(1))
+                .jitter(Duration::ZERO)
+                .failure_threshold(3),
+        )
+        .build()
+        .expect("valid");
+    settle().await;
+    assert!(engine.is_ready());
+    advance(Duration::from_millis(500)).await;
+    db.set(HANG);
+    let hung = Instant::now();
+    advance(Duration::from_secs(4)).await;
+    assert!(
+        !engine.is_ready(),
+        "not ready within 1 s x 3 + 1 s of the hang ({:?} later)",
+        hung.elapsed()
+    );
+    let starts = db.starts();
+    let gaps: Vec<Duration> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().all(|g| *g == Duration::from_secs(1)),
+        "a run every period, from start to start: {gaps:?}"
+    );
+}

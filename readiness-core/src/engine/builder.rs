@@ -8,16 +8,18 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use super::HEARTBEAT_CHECK;
 use super::depends;
 use super::handle::{Engine, Inner};
-use super::handover::{LineageHandle, Series};
+use super::lineage::{LineageHandle, Series};
 use super::scheduler::Scheduler;
-use super::scope::{Clock, Interner, ScopeCore, scope_salt};
+use super::scope::{Clock, Interner, Ran, ScopeCore, scope_salt};
+use super::shared::{Options, Shared};
 use super::supervisor::{heartbeat_task, supervise_driver, supervise_watchdog};
 use super::sync::lock;
-use super::tenants::{TenantMap, resolve_tenant_checks, validate_tenant};
+use super::tenant_map::TenantMap;
+use super::tenants::{resolve_tenant_checks, validate_tenant};
 use super::watchdog::Watchdog;
-use super::{HEARTBEAT_CHECK, Options, Shared};
 use crate::check::{Check, Heartbeat};
 use crate::config::{BuildError, CheckSpec, ConfigProblem, Defaults, Scope, resolve_specs};
 use crate::metrics::{GlobalMetrics, TenantCounts, TenantSeriesConfig};
@@ -47,7 +49,7 @@ pub struct EngineBuilder {
     stale_margin: Duration,
     restart_backoff: (Duration, Duration),
     slow_backoff_max: Duration,
-    reload_from: Option<LineageHandle>,
+    reload_from: Option<LineageHandle<Shared>>,
     deferred_takeover: bool,
 }
 
@@ -436,8 +438,7 @@ impl EngineBuilder {
             audit_capacity: self.audit_capacity,
             sched: Scheduler::new(self.max_in_flight, self.max_tenant_in_flight),
             interner,
-            ran: tokio::sync::Notify::new(),
-            ran_waiters: std::sync::atomic::AtomicUsize::new(0),
+            ran: Ran::default(),
             watchdog: Watchdog::new(),
             undecided: std::sync::atomic::AtomicUsize::new(0),
             #[cfg(test)]

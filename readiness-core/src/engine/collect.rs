@@ -10,9 +10,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::Shared;
 use super::handle::Engine;
 use super::scope::TenantCore;
+use super::shared::Shared;
 use super::sync::lock;
 use crate::metrics::{
     TENANT_CHECK_SECONDS_TOTAL, TENANT_CHECK_SECONDS_TOTAL_HELP, TENANT_STATE, TENANT_STATE_HELP,

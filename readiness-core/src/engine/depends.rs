@@ -11,23 +11,17 @@
 //!   only once some tenant depends on an instance check.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use super::Shared;
-use super::record::Event;
-use super::scope::{CheckRef, RunState, ScopeCore, TenantCore};
 use crate::config::{CheckSpec, ConfigProblem, Dep, Kind, Resolved, Scope};
-use crate::snapshot::{BLOCKED_BY, Snapshot, Status, blocking};
 
 /// Who depends on whom in one scope.
 pub(super) struct Deps {
     /// Per check: what it depends on.
-    on: Box<[Box<[Dep]>]>,
+    pub(super) on: Box<[Box<[Dep]>]>,
     /// Per check: the checks of the same scope that depend on it.
-    dependents: Box<[Box<[u32]>]>,
+    pub(super) dependents: Box<[Box<[u32]>]>,
     /// A tenant's: `(instance check, own check)` for each dependency on an instance check.
-    on_instance: Box<[(u32, u32)]>,
+    pub(super) on_instance: Box<[(u32, u32)]>,
 }
 
 impl Deps {
@@ -88,37 +82,13 @@ impl Deps {
     }
 }
 
-/// Block a check's state by `by`: failing at once with `blocked by BY`, counting no failure
-/// of its own. `false` when it already reads so (nothing changes).
-#[cold]
-pub(super) fn block(run: &mut RunState, by: &str) -> bool {
-    if run.status == Status::Failing && run.blocked && blocking(run.reason.as_deref()) == Some(by) {
-        return false;
-    }
-    run.status = Status::Failing;
-    run.reason = Some(format!("{BLOCKED_BY}{by}").into());
-    run.blocked = true;
-    run.ok_run = 0;
-    run.fail_run = 0;
-    true
-}
-
-/// What a check's dependencies allow.
-pub(super) enum Gate {
-    Open,
-    /// A dependency has no result yet.
-    Wait,
-    /// This dependency fails.
-    Blocked(Arc<str>),
-}
-
 /// The checks a scope can name as dependencies, by name.
-struct Names<'a> {
+pub(super) struct Names<'a> {
     index: HashMap<&'a str, (usize, Kind)>,
 }
 
 impl<'a> Names<'a> {
-    fn new(checks: impl Iterator<Item = (&'a str, Kind)>) -> Self {
+    pub(super) fn new(checks: impl Iterator<Item = (&'a str, Kind)>) -> Self {
         let mut index = HashMap::new();
         for (i, (name, kind)) in checks.enumerate() {
             // The first of a duplicate name: the duplicate is a problem of its own.
@@ -138,7 +108,7 @@ impl<'a> Names<'a> {
 ///
 /// `instance` is the instance's checks when `scope` is a tenant: a name the tenant does not
 /// have resolves there.
-fn resolve(
+pub(super) fn resolve(
     scope: &Scope,
     specs: &[CheckSpec],
     resolved: &mut [Resolved],
@@ -290,109 +260,6 @@ pub(super) fn on_instance(resolved: &[Resolved]) -> bool {
         .iter()
         .flat_map(|r| &r.deps)
         .any(|d| matches!(d, Dep::Instance(_)))
-}
-
-impl Shared {
-    /// A tenant's dependencies, when it is added at run time: the instance's checks are the
-    /// running engine's, and another tenant that has the name is looked for only to say so.
-    pub(super) fn resolve_added_tenant(
-        &self,
-        id: &str,
-        checks: &[CheckSpec],
-        resolved: &mut [Resolved],
-        problems: &mut Vec<ConfigProblem>,
-    ) {
-        let names = Names::new(self.global.slots.iter().map(|s| (&*s.name, s.cfg.kind)));
-        let owner = |dep: &str| {
-            self.tenants
-                .all()
-                .into_iter()
-                .find(|t| &*t.id != id && t.core.find(dep).is_some())
-                .map(|t| Scope::Tenant(t.id.clone()))
-        };
-        let before = problems.len();
-        resolve(
-            &Scope::Tenant(id.into()),
-            checks,
-            resolved,
-            Some(&names),
-            &owner,
-            problems,
-        );
-        if problems.len() == before && on_instance(resolved) {
-            self.global.tenants_depend.store(true, Ordering::SeqCst);
-        }
-    }
-
-    /// What a check's dependencies allow now, from their scopes' published snapshots.
-    pub(super) fn gate(&self, tenant: Option<&TenantCore>, idx: usize) -> Gate {
-        let core = self.core(tenant);
-        let Some(on) = core.deps.as_ref().and_then(|d| d.on.get(idx)) else {
-            return Gate::Open;
-        };
-        if on.is_empty() {
-            return Gate::Open;
-        }
-        let own = core.snapshot.load();
-        let mut instance: Option<arc_swap::Guard<Arc<Snapshot>>> = None;
-        let mut waiting = false;
-        for dep in on.iter() {
-            let check = match *dep {
-                Dep::Own(j) => own.checks.get(j as usize),
-                Dep::Instance(k) => instance
-                    .get_or_insert_with(|| self.global.snapshot.load())
-                    .checks
-                    .get(k as usize),
-            };
-            match check.map(|c| (c.status, &c.name)) {
-                Some((Status::Failing, name)) => return Gate::Blocked(name.clone()),
-                Some((Status::Pending, _)) => waiting = true,
-                _ => {}
-            }
-        }
-        if waiting { Gate::Wait } else { Gate::Open }
-    }
-
-    /// A run's result about to be recorded: a dependency that turned failing while the run
-    /// was in flight blocks the check, and the result is dropped.
-    #[cold]
-    pub(super) fn gate_result(&self, tenant: Option<&TenantCore>, idx: usize, run: Event) -> Event {
-        match self.gate(tenant, idx) {
-            Gate::Blocked(by) => Event::Blocked { by },
-            Gate::Open | Gate::Wait => run,
-        }
-    }
-
-    /// A check changed state: block the checks that depend on it, or run them at once.
-    /// Called with no lock of the record path held.
-    pub(super) fn dependency_changed(&self, tenant: Option<&Arc<TenantCore>>, idx: usize) {
-        let core: &ScopeCore = self.core(tenant.map(|t| &**t));
-        if let Some(deps) = &core.deps
-            && let Some(dependents) = deps.dependents.get(idx)
-        {
-            for &d in dependents.iter() {
-                self.follow(tenant, d as usize);
-            }
-        }
-        if tenant.is_none() && self.global.tenants_depend.load(Ordering::SeqCst) {
-            for t in &self.tenants.all() {
-                let Some(deps) = &t.core.deps else { continue };
-                for &(k, d) in deps.on_instance.iter() {
-                    if k as usize == idx {
-                        self.follow(Some(t), d as usize);
-                    }
-                }
-            }
-        }
-    }
-
-    fn follow(&self, tenant: Option<&Arc<TenantCore>>, idx: usize) {
-        match self.gate(tenant.map(|t| &**t), idx) {
-            Gate::Blocked(by) => self.record(tenant, idx, Event::Blocked { by }),
-            Gate::Open => self.sched.run_now(self, CheckRef::new(tenant, idx)),
-            Gate::Wait => {}
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::Shared;
 use super::handover::Release;
+use super::shared::Shared;
 use super::sync::lock;
 use crate::snapshot::{Aggregate, Snapshot};
 
@@ -104,7 +104,7 @@ impl Drop for Inner {
 
 impl Engine {
     /// The engines built from this one and from which it was built, with `reload_from`.
-    pub(crate) fn lineage(&self) -> super::handover::LineageHandle {
+    pub(crate) fn lineage(&self) -> super::lineage::LineageHandle<Shared> {
         self.inner.shared.series.handle()
     }
 

@@ -19,14 +19,12 @@
 //! - **Close.** [`Engine::close`](crate::Engine::close) and `shutdown` close the lineage;
 //!   dropping an engine closes it only when no other engine of the lineage is left, so a
 //!   server stopped by `drain_on` or `closed()` keeps serving across a reload.
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, Weak};
+use std::sync::atomic::Ordering;
 
-use tokio::sync::watch;
-
-use super::Shared;
+use super::lineage::{LineageHandle, Member};
 use super::scope::{ScopeState, TenantCore};
-use super::sync::{lock, read, write};
+use super::shared::Shared;
+use super::sync::{lock, write};
 use crate::config::Scope;
 use crate::snapshot::Status;
 
@@ -35,29 +33,6 @@ const RELOAD: &str = "reload";
 
 fn ready_str(ready: bool) -> &'static str {
     if ready { "ready" } else { "not_ready" }
-}
-
-/// Engines built from one another with `reload_from`.
-pub(super) struct Lineage {
-    /// Writers of shared series hold it shared; a takeover holds it alone.
-    lock: RwLock<()>,
-    owner: AtomicU64,
-    next: AtomicU64,
-    /// What `readiness_state` last read (false before anything was written).
-    last_ready: AtomicBool,
-    /// Set once by the first drain of any engine of the lineage; never cleared.
-    draining: AtomicBool,
-    /// `true` once the drain is over (`close`, `shutdown`, or the last engine gone): long-lived
-    /// streams end, `drain_on` and `closed()` resolve.
-    closed: watch::Sender<bool>,
-    /// A leaf lock: held only to read or change the list.
-    members: Mutex<Vec<(u64, Weak<Shared>)>>,
-}
-
-/// An engine's place in its lineage.
-pub(super) struct Series {
-    lineage: Arc<Lineage>,
-    generation: u64,
 }
 
 /// Why an engine lets its series go.
@@ -69,129 +44,17 @@ pub(super) enum Release {
     Drop,
 }
 
-/// A lineage, for [`EngineBuilder::reload_from`](crate::EngineBuilder::reload_from) and for
-/// what follows the process rather than one engine (`drain_on`). It holds no engine.
-#[derive(Clone)]
-pub(crate) struct LineageHandle(pub(super) Arc<Lineage>);
-
-impl std::fmt::Debug for LineageHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lineage")
-            .field("owner", &self.0.owner.load(Ordering::SeqCst))
-            .finish_non_exhaustive()
+impl Member for Shared {
+    fn gone(&self) -> bool {
+        self.gone.load(Ordering::SeqCst)
     }
 }
 
-impl Series {
-    /// A new engine: the first of a lineage (it owns the series at once), or the next one.
-    pub(super) fn new(after: Option<&LineageHandle>) -> Self {
-        match after {
-            Some(LineageHandle(lineage)) => Self {
-                generation: lineage.next.fetch_add(1, Ordering::SeqCst),
-                lineage: lineage.clone(),
-            },
-            None => Self {
-                lineage: Arc::new(Lineage {
-                    lock: RwLock::new(()),
-                    owner: AtomicU64::new(1),
-                    next: AtomicU64::new(2),
-                    last_ready: AtomicBool::new(false),
-                    draining: AtomicBool::new(false),
-                    closed: watch::Sender::new(false),
-                    members: Mutex::new(Vec::new()),
-                }),
-                generation: 1,
-            },
-        }
-    }
-
-    pub(super) fn handle(&self) -> LineageHandle {
-        LineageHandle(self.lineage.clone())
-    }
-
-    pub(super) fn join(&self, shared: &Arc<Shared>) {
-        let mut members = lock(&self.lineage.members);
-        members.retain(|(_, w)| w.strong_count() > 0);
-        members.push((self.generation, Arc::downgrade(shared)));
-    }
-
-    pub(super) fn owns(&self) -> bool {
-        self.lineage.owner.load(Ordering::SeqCst) == self.generation
-    }
-
-    /// Held while writing shared series: `Some` only while this engine owns them and is
-    /// still there.
-    pub(super) fn guard(&self, gone: &AtomicBool) -> Option<RwLockReadGuard<'_, ()>> {
-        let held = read(&self.lineage.lock);
-        (self.owns() && !gone.load(Ordering::SeqCst)).then_some(held)
-    }
-
-    /// `readiness_state` was just written.
-    pub(super) fn note_ready(&self, ready: bool) {
-        self.lineage.last_ready.store(ready, Ordering::SeqCst);
-    }
-
-    /// The engine of the lineage that owns the series now, if it is still there. Read under
-    /// the lineage's lock: a takeover (the owner changing and the counters carried over) is
-    /// seen whole or not at all.
-    pub(super) fn owner(&self) -> Option<Arc<Shared>> {
-        let _held = read(&self.lineage.lock);
-        self.member(self.lineage.owner.load(Ordering::SeqCst))
-    }
-
-    fn member(&self, generation: u64) -> Option<Arc<Shared>> {
-        lock(&self.lineage.members)
-            .iter()
-            .find(|(g, _)| *g == generation)
-            .and_then(|(_, w)| w.upgrade())
-    }
-
-    /// The newest engine built after this one that is still there.
-    fn successor(&self) -> Option<Arc<Shared>> {
-        lock(&self.lineage.members)
-            .iter()
-            .filter(|(g, _)| *g > self.generation)
-            .filter_map(|(g, w)| w.upgrade().map(|s| (*g, s)))
-            .filter(|(_, s)| !s.gone.load(Ordering::SeqCst))
-            .max_by_key(|(g, _)| *g)
-            .map(|(_, s)| s)
-    }
-
-    pub(crate) fn draining(&self) -> bool {
-        self.lineage.draining.load(Ordering::SeqCst)
-    }
-
-    /// Whether an engine of the lineage other than this one is still there.
-    pub(super) fn others_alive(&self) -> bool {
-        lock(&self.lineage.members)
-            .iter()
-            .filter(|(g, _)| *g != self.generation)
-            .filter_map(|(_, w)| w.upgrade())
-            .any(|s| !s.gone.load(Ordering::SeqCst))
-    }
-}
-
-impl LineageHandle {
-    /// The engines of the lineage that are still there, oldest first.
-    fn live(&self) -> Vec<Arc<Shared>> {
-        let mut all: Vec<(u64, Arc<Shared>)> = lock(&self.0.members)
-            .iter()
-            .filter_map(|(g, w)| w.upgrade().map(|s| (*g, s)))
-            .filter(|(_, s)| !s.gone.load(Ordering::SeqCst))
-            .collect();
-        all.sort_unstable_by_key(|(g, _)| *g);
-        all.into_iter().map(|(_, s)| s).collect()
-    }
-
-    /// Whether any engine of the lineage is still there.
-    pub(crate) fn alive(&self) -> bool {
-        !self.live().is_empty()
-    }
-
+impl LineageHandle<Shared> {
     /// Turn readiness off for good, in every engine of the lineage and in those that join it
     /// later. Idempotent.
     pub(crate) fn drain(&self) {
-        if self.0.draining.swap(true, Ordering::SeqCst) {
+        if !self.start_draining() {
             return;
         }
         tracing::info!(target: "readiness", "draining: readiness is off for good");
@@ -205,27 +68,7 @@ impl LineageHandle {
     /// The drain is over: drain first if it was not, then close.
     pub(crate) fn close(&self) {
         self.drain();
-        self.0.closed.send_replace(true);
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        *self.0.closed.borrow()
-    }
-
-    /// Resolves once the lineage is closed. Holds only the lineage, never an engine.
-    pub(crate) fn closed(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
-        let mut rx = self.0.closed.subscribe();
-        async move {
-            // An error means every engine is gone, which is closed too.
-            let _ = rx.wait_for(|closed| *closed).await;
-        }
-    }
-
-    /// The last engine of the lineage went without closing it: close it now.
-    pub(super) fn close_if_alone(&self, leaving: &Series) {
-        if !leaving.others_alive() {
-            self.0.closed.send_replace(true);
-        }
+        self.mark_closed();
     }
 }
 

@@ -12,36 +12,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::depends::block;
+use super::SHUTDOWN_REASON;
 use super::scope::{
-    CheckRef, NEVER, ScopeCore, ScopeState, TenantCore, build_snapshot, stale_reason,
+    CheckRef, Event, NEVER, ScopeCore, ScopeState, TenantCore, block, build_snapshot, stale_reason,
 };
+use super::shared::Shared;
 use super::sync::lock;
-use super::{SHUTDOWN_REASON, Shared};
 use crate::config::{Kind, Scope};
 use crate::metrics::{Outcome, TenantCounts};
 use crate::snapshot::{Status, blocking};
 use crate::tenant::{AuditEntry, TenantEvent};
-
-/// What happened to a check.
-pub(super) enum Event {
-    /// A run ended.
-    Run {
-        outcome: Outcome,
-        reason: Option<String>,
-        elapsed: Duration,
-        /// When it ended.
-        at: Instant,
-    },
-    /// The watchdog found its result at or past its deadline.
-    Stale,
-    /// A dependency fails: the check does not run (`engine::depends`).
-    Blocked { by: Arc<str> },
-}
 
 impl Shared {
     pub(super) fn core<'a>(&'a self, tenant: Option<&'a TenantCore>) -> &'a ScopeCore {

@@ -10,10 +10,9 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use super::Shared;
-use super::depends::Gate;
-use super::record::Event;
-use super::scope::{Busy, Target, TenantCore};
+use super::gate::Gate;
+use super::scope::{Busy, Event, Target, TenantCore};
+use super::shared::Shared;
 use crate::check::RunLabels;
 use crate::metrics::Outcome;
 
@@ -36,8 +35,8 @@ impl Shared {
     /// A scheduled run: shares a refresh's run if one is in flight, never waits for it
     /// (it holds a permit).
     pub(super) async fn run_scheduled(self: &Arc<Self>, target: &Target) -> RunClass {
-        let slot = target.slot(self);
-        let Some(_busy) = Busy::try_new(slot, self) else {
+        let slot = target.slot(&self.global);
+        let Some(_busy) = Busy::try_new(slot, &self.ran) else {
             return RunClass::Coalesced;
         };
         let class = self.run_once(target.tenant.as_ref(), target.idx).await;
@@ -214,7 +213,7 @@ impl Shared {
     ) {
         let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
         let seen = slot.runs_completed.load(Ordering::SeqCst);
-        if let Some(_busy) = Busy::try_new(slot, self) {
+        if let Some(_busy) = Busy::try_new(slot, &self.ran) {
             return self.refresh_run(tenant, idx).await;
         }
         // A run is in flight: wait for it and take its result (boxed: the common case above
@@ -243,10 +242,10 @@ impl Shared {
         seen: u64,
     ) {
         let slot = &self.core(tenant.map(|t| &**t)).slots[idx];
-        self.ran_waiters.fetch_add(1, Ordering::SeqCst);
+        self.ran.waiters.fetch_add(1, Ordering::SeqCst);
         let _waiting = RanWaiter(self);
         loop {
-            let ran = self.ran.notified();
+            let ran = self.ran.notify.notified();
             tokio::pin!(ran);
             ran.as_mut().enable();
             if slot.runs_completed.load(Ordering::SeqCst) > seen {
@@ -254,7 +253,7 @@ impl Shared {
                 // or one started since): share its result, as singleflight does.
                 return;
             }
-            if let Some(_busy) = Busy::try_new(slot, self) {
+            if let Some(_busy) = Busy::try_new(slot, &self.ran) {
                 return self.refresh_run(tenant, idx).await;
             }
             ran.await;
@@ -315,6 +314,6 @@ struct RanWaiter<'a>(&'a Shared);
 
 impl Drop for RanWaiter<'_> {
     fn drop(&mut self) {
-        self.0.ran_waiters.fetch_sub(1, Ordering::SeqCst);
+        self.0.ran.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 }

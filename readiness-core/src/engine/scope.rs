@@ -11,13 +11,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
-use super::Shared;
 use super::depends::Deps;
 use super::sync::lock;
 use crate::check::Check;
 use crate::config::{Kind, Resolved};
-use crate::metrics::{CheckMetrics, TenantSeries};
-use crate::snapshot::{CheckStatus, Snapshot, Status};
+use crate::metrics::{CheckMetrics, Outcome, TenantSeries};
+use crate::snapshot::{BLOCKED_BY, CheckStatus, Snapshot, Status, blocking};
 
 /// A deadline that never comes: no result yet, a result already marked stale, or a period so
 /// long that the next run never comes either.
@@ -144,27 +143,36 @@ pub(super) struct Slot {
     pub(super) sched: SchedSlot,
 }
 
+/// The engine's "a run ended" signal: notified when a check's run ends, while refreshes wait
+/// to share one.
+#[derive(Default)]
+pub(super) struct Ran {
+    pub(super) notify: tokio::sync::Notify,
+    /// Refreshes waiting: a run that ends notifies only when some wait.
+    pub(super) waiters: std::sync::atomic::AtomicUsize,
+}
+
 /// Marks a check's run in flight; dropping it (the run ended, or was cancelled) wakes the
 /// refreshes waiting for it, if any.
 pub(super) struct Busy<'a> {
     slot: &'a Slot,
-    shared: &'a Shared,
+    ran: &'a Ran,
 }
 
 impl<'a> Busy<'a> {
-    pub(super) fn try_new(slot: &'a Slot, shared: &'a Shared) -> Option<Self> {
+    pub(super) fn try_new(slot: &'a Slot, ran: &'a Ran) -> Option<Self> {
         slot.busy
             .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
-            .then(|| Self { slot, shared })
+            .then(|| Self { slot, ran })
     }
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.slot.busy.store(false, Ordering::SeqCst);
-        if self.shared.ran_waiters.load(Ordering::SeqCst) > 0 {
-            self.shared.ran.notify_waiters();
+        if self.ran.waiters.load(Ordering::SeqCst) > 0 {
+            self.ran.notify.notify_waiters();
         }
     }
 }
@@ -544,8 +552,10 @@ impl CheckRef {
 }
 
 impl Target {
-    pub(super) fn slot<'a>(&'a self, shared: &'a Shared) -> &'a Slot {
-        &shared.core(self.tenant.as_deref()).slots[self.idx]
+    /// Its slot; `global` is the instance's scope (a tenant's check is in its tenant's).
+    pub(super) fn slot<'a>(&'a self, global: &'a ScopeCore) -> &'a Slot {
+        let core = self.tenant.as_deref().map_or(global, |t| &t.core);
+        &core.slots[self.idx]
     }
 
     pub(super) fn pool(&self) -> usize {
@@ -555,4 +565,35 @@ impl Target {
     pub(super) fn to_ref(&self) -> CheckRef {
         CheckRef::new(self.tenant.as_ref(), self.idx)
     }
+}
+
+/// What happened to a check.
+pub(super) enum Event {
+    /// A run ended.
+    Run {
+        outcome: Outcome,
+        reason: Option<String>,
+        elapsed: Duration,
+        /// When it ended.
+        at: Instant,
+    },
+    /// The watchdog found its result at or past its deadline.
+    Stale,
+    /// A dependency fails: the check does not run (`engine::gate`).
+    Blocked { by: Arc<str> },
+}
+
+/// Block a check's state by `by`: failing at once with `blocked by BY`, counting no failure
+/// of its own. `false` when it already reads so (nothing changes).
+#[cold]
+pub(super) fn block(run: &mut RunState, by: &str) -> bool {
+    if run.status == Status::Failing && run.blocked && blocking(run.reason.as_deref()) == Some(by) {
+        return false;
+    }
+    run.status = Status::Failing;
+    run.reason = Some(format!("{BLOCKED_BY}{by}").into());
+    run.blocked = true;
+    run.ok_run = 0;
+    run.fail_run = 0;
+    true
 }

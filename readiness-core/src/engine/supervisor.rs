@@ -11,10 +11,10 @@ use futures_util::FutureExt;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::Shared;
+use super::driver::drive;
 use super::run::panic_message;
-use super::scheduler::drive;
-use super::watchdog::watch;
+use super::scope::Event;
+use super::shared::Shared;
 
 /// Restart `what` after it ended unexpectedly: log once, wait a back-off that doubles while it
 /// keeps dying (reset once it ran longer than the cap). Returns `false` when the engine stops.
@@ -87,5 +87,36 @@ pub(super) async fn heartbeat_task(base: Instant, interval: Duration, last: Arc<
         ticker.tick().await;
         let ms = base.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
         last.store(ms, Ordering::Relaxed);
+    }
+}
+
+/// The watchdog's task: marks a result stale when its deadline passes (see `record`).
+async fn watch(shared: &Arc<Shared>) {
+    let mut stopping = shared.stopping.subscribe();
+    let sleep = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(sleep);
+    loop {
+        if *stopping.borrow_and_update() {
+            return;
+        }
+        let now = shared.clock.now();
+        let (due, next) = shared.watchdog.take_due(now);
+        for check in due {
+            if let Some(t) = check.resolve() {
+                // Marks the result stale, or watches it again until its new deadline.
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    shared.record(t.tenant.as_ref(), t.idx, Event::Stale);
+                }));
+            }
+        }
+        let at = next
+            .and_then(|n| shared.clock.instant(n))
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+        sleep.as_mut().reset(at);
+        tokio::select! {
+            _ = stopping.changed() => {}
+            _ = shared.watchdog.wake.notified() => {}
+            _ = &mut sleep => {}
+        }
     }
 }

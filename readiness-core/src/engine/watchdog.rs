@@ -3,22 +3,17 @@
 
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
-use super::Shared;
-use super::record::Event;
 use super::scope::CheckRef;
 use super::sync::lock;
 
 /// The watchdog: one entry per check whose result can expire.
 pub(super) struct Watchdog {
     heap: Mutex<BinaryHeap<Reverse<WatchEntry>>>,
-    wake: Notify,
+    pub(super) wake: Notify,
 }
 
 /// A check's deadline: 24 bytes a check.
@@ -62,43 +57,17 @@ impl Watchdog {
             self.wake.notify_one();
         }
     }
-}
 
-pub(super) async fn watch(shared: &Arc<Shared>) {
-    let mut stopping = shared.stopping.subscribe();
-    let sleep = tokio::time::sleep_until(Instant::now());
-    tokio::pin!(sleep);
-    loop {
-        if *stopping.borrow_and_update() {
-            return;
-        }
-        let now = shared.clock.now();
+    /// The checks whose deadline is at or before `now`, taken off the heap, and the next
+    /// deadline after them.
+    pub(super) fn take_due(&self, now: u64) -> (Vec<CheckRef>, Option<u64>) {
+        let mut heap = lock(&self.heap);
         let mut due = Vec::new();
-        let next = {
-            let mut heap = lock(&shared.watchdog.heap);
-            while heap.peek().is_some_and(|Reverse(e)| e.at <= now) {
-                if let Some(Reverse(e)) = heap.pop() {
-                    due.push(e.check);
-                }
-            }
-            heap.peek().map(|Reverse(e)| e.at)
-        };
-        for check in due {
-            if let Some(t) = check.resolve() {
-                // Marks the result stale, or watches it again until its new deadline.
-                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    shared.record(t.tenant.as_ref(), t.idx, Event::Stale);
-                }));
+        while heap.peek().is_some_and(|Reverse(e)| e.at <= now) {
+            if let Some(Reverse(e)) = heap.pop() {
+                due.push(e.check);
             }
         }
-        let at = next
-            .and_then(|n| shared.clock.instant(n))
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
-        sleep.as_mut().reset(at);
-        tokio::select! {
-            _ = stopping.changed() => {}
-            _ = shared.watchdog.wake.notified() => {}
-            _ = &mut sleep => {}
-        }
+        (due, heap.peek().map(|Reverse(e)| e.at))
     }
 }
