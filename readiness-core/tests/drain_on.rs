@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
-use readiness_core::metrics::{READINESS_DRAINING, READINESS_STATE, READINESS_TRANSITIONS_TOTAL};
+use readiness_core::metrics::{READINESS_DRAINING, READINESS_STATE};
 use readiness_core::{
     Check, CheckFailure, CheckFuture, CheckSpec, ConfigProblem, Engine, EngineBuilder,
     ReloadableEngine, Status,
@@ -65,17 +65,6 @@ fn builder(db: &Slow) -> EngineBuilder {
             .jitter(Duration::ZERO)
             .failure_threshold(1),
     )
-}
-
-fn counted(rec: &LogRecorder, to: &str) -> u64 {
-    rec.writes_to(READINESS_TRANSITIONS_TOTAL)
-        .iter()
-        .filter(|w| w.label("to") == Some(to))
-        .map(|w| match w.op {
-            Op::Increment(n) => n,
-            _ => 0,
-        })
-        .sum()
 }
 
 /// `readiness_state` never read 1 and `readiness_draining` never 0 after the drain.

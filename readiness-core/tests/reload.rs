@@ -32,17 +32,6 @@ fn global_writes(rec: &LogRecorder) -> Vec<Write> {
         .collect()
 }
 
-fn counted(rec: &LogRecorder, to: &str) -> u64 {
-    rec.writes_to(READINESS_TRANSITIONS_TOTAL)
-        .iter()
-        .filter(|w| w.label("to") == Some(to))
-        .map(|w| match w.op {
-            Op::Increment(n) => n,
-            _ => 0,
-        })
-        .sum()
-}
-
 fn states(rec: &LogRecorder) -> Vec<Op> {
     rec.writes_to(READINESS_STATE)
         .iter()

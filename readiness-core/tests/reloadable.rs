@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
-use readiness_core::metrics::{READINESS_DRAINING, READINESS_STATE, READINESS_TRANSITIONS_TOTAL};
+use readiness_core::metrics::{READINESS_DRAINING, READINESS_STATE};
 use readiness_core::{CheckSpec, ConfigProblem, Engine, EngineBuilder, ReloadableEngine};
 
 fn spec(name: &str, check: &Switch) -> CheckSpec {
@@ -24,17 +24,6 @@ fn builder(checks: &[(&str, &Switch)]) -> EngineBuilder {
         .fold(Engine::builder().without_heartbeat(), |b, (name, check)| {
             b.check(spec(name, check))
         })
-}
-
-fn counted(rec: &LogRecorder, to: &str) -> u64 {
-    rec.writes_to(READINESS_TRANSITIONS_TOTAL)
-        .iter()
-        .filter(|w| w.label("to") == Some(to))
-        .map(|w| match w.op {
-            Op::Increment(n) => n,
-            _ => 0,
-        })
-        .sum()
 }
 
 /// A prober reading the handle every 10 ms, as a kubelet at a high rate would: it notes every

@@ -410,6 +410,15 @@ async fn subscriber(engine: ReloadableEngine, tally: Arc<Tally>, lagged: Arc<Ato
         }
         state[scope] = 1 + u8::from(ready);
     };
+    let event_of = |e: &readiness_core::TenantEvent, state: &mut Vec<u8>| {
+        let scope = scope_of(&e.tenant).expect("a tenant of the day");
+        if e.removed {
+            tally.remove(scope);
+            state[scope] = 0;
+        } else {
+            see(scope, e.ready, state);
+        }
+    };
     loop {
         let (mut aggregate, mut tenants) = {
             let current = engine.load();
@@ -433,15 +442,7 @@ async fn subscriber(engine: ReloadableEngine, tally: Arc<Tally>, lagged: Arc<Ato
             tokio::select! {
                 biased;
                 event = tenants.recv() => match event {
-                    Ok(e) => {
-                        let scope = scope_of(&e.tenant).expect("a tenant of the day");
-                        if e.removed {
-                            tally.remove(scope);
-                            state[scope] = 0;
-                        } else {
-                            see(scope, e.ready, &mut state);
-                        }
-                    }
+                    Ok(e) => event_of(&e, &mut state),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         lagged.fetch_add(n, Ordering::Relaxed);
                     }
@@ -462,15 +463,7 @@ async fn subscriber(engine: ReloadableEngine, tally: Arc<Tally>, lagged: Arc<Ato
         // Whatever the old engine sent before the swap, first.
         loop {
             match tenants.try_recv() {
-                Ok(e) => {
-                    let scope = scope_of(&e.tenant).expect("a tenant of the day");
-                    if e.removed {
-                        tally.remove(scope);
-                        state[scope] = 0;
-                    } else {
-                        see(scope, e.ready, &mut state);
-                    }
-                }
+                Ok(e) => event_of(&e, &mut state),
                 Err(TryRecvError::Lagged(n)) => {
                     lagged.fetch_add(n, Ordering::Relaxed);
                 }

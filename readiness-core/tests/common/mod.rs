@@ -284,3 +284,15 @@ pub async fn advance(d: Duration) {
         left -= s;
     }
 }
+
+/// How many transitions `readiness_transitions_total{to}` counted.
+pub fn counted(rec: &LogRecorder, to: &str) -> u64 {
+    rec.writes_to(readiness_core::metrics::READINESS_TRANSITIONS_TOTAL)
+        .iter()
+        .filter(|w| w.label("to") == Some(to))
+        .map(|w| match w.op {
+            Op::Increment(n) => n,
+            _ => 0,
+        })
+        .sum()
+}
