@@ -11,6 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build_server(true)
             .build_client(true)
             .build_transport(false)
+            // prost's codec with buffers sized for health messages (src/grpc/codec.rs).
+            .codec_path("crate::grpc::codec::HealthCodec")
             .compile_fds(files)?;
     }
     Ok(())

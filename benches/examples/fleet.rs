@@ -290,15 +290,9 @@ fn measure(run: &Run, profile: bool) -> Figures {
     })
 }
 
-/// Resident set size from `/proc/self/statm` (Linux), in bytes.
+/// Resident set size (Linux), in bytes.
 fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .expect("statm");
-    pages * 4096
+    readiness_benches::resident_bytes().expect("Linux /proc")
 }
 
 /// Reset the kernel's high-water mark of the resident set (`VmHWM`) to the current resident set.

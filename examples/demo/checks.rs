@@ -108,6 +108,11 @@ pub(crate) fn parse_check(
             .map(|c| Arc::new(c) as Arc<dyn Check>)
             .map_err(|e| format!("{flag}: {e}")),
         "grpc" | "grpcs" => {
+            // Before anything is split off: a password may hold a `/` (and what precedes it
+            // could then pass as HOST:PORT, and be shown).
+            if rest.contains('@') {
+                return Err(bad("credentials in a check URL are not supported"));
+            }
             let (addr, service) = rest.split_once('/').unwrap_or((rest, ""));
             if !host_port(addr) {
                 return Err(bad(&format!("expected {scheme}://HOST:PORT[/SERVICE]")));

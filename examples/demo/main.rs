@@ -82,6 +82,8 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
+    log_stats_every(std::env::var("DEMO_STATS_SECS").ok().as_deref());
+
     let file = match checks_file::load(&flags) {
         Ok(file) => file,
         Err(e) => {
@@ -133,4 +135,24 @@ async fn main() -> ExitCode {
         flags.shutdown_timeout,
     )
     .await
+}
+
+/// With `DEMO_STATS_SECS=N` (N > 0) in the environment, one log line every N seconds with the
+/// runtime's alive tasks (`demo: stats: tasks=T`), which `scripts/soak.sh` watches for growth
+/// next to the resident set and the open descriptors it reads from `/proc`. Not a flag: the
+/// flags are the demo's interface, this is a measurement hook.
+fn log_stats_every(secs: Option<&str>) {
+    let Some(secs) = secs.and_then(|s| s.parse::<u64>().ok()).filter(|s| *s > 0) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+        loop {
+            tick.tick().await;
+            let tasks = tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks();
+            tracing::info!("demo: stats: tasks={tasks}");
+        }
+    });
 }

@@ -102,7 +102,9 @@ pub(crate) async fn spawn_grpc(
         tonic::transport::Server::builder()
             .add_service(health)
             .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(grpc_listener),
+                // tonic's own `serve` sets TCP_NODELAY; a listener handed to it does not,
+                // and Nagle can then hold a small Watch message back until a delayed ACK.
+                tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
                 // drain_on closes the engine at the end of the drain delay, which ends
                 // every open Watch stream, so this server returns at once.
                 engine.closed(),

@@ -131,6 +131,15 @@ fn a_bad_data_url_exits_2_with_one_line_naming_the_flag_and_never_the_password()
             "db=mysqlx://app:s3krit@h/db",
             "unsupported scheme",
         ),
+        // Found by fuzz/check_urls: the gRPC form split the URL at its first `/` and
+        // handed what came before (`u:s3krit:43`, a password ending in `:43`) on as
+        // HOST:PORT, whose error echoed it.
+        ("--check", "api=grpc://u:s3krit:43/x@h:50051", "credentials"),
+        (
+            "--check",
+            "api=grpcs://u:s3krit:43/x@h:50051",
+            "credentials",
+        ),
     ] {
         let mut args = vec![flag, value];
         if flag == "--tenant-check" {

@@ -126,3 +126,89 @@ impl Check for DnsCheck {
         Box::pin(async move { self.run().await.map_err(CheckFailure::new) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use readiness_core::{CheckSpec, Engine};
+
+    use super::*;
+
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    static RELEASED: AtomicBool = AtomicBool::new(false);
+
+    /// A name that never resolves: the lookup hangs until the test releases it (30 s at most,
+    /// a bound on the test).
+    fn never(_: &str, _: u16) -> std::io::Result<Vec<SocketAddr>> {
+        STARTED.fetch_add(1, Ordering::SeqCst);
+        for _ in 0..30_000 {
+            if RELEASED.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Err(std::io::Error::other("gave up"))
+    }
+
+    fn count(dir: &str) -> usize {
+        std::fs::read_dir(dir).map_or(0, |d| d.count())
+    }
+
+    /// Issue 24's hostile dependencies, the one the integration tests cannot stage: 1,000 runs
+    /// against a name that never resolves each end within the timeout with a reason, and hold
+    /// one blocked thread in all; descriptors, threads and tasks end where they started. (The
+    /// real clock: a blocking call in flight keeps the paused clock from moving.)
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_thousand_runs_against_a_name_that_never_resolves_hold_one_thread() {
+        let mut check = DnsCheck::new("db.internal");
+        check.resolver = Resolver::with_lookup(never);
+        let timeout = Duration::from_millis(200);
+        let engine = Engine::builder()
+            .without_heartbeat()
+            .check(
+                CheckSpec::readiness("dns", check)
+                    .timeout(timeout)
+                    .period(Duration::from_secs(3600)),
+            )
+            .build()
+            .expect("valid");
+        let tasks = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        let before = (count("/proc/self/fd"), count("/proc/self/task"), tasks());
+        let mut reasons = std::collections::BTreeSet::new();
+        for _ in 0..1_000 {
+            let started = std::time::Instant::now();
+            engine.refresh().await.expect("runs");
+            assert!(started.elapsed() < timeout * 5, "{:?}", started.elapsed());
+            let snap = engine.snapshot();
+            reasons.insert(
+                snap.check("dns")
+                    .and_then(|c| c.reason())
+                    .expect("failing")
+                    .to_owned(),
+            );
+        }
+        let after = (count("/proc/self/fd"), count("/proc/self/task"), tasks());
+        RELEASED.store(true, Ordering::SeqCst);
+        assert_eq!(STARTED.load(Ordering::SeqCst), 1, "one lookup in flight");
+        assert_eq!(
+            reasons.into_iter().collect::<Vec<_>>(),
+            [
+                "dns db.internal: the previous call has not returned yet (hung?); not starting another",
+                "timed out after 200ms",
+            ]
+        );
+        assert!(after.0 <= before.0, "descriptors {before:?} -> {after:?}");
+        assert!(
+            after.1 <= before.1 + 1,
+            "one blocked thread: {before:?} -> {after:?}"
+        );
+        assert!(after.2 <= before.2, "tasks {before:?} -> {after:?}");
+    }
+}

@@ -37,6 +37,13 @@ impl fmt::Display for Kind {
 /// Names that no check or tenant may take.
 pub const RESERVED_NAMES: &[&str] = &["tenants", "shutdown"];
 
+/// The longest check or tenant name, in bytes.
+///
+/// ```
+/// assert!(readiness_core::validate_name(&"a".repeat(readiness_core::MAX_NAME_LEN)).is_ok());
+/// ```
+pub const MAX_NAME_LEN: usize = 63;
+
 /// Why a name is not a valid check or tenant name, if it is not.
 ///
 /// Valid names match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`: 1 to 63 characters, lower-case
@@ -52,7 +59,7 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     if bytes.is_empty() {
         return Err(NameError::Empty);
     }
-    if bytes.len() > 63 {
+    if bytes.len() > MAX_NAME_LEN {
         return Err(NameError::TooLong(bytes.len()));
     }
     let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
@@ -78,7 +85,9 @@ impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NameError::Empty => f.write_str("name is empty"),
-            NameError::TooLong(n) => write!(f, "name is {n} bytes long, at most 63 are allowed"),
+            NameError::TooLong(n) => {
+                write!(f, "name is {n} bytes long, at most {MAX_NAME_LEN} are allowed")
+            }
             NameError::BadCharacters => f.write_str(
                 "name must match [a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])? (lower-case letters, digits, '.', '_', '-')",
             ),

@@ -34,7 +34,9 @@ impl Engine {
     /// is not restarted. A [`ReloadableEngine`](crate::ReloadableEngine) does the swapping.
     ///
     /// One future per process: when a process runs two servers, give this one to the first and
-    /// [`closed`](Self::closed) to the other, which then stops at the same moment.
+    /// [`closed`](Self::closed) to the other, which then stops at the same moment. Two
+    /// `drain_on` futures on one engine (or one lineage) drain once, and the first delay to end
+    /// closes: both resolve then.
     ///
     /// # Choosing the delay
     ///
@@ -93,8 +95,11 @@ impl Engine {
         async move {
             let mut closed = std::pin::pin!(closed);
             tokio::select! {
-                _ = signal => {}
+                // Closed first: a signal that comes with the close (shutdown racing it) drains
+                // and logs nothing.
+                biased;
                 () = &mut closed => return,
+                _ = signal => {}
             }
             if !lineage.alive() {
                 return;

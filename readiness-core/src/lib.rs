@@ -87,8 +87,8 @@ mod tenant;
 
 pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, check_fn, run_deadline};
 pub use config::{
-    BuildError, CheckSpec, ConfigProblem, Defaults, Kind, NameError, RESERVED_NAMES, Scope,
-    validate_name,
+    BuildError, CheckSpec, ConfigProblem, Defaults, Kind, MAX_NAME_LEN, NameError, RESERVED_NAMES,
+    Scope, validate_name,
 };
 pub use engine::{
     Auditor, Engine, EngineBuilder, HEARTBEAT_CHECK, RefreshError, SHUTDOWN_ENTRY, SHUTDOWN_REASON,

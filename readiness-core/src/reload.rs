@@ -2,13 +2,14 @@
 //! future follow, so that a running server can swap in a new engine.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use crate::config::BuildError;
+use crate::config::{BuildError, ConfigProblem};
 use crate::engine::{Engine, EngineBuilder};
 
 /// An engine that can be replaced while it serves: the handle that everything serving probes
@@ -75,8 +76,11 @@ struct Cell {
     current: ArcSwap<Engine>,
     /// Counts the swaps: followers re-subscribe to the new engine when it moves.
     reloads: watch::Sender<u64>,
-    /// One reload at a time: the second builds on the first's engine.
+    /// One reload at a time: the second builds on the first's engine. `shutdown` holds it
+    /// too, so no reload swaps an engine in while (or after) the instance shuts down.
     reloading: tokio::sync::Mutex<()>,
+    /// Set when `shutdown` begins: reloads are refused from then on.
+    shut_down: AtomicBool,
 }
 
 /// The engine a [`ReloadableEngine`] serves now, borrowed for one read: it touches no
@@ -123,6 +127,7 @@ impl ReloadableEngine {
                 current: ArcSwap::from_pointee(engine),
                 reloads: watch::Sender::new(0),
                 reloading: tokio::sync::Mutex::new(()),
+                shut_down: AtomicBool::new(false),
             }),
         }
     }
@@ -147,6 +152,9 @@ impl ReloadableEngine {
     ///
     /// - The new engine is built with [`EngineBuilder::reload_from`] the current one (whatever
     ///   `builder` says of it), so the series pass over without a dip or a phantom transition.
+    ///   It takes them over at the swap: a scope (the instance, a tenant) whose readiness is
+    ///   the same on both sides of the swap counts no transition, one whose readiness differs
+    ///   counts one, and the audit log of the new engine starts with those (reason `reload`).
     /// - Before the swap it runs every check once ([`Engine::refresh`], tenants' too) and waits
     ///   until it is ready, at most until each check could have reached its success threshold
     ///   (`timeout + (success_threshold − 1) × (period + jitter)`, the longest of them): a
@@ -155,7 +163,13 @@ impl ReloadableEngine {
     ///   the old engine answers.
     /// - An instance that is draining stays draining: the new engine drains from its first
     ///   moment and is swapped in at once.
+    /// - A drain that begins during that wait ends it (a draining engine never turns ready):
+    ///   the new engine is swapped in at once, draining.
     /// - Reloads run one at a time; a second waits for the first and builds on its result.
+    /// - Once [`shutdown`](Self::shutdown) has begun, a reload swaps nothing in: one in
+    ///   flight stops the engine it built, and every reload answers
+    ///   [`ConfigProblem::ShutDown`](crate::ConfigProblem::ShutDown), so no check runs after
+    ///   the shutdown.
     ///
     /// Tenants added at run time ([`Engine::add_tenant`]) belong to the engine they were added
     /// to: put every tenant the new engine should have in `builder`.
@@ -163,14 +177,25 @@ impl ReloadableEngine {
     /// # Errors
     ///
     /// The builder's [`BuildError`], listing every problem: nothing is swapped, the running
-    /// engine keeps serving, and no series is written.
+    /// engine keeps serving, and no series is written. After (or racing)
+    /// [`shutdown`](Self::shutdown): [`ConfigProblem::ShutDown`](crate::ConfigProblem::ShutDown).
     pub async fn reload(&self, builder: EngineBuilder) -> Result<(), BuildError> {
         let _one_at_a_time = self.cell.reloading.lock().await;
+        if self.shutting_down() {
+            return Err(shut_down());
+        }
         let new = {
             let current = self.load();
-            builder.reload_from(&current).build()?
+            builder.reload_from(&current).takeover_at_swap().build()?
         };
         new.first_results().await;
+        if self.shutting_down() {
+            new.shutdown().await;
+            return Err(shut_down());
+        }
+        // The series and the audit log pass to the new engine as it starts to serve: what
+        // it went through while it was built is no transition of what was served.
+        new.take_over_at_swap();
         let old = self.cell.current.swap(Arc::new(new));
         self.cell.reloads.send_modify(|n| *n = n.wrapping_add(1));
         tracing::info!(target: "readiness", "reloaded: the new engine serves");
@@ -225,11 +250,25 @@ impl ReloadableEngine {
         self.load().drain_on(signal, delay)
     }
 
-    /// [`Engine::shutdown`] of the engine serving now, after the server has returned.
+    /// [`Engine::shutdown`] of the engine serving now, after the server has returned. A reload
+    /// in flight is refused (the drain this begins with ends its wait) and any later one too:
+    /// once this returns, no check of this handle runs.
     pub async fn shutdown(&self) {
+        self.cell.shut_down.store(true, Ordering::SeqCst);
+        self.drain();
+        let _no_reload = self.cell.reloading.lock().await;
         let engine = self.current();
         engine.shutdown().await;
     }
+
+    /// [`shutdown`](Self::shutdown) has begun, here or on the engine serving now.
+    fn shutting_down(&self) -> bool {
+        self.cell.shut_down.load(Ordering::SeqCst) || self.load().is_shut_down()
+    }
+}
+
+fn shut_down() -> BuildError {
+    BuildError::new(vec![ConfigProblem::ShutDown])
 }
 
 impl WeakReloadableEngine {

@@ -19,6 +19,10 @@ use std::future::Future;
 /// driver, as `#[tokio::main]` gives), so a signal that comes before the future is first polled
 /// is not missed. A handler that cannot be installed is logged once and never resolves the
 /// future: a server never stops because a handler failed, only because a signal came.
+///
+/// Once installed, tokio keeps the handlers for the process's life: a second SIGTERM or Ctrl-C
+/// while [`drain_on`](crate::Engine::drain_on) waits out its delay is caught and does nothing.
+/// To let a second one cut the drain short, race the server against the next signal.
 pub fn sigterm_or_ctrl_c() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -160,7 +160,8 @@ pub struct AuditEntry {
     /// The new state: `passing`, `failing` or `pending` for a check; `ready`, `not_ready` or
     /// `removed` for a scope.
     pub to: &'static str,
-    /// The reason, for a failure.
+    /// The reason, for a failure (`shutting down` for the drain), or `reload` for a change
+    /// of the scope's readiness that a reload made when the new engine took over.
     pub reason: Option<Arc<str>>,
     /// The dependency that blocks the check, when that is why it fails (its reason then reads
     /// `blocked by NAME`; see [`CheckSpec::depends_on`](crate::CheckSpec::depends_on)).

@@ -79,14 +79,11 @@ async fn a_ready_to_ready_reload_writes_no_zero_and_moves_no_counter() {
         states(&rec)
     );
     assert_eq!(
-        rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "ready"),
+        counted(&rec, "ready"),
         0,
         "a ready-to-ready reload moves no counter"
     );
-    assert_eq!(
-        rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "not_ready"),
-        0
-    );
+    assert_eq!(counted(&rec, "not_ready"), 0);
     assert!(
         rec.writes_to(READINESS_DRAINING)
             .iter()
@@ -99,10 +96,7 @@ async fn a_ready_to_ready_reload_writes_no_zero_and_moves_no_counter() {
     advance(Duration::from_secs(2)).await;
     assert!(!new.is_ready());
     assert_eq!(states(&rec).last(), Some(&Op::Set(0.0)));
-    assert_eq!(
-        rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "not_ready"),
-        1
-    );
+    assert_eq!(counted(&rec, "not_ready"), 1);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -125,14 +119,14 @@ async fn the_older_engine_dropped_first_hands_over_at_once() {
         "taken over at the drop: not ready yet"
     );
     assert_eq!(
-        rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "not_ready"),
+        counted(&rec, "not_ready"),
         1,
         "the series saw ready -> not ready"
     );
     advance(Duration::from_secs(11)).await;
     assert!(new.is_ready());
     assert_eq!(states(&rec).last(), Some(&Op::Set(1.0)));
-    assert_eq!(rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "ready"), 1);
+    assert_eq!(counted(&rec, "ready"), 1);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -246,11 +240,7 @@ async fn a_reload_during_a_drain_never_turns_ready() {
         "readiness_state stays 0: {:?}",
         states(&rec)
     );
-    assert_eq!(
-        rec.counted(READINESS_TRANSITIONS_TOTAL, "to", "ready"),
-        0,
-        "no phantom transition"
-    );
+    assert_eq!(counted(&rec, "ready"), 0, "no phantom transition");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

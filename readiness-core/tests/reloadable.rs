@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
-use readiness_core::metrics::{READINESS_DRAINING, READINESS_STATE, READINESS_TRANSITIONS_TOTAL};
+use readiness_core::metrics::{READINESS_DRAINING, READINESS_STATE};
 use readiness_core::{CheckSpec, ConfigProblem, Engine, EngineBuilder, ReloadableEngine};
 
 fn spec(name: &str, check: &Switch) -> CheckSpec {
@@ -24,17 +24,6 @@ fn builder(checks: &[(&str, &Switch)]) -> EngineBuilder {
         .fold(Engine::builder().without_heartbeat(), |b, (name, check)| {
             b.check(spec(name, check))
         })
-}
-
-fn counted(rec: &LogRecorder, to: &str) -> u64 {
-    rec.writes_to(READINESS_TRANSITIONS_TOTAL)
-        .iter()
-        .filter(|w| w.label("to") == Some(to))
-        .map(|w| match w.op {
-            Op::Increment(n) => n,
-            _ => 0,
-        })
-        .sum()
 }
 
 /// A prober reading the handle every 10 ms, as a kubelet at a high rate would: it notes every
@@ -322,4 +311,117 @@ fn reloads_racing_tenants_refreshes_and_probes_never_hang() {
     assert!(added.load(Ordering::SeqCst) > 0 && probes.load(Ordering::SeqCst) > 0);
     drop(engine);
     rt.shutdown_timeout(Duration::from_secs(5));
+}
+
+/// Tenants across a reload (issue 24's simulated day found it): what the handle serves is the
+/// old engine up to the swap and the new one from it, so a tenant whose readiness is the same
+/// on both sides has no transition, and one whose readiness differs has one, at the swap.
+/// Metrics and the audit log count exactly that, whatever the new engine went through while it
+/// was built (its tenants pending, then their first results after the instance's).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_reload_counts_each_tenant_change_at_the_swap_once_and_nothing_else() {
+    use readiness_core::Scope;
+    use readiness_core::metrics::{TENANT_STATE, TENANT_TRANSITIONS_TOTAL};
+
+    let rec = LogRecorder::new();
+    let _guard = metrics::set_default_local_recorder(&rec);
+    let db = Switch::new(OK);
+    let tenants = |same: &Switch, down: &Switch, up: &Switch| {
+        builder(&[("db", &db)])
+            // Counted through the recorder, where this test reads them (the collector's
+            // carry-over is readiness-tower's tests/collector.rs).
+            .tenant_metrics_export(readiness_core::TenantMetricsExport::Facade)
+            .tenant("same", vec![spec("store", same)])
+            .tenant("down", vec![spec("store", down)])
+            .tenant("up", vec![spec("store", up)])
+    };
+    let old = tenants(&Switch::new(OK), &Switch::new(OK), &Switch::new(FAIL))
+        .build()
+        .expect("valid");
+    old.refresh().await.expect("runs");
+    for t in ["same", "down", "up"] {
+        old.refresh_tenant(t).await.expect("runs");
+    }
+    assert_eq!(
+        ["same", "down", "up"].map(|t| old.tenant_ready(t)),
+        [Some(true), Some(true), Some(false)]
+    );
+    let engine = ReloadableEngine::new(old.clone());
+    rec.clear();
+
+    engine
+        .reload(tenants(
+            &Switch::new(OK),
+            &Switch::new(FAIL),
+            &Switch::new(OK),
+        ))
+        .await
+        .expect("valid");
+    let new = engine.current();
+    assert_eq!(
+        ["same", "down", "up"].map(|t| new.tenant_ready(t)),
+        [Some(true), Some(false), Some(true)]
+    );
+    let tenant_counts = |tenant: &str| -> [u64; 2] {
+        ["not_ready", "ready"].map(|to| {
+            rec.writes_to(TENANT_TRANSITIONS_TOTAL)
+                .iter()
+                .filter(|w| w.label("tenant") == Some(tenant) && w.label("to") == Some(to))
+                .map(|w| match w.op {
+                    Op::Increment(n) => n,
+                    _ => 0,
+                })
+                .sum()
+        })
+    };
+    assert_eq!(
+        tenant_counts("same"),
+        [0, 0],
+        "ready on both sides: no transition"
+    );
+    assert_eq!(
+        tenant_counts("down"),
+        [1, 0],
+        "one transition, to not_ready"
+    );
+    assert_eq!(tenant_counts("up"), [0, 1], "one transition, to ready");
+    assert!(
+        rec.writes_to(TENANT_STATE)
+            .iter()
+            .filter(|w| w.label("tenant") == Some("same"))
+            .all(|w| w.op == Op::Set(1.0)),
+        "a tenant ready on both sides never reads 0: {:?}",
+        rec.writes_to(TENANT_STATE)
+    );
+    assert_eq!(counted(&rec, "ready") + counted(&rec, "not_ready"), 0);
+
+    // The audit logs: the old engine's up to the swap, the new one's from it.
+    let scopes = |e: &Engine| -> Vec<(String, &'static str)> {
+        e.auditor()
+            .log()
+            .into_iter()
+            .filter(|a| a.check.is_none())
+            .map(|a| {
+                let scope = match a.scope {
+                    Scope::Global => String::new(),
+                    Scope::Tenant(id) => id.to_string(),
+                };
+                (scope, a.to)
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let before = old.auditor().log().len();
+    assert!(before > 0, "the old engine logged its own start");
+    assert_eq!(
+        scopes(&new),
+        vec![("down".to_owned(), "not_ready"), ("up".to_owned(), "ready")],
+        "the new engine logs the swap's changes, not its own start"
+    );
+    assert_eq!(
+        old.auditor().log().len(),
+        before,
+        "the old engine logs nothing more"
+    );
 }

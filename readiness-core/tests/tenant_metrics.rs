@@ -102,7 +102,7 @@ async fn a_failing_tenant_gets_its_own_series_and_no_other_does() {
         .next_back()
         .expect("its state is written");
     assert_eq!(state.op, Op::Set(0.0));
-    let to_not_ready = rec.counted(TENANT_TRANSITIONS_TOTAL, "to", "not_ready");
+    let to_not_ready = rec.increments(TENANT_TRANSITIONS_TOTAL, "to", "not_ready");
     assert_eq!(to_not_ready, 1, "its own failure, counted once");
     bad.set(OK);
     advance(Duration::from_secs(2)).await;

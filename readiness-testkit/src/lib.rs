@@ -40,9 +40,11 @@
 //!
 //! # The chaos suite
 //!
-//! This crate's `tests/chaos.rs` holds the project's chaos suite. Its tests are `#[ignore]`d, so
+//! This crate's `tests/chaos.rs` holds the project's chaos suite, and `tests/chaos_day.rs` its
+//! simulated day (its own test binary: it counts the heap with a global allocator). Their
+//! tests are `#[ignore]`d, so
 //! `cargo test --workspace` runs none of them; exactly they run with
-//! `cargo test -p readiness-testkit --features chaos --test chaos -- --ignored`.
+//! `cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored`.
 //!
 //! # Determinism
 //!

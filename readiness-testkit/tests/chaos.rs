@@ -5,7 +5,7 @@
 //! them with:
 //!
 //! ```text
-//! cargo test -p readiness-testkit --features chaos --test chaos -- --ignored
+//! cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored
 //! ```
 #![cfg(feature = "chaos")]
 
@@ -56,7 +56,7 @@ fn seeded(seed: u64, salt: u64, rate: f64) -> FaultPlan {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
 async fn every_fault_kind_degrades_readiness_and_recovers() {
     let seed = chaos_seed();
     let kinds = [
@@ -113,7 +113,7 @@ async fn every_fault_kind_degrades_readiness_and_recovers() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
 async fn liveness_never_moves_whatever_the_dependencies_do() {
     let seed = chaos_seed();
     let mut b = Engine::builder();
@@ -144,7 +144,7 @@ async fn liveness_never_moves_whatever_the_dependencies_do() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
 async fn hysteresis_holds_under_flapping() {
     let _seed = chaos_seed();
     let capture = MetricsCapture::new();
@@ -179,7 +179,7 @@ async fn hysteresis_holds_under_flapping() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
 async fn a_panic_storm_leaves_the_engine_running() {
     let seed = chaos_seed();
     let mut b = Engine::builder().max_in_flight(8);
@@ -217,7 +217,7 @@ async fn a_panic_storm_leaves_the_engine_running() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
 async fn a_hang_storm_never_delays_a_probe() {
     let _seed = chaos_seed();
     let mut b = Engine::builder().max_in_flight(4);
@@ -246,7 +246,7 @@ async fn a_hang_storm_never_delays_a_probe() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
 async fn a_probe_storm_runs_no_check_more_often_than_scheduled() {
     let seed = chaos_seed();
     let (spec, h) = dep("db", seeded(seed, 7, 0.3));
@@ -272,7 +272,7 @@ async fn a_probe_storm_runs_no_check_more_often_than_scheduled() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
 async fn a_reload_while_faults_are_active_duplicates_nothing_and_loses_no_count() {
     let seed = chaos_seed();
     let capture = MetricsCapture::new();
@@ -338,7 +338,7 @@ async fn a_reload_while_faults_are_active_duplicates_nothing_and_loses_no_count(
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
 async fn drain_while_failing_stays_drained() {
     let _seed = chaos_seed();
     let (spec, h) = dep("db", FaultPlan::always(Fault::fail("down")));
@@ -364,7 +364,7 @@ async fn drain_while_failing_stays_drained() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
 async fn one_tenants_faults_leave_the_instance_and_the_others_untouched() {
     let seed = chaos_seed();
     let capture = MetricsCapture::new();
@@ -437,7 +437,7 @@ async fn one_tenants_faults_leave_the_instance_and_the_others_untouched() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos -- --ignored"]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
 async fn tenants_added_and_removed_during_a_probe_storm_lose_nothing() {
     let seed = chaos_seed();
     let capture = MetricsCapture::new();

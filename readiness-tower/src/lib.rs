@@ -148,6 +148,27 @@ mod source;
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
 
+/// Not part of the API (no semver promise): the request parsers, for the fuzz targets in
+/// `fuzz/`, which reach everything else through the public service.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// What `?...` asks for: `verbose`, `format=json`, the `exclude` names (at most
+    /// [`MAX_EXCLUDES`]).
+    pub fn probe_query(query: Option<&str>) -> (bool, bool, Vec<String>) {
+        let q = crate::query::ProbeQuery::parse(query);
+        (q.verbose, q.json, q.exclude)
+    }
+
+    /// How many `exclude` values are read at most.
+    pub const MAX_EXCLUDES: usize = crate::query::MAX_EXCLUDES;
+
+    /// Whether the `Accept` headers prefer JSON to text.
+    pub fn prefers_json(headers: &http::HeaderMap) -> bool {
+        crate::accept::prefers_json(headers)
+    }
+}
+
 pub use body::{ProbeBody, ResponseBody, WrapBody, WrapBodyFuture};
 pub use config::{Endpoint, LayerError, ProbeRequest};
 pub use future::ResponseFuture;

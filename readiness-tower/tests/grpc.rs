@@ -13,7 +13,7 @@ use readiness_core::Engine;
 use readiness_tower::ReadinessLayer;
 use readiness_tower::grpc::pb::health_client::HealthClient;
 use readiness_tower::grpc::pb::{HealthCheckRequest, HealthListRequest};
-use readiness_tower::grpc::{HealthReporter, HealthService, ServingStatus};
+use readiness_tower::grpc::{HealthReporter, HealthService, ServiceNameError, ServingStatus};
 use tokio::task::JoinHandle;
 use tonic::Code;
 use tonic::codec::Streaming;
@@ -341,7 +341,7 @@ async fn application_services_are_set_watched_listed_and_cleared() {
         "tenants/",
     ] {
         let err = r.set_serving(reserved).expect_err("reserved");
-        assert_eq!(err.name(), reserved);
+        assert_eq!(err, ServiceNameError::Reserved(reserved.to_owned()));
         assert!(r.set_not_serving(reserved).is_err());
     }
     assert_eq!(
@@ -674,6 +674,57 @@ async fn names_with_odd_bytes_or_of_any_length_are_never_echoed() {
     }
     assert_eq!(
         check(&mut c, "readiness").await,
+        Ok(SERVING),
+        "still answering"
+    );
+}
+
+#[tokio::test]
+async fn a_watch_name_longer_than_any_service_can_have_is_refused_not_kept() {
+    let engine = engine_with(vec![]).await;
+    // The longest tenant id (63 bytes) still answers, by Check and by Watch.
+    let longest_tenant = "t".repeat(63);
+    engine
+        .add_tenant(&longest_tenant, vec![])
+        .expect("a valid id");
+    let mut s = serve(&engine, HealthService::new(&engine)).await;
+    let tenant = format!("tenants/{longest_tenant}");
+    assert_eq!(check(&mut s.client, &tenant).await, Ok(SERVING));
+    let mut w = watch(&mut s.client, &tenant).await;
+    assert_eq!(next(&mut w).await, Some(SERVING));
+
+    // The reporter takes names up to 256 bytes and refuses longer ones, so a Watch of a
+    // 256-byte name can come to life and is held open; a longer one never can.
+    let longest_app = "a".repeat(256);
+    s.reporter.set_serving(&longest_app).expect("256 bytes");
+    assert_eq!(
+        s.reporter.set_serving(&"a".repeat(257)),
+        Err(ServiceNameError::TooLong(257))
+    );
+    assert_eq!(
+        s.reporter.set_not_serving(&"a".repeat(1 << 20)),
+        Err(ServiceNameError::TooLong(1 << 20))
+    );
+    let mut w = watch(&mut s.client, &longest_app).await;
+    assert_eq!(next(&mut w).await, Some(SERVING));
+    let mut w = watch(&mut s.client, &"b".repeat(256)).await;
+    assert_eq!(next(&mut w).await, Some(UNKNOWN), "could still be set");
+
+    // Longer: refused at the call (no stream, nothing held), the name never echoed. 200 such
+    // streams of 4 MiB names would have held 800 MB for as long as the clients liked.
+    for len in [257, 1 << 10, 1 << 20, (4 << 20) - 64] {
+        let name = format!("SECRET{}", "x".repeat(len - 6));
+        let err = s
+            .client
+            .watch(req(&name))
+            .await
+            .expect_err("refused at the call");
+        assert_eq!(err.code(), Code::InvalidArgument, "{len}: {err:?}");
+        assert!(!err.message().contains("SECRET"), "{len}: {err:?}");
+        assert!(err.message().len() < 200, "{len}: short");
+    }
+    assert_eq!(
+        check(&mut s.client, "").await,
         Ok(SERVING),
         "still answering"
     );

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use readiness_core::{Check, CheckFailure, CheckFuture};
 
-use super::{TlsError, certificates, read_certificates, validity};
+use super::{TlsError, certificates, read_certificates, read_pem_file, validity};
 use crate::bounded::Bounded;
 use crate::reason;
 
@@ -23,8 +23,9 @@ use crate::reason;
 ///
 /// The file is read once when the check is built: a missing, unreadable or non-PEM file is a
 /// [`TlsError`] then, not a check that fails (or passes) later. Reading happens on tokio's
-/// blocking pool, at most one read in flight: a hung file system holds one thread, not one per
-/// run.
+/// blocking pool, at most one read in flight: a hung file system (or a FIFO nobody writes)
+/// holds one thread, not one per run. At most 4 MiB is read: a larger file fails with
+/// `larger than 4 MiB: not a PEM file`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -84,7 +85,7 @@ impl CertificateCheck {
         let path = self.path.clone();
         let bytes = self
             .bounded
-            .run(&format!("read {shown}"), move || std::fs::read(&*path))
+            .run(&format!("read {shown}"), move || read_pem_file(&path))
             .await?
             .map_err(|e| format!("{shown}: {}", reason::io(&e)))?;
         let certs =

@@ -257,8 +257,29 @@ impl TlsConfigBuilder {
     }
 }
 
+/// The largest PEM file read: a chain of certificates (or a CA bundle, the system's is about
+/// 200 KiB) fits many times over. A larger file (a path pointing at a log, a disk image, a
+/// device) is refused after reading this much, instead of read whole at every run.
+pub(crate) const MAX_PEM_FILE: u64 = 4 << 20;
+
+/// A PEM file's bytes, at most [`MAX_PEM_FILE`] of them.
+pub(crate) fn read_pem_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_PEM_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PEM_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB: not a PEM file",
+            MAX_PEM_FILE >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| TlsError::Read {
+    read_pem_file(path).map_err(|e| TlsError::Read {
         path: path.to_owned(),
         reason: reason::io(&e),
     })

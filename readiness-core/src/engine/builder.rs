@@ -50,6 +50,7 @@ pub struct EngineBuilder {
     restart_backoff: (Duration, Duration),
     slow_backoff_max: Duration,
     reload_from: Option<LineageHandle<Shared>>,
+    deferred_takeover: bool,
 }
 
 impl Default for EngineBuilder {
@@ -70,6 +71,7 @@ impl Default for EngineBuilder {
             restart_backoff: (Duration::from_secs(1), Duration::from_secs(60)),
             slow_backoff_max: Duration::from_secs(60),
             reload_from: None,
+            deferred_takeover: false,
         }
     }
 }
@@ -275,6 +277,13 @@ impl EngineBuilder {
         self
     }
 
+    /// A `ReloadableEngine`'s reload: the engine takes the series over when the handle swaps
+    /// it in (`Engine::take_over_at_swap`), not when it is first ready.
+    pub(crate) fn takeover_at_swap(mut self) -> Self {
+        self.deferred_takeover = true;
+        self
+    }
+
     /// Validate the configuration and start the engine on the current tokio runtime.
     ///
     /// Returns every problem at once: bad, reserved or duplicate names, zero periods,
@@ -405,6 +414,7 @@ impl EngineBuilder {
             stopping,
             shut_down: AtomicBool::new(false),
             gone: AtomicBool::new(false),
+            deferred_takeover: AtomicBool::new(self.deferred_takeover),
             clock: Clock { base },
             options: Options {
                 margin: self.stale_margin,

@@ -290,11 +290,25 @@ impl Engine {
         Ok(())
     }
 
+    /// A `ReloadableEngine` swaps this engine in: it takes the series (and the audit log's
+    /// account of what is served) over now.
+    pub(crate) fn take_over_at_swap(&self) {
+        self.inner.shared.take_over_at_swap();
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called on this engine.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.inner.shared.shut_down.load(Ordering::SeqCst)
+    }
+
     /// A reload's wait before the swap: every check's first result, then readiness, bounded
     /// by the longest `timeout + (success_threshold − 1) × (period + jitter)` of its checks.
-    /// Nothing to wait for while draining.
+    /// Nothing to wait for while draining, and a drain that begins during the wait ends it
+    /// (a draining engine is never ready: the readiness it waits for cannot come).
     pub(crate) async fn first_results(&self) {
         let shared = &self.inner.shared;
+        // Subscribed before the check, so a drain right after it still ends the wait.
+        let mut drained = self.subscribe();
         if shared.series.draining() {
             return;
         }
@@ -318,7 +332,18 @@ impl Engine {
             let mut rx = self.subscribe();
             let _ = rx.wait_for(|a| a.ready).await;
         };
-        let _ = tokio::time::timeout(bound, wait).await;
+        let drained = async move {
+            if drained.wait_for(|a| a.draining).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let _ = tokio::time::timeout(bound, async {
+            tokio::select! {
+                () = wait => {}
+                () = drained => {}
+            }
+        })
+        .await;
     }
 
     /// How many runs of a check have started, or `None` for an unknown name. Meant for tests

@@ -25,7 +25,15 @@ use super::lineage::{LineageHandle, Member};
 use super::scope::{ScopeState, TenantCore};
 use super::shared::Shared;
 use super::sync::{lock, write};
+use crate::config::Scope;
 use crate::snapshot::Status;
+
+/// The audit log's reason for a change that a reload made at its swap.
+const RELOAD: &str = "reload";
+
+fn ready_str(ready: bool) -> &'static str {
+    if ready { "ready" } else { "not_ready" }
+}
 
 /// Why an engine lets its series go.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -67,6 +75,13 @@ impl LineageHandle<Shared> {
 impl Shared {
     /// Take the series over, if a newer engine has not already. Call with the instance's state
     /// lock held.
+    ///
+    /// What the series (and the audit log) said up to now is what the previous owner served;
+    /// from here on it is this engine's. So every scope whose readiness differs between the
+    /// two counts one transition (and logs it, reason `reload`), and one that reads the same
+    /// counts none, whatever this engine went through before it took over. A tenant this
+    /// engine adds counts as added then (not ready), one it drops as removed. When the
+    /// previous owner is already gone, the tenants' series are set without a count.
     pub(super) fn take_over_locked(&self, state: &ScopeState) {
         if self.gone.load(Ordering::SeqCst) {
             return;
@@ -82,11 +97,19 @@ impl Shared {
         lineage
             .owner
             .store(self.series.generation, Ordering::SeqCst);
+        self.deferred_takeover.store(false, Ordering::SeqCst);
         let snap = self.global.snapshot.load();
         let was_ready = lineage.last_ready.load(Ordering::SeqCst);
         self.metrics.touch(snap.ready, snap.draining);
         if was_ready != snap.ready {
             self.metrics.count(snap.ready);
+            self.audit(
+                Scope::Global,
+                None,
+                ready_str(snap.ready),
+                Some(RELOAD.into()),
+                None,
+            );
         }
         lineage.last_ready.store(snap.ready, Ordering::SeqCst);
         counts.reassert();
@@ -98,20 +121,40 @@ impl Shared {
         // The older owner, if still there: its tenants' series are what scrapers saw.
         let old = self.series.member(previous);
         for t in &tenants {
-            if !t.removed.load(Ordering::SeqCst) {
-                let own = t.core.snapshot.load();
-                t.series
-                    .own(&t.id, own.ready, TenantCore::own_failure(&own));
-                let effective = t.effective.load(Ordering::SeqCst);
-                // Taken over before its first results (the older engine went first): keep what
-                // the older engine published until they come.
-                match old.as_ref().filter(|_| !t.decided.load(Ordering::SeqCst)) {
-                    Some(old) => match old.tenants.get(&t.id) {
-                        Some(was) => t.series.touch_from(&was.series, effective),
-                        None => t.series.touch(effective),
-                    },
-                    None => t.series.touch(effective),
+            if t.removed.load(Ordering::SeqCst) {
+                continue;
+            }
+            let own = t.core.snapshot.load();
+            t.series
+                .own(&t.id, own.ready, TenantCore::own_failure(&own));
+            let effective = t.effective.load(Ordering::SeqCst);
+            let was = old.as_ref().map(|old| old.tenants.get(&t.id));
+            match &was {
+                // Taken over before its first results (the older engine went first): keep
+                // what the older engine published until they come.
+                Some(Some(was)) if !t.decided.load(Ordering::SeqCst) => {
+                    t.series.touch_from(&was.series, effective);
                 }
+                // A tenant the reload adds starts not ready, as `add_tenant` starts one.
+                Some(None) => {
+                    t.series.touch(false);
+                    if effective {
+                        t.series.effective(true);
+                    }
+                }
+                _ => t.series.touch(effective),
+            }
+            // The audit log: what was served of it (the older engine's readiness, or not
+            // ready for a tenant it did not have) against what is served from now on.
+            let served = was.map(|w| w.is_some_and(|w| w.effective.load(Ordering::SeqCst)));
+            if served.is_some_and(|served| served != effective) {
+                self.audit(
+                    Scope::Tenant(t.id.clone()),
+                    None,
+                    ready_str(effective),
+                    Some(RELOAD.into()),
+                    None,
+                );
             }
         }
         #[cfg(test)]
@@ -128,7 +171,16 @@ impl Shared {
             // The tenants' maps are leaves: each read holds nothing else of theirs.
             for t in old.tenants.all() {
                 match self.tenants.get(&t.id) {
-                    None => t.series.removed(),
+                    None => {
+                        t.series.removed();
+                        self.audit(
+                            Scope::Tenant(t.id.clone()),
+                            None,
+                            "removed",
+                            Some(RELOAD.into()),
+                            None,
+                        );
+                    }
                     // The collector's counters live in each engine's tenants: carried here.
                     Some(mine) => {
                         mine.series.carry_over(&t.series);
@@ -146,7 +198,10 @@ impl Shared {
     /// a pending tenant's state 0 and count its first result as a transition that never
     /// happened. Takes the instance's state lock: call it holding no lock.
     pub(super) fn take_over_if_decided(&self) {
-        if self.series.owns() || self.undecided.load(Ordering::SeqCst) != 0 {
+        if self.series.owns()
+            || self.undecided.load(Ordering::SeqCst) != 0
+            || self.deferred_takeover.load(Ordering::SeqCst)
+        {
             return;
         }
         let state = lock(&self.global.state);
@@ -171,6 +226,13 @@ impl Shared {
         if last {
             self.take_over_if_decided();
         }
+    }
+
+    /// A `ReloadableEngine` swaps this engine in: it serves from now on, and takes the series
+    /// over now if it has not yet.
+    pub(super) fn take_over_at_swap(&self) {
+        self.deferred_takeover.store(false, Ordering::SeqCst);
+        self.take_over();
     }
 
     /// Take the series over from an owner that stops.

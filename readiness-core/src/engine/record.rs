@@ -41,7 +41,10 @@ impl Shared {
         reason: Option<Arc<str>>,
         blocked_by: Option<Arc<str>>,
     ) {
-        if self.audit_capacity == 0 {
+        // The log records what the engine serves: an engine built to replace another logs
+        // from its takeover on (the takeover logs what it changed), and one replaced logs
+        // nothing more.
+        if self.audit_capacity == 0 || !self.series.owns() {
             return;
         }
         let mut log = lock(&self.audit);
@@ -287,8 +290,12 @@ impl Shared {
                     self.metrics.draining(after.draining);
                 }
             }
-            // A reload's new engine takes the series over when it is first ready.
-            None if after.ready && self.undecided.load(Ordering::SeqCst) == 0 => {
+            // A reload's new engine takes the series over when it is first ready with its
+            // tenants decided (a `ReloadableEngine`'s at the swap).
+            None if after.ready
+                && self.undecided.load(Ordering::SeqCst) == 0
+                && !self.deferred_takeover.load(Ordering::SeqCst) =>
+            {
                 self.take_over_locked(state)
             }
             None => {}

@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     pub(super) shut_down: AtomicBool,
     /// Set when the last handle went: nothing writes any more.
     pub(super) gone: AtomicBool,
+    /// A `ReloadableEngine`'s reload: it takes the series over at the swap (when it starts to
+    /// serve), not when it is first ready, and is cleared then.
+    pub(super) deferred_takeover: AtomicBool,
     pub(super) clock: Clock,
     pub(super) options: Options,
     pub(super) global: ScopeCore,

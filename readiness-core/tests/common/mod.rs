@@ -87,7 +87,7 @@ impl LogRecorder {
             .collect()
     }
     /// What the counters named `name` whose label `key` reads `value` were incremented by.
-    pub fn counted(&self, name: &str, key: &str, value: &str) -> u64 {
+    pub fn increments(&self, name: &str, key: &str, value: &str) -> u64 {
         self.writes_labelled(name, key, value)
             .iter()
             .map(|w| match w.op {
@@ -459,4 +459,13 @@ pub fn state(engine: &Engine, name: &str) -> (Status, Option<String>) {
 /// The state of a check failing for `reason`.
 pub fn failing(reason: &str) -> (Status, Option<String>) {
     (Status::Failing, Some(reason.to_owned()))
+}
+
+/// How many transitions `readiness_transitions_total{to}` counted.
+pub fn counted(rec: &LogRecorder, to: &str) -> u64 {
+    rec.increments(
+        readiness_core::metrics::READINESS_TRANSITIONS_TOTAL,
+        "to",
+        to,
+    )
 }

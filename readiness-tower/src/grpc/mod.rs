@@ -14,7 +14,9 @@
 //! - `Check` of an unknown service answers status `NOT_FOUND`. `Watch` of an unknown service
 //!   stays open: it sends `SERVICE_UNKNOWN`, then the real status when the service appears (a
 //!   tenant added later, a service the application sets later), and `SERVICE_UNKNOWN` again if
-//!   it goes away (a tenant removed). `Watch` sends a message only when the status changes.
+//!   it goes away (a tenant removed). `Watch` sends a message only when the status changes. A
+//!   name longer than any service can have ([`MAX_SERVICE_NAME_LEN`]) is no service that could
+//!   appear: `Watch` answers `INVALID_ARGUMENT` and keeps nothing.
 //! - `List` answers every service above with its status (never a reason); more services than
 //!   the limit ([`HealthService::list_limit`], 100 by default as in the spec and grpc-go)
 //!   answers `RESOURCE_EXHAUSTED`.
@@ -34,6 +36,9 @@
 //!   reloads: every name keeps its status across a reload (`liveness` never turns
 //!   `NOT_SERVING` because the old engine went away), open `Watch` streams take the new
 //!   engine's transitions from the swap on, and only the close ends them.
+//! - An application that hands tonic its own listener (`TcpIncoming::from(listener)`) sets
+//!   `.with_nodelay(Some(true))` on it, as tonic's `serve(addr)` does: without `TCP_NODELAY`,
+//!   Nagle's algorithm can hold a small `Watch` message back until the client's delayed ACK.
 //!
 //! # Example
 //!
@@ -57,12 +62,13 @@
 //! [`Engine::subscribe`]: readiness_core::Engine::subscribe
 //! [`Engine::subscribe_tenants`]: readiness_core::Engine::subscribe_tenants
 
+mod codec;
 mod reporter;
 mod service;
 mod status;
 mod stream;
 
-pub use reporter::{HealthReporter, ReservedService};
+pub use reporter::{HealthReporter, ServiceNameError};
 pub use service::{HealthService, health_service};
 
 /// The generated `grpc.health.v1` messages, server (`health_server`) and client
@@ -98,6 +104,26 @@ pub const LIVENESS: &str = "liveness";
 pub const STARTUP: &str = "startup";
 /// The prefix of a tenant's service, `tenants/{id}`.
 pub const TENANT_PREFIX: &str = "tenants/";
+
+/// The longest service name the health service answers, in bytes: an application service set
+/// through the [`HealthReporter`] is at most this long (a longer one is refused), and a tenant's
+/// `tenants/{id}` is at most 71 (ids are at most [`MAX_NAME_LEN`] bytes).
+///
+/// A `Watch` of a longer name answers `INVALID_ARGUMENT` at once (no stream is kept, so no
+/// client can make the server hold its name for the stream's life), and a `Check` answers
+/// `NOT_FOUND`, as for any unknown service.
+///
+/// [`MAX_NAME_LEN`]: readiness_core::MAX_NAME_LEN
+///
+/// ```
+/// # fn f(reporter: readiness_tower::grpc::HealthReporter) {
+/// use readiness_tower::grpc::MAX_SERVICE_NAME_LEN;
+/// assert!(reporter.set_serving(&"a".repeat(MAX_SERVICE_NAME_LEN + 1)).is_err());
+/// # }
+/// ```
+pub const MAX_SERVICE_NAME_LEN: usize = 256;
+
+const _: () = assert!(TENANT_PREFIX.len() + readiness_core::MAX_NAME_LEN <= MAX_SERVICE_NAME_LEN);
 
 /// The gRPC service name of a tenant: `tenants/{id}`.
 ///

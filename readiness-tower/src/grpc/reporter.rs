@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::MAX_SERVICE_NAME_LEN;
 use super::status::{Apps, Target};
 
 /// A cheap, clonable handle that sets the status of the application's own gRPC services
@@ -13,7 +14,8 @@ use super::status::{Apps, Target};
 /// Those services are checked, watched and listed like the engine's, and turn `NOT_SERVING`
 /// when the engine drains (for good: a service set `SERVING` after the drain still answers
 /// `NOT_SERVING`). The engine's names (`""`, `readiness`, `liveness`, `startup`,
-/// `tenants/...`) cannot be set: they follow the engine.
+/// `tenants/...`) cannot be set: they follow the engine; nor can a name longer than
+/// [`MAX_SERVICE_NAME_LEN`] bytes, which no client could watch.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -46,12 +48,12 @@ impl HealthReporter {
 
     /// Set `service` to `SERVING` (it is registered if it was not). Watchers see the change
     /// at once; setting the same status again wakes no one.
-    pub fn set_serving(&self, service: &str) -> Result<(), ReservedService> {
+    pub fn set_serving(&self, service: &str) -> Result<(), ServiceNameError> {
         self.set(service, true)
     }
 
     /// Set `service` to `NOT_SERVING` (it is registered if it was not).
-    pub fn set_not_serving(&self, service: &str) -> Result<(), ReservedService> {
+    pub fn set_not_serving(&self, service: &str) -> Result<(), ServiceNameError> {
         self.set(service, false)
     }
 
@@ -62,11 +64,12 @@ impl HealthReporter {
             .send_if_modified(|apps| apps.remove(service).is_some())
     }
 
-    fn set(&self, service: &str, serving: bool) -> Result<(), ReservedService> {
+    fn set(&self, service: &str, serving: bool) -> Result<(), ServiceNameError> {
+        if service.len() > MAX_SERVICE_NAME_LEN {
+            return Err(ServiceNameError::TooLong(service.len()));
+        }
         if Target::parse(service).is_reserved() {
-            return Err(ReservedService {
-                name: service.to_owned(),
-            });
+            return Err(ServiceNameError::Reserved(service.to_owned()));
         }
         self.apps
             .send_if_modified(|apps| match apps.get_mut(service) {
@@ -84,38 +87,45 @@ impl HealthReporter {
     }
 }
 
-/// A service name the application may not set: `""`, `readiness`, `liveness`, `startup`
-/// and `tenants/...` follow the engine.
+/// A service name the application may not set: `""`, `readiness`, `liveness`, `startup` and
+/// `tenants/...` follow the engine, and a name longer than [`MAX_SERVICE_NAME_LEN`] bytes is
+/// one no client can watch.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let engine = readiness_core::Engine::builder().without_heartbeat().build()?;
+/// use readiness_tower::grpc::ServiceNameError;
+///
 /// let (_health, reporter) = readiness_tower::grpc::health_service(&engine);
 /// let err = reporter.set_serving("tenants/acme").expect_err("reserved");
-/// assert_eq!(err.name(), "tenants/acme");
+/// assert_eq!(err, ServiceNameError::Reserved("tenants/acme".into()));
+/// let err = reporter.set_serving(&"a".repeat(300)).expect_err("too long");
+/// assert_eq!(err, ServiceNameError::TooLong(300));
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReservedService {
-    name: String,
+#[non_exhaustive]
+pub enum ServiceNameError {
+    /// The name follows the engine (`""`, `readiness`, `liveness`, `startup`, `tenants/...`).
+    Reserved(String),
+    /// The name is this many bytes long, more than [`MAX_SERVICE_NAME_LEN`].
+    TooLong(usize),
 }
 
-impl ReservedService {
-    /// The name that was refused.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl fmt::Display for ReservedService {
+impl fmt::Display for ServiceNameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the gRPC health service name {:?} is reserved: \"\", readiness, liveness, startup and tenants/... follow the engine",
-            self.name
-        )
+        match self {
+            Self::Reserved(name) => write!(
+                f,
+                "the gRPC health service name {name:?} is reserved: \"\", readiness, liveness, startup and tenants/... follow the engine"
+            ),
+            Self::TooLong(n) => write!(
+                f,
+                "the gRPC health service name is {n} bytes long, at most {MAX_SERVICE_NAME_LEN} are allowed"
+            ),
+        }
     }
 }
 
-impl std::error::Error for ReservedService {}
+impl std::error::Error for ServiceNameError {}

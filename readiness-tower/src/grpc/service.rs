@@ -12,8 +12,8 @@ use super::pb::health_server::{Health, HealthServer};
 use super::pb::{HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse};
 use super::reporter::HealthReporter;
 use super::status::{Apps, Target, response, status_of};
-use super::stream::{WatchStream, watch_stream};
-use super::{LIVENESS, READINESS, STARTUP, tenant_service};
+use super::stream::{Changes, WatchStream, watch_stream};
+use super::{LIVENESS, MAX_SERVICE_NAME_LEN, READINESS, STARTUP, tenant_service};
 use crate::source::{EngineSource, WeakSource};
 
 /// How many services `List` answers at most, as in the spec and grpc-go.
@@ -41,6 +41,7 @@ const BUILT_IN: [&str; 4] = ["", READINESS, LIVENESS, STARTUP];
 pub struct HealthService {
     engine: WeakSource,
     apps: Arc<watch::Sender<Apps>>,
+    changes: Arc<Changes>,
     list_limit: usize,
 }
 
@@ -75,9 +76,12 @@ impl HealthService {
     /// A service following `engine` (an [`Engine`] or a
     /// [`ReloadableEngine`](readiness_core::ReloadableEngine)); it holds a weak handle only.
     pub fn new(engine: impl Into<EngineSource>) -> Self {
+        let engine = engine.into().downgrade();
+        let apps = Arc::new(watch::Sender::new(Apps::new()));
         Self {
-            engine: engine.into().downgrade(),
-            apps: Arc::new(watch::Sender::new(Apps::new())),
+            changes: Arc::new(Changes::new(engine.clone(), apps.clone())),
+            engine,
+            apps,
             list_limit: DEFAULT_LIST_LIMIT,
         }
     }
@@ -168,10 +172,14 @@ impl Health for HealthService {
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let name = request.into_inner().service;
-        Ok(Response::new(watch_stream(
-            name,
-            self.engine.clone(),
-            self.apps.subscribe(),
-        )))
+        // A stream keeps its name for its life: one no service can have is refused, its bytes
+        // freed here, never echoed.
+        if name.len() > MAX_SERVICE_NAME_LEN {
+            return Err(Status::invalid_argument(format!(
+                "health service name of {} bytes, longer than any service ({MAX_SERVICE_NAME_LEN})",
+                name.len()
+            )));
+        }
+        Ok(Response::new(watch_stream(name, self.changes.clone())))
     }
 }

@@ -1,0 +1,795 @@
+//! Hostile dependencies (issue 24, item 2): every ready-made check against servers that
+//! misbehave on purpose, 1,000 runs each (`HOSTILE_RUNS` to change it), on tokio's paused clock
+//! over loopback:
+//!
+//! - a server that accepts and never answers (and, for TLS, a handshake that stalls);
+//! - one that sends a valid answer one byte a second;
+//! - 1 MiB of headers (HTTP, HTTP/2; the data protocols' equivalent: a 1 MiB message);
+//! - an endless body (HTTP, gRPC; data protocols: a message announced larger than anything
+//!   sent, streamed without end);
+//! - a reset (RST) in the middle of the answer;
+//! - a listener whose backlog is full (TCP: the connect never completes);
+//! - a certificate file that is a FIFO nobody writes (the read never returns) or far larger than
+//!   any PEM file.
+//!
+//! (A name that never resolves needs a resolver that hangs, which only the crate's own unit
+//! tests can plug in: `resolve.rs`, `tcp.rs`.)
+//!
+//! Every run must end within the check's timeout (2 s) with a reason, and after the runs the
+//! process's open descriptors (`/proc/self/fd`), tokio's alive tasks and the live heap (dhat:
+//! this binary's allocator) must be where they were before them (the heap within 64 KiB: a few
+//! bytes a run would show). Each attack prints its reason and the three levels.
+//!
+//! One attack at a time (dhat counts the whole process): each test takes `ONE` before it
+//! builds its runtime.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::StreamBody;
+use hyper::body::Frame;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use readiness_checks::{
+    CertificateCheck, GrpcCheck, HttpCheck, MysqlCheck, PostgresCheck, RedisCheck, TcpCheck,
+    TlsConfig,
+};
+use readiness_core::{Check, CheckSpec, Engine};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+/// One attack at a time: dhat counts every thread's allocations.
+static ONE: Mutex<()> = Mutex::new(());
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+/// The live heap may end this much above where it started (allocator caches, a reason of a
+/// different length); a leak of a few bytes a run over 1,000 runs does not fit in it.
+const HEAP_SLACK: u64 = 64 * 1024;
+const MIB: usize = 1 << 20;
+
+fn runs() -> usize {
+    std::env::var("HOSTILE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000)
+}
+
+/// Runs `body` alone, on a paused current-thread runtime of its own, under dhat.
+fn alone<F: std::future::Future<Output = ()>>(body: impl FnOnce() -> F) {
+    alone_on(true, body);
+}
+
+/// [`alone`], on the real clock when `paused` is false: a blocking call in flight (a read
+/// that never returns) keeps the paused clock from moving, so the timeout would never come.
+fn alone_on<F: std::future::Future<Output = ()>>(paused: bool, body: impl FnOnce() -> F) {
+    let _one = ONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(paused)
+        .build()
+        .expect("runtime");
+    rt.block_on(body());
+}
+
+// ------------------------------------------------------------------ hostile servers
+
+/// What a hostile server does with each connection it accepts.
+#[derive(Clone)]
+enum Hostile {
+    /// Reads whatever comes and never writes.
+    Stall,
+    /// Writes these bytes one a second, then waits.
+    Trickle(Vec<u8>),
+    /// Writes `head`, then `len` bytes of `a` (`None`: without end, 64 KiB every 100 ms of the
+    /// paused clock), then waits.
+    Flood { head: Vec<u8>, len: Option<usize> },
+    /// Writes these bytes, then resets the connection (RST, not FIN).
+    Reset(Vec<u8>),
+}
+
+/// A server on loopback doing `what` to every connection until the client goes, once the
+/// client has sent something (HTTP, TLS, PostgreSQL, Redis: the client speaks first).
+async fn hostile(what: Hostile) -> String {
+    serve(what, true).await
+}
+
+/// [`hostile`] for a protocol whose server speaks first (MySQL's greeting, HTTP/2's SETTINGS).
+async fn hostile_first(what: Hostile) -> String {
+    serve(what, false).await
+}
+
+async fn serve(what: Hostile, client_first: bool) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(misbehave(stream, what.clone(), client_first));
+        }
+    });
+    addr
+}
+
+async fn misbehave(stream: TcpStream, what: Hostile, client_first: bool) {
+    if let Hostile::Reset(_) = what {
+        let _ = stream.set_zero_linger();
+    }
+    let (mut rd, mut wr) = stream.into_split();
+    if client_first {
+        let mut buf = [0u8; 4096];
+        if !matches!(rd.read(&mut buf).await, Ok(n) if n > 0) {
+            return;
+        }
+    }
+    let reader = async {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = rd.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let writer = async {
+        match &what {
+            Hostile::Stall => {}
+            Hostile::Trickle(bytes) => {
+                for b in bytes {
+                    if wr.write_all(&[*b]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            Hostile::Flood { head, len } => {
+                if wr.write_all(head).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b'a'; 64 * 1024];
+                let mut left = len.unwrap_or(usize::MAX);
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if wr.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                    left -= n;
+                    if len.is_none() {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+            Hostile::Reset(bytes) => {
+                let _ = wr.write_all(bytes).await;
+                // Dropped with SO_LINGER 0: the kernel sends RST.
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = reader => {}
+        () = writer => {}
+    }
+}
+
+/// An HTTP/2 server (for gRPC) answering every request with `response()`.
+async fn hostile_h2(
+    response: fn() -> http::Response<http_body_util::combinators::BoxBody<Bytes, Infallible>>,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let svc =
+                hyper::service::service_fn(
+                    move |_req| async move { Ok::<_, Infallible>(response()) },
+                );
+            tokio::spawn(
+                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc),
+            );
+        }
+    });
+    addr
+}
+
+/// An HTTP/2 server that reads the client's preface and frames up to its first request's
+/// HEADERS, then answers on that stream with `frames` (raw), and waits.
+async fn hostile_h2_raw(frames: Vec<u8>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let frames = Arc::new(frames);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let frames = frames.clone();
+            tokio::spawn(async move {
+                let (mut rd, mut wr) = stream.into_split();
+                let mut preface = [0u8; 24];
+                if rd.read_exact(&mut preface).await.is_err() {
+                    return;
+                }
+                loop {
+                    let mut head = [0u8; 9];
+                    if rd.read_exact(&mut head).await.is_err() {
+                        return;
+                    }
+                    let len = usize::from(head[0]) << 16
+                        | usize::from(head[1]) << 8
+                        | usize::from(head[2]);
+                    let mut payload = vec![0u8; len];
+                    if rd.read_exact(&mut payload).await.is_err() {
+                        return;
+                    }
+                    if head[3] == 0x1 {
+                        break;
+                    }
+                }
+                if wr.write_all(&frames).await.is_err() {
+                    return;
+                }
+                let mut buf = [0u8; 4096];
+                while matches!(rd.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
+}
+
+/// A frame header: length, type, flags, stream.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len();
+    let mut v = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    v.extend_from_slice(&stream.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// SETTINGS, then a response on stream 1 whose header block is 1 MiB: one literal header
+/// `x-pad` of 1 MiB, in a HEADERS frame and CONTINUATION frames of 16 KiB.
+fn h2_huge_headers() -> Vec<u8> {
+    let mut block = vec![0x00, 5];
+    block.extend_from_slice(b"x-pad");
+    // The value's length, an HPACK integer with a 7-bit prefix.
+    let mut n = MIB - 127;
+    block.push(127);
+    while n >= 128 {
+        block.push((n % 128) as u8 | 0x80);
+        n /= 128;
+    }
+    block.push(n as u8);
+    block.extend(std::iter::repeat_n(b'a', MIB));
+    let mut out = h2_frame(0x4, 0, 0, &[]);
+    let chunks: Vec<&[u8]> = block.chunks(16 * 1024).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let kind = if i == 0 { 0x1 } else { 0x9 };
+        let flags = if i + 1 == chunks.len() { 0x4 } else { 0 };
+        out.extend(h2_frame(kind, flags, 1, chunk));
+    }
+    out
+}
+
+fn grpc_endless_body() -> http::Response<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
+    use http_body_util::BodyExt;
+    // A message announced at 4 MiB - 1 (under tonic's decode limit), then bytes without end.
+    let head = futures_util::stream::once(async {
+        Ok::<_, Infallible>(Frame::data(Bytes::from_static(&[
+            0, 0x00, 0x3f, 0xff, 0xff,
+        ])))
+    });
+    let endless = futures_util::stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((
+            Ok::<_, Infallible>(Frame::data(Bytes::from(vec![0u8; 16 * 1024]))),
+            (),
+        ))
+    });
+    http::Response::builder()
+        .status(200)
+        .header("content-type", "application/grpc")
+        .body(BodyExt::boxed(StreamBody::new(head.chain(endless))))
+        .expect("response")
+}
+
+// ------------------------------------------------------------------ the measurement
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+fn heap() -> u64 {
+    dhat::HeapStats::get().curr_bytes as u64
+}
+
+fn tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// Let the servers see their clients go, and what the runs spawned end.
+async fn settle() {
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `runs()` runs of `check` through an engine: each ends within the timeout with a reason;
+/// descriptors, tasks and heap end where they started. Returns the first reason.
+async fn attack(what: &str, check: impl Check) -> String {
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .check(
+            CheckSpec::readiness("dep", check)
+                .timeout(TIMEOUT)
+                .period(Duration::from_secs(24 * 3600))
+                .jitter(Duration::ZERO),
+        )
+        .build()
+        .expect("valid");
+    let run = async || {
+        let started = Instant::now();
+        tokio::time::timeout(TIMEOUT * 5, engine.refresh())
+            .await
+            .expect("the engine's timeout ends the run")
+            .expect("runs");
+        let took = started.elapsed();
+        assert!(
+            took <= TIMEOUT + Duration::from_millis(50),
+            "{what}: a run took {took:?}"
+        );
+        let snap = engine.snapshot();
+        let reason = snap
+            .check("dep")
+            .and_then(|c| c.reason())
+            .map(str::to_owned);
+        reason.unwrap_or_else(|| panic!("{what}: the run passed"))
+    };
+    // Warm-up: what the first runs create once (a resolver thread, a TLS configuration).
+    for _ in 0..5 {
+        run().await;
+    }
+    settle().await;
+    let before = (open_fds(), tasks(), heap());
+    let wall = std::time::Instant::now();
+    let mut first = None;
+    for _ in 0..runs() {
+        let reason = run().await;
+        first.get_or_insert(reason);
+    }
+    settle().await;
+    let after = (open_fds(), tasks(), heap());
+    let reason = first.expect("ran");
+    eprintln!(
+        "{what}: {} runs in {:.1?}, reason {reason:?}; descriptors {} -> {}, tasks {} -> {}, \
+         heap {} -> {}",
+        runs(),
+        wall.elapsed(),
+        before.0,
+        after.0,
+        before.1,
+        after.1,
+        before.2,
+        after.2
+    );
+    assert!(
+        after.0 <= before.0,
+        "{what}: descriptors {before:?} -> {after:?}"
+    );
+    assert!(after.1 <= before.1, "{what}: tasks {before:?} -> {after:?}");
+    assert!(
+        after.2 <= before.2 + HEAP_SLACK,
+        "{what}: heap {} -> {}",
+        before.2,
+        after.2
+    );
+    drop(engine);
+    reason
+}
+
+fn http_response_slowly() -> Vec<u8> {
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()
+}
+
+// ------------------------------------------------------------------ the attacks
+
+#[test]
+fn http_against_hostile_servers() {
+    alone(|| async {
+        let url = |addr: &str| format!("http://{addr}/healthz");
+        let check = async |what: Hostile| HttpCheck::new(&url(&hostile(what).await)).expect("url");
+        attack(
+            "http: accepted, never answered",
+            check(Hostile::Stall).await,
+        )
+        .await;
+        attack(
+            "http: one byte a second",
+            check(Hostile::Trickle(http_response_slowly())).await,
+        )
+        .await;
+        attack(
+            "http: 1 MiB of headers",
+            check(Hostile::Flood {
+                head: b"HTTP/1.1 200 OK\r\nX-Pad: ".to_vec(),
+                len: Some(MIB),
+            })
+            .await,
+        )
+        .await;
+        attack(
+            "http: an endless body",
+            check(Hostile::Flood {
+                head: b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000000000000\r\n\r\n"
+                    .to_vec(),
+                len: None,
+            })
+            .await,
+        )
+        .await;
+        attack(
+            "http: reset mid-answer",
+            check(Hostile::Reset(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhal".to_vec(),
+            ))
+            .await,
+        )
+        .await;
+    });
+}
+
+/// A CA file for the TLS attacks (the handshakes never get as far as a certificate).
+fn tls() -> TlsConfig {
+    let dir = std::env::temp_dir().join(format!("readiness-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = p
+        .self_signed(&rcgen::KeyPair::generate().expect("key"))
+        .expect("CA");
+    let file = dir.join("ca.pem");
+    std::fs::write(&file, ca.pem()).expect("write");
+    let tls = TlsConfig::builder()
+        .ca_file(&file)
+        .expect("CA")
+        .build()
+        .expect("config");
+    let _ = std::fs::remove_dir_all(&dir);
+    tls
+}
+
+/// A TLS record header announcing a ServerHello of 64 bytes, and a few of them.
+fn server_hello_start() -> Vec<u8> {
+    let mut v = vec![
+        0x16, 0x03, 0x03, 0x00, 0x40, 0x02, 0x00, 0x00, 0x3c, 0x03, 0x03,
+    ];
+    v.extend_from_slice(&[7; 16]);
+    v
+}
+
+#[test]
+fn https_and_grpcs_handshakes_against_hostile_servers() {
+    alone(|| async {
+        let tls = tls();
+        for (scheme, what) in [
+            ("https", Hostile::Stall),
+            ("https", Hostile::Trickle(server_hello_start())),
+            ("https", Hostile::Reset(server_hello_start())),
+            ("grpcs", Hostile::Stall),
+            ("grpcs", Hostile::Trickle(server_hello_start())),
+        ] {
+            let name = match &what {
+                Hostile::Stall => "a handshake that stalls",
+                Hostile::Trickle(_) => "a handshake one byte a second",
+                _ => "a handshake reset midway",
+            };
+            let addr = hostile(what).await;
+            let label = format!("{scheme}: {name}");
+            if scheme == "https" {
+                let check = HttpCheck::with_tls(&format!("https://{addr}/"), &tls).expect("url");
+                attack(&label, check).await;
+            } else {
+                let check = GrpcCheck::with_tls(&format!("https://{addr}"), &tls).expect("url");
+                attack(&label, check).await;
+            }
+        }
+    });
+}
+
+/// An empty HTTP/2 SETTINGS frame: the server preface a gRPC client waits for.
+const H2_SETTINGS: [u8; 9] = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+
+#[test]
+fn grpc_against_hostile_servers() {
+    alone(|| async {
+        let check = |addr: String| GrpcCheck::new(&format!("http://{addr}")).expect("url");
+        attack(
+            "grpc: accepted, never answered",
+            check(hostile(Hostile::Stall).await),
+        )
+        .await;
+        attack(
+            "grpc: one byte a second",
+            check(hostile_first(Hostile::Trickle(H2_SETTINGS.to_vec())).await),
+        )
+        .await;
+        attack(
+            "grpc: 1 MiB of headers",
+            check(hostile_h2_raw(h2_huge_headers()).await),
+        )
+        .await;
+        attack(
+            "grpc: an endless body",
+            check(hostile_h2(grpc_endless_body).await),
+        )
+        .await;
+        attack(
+            "grpc: reset mid-answer",
+            check(hostile(Hostile::Reset(H2_SETTINGS.to_vec())).await),
+        )
+        .await;
+    });
+}
+
+#[test]
+fn tcp_against_a_listener_that_never_accepts() {
+    alone(|| async {
+        // Backlog 1 and never accepted: once the queue is full, a connect is never answered.
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let addr = socket.local_addr().expect("addr");
+        let listener = socket.listen(1).expect("listen");
+        let check = TcpCheck::new(addr.to_string());
+        // Fill the queue: these connects complete and stay queued.
+        let mut queued = Vec::new();
+        for _ in 0..4 {
+            if let Ok(Ok(s)) =
+                tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await
+            {
+                queued.push(s);
+            }
+        }
+        attack("tcp: a backlog that is full", check).await;
+        drop((queued, listener));
+    });
+}
+
+/// A postgres message: its type, then its length (itself included) and `body`.
+fn pg_message(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![kind];
+    v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    v.extend_from_slice(body);
+    v
+}
+
+#[test]
+fn postgres_against_hostile_servers() {
+    alone(|| async {
+        let check = |addr: String| {
+            PostgresCheck::from_url(&format!("postgres://app@{addr}/orders")).expect("url")
+        };
+        let auth_ok = pg_message(b'R', &0u32.to_be_bytes());
+        let mut big = vec![b'S'];
+        big.extend_from_slice(&((MIB + 4) as u32).to_be_bytes());
+        let mut endless = vec![b'S'];
+        endless.extend_from_slice(&(64 * MIB as u32).to_be_bytes());
+        attack(
+            "postgres: accepted, never answered",
+            check(hostile(Hostile::Stall).await),
+        )
+        .await;
+        attack(
+            "postgres: one byte a second",
+            check(hostile(Hostile::Trickle(auth_ok.clone())).await),
+        )
+        .await;
+        attack(
+            "postgres: a 1 MiB message",
+            check(
+                hostile(Hostile::Flood {
+                    head: [auth_ok.clone(), big].concat(),
+                    len: Some(MIB),
+                })
+                .await,
+            ),
+        )
+        .await;
+        attack(
+            "postgres: an endless message",
+            check(
+                hostile(Hostile::Flood {
+                    head: [auth_ok.clone(), endless].concat(),
+                    len: None,
+                })
+                .await,
+            ),
+        )
+        .await;
+        attack(
+            "postgres: reset mid-answer",
+            check(hostile(Hostile::Reset(auth_ok[..5].to_vec())).await),
+        )
+        .await;
+    });
+}
+
+/// A MySQL packet: 3-byte length, sequence 0, `body`.
+fn mysql_packet_header(len: usize) -> Vec<u8> {
+    vec![len as u8, (len >> 8) as u8, (len >> 16) as u8, 0]
+}
+
+#[test]
+fn mysql_against_hostile_servers() {
+    alone(|| async {
+        let check =
+            |addr: String| MysqlCheck::from_url(&format!("mysql://root@{addr}/")).expect("url");
+        // The start of a server greeting (protocol 10, a version string).
+        let mut greeting = mysql_packet_header(74);
+        greeting.extend_from_slice(b"\x0a5.7.44\0");
+        attack(
+            "mysql: accepted, never greeted",
+            check(hostile(Hostile::Stall).await),
+        )
+        .await;
+        attack(
+            "mysql: one byte a second",
+            check(hostile_first(Hostile::Trickle(greeting.clone())).await),
+        )
+        .await;
+        attack(
+            "mysql: a 1 MiB packet",
+            check(
+                hostile_first(Hostile::Flood {
+                    head: mysql_packet_header(MIB),
+                    len: Some(MIB),
+                })
+                .await,
+            ),
+        )
+        .await;
+        attack(
+            "mysql: an endless packet",
+            check(
+                hostile_first(Hostile::Flood {
+                    head: mysql_packet_header(0xff_ffff),
+                    len: None,
+                })
+                .await,
+            ),
+        )
+        .await;
+        attack(
+            "mysql: reset mid-greeting",
+            check(hostile_first(Hostile::Reset(greeting)).await),
+        )
+        .await;
+    });
+}
+
+#[test]
+fn redis_against_hostile_servers() {
+    alone(|| async {
+        let check = |addr: String| RedisCheck::from_url(&format!("redis://{addr}/0")).expect("url");
+        attack(
+            "redis: accepted, never answered",
+            check(hostile(Hostile::Stall).await),
+        )
+        .await;
+        attack(
+            "redis: one byte a second",
+            check(hostile(Hostile::Trickle(b"+PONG\r\n".to_vec())).await),
+        )
+        .await;
+        attack(
+            "redis: a 1 MiB reply",
+            check(
+                hostile(Hostile::Flood {
+                    head: format!("${MIB}\r\n").into_bytes(),
+                    len: Some(MIB),
+                })
+                .await,
+            ),
+        )
+        .await;
+        attack(
+            "redis: an endless reply",
+            check(
+                hostile(Hostile::Flood {
+                    head: b"$1000000000\r\n".to_vec(),
+                    len: None,
+                })
+                .await,
+            ),
+        )
+        .await;
+        attack(
+            "redis: reset mid-answer",
+            check(hostile(Hostile::Reset(b"+PO".to_vec())).await),
+        )
+        .await;
+    });
+}
+
+fn cert_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "readiness-hostile-cert-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+/// A valid certificate file at `path` (the check reads it when it is built).
+fn valid_cert(path: &std::path::Path) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    std::fs::write(path, cert.pem()).expect("write");
+}
+
+#[test]
+fn a_certificate_file_far_larger_than_any_pem_is_not_read_whole() {
+    alone(|| async {
+        let d = cert_dir("large");
+        let path = d.join("tls.crt");
+        valid_cert(&path);
+        let check = CertificateCheck::new(&path).expect("valid");
+        // Then replaced by 64 MiB (sparse: no disk used), as a misconfigured path might be.
+        let big = std::fs::File::create(&path).expect("create");
+        big.set_len(64 * MIB as u64).expect("sparse");
+        drop(big);
+        let reason = attack("cert: a 64 MiB file", check).await;
+        assert!(reason.contains("larger than"), "{reason}");
+        let peak = dhat::HeapStats::get().max_bytes;
+        assert!(
+            peak < 16 * MIB,
+            "peak heap {peak} bytes: the file was read whole"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    });
+}
+
+#[test]
+fn a_certificate_file_that_never_answers_holds_one_thread() {
+    // The real clock: one run waits out its 2 s timeout, the others fail at once.
+    alone_on(false, || async {
+        let d = cert_dir("fifo");
+        let path = d.join("tls.crt");
+        valid_cert(&path);
+        let check = CertificateCheck::new(&path).expect("valid");
+        // Replaced by a FIFO that nobody writes: opening it blocks until a writer comes.
+        std::fs::remove_file(&path).expect("remove");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let threads = || std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
+        let before = threads();
+        let reason = attack("cert: a FIFO nobody writes", check).await;
+        assert!(
+            reason.contains("previous call has not returned") || reason.contains("timed out"),
+            "{reason}"
+        );
+        assert!(
+            threads() <= before + 1,
+            "one blocked read at most: {before} -> {}",
+            threads()
+        );
+        // Release the blocked read: a writer opens the FIFO and closes it.
+        drop(std::fs::OpenOptions::new().write(true).open(&path));
+        let _ = std::fs::remove_dir_all(&d);
+    });
+}
