@@ -70,26 +70,13 @@ fn builder(db: &Slow) -> EngineBuilder {
 /// `readiness_state` never read 1 and `readiness_draining` never 0 after the drain.
 fn never_ready_after_the_drain(rec: &LogRecorder) {
     assert_eq!(counted(rec, "ready"), 0, "no transition to ready");
-    assert!(
-        rec.writes_to(READINESS_STATE)
-            .iter()
-            .all(|w| w.op == Op::Set(0.0)),
-        "readiness_state never 1: {:?}",
-        rec.writes_to(READINESS_STATE)
-    );
-    assert!(
-        rec.writes_to(READINESS_DRAINING)
-            .iter()
-            .all(|w| w.op == Op::Set(1.0)),
-        "readiness_draining stays 1: {:?}",
-        rec.writes_to(READINESS_DRAINING)
-    );
+    assert_only_set(rec, READINESS_STATE, 0.0, "readiness_state never 1");
+    assert_only_set(rec, READINESS_DRAINING, 1.0, "readiness_draining stays 1");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_signal_before_the_first_result_drains_for_good_and_closes_after_the_delay() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Slow::new(Duration::from_secs(3));
     let engine = builder(&db).build().expect("valid");
     let (sigterm, signal) = oneshot::channel::<()>();
@@ -126,10 +113,9 @@ async fn a_signal_before_the_first_result_drains_for_good_and_closes_after_the_d
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_reloadable_engine_signalled_before_its_first_result_reloads_draining_at_once() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Slow::new(Duration::from_secs(3));
-    let engine = ReloadableEngine::new(builder(&db).build().expect("valid"));
+    let engine = reloadable(builder(&db));
     let (sigterm, signal) = oneshot::channel::<()>();
     let shutdown = tokio::spawn(engine.drain_on(signal, DELAY));
     settle().await;
@@ -162,10 +148,9 @@ async fn a_reloadable_engine_signalled_before_its_first_result_reloads_draining_
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_signal_during_a_reload_in_flight_drains_both_engines_and_ends_the_reloads_wait() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let fast = Slow::new(Duration::ZERO);
-    let engine = ReloadableEngine::new(builder(&fast).build().expect("valid"));
+    let engine = reloadable(builder(&fast));
     engine.current().refresh().await.expect("runs");
     assert!(engine.load().is_ready());
     let (sigterm, signal) = oneshot::channel::<()>();
@@ -211,10 +196,9 @@ async fn a_signal_during_a_reload_in_flight_drains_both_engines_and_ends_the_rel
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_reload_landing_mid_delay_neither_restarts_the_delay_nor_turns_ready() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let fast = Slow::new(Duration::ZERO);
-    let engine = ReloadableEngine::new(builder(&fast).build().expect("valid"));
+    let engine = reloadable(builder(&fast));
     engine.current().refresh().await.expect("runs");
     let (sigterm, signal) = oneshot::channel::<()>();
     let shutdown = tokio::spawn(engine.drain_on(signal, DELAY));
@@ -269,7 +253,7 @@ async fn a_reload_racing_shutdown_leaves_no_engine_running() {
     // A reload in flight (its check answers after 20 s) when the server returns and the
     // application calls shutdown(): once shutdown() has returned, no check runs any more.
     let fast = Slow::new(Duration::ZERO);
-    let engine = ReloadableEngine::new(builder(&fast).build().expect("valid"));
+    let engine = reloadable(builder(&fast));
     engine.current().refresh().await.expect("runs");
     let slow = Slow::new(Duration::from_secs(20));
     let reload = {
@@ -311,10 +295,9 @@ async fn a_reload_racing_shutdown_leaves_no_engine_running() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn two_drain_on_futures_drain_once_and_both_resolve_at_the_first_delays_end() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let fast = Slow::new(Duration::ZERO);
-    let engine = ReloadableEngine::new(builder(&fast).build().expect("valid"));
+    let engine = reloadable(builder(&fast));
     engine.current().refresh().await.expect("runs");
     let (first_tx, first) = oneshot::channel::<()>();
     let (second_tx, second) = oneshot::channel::<()>();

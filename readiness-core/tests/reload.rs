@@ -73,10 +73,11 @@ async fn a_ready_to_ready_reload_writes_no_zero_and_moves_no_counter() {
     assert!(new.is_ready(), "the new engine took over");
     drop(old);
     advance(Duration::from_secs(3)).await;
-    assert!(
-        states(&rec).iter().all(|op| *op == Op::Set(1.0)),
-        "readiness_state only ever reads 1: {:?}",
-        states(&rec)
+    assert_only_set(
+        &rec,
+        READINESS_STATE,
+        1.0,
+        "readiness_state only ever reads 1",
     );
     assert_eq!(
         counted(&rec, "ready"),
@@ -84,12 +85,7 @@ async fn a_ready_to_ready_reload_writes_no_zero_and_moves_no_counter() {
         "a ready-to-ready reload moves no counter"
     );
     assert_eq!(counted(&rec, "not_ready"), 0);
-    assert!(
-        rec.writes_to(READINESS_DRAINING)
-            .iter()
-            .all(|w| w.op == Op::Set(0.0)),
-        "not draining"
-    );
+    assert_only_set(&rec, READINESS_DRAINING, 0.0, "not draining");
 
     // The new engine owns the series now: its transitions are counted.
     db.set(FAIL);
@@ -228,18 +224,8 @@ async fn a_reload_during_a_drain_never_turns_ready() {
         advance(Duration::from_secs(1)).await;
         assert!(!new.is_ready(), "never ready during the drain");
     }
-    assert!(
-        rec.writes_to(READINESS_DRAINING)
-            .iter()
-            .all(|w| w.op == Op::Set(1.0)),
-        "readiness_draining stays 1: {:?}",
-        rec.writes_to(READINESS_DRAINING)
-    );
-    assert!(
-        states(&rec).iter().all(|op| *op == Op::Set(0.0)),
-        "readiness_state stays 0: {:?}",
-        states(&rec)
-    );
+    assert_only_set(&rec, READINESS_DRAINING, 1.0, "readiness_draining stays 1");
+    assert_only_set(&rec, READINESS_STATE, 0.0, "readiness_state stays 0");
     assert_eq!(counted(&rec, "ready"), 0, "no phantom transition");
 }
 

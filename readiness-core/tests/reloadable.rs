@@ -9,22 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use readiness_core::metrics::{READINESS_DRAINING, READINESS_STATE};
-use readiness_core::{CheckSpec, ConfigProblem, Engine, EngineBuilder, ReloadableEngine};
-
-fn spec(name: &str, check: &Switch) -> CheckSpec {
-    CheckSpec::readiness(name, check.clone())
-        .period(Duration::from_secs(1))
-        .jitter(Duration::ZERO)
-        .failure_threshold(1)
-}
-
-fn builder(checks: &[(&str, &Switch)]) -> EngineBuilder {
-    checks
-        .iter()
-        .fold(Engine::builder().without_heartbeat(), |b, (name, check)| {
-            b.check(spec(name, check))
-        })
-}
+use readiness_core::{ConfigProblem, Engine, ReloadableEngine};
 
 /// A prober reading the handle every 10 ms, as a kubelet at a high rate would: it notes every
 /// answer that was not ready.
@@ -45,11 +30,10 @@ fn poll_readiness(engine: &ReloadableEngine) -> (Arc<AtomicUsize>, Arc<AtomicBoo
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_ready_to_ready_reload_answers_ready_throughout_and_moves_no_counter() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
     let cache = Switch::new(OK);
-    let engine = ReloadableEngine::new(builder(&[("db", &db)]).build().expect("valid"));
+    let engine = reloadable(builder(&[("db", &db)]));
     settle().await;
     assert!(engine.load().is_ready());
     rec.clear();
@@ -59,8 +43,8 @@ async fn a_ready_to_ready_reload_answers_ready_throughout_and_moves_no_counter()
     // Two successes needed: the reload waits one more period before it swaps.
     let next = Engine::builder()
         .without_heartbeat()
-        .check(spec("db", &db).success_threshold(2))
-        .check(spec("cache", &cache));
+        .check(spec1("db", &db).success_threshold(2))
+        .check(spec1("cache", &cache));
     engine.reload(next).await.expect("valid");
     assert!(reloads.has_changed().expect("alive"), "followers are told");
     assert!(
@@ -74,12 +58,7 @@ async fn a_ready_to_ready_reload_answers_ready_throughout_and_moves_no_counter()
         0,
         "no 503 during the reload"
     );
-    assert!(
-        rec.writes_to(READINESS_STATE)
-            .iter()
-            .all(|w| w.op == Op::Set(1.0)),
-        "readiness_state never dips"
-    );
+    assert_only_set(&rec, READINESS_STATE, 1.0, "readiness_state never dips");
     assert_eq!(counted(&rec, "ready") + counted(&rec, "not_ready"), 0);
     assert_eq!(db.handles(), 2, "the old engine let its check go");
 }
@@ -111,10 +90,9 @@ async fn a_reload_that_removes_a_check_and_adds_one_serves_the_new_set() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_invalid_reload_keeps_the_engine_serving_and_writes_nothing() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
-    let engine = ReloadableEngine::new(builder(&[("db", &db)]).build().expect("valid"));
+    let engine = reloadable(builder(&[("db", &db)]));
     settle().await;
     rec.clear();
     let reloads = engine.subscribe_reloads();
@@ -148,10 +126,9 @@ async fn an_invalid_reload_keeps_the_engine_serving_and_writes_nothing() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_reload_during_the_drain_keeps_it_and_its_delay() {
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
-    let engine = ReloadableEngine::new(builder(&[("db", &db)]).build().expect("valid"));
+    let engine = reloadable(builder(&[("db", &db)]));
     settle().await;
     let (sigterm, signal) = tokio::sync::oneshot::channel::<()>();
     let shutdown = tokio::spawn(engine.drain_on(signal, Duration::from_secs(35)));
@@ -174,10 +151,11 @@ async fn a_reload_during_the_drain_keeps_it_and_its_delay() {
         engine.load().is_closed(),
         "closed 35 s after the signal, not 35 s after the reload"
     );
-    assert!(
-        rec.writes_to(READINESS_DRAINING)
-            .iter()
-            .all(|w| w.op == Op::Set(1.0))
+    assert_only_set(
+        &rec,
+        READINESS_DRAINING,
+        1.0,
+        "READINESS_DRAINING only set to 1.0",
     );
     assert_eq!(counted(&rec, "ready"), 0);
 }
@@ -185,7 +163,7 @@ async fn a_reload_during_the_drain_keeps_it_and_its_delay() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn reloads_run_one_at_a_time_and_the_last_one_serves() {
     let db = Switch::new(OK);
-    let engine = ReloadableEngine::new(builder(&[("db", &db)]).build().expect("valid"));
+    let engine = reloadable(builder(&[("db", &db)]));
     settle().await;
     let names = ["a", "b", "c", "d"];
     let reloads = names.map(|name| {
@@ -237,7 +215,7 @@ fn reloads_racing_tenants_refreshes_and_probes_never_hang() {
             while !stop.load(Ordering::SeqCst) {
                 let id = format!("t{w}-{n}");
                 let e = engine.current();
-                if e.add_tenant(&id, vec![spec("store", &Switch::new(OK))])
+                if e.add_tenant(&id, vec![spec1("store", &Switch::new(OK))])
                     .is_ok()
                 {
                     added.fetch_add(1, Ordering::SeqCst);
@@ -323,17 +301,16 @@ async fn a_reload_counts_each_tenant_change_at_the_swap_once_and_nothing_else() 
     use readiness_core::Scope;
     use readiness_core::metrics::{TENANT_STATE, TENANT_TRANSITIONS_TOTAL};
 
-    let rec = LogRecorder::new();
-    let _guard = metrics::set_default_local_recorder(&rec);
+    let rec = LogRecorder::install();
     let db = Switch::new(OK);
     let tenants = |same: &Switch, down: &Switch, up: &Switch| {
         builder(&[("db", &db)])
             // Counted through the recorder, where this test reads them (the collector's
             // carry-over is readiness-tower's tests/collector.rs).
             .tenant_metrics_export(readiness_core::TenantMetricsExport::Facade)
-            .tenant("same", vec![spec("store", same)])
-            .tenant("down", vec![spec("store", down)])
-            .tenant("up", vec![spec("store", up)])
+            .tenant("same", vec![spec1("store", same)])
+            .tenant("down", vec![spec1("store", down)])
+            .tenant("up", vec![spec1("store", up)])
     };
     let old = tenants(&Switch::new(OK), &Switch::new(OK), &Switch::new(FAIL))
         .build()

@@ -5,123 +5,19 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::time::Duration;
 
+use common::grpc::{
+    NOT_SERVING, SERVING, UNKNOWN, channel_to, check, connect, eventually, list, next, req, serve,
+    serve_alone, watch,
+};
 use common::{Flag, engine_with, http1};
 use readiness_core::Engine;
-use readiness_tower::ReadinessLayer;
 use readiness_tower::grpc::pb::health_client::HealthClient;
-use readiness_tower::grpc::pb::{HealthCheckRequest, HealthListRequest};
-use readiness_tower::grpc::{HealthReporter, HealthService, ServiceNameError, ServingStatus};
-use tokio::task::JoinHandle;
+use readiness_tower::grpc::{HealthService, ServiceNameError, ServingStatus};
 use tonic::Code;
-use tonic::codec::Streaming;
 use tonic::transport::Channel;
-use tonic::transport::server::TcpIncoming;
 
 use readiness_tower::grpc::pb::HealthCheckResponse;
-
-const SERVING: ServingStatus = ServingStatus::Serving;
-const NOT_SERVING: ServingStatus = ServingStatus::NotServing;
-const UNKNOWN: ServingStatus = ServingStatus::ServiceUnknown;
-/// A bound on every wait: a hang fails the test instead of stalling the suite.
-const BOUND: Duration = Duration::from_secs(10);
-
-struct Server {
-    addr: SocketAddr,
-    client: HealthClient<Channel>,
-    reporter: HealthReporter,
-    task: JoinHandle<Result<(), tonic::transport::Error>>,
-}
-
-/// A tonic server on loopback with the layer (HTTP/1.1 probes accepted) and our health
-/// service, stopping when the engine is closed, and a client connected to it.
-async fn serve(engine: &Engine, health: HealthService) -> Server {
-    let reporter = health.reporter();
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let task = tokio::spawn(
-        tonic::transport::Server::builder()
-            .accept_http1(true)
-            .layer(ReadinessLayer::new(engine.clone()))
-            .add_service(health.into_server())
-            .serve_with_incoming_shutdown(TcpIncoming::from(l), engine.closed()),
-    );
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    Server {
-        addr,
-        client: HealthClient::new(channel),
-        reporter,
-        task,
-    }
-}
-
-fn req(service: &str) -> HealthCheckRequest {
-    HealthCheckRequest {
-        service: service.to_owned(),
-    }
-}
-
-async fn check(client: &mut HealthClient<Channel>, service: &str) -> Result<ServingStatus, Code> {
-    match client.check(req(service)).await {
-        Ok(r) => Ok(r.into_inner().status()),
-        Err(status) => Err(status.code()),
-    }
-}
-
-async fn watch(
-    client: &mut HealthClient<Channel>,
-    service: &str,
-) -> Streaming<HealthCheckResponse> {
-    client
-        .watch(req(service))
-        .await
-        .expect("watch")
-        .into_inner()
-}
-
-/// The next message of a Watch stream, or `None` when it ended.
-async fn next(stream: &mut Streaming<HealthCheckResponse>) -> Option<ServingStatus> {
-    tokio::time::timeout(BOUND, stream.message())
-        .await
-        .expect("a message or the end arrives in time")
-        .expect("no stream error")
-        .map(|r| r.status())
-}
-
-async fn list(client: &mut HealthClient<Channel>) -> Result<HashMap<String, ServingStatus>, Code> {
-    match client.list(HealthListRequest {}).await {
-        Ok(r) => Ok(r
-            .into_inner()
-            .statuses
-            .into_iter()
-            .map(|(k, v)| (k, v.status()))
-            .collect()),
-        Err(status) => Err(status.code()),
-    }
-}
-
-/// Wait (bounded) until Check of `service` answers `want`.
-async fn eventually(
-    client: &mut HealthClient<Channel>,
-    service: &str,
-    want: Result<ServingStatus, Code>,
-) {
-    for _ in 0..1000 {
-        if check(client, service).await == want {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!("{service:?} never answered {want:?}");
-}
 
 #[tokio::test]
 async fn check_watch_and_list_answer_every_name() {
@@ -212,11 +108,8 @@ async fn check_watch_and_list_answer_every_name() {
     engine.close();
     assert_eq!(next(startup).await, None, "startup sent nothing more");
     assert_eq!(next(&mut live).await, None, "liveness sent nothing more");
-    tokio::time::timeout(BOUND, s.task)
-        .await
-        .expect("the server stops once the engine is closed")
-        .expect("join")
-        .expect("serve");
+    s.stopped("the server stops once the engine is closed")
+        .await;
 }
 
 #[tokio::test]
@@ -278,11 +171,7 @@ async fn drain_turns_everything_but_liveness_off_and_close_ends_watches_so_shutd
     {
         assert_eq!(next(w).await, None, "the stream ends at close");
     }
-    tokio::time::timeout(BOUND, s.task)
-        .await
-        .expect("serve_with_shutdown returns after close()")
-        .expect("join")
-        .expect("serve");
+    s.stopped("serve_with_shutdown returns after close()").await;
 }
 
 #[tokio::test]
@@ -404,21 +293,8 @@ async fn list_answers_resource_exhausted_past_its_limit() {
 async fn the_service_never_keeps_the_engine_alive() {
     let engine = engine_with(vec![Flag::new(true).spec("db")]).await;
     let (health, _reporter) = readiness_tower::grpc::health_service(&engine);
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let task = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(health)
-            .serve_with_incoming(TcpIncoming::from(l)),
-    );
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let mut c = HealthClient::new(channel);
+    let (addr, task) = serve_alone(health).await;
+    let mut c = connect(addr).await;
     let mut w = watch(&mut c, "").await;
     assert_eq!(next(&mut w).await, Some(SERVING));
     let weak = engine.downgrade();
@@ -435,15 +311,6 @@ async fn the_service_never_keeps_the_engine_alive() {
     assert_eq!(next(&mut late).await, Some(NOT_SERVING));
     assert_eq!(next(&mut late).await, None);
     task.abort();
-}
-
-async fn channel_to(addr: SocketAddr, stream_window: Option<u32>) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .initial_stream_window_size(stream_window)
-        .connect()
-        .await
-        .expect("connect")
 }
 
 #[tokio::test]
@@ -513,7 +380,7 @@ async fn two_thousand_watches_turn_off_at_drain_and_end_at_close() {
     let mut watches = Vec::new();
     // 20 connections of 100 streams each (under the server's concurrent-stream limit).
     for _ in 0..20 {
-        let mut c = HealthClient::new(channel_to(s.addr, None).await);
+        let mut c = connect(s.addr).await;
         for i in 0..100 {
             let name = names[i % names.len()];
             let mut w = watch(&mut c, name).await;
@@ -535,11 +402,7 @@ async fn two_thousand_watches_turn_off_at_drain_and_end_at_close() {
             "{name:?}: liveness sent nothing, all end"
         );
     }
-    tokio::time::timeout(BOUND, s.task)
-        .await
-        .expect("the server returns")
-        .expect("join")
-        .expect("serve");
+    s.stopped("the server returns").await;
 }
 
 #[tokio::test]
@@ -590,19 +453,10 @@ async fn a_watch_opened_after_close_sends_the_status_once_and_ends() {
     let engine = engine_with(vec![]).await;
     engine.add_tenant("acme", vec![]).expect("added");
     // A server that is not stopped by the close, to ask it afterwards.
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
     let health = HealthService::new(&engine);
-    let reporter = health.reporter();
-    reporter.set_serving("svc").expect("set");
-    let task = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(health.into_server())
-            .serve_with_incoming(TcpIncoming::from(l)),
-    );
-    let mut c = HealthClient::new(channel_to(addr, None).await);
+    health.reporter().set_serving("svc").expect("set");
+    let (addr, task) = serve_alone(health.into_server()).await;
+    let mut c = connect(addr).await;
     engine.close();
     for (name, want) in [
         ("", NOT_SERVING),

@@ -3,10 +3,13 @@
 //! as after 1,000 (the latest status only, nothing queued per change); and nothing once the
 //! streams have ended at the close.
 
+mod common;
+
 use std::pin::Pin;
 use std::task::Context;
 use std::time::Duration;
 
+use common::Flag;
 use futures_util::{Stream, StreamExt};
 use readiness_core::Engine;
 use readiness_tower::grpc::HealthService;
@@ -40,12 +43,19 @@ fn park<S: Stream + Unpin>(s: &mut S) {
     );
 }
 
+/// A Watch of `name` on our service, called in-process: its first message read (SERVING),
+/// then parked.
+async fn parked_watch(ours: &HealthService, name: &str) -> <HealthService as Health>::WatchStream {
+    let req = tonic::Request::new(common::grpc::req(name));
+    let mut s = ours.watch(req).await.expect("watch").into_inner();
+    let first = s.next().await.expect("a message").expect("ok");
+    assert_eq!(first.status, 1, "{name:?} SERVING");
+    park(&mut s);
+    s
+}
+
 async fn engine() -> Engine {
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .build()
-        .expect("valid");
-    engine.refresh().await.expect("the engine runs");
+    let engine = common::engine_with(vec![]).await;
     assert!(engine.is_ready());
     engine
 }
@@ -92,14 +102,7 @@ async fn a_watch_stream_holds_no_more_than_tonic_healths() {
         let before = heap_bytes();
         let mut held = Vec::new();
         for _ in 0..STREAMS {
-            let req = tonic::Request::new(HealthCheckRequest {
-                service: name.to_owned(),
-            });
-            let mut s = ours.watch(req).await.expect("watch").into_inner();
-            let first = s.next().await.expect("a message").expect("ok");
-            assert_eq!(first.status, 1, "{name:?} SERVING");
-            park(&mut s);
-            held.push(s);
+            held.push(parked_watch(&ours, name).await);
         }
         per_stream.push(("ours", name, (heap_bytes() - before) / STREAMS));
     }
@@ -193,10 +196,7 @@ async fn a_thousand_stalled_watches_and_ten_thousand_transitions_leave_memory_fl
     let health = HealthService::new(&engine);
     let reporter = health.reporter();
     reporter.set_serving("svc").expect("set");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let (listener, addr) = common::loopback().await;
     let _profiler = dhat::Profiler::builder().testing().build();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
@@ -295,27 +295,9 @@ async fn a_thousand_stalled_watches_and_ten_thousand_transitions_leave_memory_fl
 
 /// The engine a reload test builds, again at each reload (as an application re-declares its
 /// configuration): one switchable readiness check `db`, tenant `acme` with the same check.
-fn reload_builder(
-    db: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> readiness_core::EngineBuilder {
-    use readiness_core::{CheckFailure, CheckSpec, check_fn};
-    let spec = || {
-        let db = db.clone();
-        CheckSpec::readiness(
-            "db",
-            check_fn(move || {
-                let ok = db.load(std::sync::atomic::Ordering::SeqCst);
-                async move {
-                    if ok {
-                        Ok(())
-                    } else {
-                        Err(CheckFailure::new("connection refused"))
-                    }
-                }
-            }),
-        )
-        .failure_threshold(1)
-    };
+fn reload_builder(db: &Flag) -> readiness_core::EngineBuilder {
+    // Run only when asked: the test refreshes by hand.
+    let spec = || db.spec("db").period(Duration::from_secs(3600));
     Engine::builder()
         .without_heartbeat()
         .check(spec())
@@ -328,11 +310,8 @@ fn reload_builder(
 /// engine's transition reaches every one of them, and the close ends them all.
 #[tokio::test(flavor = "current_thread")]
 async fn parked_streams_follow_a_hundred_reloads_with_memory_flat() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
     let _one = PROFILER.lock().await;
-    let db = Arc::new(AtomicBool::new(true));
+    let db = Flag::new(true);
     let first = reload_builder(&db).build().expect("valid");
     first.refresh().await.expect("runs");
     first.refresh_tenant("acme").await.expect("runs");
@@ -347,14 +326,7 @@ async fn parked_streams_follow_a_hundred_reloads_with_memory_flat() {
     let mut streams = Vec::new();
     for i in 0..STREAMS {
         let name = names[i % names.len()];
-        let req = tonic::Request::new(HealthCheckRequest {
-            service: name.to_owned(),
-        });
-        let mut s = ours.watch(req).await.expect("watch").into_inner();
-        let first = s.next().await.expect("a message").expect("ok");
-        assert_eq!(first.status, 1, "{name:?} SERVING");
-        park(&mut s);
-        streams.push(s);
+        streams.push(parked_watch(&ours, name).await);
     }
     let settle = async || {
         for _ in 0..100 {
@@ -388,7 +360,7 @@ async fn parked_streams_follow_a_hundred_reloads_with_memory_flat() {
     );
 
     // The serving engine's transition reaches the streams that follow it.
-    db.store(false, Ordering::SeqCst);
+    db.set(false);
     let current = engine.current();
     current.refresh().await.expect("runs");
     current.refresh_tenant("acme").await.expect("runs");

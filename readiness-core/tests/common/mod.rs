@@ -12,7 +12,9 @@ use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
     SharedString, Unit,
 };
-use readiness_core::{Check, CheckFailure, CheckFuture, CheckSpec, Engine, EngineBuilder, Status};
+use readiness_core::{
+    Check, CheckFailure, CheckFuture, CheckSpec, Engine, EngineBuilder, ReloadableEngine, Status,
+};
 
 /// One write a recorder saw.
 #[derive(Clone, Debug, PartialEq)]
@@ -395,6 +397,11 @@ pub async fn jump(d: Duration) {
     settle().await;
 }
 
+/// A reloadable engine starting with `builder`'s engine.
+pub fn reloadable(builder: EngineBuilder) -> ReloadableEngine {
+    ReloadableEngine::new(builder.build().expect("valid"))
+}
+
 /// `builder` built, taking the series over from `old` when there is one (a reload).
 pub fn build_after(builder: EngineBuilder, old: Option<&Engine>) -> Engine {
     match old {
@@ -468,4 +475,14 @@ pub fn counted(rec: &LogRecorder, to: &str) -> u64 {
         "to",
         to,
     )
+}
+
+/// Asserts that every write to the series named `name` set it to `value` (`what` says what
+/// that means).
+pub fn assert_only_set(rec: &LogRecorder, name: &str, value: f64, what: &str) {
+    let writes = rec.writes_to(name);
+    assert!(
+        writes.iter().all(|w| w.op == Op::Set(value)),
+        "{what}: {writes:?}"
+    );
 }

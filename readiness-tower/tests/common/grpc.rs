@@ -69,6 +69,15 @@ pub async fn serve_until(
     }
 }
 
+/// Our health service alone (no layer) on loopback, served until the test ends it (not by
+/// the engine's close); its address and task.
+pub async fn serve_alone(
+    health: readiness_tower::grpc::pb::health_server::HealthServer<HealthService>,
+) -> (SocketAddr, JoinHandle<Result<(), tonic::transport::Error>>) {
+    let router = tonic::transport::Server::builder().add_service(health);
+    spawn_router(router, std::future::pending()).await
+}
+
 /// Serves `router` on a free loopback port until `closed` resolves; its address and task.
 pub async fn spawn_router<L>(
     router: Router<L>,
