@@ -9,47 +9,14 @@
 //! ```
 #![cfg(feature = "chaos")]
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
-use readiness_core::{CheckSpec, Engine};
-use readiness_testkit::{
-    Fault, FaultHandle, FaultInjector, FaultPlan, MetricsCapture, ProbeClient, chaos_seed,
-};
-
-const PERIOD: Duration = Duration::from_secs(1);
-const TIMEOUT: Duration = Duration::from_millis(200);
-
-fn dep(name: &str, plan: FaultPlan) -> (CheckSpec, FaultHandle) {
-    let inj = FaultInjector::standalone(plan);
-    let h = inj.handle();
-    (
-        CheckSpec::readiness(name, inj)
-            .period(PERIOD)
-            .timeout(TIMEOUT)
-            .jitter(Duration::ZERO)
-            .failure_threshold(3),
-        h,
-    )
-}
-
-/// Let due tasks run, then let the paused clock run `d` on. `sleep` (not `advance`) makes the
-/// clock stop at every timer in between, in order, so a timeout fires before a longer delay.
-async fn tick(d: Duration) {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-    tokio::time::sleep(d).await;
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-}
-
-async fn periods(n: usize) {
-    for _ in 0..n {
-        tick(PERIOD).await;
-    }
-}
+use common::{PERIOD, TIMEOUT, dep, periods, tick};
+use readiness_core::Engine;
+use readiness_testkit::{Fault, FaultPlan, MetricsCapture, ProbeClient, chaos_seed};
 
 fn seeded(seed: u64, salt: u64, rate: f64) -> FaultPlan {
     FaultPlan::random(seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15), rate).expect("rate in 0..=1")

@@ -68,10 +68,13 @@
 //! ```
 #![cfg(feature = "chaos")]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::settle;
 use futures_util::StreamExt;
 use metrics::{
     Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
@@ -508,12 +511,6 @@ struct Mark {
     logged: usize,
     heap: u64,
     tasks: usize,
-}
-
-async fn settle() {
-    for _ in 0..50 {
-        tokio::task::yield_now().await;
-    }
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

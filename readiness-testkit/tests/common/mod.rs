@@ -45,9 +45,10 @@ pub fn state(engine: &Engine, name: &str) -> (Status, Option<String>) {
     (c.status(), c.reason().map(String::from))
 }
 
-/// Let background tasks run without moving the clock.
+/// Let background tasks run without moving the clock (50 yields: enough for a run, its record
+/// and the subscribers it wakes).
 pub async fn settle() {
-    for _ in 0..20 {
+    for _ in 0..50 {
         tokio::task::yield_now().await;
     }
 }
