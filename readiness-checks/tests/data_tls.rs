@@ -6,32 +6,10 @@
 mod common;
 
 use common::data::{assert_reasons, engine_of, reason_of, refresh_readyz};
+use common::net::trusting;
 use common::servers::{Server, test_certificates};
-use readiness_checks::{PostgresCheck, RedisCheck, TlsConfig};
+use readiness_checks::{PostgresCheck, RedisCheck};
 use readiness_core::Check;
-
-/// Trusts `ca_pem` (besides the system's roots).
-fn trusting(ca_pem: &str) -> TlsConfig {
-    let dir = std::env::temp_dir().join(format!("readiness-data-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join(format!("ca-{}.pem", rand_suffix()));
-    std::fs::write(&file, ca_pem).expect("write CA");
-    let tls = TlsConfig::builder()
-        .ca_file(&file)
-        .expect("CA file")
-        .build()
-        .expect("config");
-    let _ = std::fs::remove_file(&file);
-    let _ = std::fs::remove_dir(&dir);
-    tls
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
 
 #[tokio::test]
 async fn postgres_sslmode_verifies_the_chain_and_the_name() {

@@ -23,12 +23,15 @@
 //! One attack at a time (dhat counts the whole process): each test takes `ONE` before it
 //! builds its runtime.
 
+mod common;
+
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::net::{loopback, temp_dir, trusting};
 use futures_util::StreamExt;
 use http_body_util::StreamBody;
 use hyper::body::Frame;
@@ -39,7 +42,7 @@ use readiness_checks::{
 };
 use readiness_core::{Check, CheckSpec, Engine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 #[global_allocator]
@@ -109,8 +112,8 @@ async fn hostile_first(what: Hostile) -> String {
 }
 
 async fn serve(what: Hostile, client_first: bool) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
+    let (listener, addr) = loopback().await;
+    let addr = addr.to_string();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             tokio::spawn(misbehave(stream, what.clone(), client_first));
@@ -184,8 +187,8 @@ async fn misbehave(stream: TcpStream, what: Hostile, client_first: bool) {
 async fn hostile_h2(
     response: fn() -> http::Response<http_body_util::combinators::BoxBody<Bytes, Infallible>>,
 ) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
+    let (listener, addr) = loopback().await;
+    let addr = addr.to_string();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let svc =
@@ -204,8 +207,8 @@ async fn hostile_h2(
 /// An HTTP/2 server that reads the client's preface and frames up to its first request's
 /// HEADERS, then answers on that stream with `frames` (raw), and waits.
 async fn hostile_h2_raw(frames: Vec<u8>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
+    let (listener, addr) = loopback().await;
+    let addr = addr.to_string();
     let frames = Arc::new(frames);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -447,22 +450,12 @@ fn http_against_hostile_servers() {
 
 /// A CA file for the TLS attacks (the handshakes never get as far as a certificate).
 fn tls() -> TlsConfig {
-    let dir = std::env::temp_dir().join(format!("readiness-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
     let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
     p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = p
         .self_signed(&rcgen::KeyPair::generate().expect("key"))
         .expect("CA");
-    let file = dir.join("ca.pem");
-    std::fs::write(&file, ca.pem()).expect("write");
-    let tls = TlsConfig::builder()
-        .ca_file(&file)
-        .expect("CA")
-        .build()
-        .expect("config");
-    let _ = std::fs::remove_dir_all(&dir);
-    tls
+    trusting(&ca.pem())
 }
 
 /// A TLS record header announcing a ServerHello of 64 bytes, and a few of them.
@@ -720,13 +713,7 @@ fn redis_against_hostile_servers() {
 }
 
 fn cert_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "readiness-hostile-cert-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("dir");
-    d
+    temp_dir("readiness-hostile-cert", name)
 }
 
 /// A valid certificate file at `path` (the check reads it when it is built).

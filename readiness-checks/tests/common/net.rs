@@ -99,3 +99,20 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).expect("write");
     p
 }
+
+/// A TLS configuration that trusts `ca_pem` (besides the system's roots).
+pub fn trusting(ca_pem: &str) -> readiness_checks::TlsConfig {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = temp_dir("readiness-ca", &nanos.to_string());
+    let file = write(&dir, "ca.pem", ca_pem);
+    let tls = readiness_checks::TlsConfig::builder()
+        .ca_file(&file)
+        .expect("CA file")
+        .build()
+        .expect("config");
+    let _ = std::fs::remove_dir_all(&dir);
+    tls
+}
