@@ -25,7 +25,7 @@ use axum::Router;
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
-use readiness_core::{CheckSpec, Engine, TenantMetricsExport, TenantMetricsMode, check_fn};
+use readiness_core::{Engine, TenantMetricsExport, TenantMetricsMode};
 use readiness_tower::ReadinessLayer;
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -220,24 +220,9 @@ fn measure(run: &Run, profile: bool) -> Figures {
             tokio::time::sleep(Duration::from_millis(10)).await;
             let before = resident_bytes();
             let profiler = profile.then(|| dhat::Profiler::builder().build());
-            for i in 0..n {
-                engine
-                    .add_tenant(
-                        &format!("tenant-{i}"),
-                        vec![
-                            CheckSpec::readiness(
-                                "store",
-                                check_fn(|| std::future::ready(Ok::<(), std::io::Error>(()))),
-                            )
-                            .period(Duration::from_secs(3600)),
-                        ],
-                    )
-                    .expect("a valid tenant");
-            }
+            readiness_benches::add_store_tenants(&engine, n);
             // Every tenant's first result (the last added runs last).
-            while engine.tenant_ready(&format!("tenant-{}", n - 1)) != Some(true) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            readiness_benches::until_tenants_ready(&engine, n).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
             let ready = resident_bytes();
             // Dropped while the engine lives: the profile's "end" is the engine's steady state.

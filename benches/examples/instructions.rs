@@ -122,23 +122,8 @@ async fn scrapes(n: usize, export: TenantMetricsExport, gzip: bool) {
         .tenant_metrics_export(export)
         .build()
         .expect("a valid engine configuration");
-    for i in 0..TENANTS {
-        engine
-            .add_tenant(
-                &format!("tenant-{i}"),
-                vec![
-                    CheckSpec::readiness(
-                        "store",
-                        check_fn(|| async { Ok::<(), std::io::Error>(()) }),
-                    )
-                    .period(Duration::from_secs(3600)),
-                ],
-            )
-            .expect("a valid tenant");
-    }
-    while engine.tenant_ready(&format!("tenant-{}", TENANTS - 1)) != Some(true) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    readiness_benches::add_store_tenants(&engine, TENANTS);
+    readiness_benches::until_tenants_ready(&engine, TENANTS).await;
     let svc = ServiceBuilder::new()
         .layer(
             ReadinessLayer::builder(engine.clone())

@@ -318,21 +318,10 @@ async fn run() {
             .max_tenants(TENANTS)
             .build()
             .expect("a valid engine configuration");
-        for i in 0..TENANTS {
-            engine
-                .add_tenant(
-                    &format!("tenant-{i}"),
-                    vec![
-                        CheckSpec::readiness("store", ok_check()).period(Duration::from_secs(3600)),
-                    ],
-                )
-                .expect("a valid tenant");
-        }
+        readiness_benches::add_store_tenants(&engine, TENANTS);
         engine
     });
-    while engine.tenant_ready(&format!("tenant-{}", TENANTS - 1)) != Some(true) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    readiness_benches::until_tenants_ready(&engine, TENANTS).await;
     let after = resident_bytes();
     rows.push((
         format!("resident bytes per tenant at {TENANTS} tenants (one check each, metrics recorder included)"),
