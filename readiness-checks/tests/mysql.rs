@@ -8,10 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::data::{
-    all_pass, engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
-    refresh_readyz, stopped_then_started, wait_until,
+    engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
+    ready_while_pools_are_held, refresh_readyz, stopped_then_started,
 };
-use common::net::join_all;
 use common::servers::Server;
 use readiness_checks::MysqlCheck;
 use readiness_core::Check;
@@ -121,45 +120,41 @@ async fn pools_held_by_business_queries_leave_readyz_at_200() {
         1,
         1,
     );
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
-
     // Business traffic: two queries per pool, each holding its connection in SLEEP(60)
     // (killed below, so the test stays bounded).
-    let mut business = Vec::new();
-    for _ in 0..2 {
-        let my = my.clone();
-        business.push(tokio::spawn(async move {
-            use mysql_async::prelude::Queryable as _;
-            let mut c = my.get_conn().await.expect("mysql_async connection");
-            let _ = c.query_drop("SELECT SLEEP(60)").await;
-        }));
-        let sq = sq.clone();
-        business.push(tokio::spawn(async move {
-            let _ = sqlx::query("SELECT SLEEP(60)").execute(&sq).await;
-        }));
-    }
+    let business = || {
+        let (my, sq) = (my.clone(), sq.clone());
+        vec![
+            tokio::spawn(async move {
+                use mysql_async::prelude::Queryable as _;
+                let mut c = my.get_conn().await.expect("mysql_async connection");
+                let _ = c.query_drop("SELECT SLEEP(60)").await;
+            }),
+            tokio::spawn(async move {
+                let _ = sqlx::query("SELECT SLEEP(60)").execute(&sq).await;
+            }),
+        ]
+    };
     let sleeping = "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(60)'";
-    wait_until(
-        Duration::from_secs(30),
-        "four business queries sleep",
+    // Both pools are exhausted: the application waits for a connection...
+    let exhausted = async || {
+        let waited = tokio::time::timeout(Duration::from_millis(300), my.get_conn()).await;
+        assert!(waited.is_err(), "mysql_async has no connection to give");
+        assert!(sq.try_acquire().is_none(), "sqlx has no connection to give");
+    };
+    // ...and the instance stays ready: busy is not down.
+    ready_while_pools_are_held(
+        &engine,
+        business,
         || server.sql(sleeping).lines().count() == 4,
+        exhausted,
+        || {
+            for id in server.sql(sleeping).lines() {
+                server.sql(&format!("KILL QUERY {id}"));
+            }
+        },
     )
     .await;
-    // Both pools are exhausted: the application waits for a connection...
-    let waited = tokio::time::timeout(Duration::from_millis(300), my.get_conn()).await;
-    assert!(waited.is_err(), "mysql_async has no connection to give");
-    assert!(sq.try_acquire().is_none(), "sqlx has no connection to give");
-    // ...and the instance stays ready: busy is not down.
-    for _ in 0..3 {
-        let (status, body) = refresh_readyz(&engine).await;
-        assert_eq!(status, 200, "{body}");
-    }
-    all_pass(&engine);
-
-    for id in server.sql(sleeping).lines() {
-        server.sql(&format!("KILL QUERY {id}"));
-    }
-    join_all(business, "business ends once killed").await;
 }
 
 #[tokio::test]

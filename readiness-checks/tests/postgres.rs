@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::data::{
-    all_pass, engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
-    reason_of, refresh_readyz, stopped_then_started, wait_until,
+    engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
+    ready_while_pools_are_held, reason_of, refresh_readyz, stopped_then_started,
 };
-use common::net::join_all;
 use common::servers::Server;
 use readiness_checks::PostgresCheck;
 use readiness_core::Check;
@@ -168,61 +167,56 @@ async fn pools_held_by_business_transactions_leave_readyz_at_200() {
         1,
         1,
     );
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
-
     // Business traffic: two transactions per pool, each holding its connection in pg_sleep
     // (60 s, cancelled below, so the test stays bounded).
-    let mut business = Vec::new();
-    for _ in 0..2 {
-        let dp = dp.clone();
-        business.push(tokio::spawn(async move {
-            let c = dp.get().await.expect("deadpool connection");
-            let _ = c.simple_query("BEGIN; SELECT pg_sleep(60); COMMIT").await;
-        }));
-        let b8 = b8.clone();
-        business.push(tokio::spawn(async move {
-            let c = b8.get_owned().await.expect("bb8 connection");
-            let _ = c.simple_query("BEGIN; SELECT pg_sleep(60); COMMIT").await;
-        }));
-        let sq = sq.clone();
-        business.push(tokio::spawn(async move {
-            let mut tx = sq.begin().await.expect("sqlx transaction");
-            let _ = sqlx::query("SELECT pg_sleep(60)").execute(&mut *tx).await;
-        }));
-    }
+    let business = || {
+        let (dp, b8, sq) = (dp.clone(), b8.clone(), sq.clone());
+        vec![
+            tokio::spawn(async move {
+                let c = dp.get().await.expect("deadpool connection");
+                let _ = c.simple_query("BEGIN; SELECT pg_sleep(60); COMMIT").await;
+            }),
+            tokio::spawn(async move {
+                let c = b8.get_owned().await.expect("bb8 connection");
+                let _ = c.simple_query("BEGIN; SELECT pg_sleep(60); COMMIT").await;
+            }),
+            tokio::spawn(async move {
+                let mut tx = sq.begin().await.expect("sqlx transaction");
+                let _ = sqlx::query("SELECT pg_sleep(60)").execute(&mut *tx).await;
+            }),
+        ]
+    };
     let sleeping = || {
         server.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND state = 'active' AND pid <> pg_backend_pid()")
     };
-    wait_until(
-        Duration::from_secs(30),
-        "six business transactions sleep",
+    // Every pool is exhausted: the application waits for a connection...
+    let exhausted = async || {
+        assert_eq!(dp.status().available, 0);
+        let wait = deadpool_postgres::Timeouts::wait_millis(200);
+        assert!(
+            matches!(
+                dp.timeout_get(&wait).await,
+                Err(deadpool_postgres::PoolError::Timeout(_))
+            ),
+            "deadpool has no connection to give"
+        );
+        assert!(
+            matches!(b8.get().await, Err(bb8::RunError::TimedOut)),
+            "bb8 has no connection to give"
+        );
+        assert!(sq.try_acquire().is_none(), "sqlx has no connection to give");
+    };
+    // ...and the instance stays ready: busy is not down.
+    ready_while_pools_are_held(
+        &engine,
+        business,
         || sleeping() == "6",
+        exhausted,
+        || {
+            server.sql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
+        },
     )
     .await;
-    // Every pool is exhausted: the application waits for a connection...
-    assert_eq!(dp.status().available, 0);
-    let wait = deadpool_postgres::Timeouts::wait_millis(200);
-    assert!(
-        matches!(
-            dp.timeout_get(&wait).await,
-            Err(deadpool_postgres::PoolError::Timeout(_))
-        ),
-        "deadpool has no connection to give"
-    );
-    assert!(
-        matches!(b8.get().await, Err(bb8::RunError::TimedOut)),
-        "bb8 has no connection to give"
-    );
-    assert!(sq.try_acquire().is_none(), "sqlx has no connection to give");
-    // ...and the instance stays ready: busy is not down.
-    for _ in 0..3 {
-        let (status, body) = refresh_readyz(&engine).await;
-        assert_eq!(status, 200, "{body}");
-    }
-    all_pass(&engine);
-
-    server.sql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
-    join_all(business, "business ends once cancelled").await;
 }
 
 #[tokio::test]
