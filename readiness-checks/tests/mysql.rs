@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::data::{
     engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
-    ready_while_pools_are_held, refresh_readyz, stopped_then_started,
+    ready_while_pools_are_held, stopped_then_started,
 };
 use common::servers::Server;
 use readiness_checks::MysqlCheck;
@@ -37,6 +37,13 @@ fn sqlx(url: &str, max: u32) -> sqlx::MySqlPool {
         .acquire_timeout(Duration::from_millis(300))
         .connect_lazy(url)
         .expect("sqlx")
+}
+
+/// A throwaway MariaDB server, and the URL of its database `test` as root.
+fn throwaway() -> (Server, String) {
+    let server = Server::mariadb();
+    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    (server, url)
 }
 
 fn checks(url: &str) -> Vec<(&'static str, Box<dyn Check>)> {
@@ -87,8 +94,7 @@ async fn a_wrong_password_fails_with_1045_and_the_password_shows_nowhere() {
 
 #[tokio::test]
 async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_back() {
-    let mut server = Server::mariadb();
-    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let (mut server, url) = throwaway();
     stopped_then_started(
         &engine_of(checks(&url), 3, 1),
         &mut server,
@@ -101,15 +107,13 @@ async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_bac
 
 #[tokio::test]
 async fn a_hung_server_fails_by_timeout_and_passes_after_sigcont() {
-    let mut server = Server::mariadb();
-    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let (mut server, url) = throwaway();
     hung_then_resumed(&engine_of(checks(&url), 2, 1), &mut server).await;
 }
 
 #[tokio::test]
 async fn pools_held_by_business_queries_leave_readyz_at_200() {
-    let server = Server::mariadb();
-    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let (server, url) = throwaway();
     let (my, sq) = (async_pool(&url, 2), sqlx(&url, 2));
     let from_opts = mysql_async::OptsBuilder::from_opts(opts(&url)).prefer_socket(false);
     let engine = engine_of(
@@ -159,8 +163,7 @@ async fn pools_held_by_business_queries_leave_readyz_at_200() {
 
 #[tokio::test]
 async fn a_hundred_runs_add_at_most_one_connection_per_check() {
-    let server = Server::mariadb();
-    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let (server, url) = throwaway();
     let sq = sqlx(&url, 4);
     sqlx::query("SELECT 1").execute(&sq).await.expect("sqlx");
     let from_opts = mysql_async::OptsBuilder::from_opts(opts(&url)).prefer_socket(false);

@@ -54,6 +54,13 @@ async fn client(url: &str) -> Arc<tokio_postgres::Client> {
     Arc::new(client)
 }
 
+/// A throwaway PostgreSQL server, and the URL of its database `postgres` as `postgres`.
+fn throwaway() -> (Server, String) {
+    let server = Server::postgres();
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    (server, url)
+}
+
 /// One check per pool adapter (and the URL's own), all against `url`.
 fn pool_checks(url: &str) -> Vec<(&'static str, Box<dyn Check>)> {
     vec![
@@ -119,8 +126,7 @@ async fn a_wrong_password_fails_with_28p01_and_the_password_shows_nowhere() {
 
 #[tokio::test]
 async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_back() {
-    let mut server = Server::postgres();
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let (mut server, url) = throwaway();
     let app_client = client(&url).await;
     let engine = engine_of(pool_checks(&url), 3, 1);
     let client_engine = engine_of(
@@ -143,8 +149,7 @@ async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_bac
 
 #[tokio::test]
 async fn a_hung_server_fails_by_timeout_and_passes_after_sigcont() {
-    let mut server = Server::postgres();
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let (mut server, url) = throwaway();
     let mut checks = pool_checks(&url);
     checks.push((
         "client",
@@ -155,8 +160,7 @@ async fn a_hung_server_fails_by_timeout_and_passes_after_sigcont() {
 
 #[tokio::test]
 async fn pools_held_by_business_transactions_leave_readyz_at_200() {
-    let server = Server::postgres();
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let (server, url) = throwaway();
     let (dp, b8, sq) = (deadpool(&url, 2), bb8(&url, 2), sqlx(&url, 2));
     let engine = engine_of(
         vec![
@@ -221,8 +225,7 @@ async fn pools_held_by_business_transactions_leave_readyz_at_200() {
 
 #[tokio::test]
 async fn a_hundred_runs_add_at_most_one_connection_per_check() {
-    let server = Server::postgres();
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let (server, url) = throwaway();
     let (dp, b8, sq) = (deadpool(&url, 4), bb8(&url, 4), sqlx(&url, 4));
     // The application's pools are warm: each holds an open connection.
     drop(dp.get().await.expect("deadpool"));
