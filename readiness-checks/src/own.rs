@@ -65,6 +65,32 @@ impl OwnConnection {
     }
 }
 
+/// The task that drives a connection of the check's own (its socket's I/O), aborted when
+/// dropped: a connection that holds it as its first field ends its task with it.
+#[cfg(any(feature = "postgres", feature = "redis"))]
+pub(crate) struct Driver(tokio::task::JoinHandle<()>);
+
+#[cfg(any(feature = "postgres", feature = "redis"))]
+impl Driver {
+    /// `driver` spawned on the runtime.
+    pub(crate) fn spawn(driver: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self(tokio::spawn(driver))
+    }
+
+    /// The task has ended: the connection it drove is gone.
+    #[cfg(feature = "redis")]
+    pub(crate) fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "redis"))]
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A failure met while opening a connection, in the shared vocabulary: an I/O error reads
 /// `connect: connection refused` (as the TCP and HTTP checks say it); a server's answer (a
 /// refused password, an unknown database) reads as it is.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use readiness_core::{Check, CheckFailure, CheckFuture, CheckResult};
 
 use crate::data_url::DataUrl;
-use crate::own::{BoxFuture, Open, OwnConn, OwnConnection, connecting};
+use crate::own::{BoxFuture, Driver, Open, OwnConn, OwnConnection, connecting};
 use crate::reason;
 use crate::resolve::Resolver;
 #[cfg(feature = "postgres-sqlx")]
@@ -99,45 +99,31 @@ mod sealed {
     pub trait Sealed {}
 }
 
-#[cfg(feature = "postgres-deadpool")]
-impl sealed::Sealed for deadpool_postgres::Pool {}
-#[cfg(feature = "postgres-deadpool")]
-impl PostgresPool for deadpool_postgres::Pool {
-    fn postgres_check(&self) -> PostgresCheck {
-        PostgresCheck::deadpool(self)
-    }
+/// [`PostgresPool`] for a pool type behind `feature`, its check made by `PostgresCheck::$make`.
+macro_rules! postgres_pool {
+    ($feature:literal, impl<$($t:ident),*> $pool:ty, $make:ident $(, where $($bound:tt)*)?) => {
+        #[cfg(feature = $feature)]
+        impl<$($t),*> sealed::Sealed for $pool $(where $($bound)*)? {}
+        #[cfg(feature = $feature)]
+        impl<$($t),*> PostgresPool for $pool $(where $($bound)*)? {
+            fn postgres_check(&self) -> PostgresCheck {
+                PostgresCheck::$make(self)
+            }
+        }
+    };
 }
 
-#[cfg(feature = "postgres-bb8")]
-impl<T> sealed::Sealed for bb8::Pool<bb8_postgres::PostgresConnectionManager<T>>
-where
-    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Clone + Send + Sync + 'static,
-    T::Stream: Send + Sync,
-    T::TlsConnect: Send,
-    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
-{
-}
-#[cfg(feature = "postgres-bb8")]
-impl<T> PostgresPool for bb8::Pool<bb8_postgres::PostgresConnectionManager<T>>
-where
-    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Clone + Send + Sync + 'static,
-    T::Stream: Send + Sync,
-    T::TlsConnect: Send,
-    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
-{
-    fn postgres_check(&self) -> PostgresCheck {
-        PostgresCheck::bb8(self)
-    }
-}
-
-#[cfg(feature = "postgres-sqlx")]
-impl sealed::Sealed for sqlx::PgPool {}
-#[cfg(feature = "postgres-sqlx")]
-impl PostgresPool for sqlx::PgPool {
-    fn postgres_check(&self) -> PostgresCheck {
-        PostgresCheck::sqlx(self)
-    }
-}
+postgres_pool!("postgres-deadpool", impl<> deadpool_postgres::Pool, deadpool);
+postgres_pool!(
+    "postgres-bb8",
+    impl<T> bb8::Pool<bb8_postgres::PostgresConnectionManager<T>>,
+    bb8,
+    where
+        T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+        bb8_postgres::PostgresConnectionManager<T>:
+            bb8::ManageConnection<Connection = tokio_postgres::Client, Error = tokio_postgres::Error>
+);
+postgres_pool!("postgres-sqlx", impl<> sqlx::PgPool, sqlx);
 
 impl PostgresCheck {
     /// A check with one connection of its own, opened through the application's pool's own
@@ -307,14 +293,11 @@ impl PostgresCheck {
     /// (`Pool::dedicated_connection`): it never waits for the pool.
     fn bb8<T>(pool: &bb8::Pool<bb8_postgres::PostgresConnectionManager<T>>) -> Self
     where
-        T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        T::Stream: Send + Sync,
-        T::TlsConnect: Send,
-        <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+        T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+        bb8_postgres::PostgresConnectionManager<T>: bb8::ManageConnection<
+                Connection = tokio_postgres::Client,
+                Error = tokio_postgres::Error,
+            >,
     {
         Self::own(Bb8Open(pool.clone()), "postgres bb8")
     }
@@ -435,7 +418,7 @@ impl Open for UrlOpen {
                         .connect_raw(tcp, tokio_postgres::NoTls)
                         .await
                         .map_err(|e| connecting(failure(&e), reason::io_source(&e).is_some()))?;
-                    (client, tokio::spawn(async move { drop(connection.await) }))
+                    (client, Driver::spawn(async move { drop(connection.await) }))
                 }
                 #[cfg(feature = "tls")]
                 Some(config) => {
@@ -448,13 +431,16 @@ impl Open for UrlOpen {
                         self.config.connect_raw(tcp, tls).await.map_err(|e| {
                             connecting(failure(&e), reason::io_source(&e).is_some())
                         })?;
-                    (client, tokio::spawn(async move { drop(connection.await) }))
+                    (client, Driver::spawn(async move { drop(connection.await) }))
                 }
                 #[cfg(not(feature = "tls"))]
                 Some(never) => match *never {},
             };
-            let (client, task) = task;
-            Ok(Box::new(TokioPgConn { client, task }) as Box<dyn OwnConn>)
+            let (client, driver) = task;
+            Ok(Box::new(TokioPgConn {
+                _driver: driver,
+                client,
+            }) as Box<dyn OwnConn>)
         })
     }
 }
@@ -550,14 +536,9 @@ mod tls {
 
 /// A `tokio_postgres` connection of the check's own; its task ends with it.
 struct TokioPgConn {
+    /// Held for its drop, which ends the task.
+    _driver: Driver,
     client: tokio_postgres::Client,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for TokioPgConn {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl OwnConn for TokioPgConn {
@@ -621,21 +602,18 @@ impl OwnConn for DeadpoolConn {
 }
 
 #[cfg(feature = "postgres-bb8")]
-struct Bb8Open<
-    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Clone + Send + Sync + 'static,
->(bb8::Pool<bb8_postgres::PostgresConnectionManager<T>>)
+struct Bb8Open<T>(bb8::Pool<bb8_postgres::PostgresConnectionManager<T>>)
 where
-    T::Stream: Send + Sync,
-    T::TlsConnect: Send,
-    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send;
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    bb8_postgres::PostgresConnectionManager<T>:
+        bb8::ManageConnection<Connection = tokio_postgres::Client, Error = tokio_postgres::Error>;
 
 #[cfg(feature = "postgres-bb8")]
 impl<T> Open for Bb8Open<T>
 where
-    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Clone + Send + Sync + 'static,
-    T::Stream: Send + Sync,
-    T::TlsConnect: Send,
-    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    bb8_postgres::PostgresConnectionManager<T>:
+        bb8::ManageConnection<Connection = tokio_postgres::Client, Error = tokio_postgres::Error>,
 {
     fn open(&self) -> BoxFuture<'_, Result<Box<dyn OwnConn>, CheckFailure>> {
         Box::pin(async move {

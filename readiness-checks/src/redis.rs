@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use readiness_core::{Check, CheckFailure, CheckFuture, CheckResult};
 
 use crate::data_url::{DataUrl, Secret};
-use crate::own::{BoxFuture, Open, OwnConn, OwnConnection};
+use crate::own::{BoxFuture, Driver, Open, OwnConn, OwnConnection};
 use crate::reason;
 use crate::resolve::Resolver;
 use crate::target::{CheckUrlError, Target};
@@ -338,10 +338,9 @@ impl Open for UrlOpen {
             )
             .await
             .map_err(|e| failure(&e))?;
-            let task = tokio::spawn(driver);
             let own = OwnRedis {
+                driver: Driver::spawn(driver),
                 conn: conn.clone(),
-                task,
                 cluster: self.cluster.clone(),
             };
             if let Some(password) = &self.password {
@@ -369,21 +368,16 @@ impl Open for UrlOpen {
     }
 }
 
+/// The check's own multiplexed connection; its task ends with it.
 struct OwnRedis {
+    driver: Driver,
     conn: redis::aio::MultiplexedConnection,
-    task: tokio::task::JoinHandle<()>,
     cluster: Arc<AtomicBool>,
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl OwnConn for OwnRedis {
     fn is_broken(&self) -> bool {
-        self.task.is_finished()
+        self.driver.is_finished()
     }
     fn probe(&mut self) -> BoxFuture<'_, CheckResult> {
         let cluster = self.cluster.load(Ordering::Relaxed);

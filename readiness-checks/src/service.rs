@@ -175,13 +175,21 @@ mod tests {
         }
     }
 
+    impl Probe {
+        /// A probe, and the count of its calls.
+        fn counted(ready_error: bool) -> (Self, Arc<AtomicUsize>) {
+            let calls = Arc::new(AtomicUsize::new(0));
+            let probe = Self {
+                ready_error,
+                calls: calls.clone(),
+            };
+            (probe, calls)
+        }
+    }
+
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn each_run_calls_the_service_once_with_a_fresh_request() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let svc = Probe {
-            ready_error: false,
-            calls: calls.clone(),
-        };
+        let (svc, calls) = Probe::counted(false);
         let next = Arc::new(AtomicUsize::new(2));
         let n = next.clone();
         let check = ServiceCheck::new(svc, move || n.load(Ordering::SeqCst) as u32);
@@ -193,11 +201,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn a_readiness_error_fails_without_a_call() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let svc = Probe {
-            ready_error: true,
-            calls: calls.clone(),
-        };
+        let (svc, calls) = Probe::counted(true);
         let check = ServiceCheck::new(svc, || 1);
         assert_eq!(check.check().await, Err(CheckFailure::new("overloaded")));
         assert_eq!(calls.load(Ordering::SeqCst), 0);
@@ -205,10 +209,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn a_verdict_judges_the_response() {
-        let svc = Probe {
-            ready_error: false,
-            calls: Arc::default(),
-        };
+        let (svc, _) = Probe::counted(false);
         let check = ServiceCheck::new(svc, || 7).verdict(|r: Result<u32, String>| match r {
             Ok(n) if n > 5 => Err(CheckFailure::new(format!("too many: {n}"))),
             Ok(_) => Ok(()),
