@@ -6,6 +6,7 @@
 pub mod grpc;
 
 use std::convert::Infallible;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -101,6 +102,21 @@ pub async fn get(layer: &ReadinessLayer, uri: &str) -> Answer {
     .await
 }
 
+/// HEAD `uri` through the layer.
+pub async fn head(layer: &ReadinessLayer, uri: &str) -> Answer {
+    call(
+        layer,
+        Request::head(uri).body(Full::default()).expect("request"),
+    )
+    .await
+}
+
+/// Asserts that `body` holds `part`, and shows the body when it does not.
+#[track_caller]
+pub fn assert_contains(body: &str, part: &str) {
+    assert!(body.contains(part), "{part:?} not in: {body}");
+}
+
 /// GET `uri` through the layer: the status and body a prober reads.
 pub async fn answer(layer: &ReadinessLayer, uri: &str) -> (u16, String) {
     let a = get(layer, uri).await;
@@ -192,13 +208,16 @@ pub fn engine_on(
     })
 }
 
-/// Runs `scenario` once for each way the tenants' series reach Prometheus.
+/// Runs `scenario` once for each way the tenants' series reach Prometheus, each time with a
+/// fresh capture that is the thread's default recorder while the scenario runs.
 pub async fn each_export<F: std::future::Future<Output = ()>>(
-    scenario: impl Fn(readiness_core::TenantMetricsExport) -> F,
+    scenario: impl Fn(readiness_core::TenantMetricsExport, Rc<readiness_testkit::MetricsCapture>) -> F,
 ) {
     use readiness_core::TenantMetricsExport::{Collector, Facade};
     for export in [Collector, Facade] {
-        scenario(export).await;
+        let capture = Rc::new(readiness_testkit::MetricsCapture::new());
+        let _guard = capture.set_default();
+        scenario(export, Rc::clone(&capture)).await;
     }
 }
 
