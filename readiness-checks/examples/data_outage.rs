@@ -60,24 +60,31 @@ fn reason(engine: &Engine) -> String {
         .to_owned()
 }
 
+/// One outage: `down(server)`, the time until readiness turns false and the reason, then
+/// `up(server)` and the time until it is back. A run or two pass first, so the outage starts at
+/// an arbitrary point of a period.
+async fn outage(
+    engine: &Engine,
+    server: &mut Server,
+    down: fn(&mut Server),
+    up: fn(&mut Server),
+) -> (Duration, String, Duration) {
+    tokio::time::sleep(PERIOD + Duration::from_millis(300)).await;
+    down(server);
+    let failed = until(engine, false).await;
+    let why = reason(engine);
+    up(server);
+    let back = until(engine, true).await;
+    (failed, why, back)
+}
+
 async fn measure(kind: &str, mut server: Server, check: impl Check) {
     let engine = engine(check);
     until(&engine, true).await;
-    // Let a run or two pass, so the outage starts at an arbitrary point of a period.
-    tokio::time::sleep(PERIOD + Duration::from_millis(300)).await;
-
-    server.shutdown();
-    let stopped = until(&engine, false).await;
-    let why_stopped = reason(&engine);
-    server.start();
-    let back = until(&engine, true).await;
-    tokio::time::sleep(PERIOD + Duration::from_millis(300)).await;
-
-    server.pause();
-    let hung = until(&engine, false).await;
-    let why_hung = reason(&engine);
-    server.resume();
-    let resumed = until(&engine, true).await;
+    let (stopped, why_stopped, back) =
+        outage(&engine, &mut server, Server::shutdown, Server::start).await;
+    let (hung, why_hung, resumed) =
+        outage(&engine, &mut server, Server::pause, Server::resume).await;
 
     let bound = PERIOD * FAILURES + TIMEOUT;
     println!(

@@ -397,6 +397,18 @@ async fn attack(what: &str, check: impl Check) -> String {
     reason
 }
 
+/// [`attack`] after attack, in turn: each `(what, server)` against `check` of the address
+/// `serve` (`hostile` or `hostile_first`) gives a server doing it.
+async fn attack_each<C: Check, const N: usize>(
+    serve: impl AsyncFn(Hostile) -> String,
+    check: impl Fn(String) -> C,
+    attacks: [(&str, Hostile); N],
+) {
+    for (what, server) in attacks {
+        attack(what, check(serve(server).await)).await;
+    }
+}
+
 fn http_response_slowly() -> Vec<u8> {
     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()
 }
@@ -406,43 +418,37 @@ fn http_response_slowly() -> Vec<u8> {
 #[test]
 fn http_against_hostile_servers() {
     alone(|| async {
-        let url = |addr: &str| format!("http://{addr}/healthz");
-        let check = async |what: Hostile| HttpCheck::new(&url(&hostile(what).await)).expect("url");
-        attack(
-            "http: accepted, never answered",
-            check(Hostile::Stall).await,
-        )
-        .await;
-        attack(
-            "http: one byte a second",
-            check(Hostile::Trickle(http_response_slowly())).await,
-        )
-        .await;
-        attack(
-            "http: 1 MiB of headers",
-            check(Hostile::Flood {
-                head: b"HTTP/1.1 200 OK\r\nX-Pad: ".to_vec(),
-                len: Some(MIB),
-            })
-            .await,
-        )
-        .await;
-        attack(
-            "http: an endless body",
-            check(Hostile::Flood {
-                head: b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000000000000\r\n\r\n"
-                    .to_vec(),
-                len: None,
-            })
-            .await,
-        )
-        .await;
-        attack(
-            "http: reset mid-answer",
-            check(Hostile::Reset(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhal".to_vec(),
-            ))
-            .await,
+        let check = |addr: String| HttpCheck::new(&format!("http://{addr}/healthz")).expect("url");
+        let endless_body =
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000000000000\r\n\r\n".to_vec();
+        attack_each(
+            hostile,
+            check,
+            [
+                ("http: accepted, never answered", Hostile::Stall),
+                (
+                    "http: one byte a second",
+                    Hostile::Trickle(http_response_slowly()),
+                ),
+                (
+                    "http: 1 MiB of headers",
+                    Hostile::Flood {
+                        head: b"HTTP/1.1 200 OK\r\nX-Pad: ".to_vec(),
+                        len: Some(MIB),
+                    },
+                ),
+                (
+                    "http: an endless body",
+                    Hostile::Flood {
+                        head: endless_body,
+                        len: None,
+                    },
+                ),
+                (
+                    "http: reset mid-answer",
+                    Hostile::Reset(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhal".to_vec()),
+                ),
+            ],
         )
         .await;
     });
@@ -575,41 +581,34 @@ fn postgres_against_hostile_servers() {
         big.extend_from_slice(&((MIB + 4) as u32).to_be_bytes());
         let mut endless = vec![b'S'];
         endless.extend_from_slice(&(64 * MIB as u32).to_be_bytes());
-        attack(
-            "postgres: accepted, never answered",
-            check(hostile(Hostile::Stall).await),
-        )
-        .await;
-        attack(
-            "postgres: one byte a second",
-            check(hostile(Hostile::Trickle(auth_ok.clone())).await),
-        )
-        .await;
-        attack(
-            "postgres: a 1 MiB message",
-            check(
-                hostile(Hostile::Flood {
-                    head: [auth_ok.clone(), big].concat(),
-                    len: Some(MIB),
-                })
-                .await,
-            ),
-        )
-        .await;
-        attack(
-            "postgres: an endless message",
-            check(
-                hostile(Hostile::Flood {
-                    head: [auth_ok.clone(), endless].concat(),
-                    len: None,
-                })
-                .await,
-            ),
-        )
-        .await;
-        attack(
-            "postgres: reset mid-answer",
-            check(hostile(Hostile::Reset(auth_ok[..5].to_vec())).await),
+        attack_each(
+            hostile,
+            check,
+            [
+                ("postgres: accepted, never answered", Hostile::Stall),
+                (
+                    "postgres: one byte a second",
+                    Hostile::Trickle(auth_ok.clone()),
+                ),
+                (
+                    "postgres: a 1 MiB message",
+                    Hostile::Flood {
+                        head: [auth_ok.clone(), big].concat(),
+                        len: Some(MIB),
+                    },
+                ),
+                (
+                    "postgres: an endless message",
+                    Hostile::Flood {
+                        head: [auth_ok.clone(), endless].concat(),
+                        len: None,
+                    },
+                ),
+                (
+                    "postgres: reset mid-answer",
+                    Hostile::Reset(auth_ok[..5].to_vec()),
+                ),
+            ],
         )
         .await;
     });
@@ -628,41 +627,36 @@ fn mysql_against_hostile_servers() {
         // The start of a server greeting (protocol 10, a version string).
         let mut greeting = mysql_packet_header(74);
         greeting.extend_from_slice(b"\x0a5.7.44\0");
+        // Never greeted: this server waits for the client, which waits for the greeting.
         attack(
             "mysql: accepted, never greeted",
             check(hostile(Hostile::Stall).await),
         )
         .await;
-        attack(
-            "mysql: one byte a second",
-            check(hostile_first(Hostile::Trickle(greeting.clone())).await),
-        )
-        .await;
-        attack(
-            "mysql: a 1 MiB packet",
-            check(
-                hostile_first(Hostile::Flood {
-                    head: mysql_packet_header(MIB),
-                    len: Some(MIB),
-                })
-                .await,
-            ),
-        )
-        .await;
-        attack(
-            "mysql: an endless packet",
-            check(
-                hostile_first(Hostile::Flood {
-                    head: mysql_packet_header(0xff_ffff),
-                    len: None,
-                })
-                .await,
-            ),
-        )
-        .await;
-        attack(
-            "mysql: reset mid-greeting",
-            check(hostile_first(Hostile::Reset(greeting)).await),
+        attack_each(
+            hostile_first,
+            check,
+            [
+                (
+                    "mysql: one byte a second",
+                    Hostile::Trickle(greeting.clone()),
+                ),
+                (
+                    "mysql: a 1 MiB packet",
+                    Hostile::Flood {
+                        head: mysql_packet_header(MIB),
+                        len: Some(MIB),
+                    },
+                ),
+                (
+                    "mysql: an endless packet",
+                    Hostile::Flood {
+                        head: mysql_packet_header(0xff_ffff),
+                        len: None,
+                    },
+                ),
+                ("mysql: reset mid-greeting", Hostile::Reset(greeting)),
+            ],
         )
         .await;
     });
@@ -672,41 +666,31 @@ fn mysql_against_hostile_servers() {
 fn redis_against_hostile_servers() {
     alone(|| async {
         let check = |addr: String| RedisCheck::from_url(&format!("redis://{addr}/0")).expect("url");
-        attack(
-            "redis: accepted, never answered",
-            check(hostile(Hostile::Stall).await),
-        )
-        .await;
-        attack(
-            "redis: one byte a second",
-            check(hostile(Hostile::Trickle(b"+PONG\r\n".to_vec())).await),
-        )
-        .await;
-        attack(
-            "redis: a 1 MiB reply",
-            check(
-                hostile(Hostile::Flood {
-                    head: format!("${MIB}\r\n").into_bytes(),
-                    len: Some(MIB),
-                })
-                .await,
-            ),
-        )
-        .await;
-        attack(
-            "redis: an endless reply",
-            check(
-                hostile(Hostile::Flood {
-                    head: b"$1000000000\r\n".to_vec(),
-                    len: None,
-                })
-                .await,
-            ),
-        )
-        .await;
-        attack(
-            "redis: reset mid-answer",
-            check(hostile(Hostile::Reset(b"+PO".to_vec())).await),
+        attack_each(
+            hostile,
+            check,
+            [
+                ("redis: accepted, never answered", Hostile::Stall),
+                (
+                    "redis: one byte a second",
+                    Hostile::Trickle(b"+PONG\r\n".to_vec()),
+                ),
+                (
+                    "redis: a 1 MiB reply",
+                    Hostile::Flood {
+                        head: format!("${MIB}\r\n").into_bytes(),
+                        len: Some(MIB),
+                    },
+                ),
+                (
+                    "redis: an endless reply",
+                    Hostile::Flood {
+                        head: b"$1000000000\r\n".to_vec(),
+                        len: None,
+                    },
+                ),
+                ("redis: reset mid-answer", Hostile::Reset(b"+PO".to_vec())),
+            ],
         )
         .await;
     });

@@ -8,10 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::data::{
-    all_pass, engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
-    refresh_readyz, stopped_then_started, wait_until,
+    engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
+    ready_while_pools_are_held, stopped_then_started,
 };
-use common::net::join_all;
 use common::servers::Server;
 use readiness_checks::MysqlCheck;
 use readiness_core::Check;
@@ -38,6 +37,13 @@ fn sqlx(url: &str, max: u32) -> sqlx::MySqlPool {
         .acquire_timeout(Duration::from_millis(300))
         .connect_lazy(url)
         .expect("sqlx")
+}
+
+/// A throwaway MariaDB server, and the URL of its database `test` as root.
+fn throwaway() -> (Server, String) {
+    let server = Server::mariadb();
+    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    (server, url)
 }
 
 fn checks(url: &str) -> Vec<(&'static str, Box<dyn Check>)> {
@@ -88,8 +94,7 @@ async fn a_wrong_password_fails_with_1045_and_the_password_shows_nowhere() {
 
 #[tokio::test]
 async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_back() {
-    let mut server = Server::mariadb();
-    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let (mut server, url) = throwaway();
     stopped_then_started(
         &engine_of(checks(&url), 3, 1),
         &mut server,
@@ -102,15 +107,13 @@ async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_bac
 
 #[tokio::test]
 async fn a_hung_server_fails_by_timeout_and_passes_after_sigcont() {
-    let mut server = Server::mariadb();
-    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let (mut server, url) = throwaway();
     hung_then_resumed(&engine_of(checks(&url), 2, 1), &mut server).await;
 }
 
 #[tokio::test]
 async fn pools_held_by_business_queries_leave_readyz_at_200() {
-    let server = Server::mariadb();
-    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let (server, url) = throwaway();
     let (my, sq) = (async_pool(&url, 2), sqlx(&url, 2));
     let from_opts = mysql_async::OptsBuilder::from_opts(opts(&url)).prefer_socket(false);
     let engine = engine_of(
@@ -121,51 +124,46 @@ async fn pools_held_by_business_queries_leave_readyz_at_200() {
         1,
         1,
     );
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
-
     // Business traffic: two queries per pool, each holding its connection in SLEEP(60)
     // (killed below, so the test stays bounded).
-    let mut business = Vec::new();
-    for _ in 0..2 {
-        let my = my.clone();
-        business.push(tokio::spawn(async move {
-            use mysql_async::prelude::Queryable as _;
-            let mut c = my.get_conn().await.expect("mysql_async connection");
-            let _ = c.query_drop("SELECT SLEEP(60)").await;
-        }));
-        let sq = sq.clone();
-        business.push(tokio::spawn(async move {
-            let _ = sqlx::query("SELECT SLEEP(60)").execute(&sq).await;
-        }));
-    }
+    let business = || {
+        let (my, sq) = (my.clone(), sq.clone());
+        vec![
+            tokio::spawn(async move {
+                use mysql_async::prelude::Queryable as _;
+                let mut c = my.get_conn().await.expect("mysql_async connection");
+                let _ = c.query_drop("SELECT SLEEP(60)").await;
+            }),
+            tokio::spawn(async move {
+                let _ = sqlx::query("SELECT SLEEP(60)").execute(&sq).await;
+            }),
+        ]
+    };
     let sleeping = "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(60)'";
-    wait_until(
-        Duration::from_secs(30),
-        "four business queries sleep",
+    // Both pools are exhausted: the application waits for a connection...
+    let exhausted = async || {
+        let waited = tokio::time::timeout(Duration::from_millis(300), my.get_conn()).await;
+        assert!(waited.is_err(), "mysql_async has no connection to give");
+        assert!(sq.try_acquire().is_none(), "sqlx has no connection to give");
+    };
+    // ...and the instance stays ready: busy is not down.
+    ready_while_pools_are_held(
+        &engine,
+        business,
         || server.sql(sleeping).lines().count() == 4,
+        exhausted,
+        || {
+            for id in server.sql(sleeping).lines() {
+                server.sql(&format!("KILL QUERY {id}"));
+            }
+        },
     )
     .await;
-    // Both pools are exhausted: the application waits for a connection...
-    let waited = tokio::time::timeout(Duration::from_millis(300), my.get_conn()).await;
-    assert!(waited.is_err(), "mysql_async has no connection to give");
-    assert!(sq.try_acquire().is_none(), "sqlx has no connection to give");
-    // ...and the instance stays ready: busy is not down.
-    for _ in 0..3 {
-        let (status, body) = refresh_readyz(&engine).await;
-        assert_eq!(status, 200, "{body}");
-    }
-    all_pass(&engine);
-
-    for id in server.sql(sleeping).lines() {
-        server.sql(&format!("KILL QUERY {id}"));
-    }
-    join_all(business, "business ends once killed").await;
 }
 
 #[tokio::test]
 async fn a_hundred_runs_add_at_most_one_connection_per_check() {
-    let server = Server::mariadb();
-    let url = format!("mysql://root@127.0.0.1:{}/test", server.port());
+    let (server, url) = throwaway();
     let sq = sqlx(&url, 4);
     sqlx::query("SELECT 1").execute(&sq).await.expect("sqlx");
     let from_opts = mysql_async::OptsBuilder::from_opts(opts(&url)).prefer_socket(false);

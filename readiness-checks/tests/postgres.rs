@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::data::{
-    all_pass, engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
-    reason_of, refresh_readyz, stopped_then_started, wait_until,
+    engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
+    ready_while_pools_are_held, reason_of, refresh_readyz, stopped_then_started,
 };
-use common::net::join_all;
 use common::servers::Server;
 use readiness_checks::PostgresCheck;
 use readiness_core::Check;
@@ -53,6 +52,13 @@ async fn client(url: &str) -> Arc<tokio_postgres::Client> {
     let (client, conn) = config.connect(NoTls).await.expect("client connects");
     tokio::spawn(conn);
     Arc::new(client)
+}
+
+/// A throwaway PostgreSQL server, and the URL of its database `postgres` as `postgres`.
+fn throwaway() -> (Server, String) {
+    let server = Server::postgres();
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    (server, url)
 }
 
 /// One check per pool adapter (and the URL's own), all against `url`.
@@ -120,8 +126,7 @@ async fn a_wrong_password_fails_with_28p01_and_the_password_shows_nowhere() {
 
 #[tokio::test]
 async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_back() {
-    let mut server = Server::postgres();
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let (mut server, url) = throwaway();
     let app_client = client(&url).await;
     let engine = engine_of(pool_checks(&url), 3, 1);
     let client_engine = engine_of(
@@ -144,8 +149,7 @@ async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_bac
 
 #[tokio::test]
 async fn a_hung_server_fails_by_timeout_and_passes_after_sigcont() {
-    let mut server = Server::postgres();
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let (mut server, url) = throwaway();
     let mut checks = pool_checks(&url);
     checks.push((
         "client",
@@ -156,8 +160,7 @@ async fn a_hung_server_fails_by_timeout_and_passes_after_sigcont() {
 
 #[tokio::test]
 async fn pools_held_by_business_transactions_leave_readyz_at_200() {
-    let server = Server::postgres();
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let (server, url) = throwaway();
     let (dp, b8, sq) = (deadpool(&url, 2), bb8(&url, 2), sqlx(&url, 2));
     let engine = engine_of(
         vec![
@@ -168,67 +171,61 @@ async fn pools_held_by_business_transactions_leave_readyz_at_200() {
         1,
         1,
     );
-    assert_eq!(refresh_readyz(&engine).await.0, 200);
-
     // Business traffic: two transactions per pool, each holding its connection in pg_sleep
     // (60 s, cancelled below, so the test stays bounded).
-    let mut business = Vec::new();
-    for _ in 0..2 {
-        let dp = dp.clone();
-        business.push(tokio::spawn(async move {
-            let c = dp.get().await.expect("deadpool connection");
-            let _ = c.simple_query("BEGIN; SELECT pg_sleep(60); COMMIT").await;
-        }));
-        let b8 = b8.clone();
-        business.push(tokio::spawn(async move {
-            let c = b8.get_owned().await.expect("bb8 connection");
-            let _ = c.simple_query("BEGIN; SELECT pg_sleep(60); COMMIT").await;
-        }));
-        let sq = sq.clone();
-        business.push(tokio::spawn(async move {
-            let mut tx = sq.begin().await.expect("sqlx transaction");
-            let _ = sqlx::query("SELECT pg_sleep(60)").execute(&mut *tx).await;
-        }));
-    }
+    let business = || {
+        let (dp, b8, sq) = (dp.clone(), b8.clone(), sq.clone());
+        vec![
+            tokio::spawn(async move {
+                let c = dp.get().await.expect("deadpool connection");
+                let _ = c.simple_query("BEGIN; SELECT pg_sleep(60); COMMIT").await;
+            }),
+            tokio::spawn(async move {
+                let c = b8.get_owned().await.expect("bb8 connection");
+                let _ = c.simple_query("BEGIN; SELECT pg_sleep(60); COMMIT").await;
+            }),
+            tokio::spawn(async move {
+                let mut tx = sq.begin().await.expect("sqlx transaction");
+                let _ = sqlx::query("SELECT pg_sleep(60)").execute(&mut *tx).await;
+            }),
+        ]
+    };
     let sleeping = || {
         server.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND state = 'active' AND pid <> pg_backend_pid()")
     };
-    wait_until(
-        Duration::from_secs(30),
-        "six business transactions sleep",
+    // Every pool is exhausted: the application waits for a connection...
+    let exhausted = async || {
+        assert_eq!(dp.status().available, 0);
+        let wait = deadpool_postgres::Timeouts::wait_millis(200);
+        assert!(
+            matches!(
+                dp.timeout_get(&wait).await,
+                Err(deadpool_postgres::PoolError::Timeout(_))
+            ),
+            "deadpool has no connection to give"
+        );
+        assert!(
+            matches!(b8.get().await, Err(bb8::RunError::TimedOut)),
+            "bb8 has no connection to give"
+        );
+        assert!(sq.try_acquire().is_none(), "sqlx has no connection to give");
+    };
+    // ...and the instance stays ready: busy is not down.
+    ready_while_pools_are_held(
+        &engine,
+        business,
         || sleeping() == "6",
+        exhausted,
+        || {
+            server.sql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
+        },
     )
     .await;
-    // Every pool is exhausted: the application waits for a connection...
-    assert_eq!(dp.status().available, 0);
-    let wait = deadpool_postgres::Timeouts::wait_millis(200);
-    assert!(
-        matches!(
-            dp.timeout_get(&wait).await,
-            Err(deadpool_postgres::PoolError::Timeout(_))
-        ),
-        "deadpool has no connection to give"
-    );
-    assert!(
-        matches!(b8.get().await, Err(bb8::RunError::TimedOut)),
-        "bb8 has no connection to give"
-    );
-    assert!(sq.try_acquire().is_none(), "sqlx has no connection to give");
-    // ...and the instance stays ready: busy is not down.
-    for _ in 0..3 {
-        let (status, body) = refresh_readyz(&engine).await;
-        assert_eq!(status, 200, "{body}");
-    }
-    all_pass(&engine);
-
-    server.sql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
-    join_all(business, "business ends once cancelled").await;
 }
 
 #[tokio::test]
 async fn a_hundred_runs_add_at_most_one_connection_per_check() {
-    let server = Server::postgres();
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let (server, url) = throwaway();
     let (dp, b8, sq) = (deadpool(&url, 4), bb8(&url, 4), sqlx(&url, 4));
     // The application's pools are warm: each holds an open connection.
     drop(dp.get().await.expect("deadpool"));

@@ -11,6 +11,7 @@ use readiness_core::{Check, CheckSpec, Engine};
 use readiness_tower::ReadinessLayer;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
+use super::net::join_all;
 use super::servers::Server;
 
 /// The check's timeout in these tests: ample for a loaded 2-core machine (a passing run takes
@@ -202,6 +203,36 @@ pub async fn hung_then_resumed(engine: &Engine, server: &mut Server) {
     let (status, body) = refresh_readyz(engine).await;
     assert_eq!(status, 200, "{body}");
     all_pass(engine);
+}
+
+/// Busy is not down: the engine's checks of the application's pools pass; `business()` starts
+/// one query per pool that holds its connection until `release()`, twice over; once
+/// `holding()` says they all hold one and `exhausted()` has asserted that no pool has a
+/// connection to give, `/readyz` stays at 200 and every check passes. Then `release()` ends the
+/// queries.
+pub async fn ready_while_pools_are_held(
+    engine: &Engine,
+    business: impl Fn() -> Vec<tokio::task::JoinHandle<()>>,
+    holding: impl FnMut() -> bool,
+    exhausted: impl AsyncFnOnce(),
+    release: impl FnOnce(),
+) {
+    assert_eq!(refresh_readyz(engine).await.0, 200);
+    let business: Vec<_> = (0..2).flat_map(|_| business()).collect();
+    wait_until(
+        Duration::from_secs(30),
+        "every business query holds its connection",
+        holding,
+    )
+    .await;
+    exhausted().await;
+    for _ in 0..3 {
+        let (status, body) = refresh_readyz(engine).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    all_pass(engine);
+    release();
+    join_all(business, "business ends once released").await;
 }
 
 /// Runs each check 100 times, counting the server's client connections (server-side) before

@@ -254,17 +254,7 @@ impl Server {
         }
         // From here the server's own drop removes the directory.
         guard.0 = None;
-        let mut server = Server {
-            kind: Kind::Postgres,
-            port: free_port(),
-            dir,
-            child: None,
-            stopped: false,
-            password: None,
-            extra,
-            tls_ca: None,
-        };
-        server.start();
+        let server = Self::started(Kind::Postgres, dir, None, extra, None);
         server.sql("CREATE ROLE app LOGIN PASSWORD 'app-secret'");
         server.sql("CREATE DATABASE app OWNER app");
         server
@@ -295,17 +285,7 @@ impl Server {
         );
         // From here the server's own drop removes the directory.
         guard.0 = None;
-        let mut server = Server {
-            kind: Kind::MariaDb,
-            port: free_port(),
-            dir,
-            child: None,
-            stopped: false,
-            password: None,
-            extra: Vec::new(),
-            tls_ca: None,
-        };
-        server.start();
+        let server = Self::started(Kind::MariaDb, dir, None, Vec::new(), None);
         server.sql(
             "CREATE DATABASE test; CREATE USER 'app'@'%' IDENTIFIED BY 'app-secret'; \
              GRANT ALL ON test.* TO 'app'@'%'; CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''; \
@@ -321,18 +301,13 @@ impl Server {
 
     /// Redis with more `redis-server` arguments (e.g. `--cluster-enabled yes`, TLS files).
     pub fn redis_with(password: Option<&str>, args: &[&str]) -> Server {
-        let mut server = Server {
-            kind: Kind::Redis,
-            port: free_port(),
-            dir: unique_dir("redis"),
-            child: None,
-            stopped: false,
-            password: password.map(str::to_owned),
-            extra: args.iter().map(|s| (*s).to_owned()).collect(),
-            tls_ca: None,
-        };
-        server.start();
-        server
+        Self::started(
+            Kind::Redis,
+            unique_dir("redis"),
+            password.map(str::to_owned),
+            args.iter().map(|s| (*s).to_owned()).collect(),
+            None,
+        )
     }
 
     /// Redis serving TLS only (no plain port) with this certificate, key and CA (PEM);
@@ -349,14 +324,11 @@ impl Server {
             file("server.key", &tls.key_pem),
             file("ca.pem", ca_pem),
         );
-        let mut server = Server {
-            kind: Kind::Redis,
-            port: free_port(),
+        Self::started(
+            Kind::Redis,
             dir,
-            child: None,
-            stopped: false,
-            password: None,
-            extra: [
+            None,
+            [
                 "--tls-cert-file",
                 &cert,
                 "--tls-key-file",
@@ -369,7 +341,28 @@ impl Server {
             .iter()
             .map(|s| (*s).to_owned())
             .collect(),
-            tls_ca: Some(PathBuf::from(ca)),
+            Some(PathBuf::from(ca)),
+        )
+    }
+
+    /// A server of `kind` keeping its files in `dir`, on a free port, started; `extra`: more
+    /// arguments to the server.
+    fn started(
+        kind: Kind,
+        dir: PathBuf,
+        password: Option<String>,
+        extra: Vec<String>,
+        tls_ca: Option<PathBuf>,
+    ) -> Server {
+        let mut server = Server {
+            kind,
+            port: free_port(),
+            dir,
+            child: None,
+            stopped: false,
+            password,
+            extra,
+            tls_ca,
         };
         server.start();
         server
