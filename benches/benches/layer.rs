@@ -20,22 +20,24 @@
 //! Run with `cargo bench -p readiness-benches`, one group with `-- passthrough`; `-- --test`
 //! runs each bench once.
 
+use std::fmt::Debug;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::routing::get;
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use http::{Request, StatusCode};
+use bytes::Bytes;
+use criterion::{Bencher, BenchmarkId, Criterion, criterion_group, criterion_main};
+use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use readiness_core::{CheckSpec, Engine, check_fn};
 use readiness_tower::ReadinessLayer;
 use tokio::runtime::Runtime;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder, ServiceExt};
 
 /// Checks in the benches never run on their own during a measurement.
 const PERIOD: Duration = Duration::from_secs(3600);
@@ -52,10 +54,54 @@ fn router() -> Router {
     Router::new().route("/", get(|| async { "hello" }))
 }
 
-fn get_request(uri: &'static str) -> Request<Body> {
-    Request::get(uri)
+/// `oneshot` of a fresh `GET uri` on a clone of `app`: the response.
+async fn oneshot_get<S, B>(app: &S, uri: &str) -> Response<B>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone,
+    S::Error: Debug,
+{
+    let req = Request::get(uri)
         .body(Body::empty())
-        .expect("a valid request")
+        .expect("a valid request");
+    app.clone()
+        .oneshot(req)
+        .await
+        .unwrap_or_else(|e| panic!("GET {uri}: {e:?}"))
+}
+
+/// `GET uri` on `app`, which answers 200: the body.
+async fn ok_body<S, B>(app: &S, uri: &str) -> Bytes
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone,
+    S::Error: Debug,
+    B: HttpBody,
+    B::Error: Debug,
+{
+    let res = oneshot_get(app, uri).await;
+    assert_eq!(res.status(), StatusCode::OK, "GET {uri}");
+    res.into_body().collect().await.expect("body").to_bytes()
+}
+
+/// A bench whose every iteration is [`oneshot_get`] of `uri` on `app`, the response dropped
+/// unread.
+fn bench_get<'a, S, B>(
+    rt: &'a Runtime,
+    app: &'a S,
+    uri: &'a str,
+) -> impl FnMut(&mut Bencher<'_>) + 'a
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone,
+    S::Error: Debug,
+{
+    move |b| {
+        b.to_async(rt)
+            .iter(|| async { black_box(oneshot_get(app, uri).await) });
+    }
+}
+
+/// A readiness check named `name` that passes at once and runs on its own once an hour.
+fn passing(name: impl Into<String>) -> CheckSpec {
+    CheckSpec::readiness(name, check_fn(|| async { Ok::<(), std::io::Error>(()) })).period(PERIOD)
 }
 
 /// An engine with `n` passing readiness checks and nothing else, every check run once.
@@ -63,13 +109,7 @@ fn ready_engine(rt: &Runtime, n: usize) -> Engine {
     rt.block_on(async {
         let mut builder = Engine::builder().without_heartbeat().max_in_flight(1024);
         for i in 0..n {
-            builder = builder.check(
-                CheckSpec::readiness(
-                    format!("check-{i:04}"),
-                    check_fn(|| async { Ok::<(), std::io::Error>(()) }),
-                )
-                .period(PERIOD),
-            );
+            builder = builder.check(passing(format!("check-{i:04}")));
         }
         let engine = builder.build().expect("a valid engine configuration");
         engine.refresh().await.expect("the engine runs");
@@ -89,52 +129,15 @@ fn passthrough(c: &mut Criterion) {
 
     // The three reach the route and answer the same.
     rt.block_on(async {
-        let res = bare.clone().oneshot(get_request("/")).await.expect("bare");
-        assert_eq!(res.status(), StatusCode::OK);
-        let res = layered
-            .clone()
-            .oneshot(get_request("/"))
-            .await
-            .expect("layered");
-        assert_eq!(res.status(), StatusCode::OK);
-        let body = res.into_body().collect().await.expect("body").to_bytes();
-        assert_eq!(&body[..], b"hello");
-        let res = route_layer
-            .clone()
-            .oneshot(get_request("/"))
-            .await
-            .expect("route_layer");
-        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(&ok_body(&bare, "/").await[..], b"hello");
+        assert_eq!(&ok_body(&layered, "/").await[..], b"hello");
+        assert_eq!(&ok_body(&route_layer, "/").await[..], b"hello");
     });
 
     let mut group = c.benchmark_group("passthrough");
-    group.bench_function("bare", |b| {
-        b.to_async(&rt).iter(|| async {
-            black_box(bare.clone().oneshot(get_request("/")).await.expect("bare"))
-        });
-    });
-    group.bench_function("layered", |b| {
-        b.to_async(&rt).iter(|| async {
-            black_box(
-                layered
-                    .clone()
-                    .oneshot(get_request("/"))
-                    .await
-                    .expect("layered"),
-            )
-        });
-    });
-    group.bench_function("route_layer", |b| {
-        b.to_async(&rt).iter(|| async {
-            black_box(
-                route_layer
-                    .clone()
-                    .oneshot(get_request("/"))
-                    .await
-                    .expect("route_layer"),
-            )
-        });
-    });
+    group.bench_function("bare", bench_get(&rt, &bare, "/"));
+    group.bench_function("layered", bench_get(&rt, &layered, "/"));
+    group.bench_function("route_layer", bench_get(&rt, &route_layer, "/"));
     group.finish();
     drop(engine);
 }
@@ -149,21 +152,8 @@ fn probe(c: &mut Criterion) {
             .service(router());
 
         rt.block_on(async {
-            let res = app
-                .clone()
-                .oneshot(get_request("/readyz"))
-                .await
-                .expect("probe");
-            assert_eq!(res.status(), StatusCode::OK);
-            let body = res.into_body().collect().await.expect("body").to_bytes();
-            assert_eq!(&body[..], b"ok");
-            let res = app
-                .clone()
-                .oneshot(get_request("/readyz?verbose"))
-                .await
-                .expect("probe");
-            assert_eq!(res.status(), StatusCode::OK);
-            let body = res.into_body().collect().await.expect("body").to_bytes();
+            assert_eq!(&ok_body(&app, "/readyz").await[..], b"ok");
+            let body = ok_body(&app, "/readyz?verbose").await;
             let text = std::str::from_utf8(&body).expect("utf-8 body");
             assert_eq!(
                 text.lines().count(),
@@ -173,26 +163,14 @@ fn probe(c: &mut Criterion) {
             assert!(text.ends_with("readyz check passed\n"), "{text}");
         });
 
-        group.bench_with_input(BenchmarkId::new("readyz", n), &n, |b, _| {
-            b.to_async(&rt).iter(|| async {
-                black_box(
-                    app.clone()
-                        .oneshot(get_request("/readyz"))
-                        .await
-                        .expect("probe"),
-                )
-            });
-        });
-        group.bench_with_input(BenchmarkId::new("readyz_verbose", n), &n, |b, _| {
-            b.to_async(&rt).iter(|| async {
-                black_box(
-                    app.clone()
-                        .oneshot(get_request("/readyz?verbose"))
-                        .await
-                        .expect("probe"),
-                )
-            });
-        });
+        group.bench_function(
+            BenchmarkId::new("readyz", n),
+            bench_get(&rt, &app, "/readyz"),
+        );
+        group.bench_function(
+            BenchmarkId::new("readyz_verbose", n),
+            bench_get(&rt, &app, "/readyz?verbose"),
+        );
     }
     group.finish();
 }
@@ -212,16 +190,7 @@ fn tenants(c: &mut Criterion) {
                 .expect("a valid engine configuration");
             for i in 0..n {
                 engine
-                    .add_tenant(
-                        &format!("t{i}"),
-                        vec![
-                            CheckSpec::readiness(
-                                "store",
-                                check_fn(|| async { Ok::<(), std::io::Error>(()) }),
-                            )
-                            .period(PERIOD),
-                        ],
-                    )
+                    .add_tenant(&format!("t{i}"), vec![passing("store")])
                     .expect("a valid tenant");
             }
             // Let every tenant's first run happen.
@@ -237,33 +206,9 @@ fn tenants(c: &mut Criterion) {
             .service(router());
         let uri = format!("/readyz/tenants/t{}", n / 2);
         rt.block_on(async {
-            let res = app
-                .clone()
-                .oneshot(
-                    Request::get(uri.as_str())
-                        .body(Body::empty())
-                        .expect("request"),
-                )
-                .await
-                .expect("probe");
-            assert_eq!(res.status(), StatusCode::OK);
-            let body = res.into_body().collect().await.expect("body").to_bytes();
-            assert_eq!(&body[..], b"ok");
+            assert_eq!(&ok_body(&app, &uri).await[..], b"ok");
         });
-        group.bench_with_input(BenchmarkId::new("probe", n), &n, |b, _| {
-            b.to_async(&rt).iter(|| async {
-                black_box(
-                    app.clone()
-                        .oneshot(
-                            Request::get(uri.as_str())
-                                .body(Body::empty())
-                                .expect("request"),
-                        )
-                        .await
-                        .expect("probe"),
-                )
-            });
-        });
+        group.bench_function(BenchmarkId::new("probe", n), bench_get(&rt, &app, &uri));
         // Adding a tenant stays O(1) however many there are: ids and specs are made before
         // the clock starts, and the tenants a sample added are removed after it stops.
         group.bench_with_input(BenchmarkId::new("add_tenant", n), &n, |b, _| {
@@ -271,14 +216,7 @@ fn tenants(c: &mut Criterion) {
                 let engine = engine.clone();
                 async move {
                     let added: Vec<(String, Vec<CheckSpec>)> = (0..iters)
-                        .map(|i| {
-                            let spec = CheckSpec::readiness(
-                                "store",
-                                check_fn(|| async { Ok::<(), std::io::Error>(()) }),
-                            )
-                            .period(PERIOD);
-                            (format!("added-{i}"), vec![spec])
-                        })
+                        .map(|i| (format!("added-{i}"), vec![passing("store")]))
                         .collect();
                     let ids: Vec<String> = added.iter().map(|(id, _)| id.clone()).collect();
                     let start = Instant::now();
@@ -330,10 +268,7 @@ fn engine_result(c: &mut Criterion) {
                 .expect("a valid engine configuration")
         })
     };
-    let unchanged = build(CheckSpec::readiness(
-        "steady",
-        check_fn(|| async { Ok::<(), std::io::Error>(()) }),
-    ));
+    let unchanged = build(passing("steady"));
     let up = Arc::new(AtomicBool::new(true));
     let transition = build(CheckSpec::readiness(
         "flapping",

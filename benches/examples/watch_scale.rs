@@ -33,12 +33,11 @@
 //! connections.
 
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use readiness_core::{CheckFailure, CheckSpec, Engine, ReloadableEngine, check_fn};
+use readiness_core::{CheckSpec, Engine, ReloadableEngine};
+use readiness_testkit::{Fault, FaultInjector, FaultPlan};
 use readiness_tower::grpc::HealthService;
 use readiness_tower::grpc::pb::HealthCheckRequest;
 use readiness_tower::grpc::pb::health_client::HealthClient;
@@ -97,20 +96,9 @@ fn open_descriptors() -> usize {
 // ---------------------------------------------------------------- the server (child) side
 
 async fn serve(nodelay: bool) {
-    let passing = Arc::new(AtomicBool::new(true));
-    let check = {
-        let passing = passing.clone();
-        check_fn(move || {
-            let ok = passing.load(Ordering::SeqCst);
-            async move {
-                if ok {
-                    Ok(())
-                } else {
-                    Err(CheckFailure::new("flipped"))
-                }
-            }
-        })
-    };
+    // The engine's one check, passing until the first `flip ours`.
+    let check = FaultInjector::standalone(FaultPlan::always(Fault::Pass));
+    let flip = check.handle();
     let engine = Engine::builder()
         .without_heartbeat()
         .check(
@@ -149,18 +137,24 @@ async fn serve(nodelay: bool) {
     );
     println!("ports {} {}", ports.0, ports.1);
 
+    let mut ours_serving = true;
     let mut theirs_serving = true;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         match line.as_str() {
             "rss" => println!("{} {}", resident_bytes(), open_descriptors()),
             "flip ours" => {
-                let ok = !passing.load(Ordering::SeqCst);
+                ours_serving = !ours_serving;
+                let fault = if ours_serving {
+                    Fault::Pass
+                } else {
+                    Fault::fail("flipped")
+                };
                 let t0 = unix_nanos();
-                passing.store(ok, Ordering::SeqCst);
+                flip.set(fault);
                 let current = engine.current();
                 current.refresh().await.expect("runs");
-                assert_eq!(current.is_ready(), ok);
+                assert_eq!(current.is_ready(), ours_serving);
                 println!("{t0}");
             }
             "flip theirs" => {

@@ -3,6 +3,9 @@
 //! `dns://`, `disk:` and `cert:`; and each bad value exits 2 with one line naming its flag.
 
 mod common;
+#[path = "../../readiness-checks/tests/common/servers.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod servers;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -13,8 +16,9 @@ use bytes::Bytes;
 use common::{Demo, http_get, run_demo};
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use servers::{ServerTls, test_certificates};
 use tokio::net::TcpListener;
 
 fn dir(name: &str) -> PathBuf {
@@ -30,32 +34,8 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.display().to_string()
 }
 
-/// A private CA, and a server certificate for `localhost` it signed.
-struct Pki {
-    ca_pem: String,
-    leaf: CertificateDer<'static>,
-    leaf_pem: String,
-    key: KeyPair,
-}
-
-fn pki() -> Pki {
-    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().expect("key")).expect("CA");
-    let key = KeyPair::generate().expect("key");
-    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
-        .expect("params")
-        .signed_by(&key, &ca)
-        .expect("leaf");
-    Pki {
-        ca_pem: ca.pem(),
-        leaf_pem: leaf.pem(),
-        leaf: leaf.der().clone(),
-        key,
-    }
-}
-
-fn server_config(pki: &Pki, alpn: &[u8]) -> Arc<rustls::ServerConfig> {
+/// A rustls server for `tls`'s certificate, offering `alpn`.
+fn server_config(tls: &ServerTls, alpn: &[u8]) -> Arc<rustls::ServerConfig> {
     let mut c = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -63,8 +43,8 @@ fn server_config(pki: &Pki, alpn: &[u8]) -> Arc<rustls::ServerConfig> {
     .expect("versions")
     .with_no_client_auth()
     .with_single_cert(
-        vec![pki.leaf.clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.serialize_der())),
+        vec![CertificateDer::from_pem_slice(tls.cert_pem.as_bytes()).expect("a certificate")],
+        PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).expect("a key"),
     )
     .expect("config");
     c.alpn_protocols = vec![alpn.to_vec()];
@@ -118,11 +98,12 @@ async fn tls_server(config: Arc<rustls::ServerConfig>, grpc: bool) -> SocketAddr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_new_url_form_checks_a_real_dependency() {
     let d = dir("forms");
-    let pki = pki();
-    let ca = write(&d, "ca.pem", &pki.ca_pem);
-    let cert = write(&d, "tls.crt", &pki.leaf_pem);
-    let web = tls_server(server_config(&pki, b"http/1.1"), false).await;
-    let rpc = tls_server(server_config(&pki, b"h2"), true).await;
+    // A private CA, and a server certificate for `localhost` it signed.
+    let (ca_pem, tls) = test_certificates();
+    let ca = write(&d, "ca.pem", &ca_pem);
+    let cert = write(&d, "tls.crt", &tls.cert_pem);
+    let web = tls_server(server_config(&tls, b"http/1.1"), false).await;
+    let rpc = tls_server(server_config(&tls, b"h2"), true).await;
     let tmp = std::env::temp_dir().display().to_string();
     let args = [
         "--show-details".to_owned(),

@@ -28,21 +28,43 @@ fn readyz_until(demo: &Demo, want: u16) -> String {
     }
 }
 
+/// Polls `/readyz?verbose`, which answers 503 each time, until its body has what `came` looks
+/// for (bounded): the body.
+fn reasons_until(demo: &Demo, came: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let (status, body) = http_get(demo.addr, "/readyz?verbose");
+        assert_eq!(status, 503, "{body}");
+        if came(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "reasons never came: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The demo with `--period 250ms --show-details`, then `flags`, then a `--check` of each of
+/// `checks`.
+fn start_checking(flags: &[&str], checks: &[&str]) -> Demo {
+    let mut args = vec!["--period", "250ms", "--show-details"];
+    args.extend_from_slice(flags);
+    for check in checks {
+        args.extend(["--check", check]);
+    }
+    Demo::start(&args)
+}
+
 #[test]
 fn every_data_url_form_passes_against_the_local_servers() {
-    let demo = Demo::start(&[
-        "--period",
-        "250ms",
-        "--show-details",
-        "--check",
-        "pg=postgres://postgres@127.0.0.1:5432/test",
-        "--check",
-        "pgql=postgresql://postgres@127.0.0.1:5432/postgres",
-        "--check",
-        "my=mysql://root@127.0.0.1:3306/test",
-        "--check",
-        "cache=redis://127.0.0.1:6379/0",
-    ]);
+    let demo = start_checking(
+        &[],
+        &[
+            "pg=postgres://postgres@127.0.0.1:5432/test",
+            "pgql=postgresql://postgres@127.0.0.1:5432/postgres",
+            "my=mysql://root@127.0.0.1:3306/test",
+            "cache=redis://127.0.0.1:6379/0",
+        ],
+    );
     let body = readyz_until(&demo, 200);
     for name in ["pg", "pgql", "my", "cache"] {
         assert!(body.contains(&format!("[+]{name} ok")), "{body}");
@@ -59,29 +81,10 @@ fn a_wrong_password_shows_its_reason_and_the_password_nowhere() {
     let pg_url = format!("pg=postgres://app:{WRONG}@127.0.0.1:{}/app", pg.port());
     let my_url = format!("my=mysql://app:{WRONG}@127.0.0.1:{}/test", my.port());
     let rd_url = format!("cache=redis://:{WRONG}@127.0.0.1:{}", rd.port());
-    let demo = Demo::start(&[
-        "--period",
-        "250ms",
-        "--drain-delay",
-        "0s",
-        "--show-details",
-        "--check",
-        &pg_url,
-        "--check",
-        &my_url,
-        "--check",
-        &rd_url,
-    ]);
-    let deadline = Instant::now() + STEP;
-    let body = loop {
-        let (status, body) = http_get(demo.addr, "/readyz?verbose");
-        assert_eq!(status, 503, "{body}");
-        if body.contains("28P01") && body.contains("1045") && body.contains("WRONGPASS") {
-            break body;
-        }
-        assert!(Instant::now() < deadline, "reasons never came: {body}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let demo = start_checking(&["--drain-delay", "0s"], &[&pg_url, &my_url, &rd_url]);
+    let body = reasons_until(&demo, |body| {
+        body.contains("28P01") && body.contains("1045") && body.contains("WRONGPASS")
+    });
     assert!(
         body.contains("[-]pg failed: postgres: password authentication failed (28P01)"),
         "{body}"
@@ -172,17 +175,7 @@ fn tls_url_forms_pass_with_the_ca_file_and_fail_without_it() {
     );
     let rd_url = format!("cache=rediss://localhost:{}/0", rd.port());
 
-    let demo = Demo::start(&[
-        "--period",
-        "250ms",
-        "--show-details",
-        "--ca-file",
-        ca_file,
-        "--check",
-        &pg_url,
-        "--check",
-        &rd_url,
-    ]);
+    let demo = start_checking(&["--ca-file", ca_file], &[&pg_url, &rd_url]);
     let body = readyz_until(&demo, 200);
     assert!(
         body.contains("[+]pg ok") && body.contains("[+]cache ok"),
@@ -191,27 +184,11 @@ fn tls_url_forms_pass_with_the_ca_file_and_fail_without_it() {
     drop(demo);
 
     // Without the CA file the same servers are not trusted, and the reason says why.
-    let demo = Demo::start(&[
-        "--period",
-        "250ms",
-        "--show-details",
-        "--check",
-        &pg_url,
-        "--check",
-        &rd_url,
-    ]);
-    let deadline = Instant::now() + STEP;
-    loop {
-        let (status, body) = http_get(demo.addr, "/readyz?verbose");
-        assert_eq!(status, 503, "{body}");
-        let unknown = "tls: certificate signed by an unknown issuer";
-        if body.contains(&format!("[-]pg failed: {unknown}"))
+    let demo = start_checking(&[], &[&pg_url, &rd_url]);
+    let unknown = "tls: certificate signed by an unknown issuer";
+    let body = reasons_until(&demo, |body| {
+        body.contains(&format!("[-]pg failed: {unknown}"))
             && body.contains(&format!("[-]cache failed: {unknown}"))
-        {
-            assert!(!body.contains("app-secret"), "{body}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "reasons never came: {body}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
+    assert!(!body.contains("app-secret"), "{body}");
 }

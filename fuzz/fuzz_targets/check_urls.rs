@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use readiness_checks::{GrpcCheck, HttpCheck, MysqlCheck, PostgresCheck, RedisCheck, redact_url};
+use readiness_fuzz::World;
 
 const SCHEMES: [&str; 14] = [
     "http", "https", "grpc", "grpcs", "tcp", "postgres", "postgresql", "mysql", "redis",
@@ -27,18 +28,13 @@ const SCHEMES: [&str; 14] = [
 const PASSWORD: &str = "S3CRET";
 const QUERY: &str = "Q7SECRET";
 
-struct World {
-    runtime: tokio::runtime::Runtime,
-    opts: checks::CheckOptions,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| World {
-        runtime: readiness_fuzz::runtime(),
-        // One CA file read once: a TLS URL does not load the system's roots at every input.
-        opts: checks::CheckOptions::with_ca_files(&["/etc/ssl/certs/ca-certificates.crt".into()])
-            .unwrap_or_default(),
+/// What every check built from a URL shares.
+fn world() -> &'static World<checks::CheckOptions> {
+    static WORLD: OnceLock<World<checks::CheckOptions>> = OnceLock::new();
+    // One CA file read once: a TLS URL does not load the system's roots at every input.
+    World::once(&WORLD, |_| {
+        checks::CheckOptions::with_ca_files(&["/etc/ssl/certs/ca-certificates.crt".into()])
+            .unwrap_or_default()
     })
 }
 
@@ -87,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
         shown(MysqlCheck::from_url(&url)),
         shown(RedisCheck::from_url(&url)),
     ];
-    out.push(match checks::parse_check("--check", &url, &w.opts) {
+    out.push(match checks::parse_check("--check", &url, &w.state) {
         Ok(_check) => String::new(),
         Err(e) => e,
     });

@@ -8,37 +8,21 @@ use std::sync::OnceLock;
 use futures_util::StreamExt;
 use libfuzzer_sys::fuzz_target;
 use readiness_core::Engine;
+use readiness_fuzz::{Served, World};
 use readiness_tower::grpc::pb::HealthCheckRequest;
 use readiness_tower::grpc::pb::health_server::Health;
 use readiness_tower::grpc::{HealthService, MAX_SERVICE_NAME_LEN, ServingStatus};
 use tonic::{Code, Request};
 
-struct World {
-    runtime: tokio::runtime::Runtime,
-    health: HealthService,
-    _engine: Engine,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
-        let runtime = readiness_fuzz::runtime();
-        let (engine, health) = runtime.block_on(async {
-            let engine = Engine::builder()
-                .without_heartbeat()
-                .tenant("acme", vec![])
-                .build()
-                .expect("an engine");
-            engine.refresh().await.expect("runs");
-            let health = HealthService::new(&engine);
+fn world() -> &'static World<Served<HealthService>> {
+    static WORLD: OnceLock<World<Served<HealthService>>> = OnceLock::new();
+    World::once(&WORLD, |runtime| {
+        let builder = Engine::builder().without_heartbeat().tenant("acme", vec![]);
+        Served::new(runtime, builder, |engine| {
+            let health = HealthService::new(engine);
             health.reporter().set_serving("svc").expect("not reserved");
-            (engine, health)
-        });
-        World {
-            runtime,
-            health,
-            _engine: engine,
-        }
+            health
+        })
     })
 }
 
@@ -60,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         })
     };
     w.runtime.block_on(async {
-        match w.health.check(req()).await {
+        match w.state.service.check(req()).await {
             Ok(_) => assert!(known(name), "{name:?} answered"),
             Err(status) => {
                 assert!(!known(name), "{name:?}: {status:?}");
@@ -68,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(status.message(), "unknown health service");
             }
         }
-        match w.health.watch(req()).await {
+        match w.state.service.watch(req()).await {
             Ok(stream) => {
                 assert!(
                     name.len() <= MAX_SERVICE_NAME_LEN,

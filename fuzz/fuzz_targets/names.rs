@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use readiness_core::{Engine, MAX_NAME_LEN, RESERVED_NAMES, validate_name};
+use readiness_fuzz::World;
 
 /// The rule, restated from the regular expression, independently of the implementation.
 fn by_the_rule(name: &str) -> bool {
@@ -26,23 +27,14 @@ fn by_the_rule(name: &str) -> bool {
     }
 }
 
-struct World {
-    runtime: tokio::runtime::Runtime,
-    engine: Engine,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
-        let runtime = readiness_fuzz::runtime();
-        let engine = {
-            let _in = runtime.enter();
-            Engine::builder()
-                .without_heartbeat()
-                .build()
-                .expect("an engine")
-        };
-        World { runtime, engine }
+fn world() -> &'static World<Engine> {
+    static WORLD: OnceLock<World<Engine>> = OnceLock::new();
+    World::once(&WORLD, |runtime| {
+        let _in = runtime.enter();
+        Engine::builder()
+            .without_heartbeat()
+            .build()
+            .expect("an engine")
     })
 }
 
@@ -55,14 +47,14 @@ fuzz_target!(|data: &[u8]| {
     assert!(!valid || name.len() <= MAX_NAME_LEN);
     let w = world();
     let _in = w.runtime.enter();
-    let added = w.engine.add_tenant(name, vec![]).is_ok();
+    let added = w.state.add_tenant(name, vec![]).is_ok();
     assert_eq!(
         added,
         valid && !RESERVED_NAMES.contains(&name),
         "add_tenant({name:?})"
     );
     if added {
-        assert!(w.engine.tenant_ready(name).is_some(), "known once added");
-        assert!(w.engine.remove_tenant(name));
+        assert!(w.state.tenant_ready(name).is_some(), "known once added");
+        assert!(w.state.remove_tenant(name));
     }
 });

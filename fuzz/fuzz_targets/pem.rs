@@ -9,32 +9,26 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use readiness_checks::{CertificateCheck, TlsConfig};
 use readiness_core::Check;
+use readiness_fuzz::World;
 
-struct World {
-    runtime: tokio::runtime::Runtime,
-    file: PathBuf,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
+/// A runtime, and the file each input is written to.
+fn world() -> &'static World<PathBuf> {
+    static WORLD: OnceLock<World<PathBuf>> = OnceLock::new();
+    World::once(&WORLD, |_| {
         let dir = std::env::temp_dir().join(format!("readiness-fuzz-pem-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a scratch directory");
-        World {
-            runtime: readiness_fuzz::runtime(),
-            file: dir.join("input.pem"),
-        }
+        dir.join("input.pem")
     })
 }
 
 fuzz_target!(|data: &[u8]| {
     let w = world();
-    std::fs::write(&w.file, data).expect("write the input");
+    std::fs::write(&w.state, data).expect("write the input");
     let _ = TlsConfig::builder()
         .system_roots(false)
-        .ca_file(&w.file)
+        .ca_file(&w.state)
         .and_then(|b| b.build());
-    let Ok(check) = CertificateCheck::new(&w.file) else {
+    let Ok(check) = CertificateCheck::new(&w.state) else {
         return;
     };
     let result = w.runtime.block_on(check.check());

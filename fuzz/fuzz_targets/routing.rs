@@ -11,38 +11,24 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use libfuzzer_sys::fuzz_target;
 use readiness_core::{CheckSpec, Engine, check_fn, validate_name};
+use readiness_fuzz::{Served, World};
 use readiness_tower::ReadinessLayer;
 use tower::{Layer, ServiceExt, service_fn};
 
 /// The application's own answer, so that a request that reached it is told apart.
 const INNER: StatusCode = StatusCode::IM_A_TEAPOT;
 
-struct World {
-    runtime: tokio::runtime::Runtime,
-    layer: ReadinessLayer,
-    _engine: Engine,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
-        let runtime = readiness_fuzz::runtime();
-        let engine = runtime.block_on(async {
-            let ok = || check_fn(|| async { Ok::<(), std::io::Error>(()) });
-            let engine = Engine::builder()
-                .without_heartbeat()
-                .check(CheckSpec::readiness("db", ok()))
-                .tenant("acme", vec![CheckSpec::readiness("store", ok())])
-                .build()
-                .expect("an engine");
-            engine.refresh().await.expect("runs");
-            engine
-        });
-        World {
-            runtime,
-            layer: ReadinessLayer::new(engine.clone()),
-            _engine: engine,
-        }
+fn world() -> &'static World<Served<ReadinessLayer>> {
+    static WORLD: OnceLock<World<Served<ReadinessLayer>>> = OnceLock::new();
+    World::once(&WORLD, |runtime| {
+        let ok = || check_fn(|| async { Ok::<(), std::io::Error>(()) });
+        let builder = Engine::builder()
+            .without_heartbeat()
+            .check(CheckSpec::readiness("db", ok()))
+            .tenant("acme", vec![CheckSpec::readiness("store", ok())]);
+        Served::new(runtime, builder, |engine| {
+            ReadinessLayer::new(engine.clone())
+        })
     })
 }
 
@@ -109,7 +95,7 @@ fuzz_target!(|data: &[u8]| {
         *res.status_mut() = INNER;
         Ok::<_, Infallible>(res)
     });
-    let svc = w.layer.layer(app);
+    let svc = w.state.service.layer(app);
     let (status, headers, body) = w.runtime.block_on(async {
         let res = svc.oneshot(req).await.expect("infallible");
         let status = res.status();

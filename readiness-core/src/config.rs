@@ -17,21 +17,32 @@ pub enum Kind {
     Startup,
 }
 
-impl Kind {
-    /// `liveness`, `readiness` or `startup`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Liveness => "liveness",
-            Kind::Readiness => "readiness",
-            Kind::Startup => "startup",
+/// For an enum of unit variants, each named by a string: `as_str` (its doc given first), and
+/// a `Display` that writes that name. The crate's own names: [`Kind`] and
+/// [`Status`](crate::Status).
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            $(#[$doc])*
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
         }
-    }
-}
 
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
+named_enum! {
+    /// `liveness`, `readiness` or `startup`.
+    Kind { Liveness => "liveness", Readiness => "readiness", Startup => "startup" }
 }
 
 /// Names that no check or tenant may take.

@@ -1,10 +1,9 @@
 //! What a probe reads: an immutable [`Snapshot`] of every check's latest state.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
-use crate::config::Kind;
+use crate::config::{Kind, named_enum};
 
 /// The state of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -17,21 +16,9 @@ pub enum Status {
     Failing,
 }
 
-impl Status {
+named_enum! {
     /// `pending`, `passing` or `failing`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Passing => "passing",
-            Status::Failing => "failing",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+    Status { Pending => "pending", Passing => "passing", Failing => "failing" }
 }
 
 /// One check as a probe sees it.

@@ -45,13 +45,11 @@ async fn a_failing_dependency_blocks_at_once_and_its_recovery_runs_the_check_at_
     let rec = LogRecorder::install();
     let db = Switch::new(OK);
     let api = Switch::new(OK);
-    let engine = Engine::builder()
-        .without_heartbeat()
+    let engine = engine_without_heartbeat([
         // Kubernetes-like hysteresis on the dependency: three failures, two successes.
-        .check(spec("db", &db).failure_threshold(3).success_threshold(2))
-        .check(spec("api", &api).depends_on("db"))
-        .build()
-        .expect("valid");
+        spec("db", &db).failure_threshold(3).success_threshold(2),
+        spec("api", &api).depends_on("db"),
+    ]);
     settle().await;
     // db needs two successes to pass: until then api waits, uncalled.
     assert_eq!(state(&engine, "api").0, Status::Pending);

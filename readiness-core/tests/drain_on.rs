@@ -12,10 +12,11 @@ use std::time::Duration;
 use common::*;
 use readiness_core::metrics::{READINESS_DRAINING, READINESS_STATE};
 use readiness_core::{
-    Check, CheckFailure, CheckFuture, CheckSpec, ConfigProblem, Engine, EngineBuilder,
+    BuildError, Check, CheckFailure, CheckFuture, CheckSpec, ConfigProblem, Engine, EngineBuilder,
     ReloadableEngine, Status,
 };
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 const DELAY: Duration = Duration::from_secs(35);
@@ -72,6 +73,48 @@ fn never_ready_after_the_drain(rec: &LogRecorder) {
     assert_eq!(counted(rec, "ready"), 0, "no transition to ready");
     assert_only_set(rec, READINESS_STATE, 0.0, "readiness_state never 1");
     assert_only_set(rec, READINESS_DRAINING, 1.0, "readiness_draining stays 1");
+}
+
+/// A `ReloadableEngine` of `builder`'s `db` answering at once, ready (its first result in).
+async fn ready_reloadable() -> (ReloadableEngine, Slow) {
+    let fast = Slow::new(Duration::ZERO);
+    let engine = reloadable(builder(&fast));
+    engine.current().refresh().await.expect("runs");
+    (engine, fast)
+}
+
+/// A reload to a `db` answering after 20 s, spawned: 2 s later it still waits for that first
+/// result.
+async fn slow_reload_in_flight(
+    engine: &ReloadableEngine,
+) -> (Slow, JoinHandle<Result<(), BuildError>>) {
+    let slow = Slow::new(Duration::from_secs(20));
+    let reload = {
+        let (engine, slow) = (engine.clone(), slow.clone());
+        tokio::spawn(async move { engine.reload(builder(&slow)).await })
+    };
+    advance(Duration::from_secs(2)).await;
+    assert!(
+        !reload.is_finished(),
+        "the reload waits for its first result"
+    );
+    (slow, reload)
+}
+
+/// Called 100 ms before the delay ends: the drain resolves then, `DELAY` after `signalled` (the
+/// delay never restarted), the engine closed, never ready after the drain; then shut down.
+async fn ends_at_the_delay(
+    engine: &ReloadableEngine,
+    shutdown: &JoinHandle<()>,
+    signalled: Instant,
+    rec: &LogRecorder,
+) {
+    advance(Duration::from_millis(100)).await;
+    assert!(shutdown.is_finished(), "resolved at the delay");
+    assert_eq!(signalled.elapsed(), DELAY, "DELAY after the signal");
+    assert!(engine.load().is_closed());
+    never_ready_after_the_drain(rec);
+    engine.shutdown().await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -138,35 +181,20 @@ async fn a_reloadable_engine_signalled_before_its_first_result_reloads_draining_
     );
     advance(DELAY - Duration::from_secs(11) - Duration::from_millis(100)).await;
     assert!(!shutdown.is_finished());
-    advance(Duration::from_millis(100)).await;
-    assert!(shutdown.is_finished());
-    assert_eq!(signalled.elapsed(), DELAY, "the delay was not restarted");
-    assert!(engine.load().is_closed());
-    never_ready_after_the_drain(&rec);
-    engine.shutdown().await;
+    // The reload did not restart the delay.
+    ends_at_the_delay(&engine, &shutdown, signalled, &rec).await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_signal_during_a_reload_in_flight_drains_both_engines_and_ends_the_reloads_wait() {
     let rec = LogRecorder::install();
-    let fast = Slow::new(Duration::ZERO);
-    let engine = reloadable(builder(&fast));
-    engine.current().refresh().await.expect("runs");
+    let (engine, _fast) = ready_reloadable().await;
     assert!(engine.load().is_ready());
     let (sigterm, signal) = oneshot::channel::<()>();
     let shutdown = tokio::spawn(engine.drain_on(signal, DELAY));
 
     // The new configuration's check answers after 20 s: the reload waits for it.
-    let slow = Slow::new(Duration::from_secs(20));
-    let reload = {
-        let (engine, slow) = (engine.clone(), slow.clone());
-        tokio::spawn(async move { engine.reload(builder(&slow)).await })
-    };
-    advance(Duration::from_secs(2)).await;
-    assert!(
-        !reload.is_finished(),
-        "the reload waits for its first result"
-    );
+    let (slow, reload) = slow_reload_in_flight(&engine).await;
     assert_eq!(slow.runs(), 1, "the new engine runs");
     rec.clear();
 
@@ -186,20 +214,13 @@ async fn a_signal_during_a_reload_in_flight_drains_both_engines_and_ends_the_rel
 
     advance(DELAY - Duration::from_millis(100)).await;
     assert!(!shutdown.is_finished() && !engine.load().is_ready());
-    advance(Duration::from_millis(100)).await;
-    assert!(shutdown.is_finished());
-    assert_eq!(signalled.elapsed(), DELAY);
-    assert!(engine.load().is_closed());
-    never_ready_after_the_drain(&rec);
-    engine.shutdown().await;
+    ends_at_the_delay(&engine, &shutdown, signalled, &rec).await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_reload_landing_mid_delay_neither_restarts_the_delay_nor_turns_ready() {
     let rec = LogRecorder::install();
-    let fast = Slow::new(Duration::ZERO);
-    let engine = reloadable(builder(&fast));
-    engine.current().refresh().await.expect("runs");
+    let (engine, fast) = ready_reloadable().await;
     let (sigterm, signal) = oneshot::channel::<()>();
     let shutdown = tokio::spawn(engine.drain_on(signal, DELAY));
     sigterm.send(()).expect("waits");
@@ -213,12 +234,8 @@ async fn a_reload_landing_mid_delay_neither_restarts_the_delay_nor_turns_ready()
         assert!(engine.load().is_draining() && !engine.load().is_ready());
         assert!(!shutdown.is_finished());
     }
-    advance(Duration::from_millis(100)).await;
-    assert!(shutdown.is_finished());
-    assert_eq!(signalled.elapsed(), DELAY, "35 s after the signal");
-    assert!(engine.load().is_closed());
-    never_ready_after_the_drain(&rec);
-    engine.shutdown().await;
+    // 35 s after the signal, whatever the reloads.
+    ends_at_the_delay(&engine, &shutdown, signalled, &rec).await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -252,16 +269,8 @@ async fn shutdown_racing_the_signal_resolves_the_future_at_once() {
 async fn a_reload_racing_shutdown_leaves_no_engine_running() {
     // A reload in flight (its check answers after 20 s) when the server returns and the
     // application calls shutdown(): once shutdown() has returned, no check runs any more.
-    let fast = Slow::new(Duration::ZERO);
-    let engine = reloadable(builder(&fast));
-    engine.current().refresh().await.expect("runs");
-    let slow = Slow::new(Duration::from_secs(20));
-    let reload = {
-        let (engine, slow) = (engine.clone(), slow.clone());
-        tokio::spawn(async move { engine.reload(builder(&slow)).await })
-    };
-    advance(Duration::from_secs(2)).await;
-    assert!(!reload.is_finished());
+    let (engine, fast) = ready_reloadable().await;
+    let (slow, reload) = slow_reload_in_flight(&engine).await;
     tokio::time::timeout(Duration::from_secs(1), engine.shutdown())
         .await
         .expect("shutdown does not wait for the reload's checks");
@@ -296,9 +305,7 @@ async fn a_reload_racing_shutdown_leaves_no_engine_running() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn two_drain_on_futures_drain_once_and_both_resolve_at_the_first_delays_end() {
     let rec = LogRecorder::install();
-    let fast = Slow::new(Duration::ZERO);
-    let engine = reloadable(builder(&fast));
-    engine.current().refresh().await.expect("runs");
+    let (engine, fast) = ready_reloadable().await;
     let (first_tx, first) = oneshot::channel::<()>();
     let (second_tx, second) = oneshot::channel::<()>();
     // One from the reloadable handle, one from the engine serving now, which a reload then

@@ -37,6 +37,26 @@ fn engine_after(old: Option<&Engine>, db: &Switch) -> Engine {
     build_after(builder(&[("db", db)]), old)
 }
 
+/// The first engine, ready, and its `db` (passing).
+async fn ready_first() -> (Engine, Switch) {
+    let db = Switch::new(OK);
+    let old = engine_after(None, &db);
+    settle().await;
+    assert!(old.is_ready());
+    (old, db)
+}
+
+/// The latest `readiness_state` write reads `ready`, and one transition to it was counted.
+fn counted_once_to(rec: &LogRecorder, ready: bool) {
+    let (value, to) = if ready {
+        (1.0, "ready")
+    } else {
+        (0.0, "not_ready")
+    };
+    assert_eq!(states(rec).last(), Some(&Op::Set(value)));
+    assert_eq!(counted(rec, to), 1);
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_ready_to_ready_reload_writes_no_zero_and_moves_no_counter() {
     let rec = LogRecorder::install();
@@ -91,17 +111,13 @@ async fn a_ready_to_ready_reload_writes_no_zero_and_moves_no_counter() {
     db.set(FAIL);
     advance(Duration::from_secs(2)).await;
     assert!(!new.is_ready());
-    assert_eq!(states(&rec).last(), Some(&Op::Set(0.0)));
-    assert_eq!(counted(&rec, "not_ready"), 1);
+    counted_once_to(&rec, false);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_older_engine_dropped_first_hands_over_at_once() {
     let rec = LogRecorder::install();
-    let db = Switch::new(OK);
-    let old = engine_after(None, &db);
-    settle().await;
-    assert!(old.is_ready());
+    let (old, db) = ready_first().await;
     rec.clear();
     let delayed = spec1("db", &db).initial_delay(Duration::from_secs(10));
     let new = build_after(builder(&[]).check(delayed), Some(&old));
@@ -121,8 +137,7 @@ async fn the_older_engine_dropped_first_hands_over_at_once() {
     );
     advance(Duration::from_secs(11)).await;
     assert!(new.is_ready());
-    assert_eq!(states(&rec).last(), Some(&Op::Set(1.0)));
-    assert_eq!(counted(&rec, "ready"), 1);
+    counted_once_to(&rec, true);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -207,10 +222,7 @@ async fn the_closed_future_of_a_replaced_engine_waits_for_the_real_close() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_reload_during_a_drain_never_turns_ready() {
     let rec = LogRecorder::install();
-    let db = Switch::new(OK);
-    let old = engine_after(None, &db);
-    settle().await;
-    assert!(old.is_ready());
+    let (old, db) = ready_first().await;
     old.drain();
     assert!(!old.is_ready());
     rec.clear();
@@ -253,18 +265,41 @@ fn tenant_engine(old: Option<&Engine>, db: &Switch, delay: Duration) -> Engine {
     build_after(b, old)
 }
 
+/// A first engine with tenant `acme`, its results in (the recording cleared then), and its
+/// reload, whose `acme` has its first result 3 s later: `(old, new)`.
+async fn tenant_reload(rec: &LogRecorder, db: &Switch) -> (Engine, Engine) {
+    let old = tenant_engine(None, db, Duration::ZERO);
+    settle().await;
+    assert_eq!(old.tenant_ready("acme"), Some(true));
+    rec.clear();
+    let new = tenant_engine(Some(&old), db, Duration::from_secs(3));
+    settle().await;
+    (old, new)
+}
+
+/// `acme`'s series as the reload's engine wrote them: its state only ever 1, and no
+/// transition counted.
+fn acme_kept_its_state(rec: &LogRecorder) {
+    let states = rec.writes_labelled(TENANT_STATE, "tenant", "acme");
+    assert!(!states.is_empty(), "the new engine writes acme's series");
+    assert!(
+        states.iter().all(|w| w.op == Op::Set(1.0)),
+        "acme never reads 0: {states:?}"
+    );
+    let transitions = rec.writes_labelled(TENANT_TRANSITIONS_TOTAL, "tenant", "acme");
+    assert!(
+        transitions.iter().all(|w| w.op == Op::Increment(0)),
+        "no phantom transition: {transitions:?}"
+    );
+}
+
 /// A reload's engine ready at once but whose tenants have no result yet does not take the
 /// series over until they do: it would write their state 0 and count their first result.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_takeover_waits_for_the_tenants_first_results() {
     let rec = LogRecorder::install();
     let db = Switch::new(OK);
-    let old = tenant_engine(None, &db, Duration::ZERO);
-    settle().await;
-    assert_eq!(old.tenant_ready("acme"), Some(true));
-    rec.clear();
-    let new = tenant_engine(Some(&old), &db, Duration::from_secs(3));
-    settle().await;
+    let (old, new) = tenant_reload(&rec, &db).await;
     assert!(new.is_ready() && new.tenant_ready("acme") == Some(false));
     assert!(
         rec.writes_to(TENANT_STATE).is_empty(),
@@ -275,19 +310,7 @@ async fn the_takeover_waits_for_the_tenants_first_results() {
     assert_eq!(new.tenant_ready("acme"), Some(true));
     drop(old);
     settle().await;
-    let states = rec.writes_labelled(TENANT_STATE, "tenant", "acme");
-    assert!(!states.is_empty(), "the new engine writes acme's series");
-    assert!(
-        states.iter().all(|w| w.op == Op::Set(1.0)),
-        "acme never reads 0: {states:?}"
-    );
-    assert!(
-        rec.writes_labelled(TENANT_TRANSITIONS_TOTAL, "tenant", "acme")
-            .iter()
-            .all(|w| w.op == Op::Increment(0)),
-        "no phantom transition: {:?}",
-        rec.writes_labelled(TENANT_TRANSITIONS_TOTAL, "tenant", "acme")
-    );
+    acme_kept_its_state(&rec);
 }
 
 /// The older engine dropped before the new one's tenants have results: the takeover keeps
@@ -296,26 +319,12 @@ async fn the_takeover_waits_for_the_tenants_first_results() {
 async fn a_takeover_forced_before_the_tenants_results_keeps_their_state() {
     let rec = LogRecorder::install();
     let db = Switch::new(OK);
-    let old = tenant_engine(None, &db, Duration::ZERO);
-    settle().await;
-    rec.clear();
-    let new = tenant_engine(Some(&old), &db, Duration::from_secs(3));
-    settle().await;
+    let (old, new) = tenant_reload(&rec, &db).await;
     drop(old);
     settle().await;
     advance(Duration::from_secs(4)).await;
     assert_eq!(new.tenant_ready("acme"), Some(true));
-    let states = rec.writes_labelled(TENANT_STATE, "tenant", "acme");
-    assert!(
-        !states.is_empty() && states.iter().all(|w| w.op == Op::Set(1.0)),
-        "acme never reads 0: {states:?}"
-    );
-    assert!(
-        rec.writes_labelled(TENANT_TRANSITIONS_TOTAL, "tenant", "acme")
-            .iter()
-            .all(|w| w.op == Op::Increment(0)),
-        "no phantom transition"
-    );
+    acme_kept_its_state(&rec);
 
     // A real change after the takeover is counted.
     db.set(FAIL);

@@ -11,6 +11,14 @@ use common::*;
 use readiness_core::metrics::{READINESS_DRAINING, READINESS_STATE};
 use readiness_core::{ConfigProblem, Engine, ReloadableEngine};
 
+/// A reloadable engine whose one check `db` passes, its first result in.
+async fn serving_db() -> (ReloadableEngine, Switch) {
+    let db = Switch::new(OK);
+    let engine = reloadable(builder(&[("db", &db)]));
+    settle().await;
+    (engine, db)
+}
+
 /// A prober reading the handle every 10 ms, as a kubelet at a high rate would: it notes every
 /// answer that was not ready.
 fn poll_readiness(engine: &ReloadableEngine) -> (Arc<AtomicUsize>, Arc<AtomicBool>) {
@@ -31,10 +39,8 @@ fn poll_readiness(engine: &ReloadableEngine) -> (Arc<AtomicUsize>, Arc<AtomicBoo
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_ready_to_ready_reload_answers_ready_throughout_and_moves_no_counter() {
     let rec = LogRecorder::install();
-    let db = Switch::new(OK);
+    let (engine, db) = serving_db().await;
     let cache = Switch::new(OK);
-    let engine = reloadable(builder(&[("db", &db)]));
-    settle().await;
     assert!(engine.load().is_ready());
     rec.clear();
     let (not_ready, stop) = poll_readiness(&engine);
@@ -91,9 +97,7 @@ async fn a_reload_that_removes_a_check_and_adds_one_serves_the_new_set() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_invalid_reload_keeps_the_engine_serving_and_writes_nothing() {
     let rec = LogRecorder::install();
-    let db = Switch::new(OK);
-    let engine = reloadable(builder(&[("db", &db)]));
-    settle().await;
+    let (engine, db) = serving_db().await;
     rec.clear();
     let reloads = engine.subscribe_reloads();
     for bad in [
@@ -127,9 +131,7 @@ async fn an_invalid_reload_keeps_the_engine_serving_and_writes_nothing() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_reload_during_the_drain_keeps_it_and_its_delay() {
     let rec = LogRecorder::install();
-    let db = Switch::new(OK);
-    let engine = reloadable(builder(&[("db", &db)]));
-    settle().await;
+    let (engine, db) = serving_db().await;
     let (sigterm, signal) = tokio::sync::oneshot::channel::<()>();
     let shutdown = tokio::spawn(engine.drain_on(signal, Duration::from_secs(35)));
     sigterm.send(()).expect("waits");
@@ -162,9 +164,7 @@ async fn a_reload_during_the_drain_keeps_it_and_its_delay() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn reloads_run_one_at_a_time_and_the_last_one_serves() {
-    let db = Switch::new(OK);
-    let engine = reloadable(builder(&[("db", &db)]));
-    settle().await;
+    let (engine, db) = serving_db().await;
     let names = ["a", "b", "c", "d"];
     let reloads = names.map(|name| {
         let engine = engine.clone();

@@ -149,22 +149,12 @@ mod wait;
 
 #[cfg(feature = "chaos")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
-pub use exposition::{Exposition, ExpositionError, MetricsCapture, Sample};
-#[cfg(feature = "chaos")]
-#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
-pub use fault::{DEFAULT_FAILURE_REASON, Fault};
-#[cfg(feature = "chaos")]
-#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
-pub use injector::{FaultHandle, FaultInjector};
-#[cfg(feature = "chaos")]
-#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
-pub use plan::{FaultPlan, PlanError};
-#[cfg(feature = "chaos")]
-#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
-pub use probe::{NotAProbe, ProbeClient, ProbeResponse};
-#[cfg(feature = "chaos")]
-#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
-pub use seed::{SEED_ENV, SeedError, chaos_seed, parse_seed, try_chaos_seed};
-#[cfg(feature = "chaos")]
-#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
-pub use wait::{WaitTimeout, wait_for_check, wait_until, wait_until_not_ready, wait_until_ready};
+pub use {
+    exposition::{Exposition, ExpositionError, MetricsCapture, Sample},
+    fault::{DEFAULT_FAILURE_REASON, Fault},
+    injector::{FaultHandle, FaultInjector},
+    plan::{FaultPlan, PlanError},
+    probe::{NotAProbe, ProbeClient, ProbeResponse},
+    seed::{SEED_ENV, SeedError, chaos_seed, parse_seed, try_chaos_seed},
+    wait::{WaitTimeout, wait_for_check, wait_until, wait_until_not_ready, wait_until_ready},
+};

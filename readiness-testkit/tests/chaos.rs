@@ -16,10 +16,40 @@ use std::time::Duration;
 
 use common::{PERIOD, TIMEOUT, dep, periods, tick};
 use readiness_core::Engine;
-use readiness_testkit::{Fault, FaultPlan, MetricsCapture, ProbeClient, chaos_seed};
+use readiness_testkit::{Exposition, Fault, FaultPlan, MetricsCapture, ProbeClient, chaos_seed};
 
 fn seeded(seed: u64, salt: u64, rate: f64) -> FaultPlan {
     FaultPlan::random(seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15), rate).expect("rate in 0..=1")
+}
+
+/// The instance's transitions to `to` (`ready` or `not_ready`) as `e` counts them.
+fn transitions_to(e: &Exposition, to: &str) -> Option<f64> {
+    e.value("readiness_transitions_total", &[("to", to)])
+}
+
+/// Tenant `tenant`'s transitions to `not_ready` as `e` counts them.
+fn tenant_turned_not_ready(e: &Exposition, tenant: &str) -> Option<f64> {
+    e.value(
+        "tenant_readiness_transitions_total",
+        &[("tenant", tenant), ("to", "not_ready")],
+    )
+}
+
+/// The runs of `db` that failed, as `e` counts them.
+fn db_errors(e: &Exposition) -> Option<f64> {
+    e.value(
+        "readiness_check_duration_seconds_count",
+        &[("check", "db"), ("outcome", "error")],
+    )
+}
+
+/// Each series of `e` is there once, whatever its value.
+fn assert_each_series_once(e: &Exposition) {
+    let mut seen = HashSet::new();
+    for s in e.samples() {
+        let labels = format!("{:?}", s.labels);
+        assert!(seen.insert((s.name.clone(), labels)), "duplicate {s:?}");
+    }
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -131,18 +161,8 @@ async fn hysteresis_holds_under_flapping() {
         "no transition while flapping"
     );
     let e = capture.exposition().expect("valid");
-    assert_eq!(
-        e.value("readiness_transitions_total", &[("to", "not_ready")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        e.value(
-            "readiness_check_duration_seconds_count",
-            &[("check", "db"), ("outcome", "error")]
-        ),
-        Some(50.0),
-        "half of the 101 runs failed"
-    );
+    assert_eq!(transitions_to(&e, "not_ready"), Some(0.0));
+    assert_eq!(db_errors(&e), Some(50.0), "half of the 101 runs failed");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -261,9 +281,7 @@ async fn a_reload_while_faults_are_active_duplicates_nothing_and_loses_no_count(
     periods(4).await;
     assert!(!old.is_ready());
     let before = capture.exposition().expect("valid");
-    let not_ready_before = before
-        .value("readiness_transitions_total", &[("to", "not_ready")])
-        .expect("series");
+    let not_ready_before = transitions_to(&before, "not_ready").expect("series");
     assert_eq!(not_ready_before, 1.0);
 
     // Reload while the dependency is still down.
@@ -275,29 +293,14 @@ async fn a_reload_while_faults_are_active_duplicates_nothing_and_loses_no_count(
     assert!(new.is_ready());
 
     let after = capture.exposition().expect("valid");
-    let mut seen = HashSet::new();
-    for s in after.samples() {
-        assert!(
-            seen.insert((s.name.clone(), format!("{:?}", s.labels))),
-            "duplicate {s:?}"
-        );
-    }
+    assert_each_series_once(&after);
     assert_eq!(
-        after.value("readiness_transitions_total", &[("to", "not_ready")]),
+        transitions_to(&after, "not_ready"),
         Some(not_ready_before),
         "the reload itself is no transition to not_ready"
     );
-    assert_eq!(
-        after.value("readiness_transitions_total", &[("to", "ready")]),
-        Some(2.0)
-    );
-    let errors = |e: &readiness_testkit::Exposition| {
-        e.value(
-            "readiness_check_duration_seconds_count",
-            &[("check", "db"), ("outcome", "error")],
-        )
-        .expect("series")
-    };
+    assert_eq!(transitions_to(&after, "ready"), Some(2.0));
+    let errors = |e: &Exposition| db_errors(e).expect("series");
     assert!(
         errors(&after) > errors(&before),
         "counts continue across the reload"
@@ -379,27 +382,11 @@ async fn one_tenants_faults_leave_the_instance_and_the_others_untouched() {
         "the instance never moved"
     );
     let e = capture.scrape(&engine).expect("valid");
-    assert_eq!(
-        e.value("readiness_transitions_total", &[("to", "not_ready")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        e.value(
-            "tenant_readiness_transitions_total",
-            &[("tenant", "victim"), ("to", "not_ready")]
-        ),
-        Some(8.0)
-    );
+    assert_eq!(transitions_to(&e, "not_ready"), Some(0.0));
+    assert_eq!(tenant_turned_not_ready(&e, "victim"), Some(8.0));
     for i in 0..10 {
         let t = format!("t{i}");
-        assert_eq!(
-            e.value(
-                "tenant_readiness_transitions_total",
-                &[("tenant", &t), ("to", "not_ready")]
-            ),
-            Some(0.0),
-            "{t}"
-        );
+        assert_eq!(tenant_turned_not_ready(&e, &t), Some(0.0), "{t}");
     }
 }
 
@@ -474,8 +461,5 @@ async fn tenants_added_and_removed_during_a_probe_storm_lose_nothing() {
         .filter(|id| engine.tenant_ready(id) == Some(true))
         .count();
     assert_eq!(ready, actually_ready as f64);
-    assert_eq!(
-        e.value("readiness_transitions_total", &[("to", "not_ready")]),
-        Some(0.0)
-    );
+    assert_eq!(transitions_to(&e, "not_ready"), Some(0.0));
 }

@@ -62,32 +62,27 @@ impl ProbeBody for String {
     }
 }
 
-impl<E: 'static> ProbeBody for http_body_util::combinators::BoxBody<Bytes, E> {
-    fn from_probe(answer: Bytes) -> Self {
-        Full::new(answer)
-            .map_err(|never: Infallible| match never {})
-            .boxed()
-    }
+/// `BoxBody` and `UnsyncBoxBody` of `Bytes`: the answer, or the exposition as it streams, boxed
+/// with the one method `$boxed` that differs between them.
+macro_rules! boxed_probe_body {
+    ($body:ident, $boxed:ident) => {
+        impl<E: 'static> ProbeBody for http_body_util::combinators::$body<Bytes, E> {
+            fn from_probe(answer: Bytes) -> Self {
+                Full::new(answer)
+                    .map_err(|never: Infallible| match never {})
+                    .$boxed()
+            }
 
-    #[cfg(feature = "prometheus")]
-    fn from_metrics(body: crate::MetricsBody) -> Self {
-        body.map_err(|never: Infallible| match never {}).boxed()
-    }
+            #[cfg(feature = "prometheus")]
+            fn from_metrics(body: crate::MetricsBody) -> Self {
+                body.map_err(|never: Infallible| match never {}).$boxed()
+            }
+        }
+    };
 }
 
-impl<E: 'static> ProbeBody for http_body_util::combinators::UnsyncBoxBody<Bytes, E> {
-    fn from_probe(answer: Bytes) -> Self {
-        Full::new(answer)
-            .map_err(|never: Infallible| match never {})
-            .boxed_unsync()
-    }
-
-    #[cfg(feature = "prometheus")]
-    fn from_metrics(body: crate::MetricsBody) -> Self {
-        body.map_err(|never: Infallible| match never {})
-            .boxed_unsync()
-    }
-}
+boxed_probe_body!(BoxBody, boxed);
+boxed_probe_body!(UnsyncBoxBody, boxed_unsync);
 
 /// axum 0.8's body (`axum::body::Body`, which is `axum_core::body::Body`).
 #[cfg(feature = "axum")]
@@ -280,20 +275,7 @@ impl<S> WrapBody<S> {
         Self { inner }
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, consuming this one.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S, Req, B> Service<Req> for WrapBody<S>

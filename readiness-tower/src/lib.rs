@@ -131,6 +131,9 @@
 //!   in-process probe client and wait helpers for your own tests (feature `chaos`).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[macro_use]
+mod macros;
+
 mod accept;
 mod body;
 mod config;

@@ -14,12 +14,12 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use common::{Flag, engine_with};
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
-use readiness_tower::{CheckSpec, ReadinessLayer};
+use http_body_util::Full;
+use readiness_tower::{CheckSpec, ReadinessLayer, ReadinessService};
 use tokio::sync::Semaphore;
 use tower::buffer::BufferLayer;
 use tower::limit::ConcurrencyLimitLayer;
-use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 
 /// Poll a future once, with no waker: `Some` if it is ready at once.
 fn now<F: Future>(fut: F) -> Option<F::Output> {
@@ -77,17 +77,28 @@ fn get(uri: &str) -> Request<Full<Bytes>> {
 }
 
 async fn body(res: Response<Full<Bytes>>) -> String {
-    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    let bytes = common::body_bytes(res).await;
     String::from_utf8(bytes.to_vec()).expect("utf-8")
 }
 
-async fn engine() -> readiness_tower::Engine {
+/// `app` behind `middle` (the saturated part of the stack), with the layer under test
+/// outermost: over an engine with `db` and tenant `acme` (all passing), `/metrics` on a
+/// recorder of its own.
+async fn behind_probes<S, L: Layer<S>>(middle: L, app: S) -> ReadinessService<L::Service> {
     let engine = engine_with(vec![Flag::new(true).spec("db")]).await;
     engine
         .add_tenant("acme", vec![Flag::new(true).spec("store")])
         .expect("a valid tenant");
     engine.refresh_tenant("acme").await.expect("a known tenant");
-    engine
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let probes = ReadinessLayer::builder(engine)
+        .metrics(recorder.handle())
+        .build()
+        .expect("a valid layer");
+    ServiceBuilder::new()
+        .layer(probes)
+        .layer(middle)
+        .service(app)
 }
 
 const PROBES: &[(&str, u16)] = &[
@@ -101,21 +112,25 @@ const PROBES: &[(&str, u16)] = &[
     ("/metrics", 200),
 ];
 
-fn layer(engine: readiness_tower::Engine) -> ReadinessLayer {
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    ReadinessLayer::builder(engine)
-        .metrics(recorder.handle())
-        .build()
-        .expect("a valid layer")
+/// Every probe of [`PROBES`] answers through `svc` at once (the application is `saturated`),
+/// with its status.
+fn assert_probes_answer_at_once<S>(svc: &S, saturated: &str)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    for &(uri, status) in PROBES {
+        let res = now(svc.clone().oneshot(get(uri)))
+            .unwrap_or_else(|| panic!("GET {uri} waited behind {saturated}"))
+            .expect("a probe never fails");
+        assert_eq!(res.status(), status, "GET {uri}");
+    }
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn probes_answer_while_a_concurrency_limit_is_saturated() {
     let app = App::new();
-    let svc = ServiceBuilder::new()
-        .layer(layer(engine().await))
-        .layer(ConcurrencyLimitLayer::new(1))
-        .service(app.clone().service());
+    let svc = behind_probes(ConcurrencyLimitLayer::new(1), app.clone().service()).await;
 
     // A business request takes the one permit and holds it.
     let held = tokio::spawn(svc.clone().oneshot(get("/hold")));
@@ -126,12 +141,7 @@ async fn probes_answer_while_a_concurrency_limit_is_saturated() {
         "the held request is in"
     );
 
-    for &(uri, status) in PROBES {
-        let res = now(svc.clone().oneshot(get(uri)))
-            .unwrap_or_else(|| panic!("GET {uri} waited behind the saturated application"))
-            .expect("infallible");
-        assert_eq!(res.status(), status, "GET {uri}");
-    }
+    assert_probes_answer_at_once(&svc, "the saturated application");
     // The same through one service value, called repeatedly (how a connection drives it).
     let mut conn = svc.clone();
     for _ in 0..3 {
@@ -167,11 +177,10 @@ async fn probes_answer_while_a_concurrency_limit_is_saturated() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn probes_answer_while_a_buffer_is_full() {
     let app = App::new();
-    let svc = ServiceBuilder::new()
-        .layer(layer(engine().await))
+    let full = ServiceBuilder::new()
         .layer(BufferLayer::new(1))
-        .layer(ConcurrencyLimitLayer::new(1))
-        .service(app.clone().service());
+        .layer(ConcurrencyLimitLayer::new(1));
+    let svc = behind_probes(full, app.clone().service()).await;
 
     // One request holds the limit, one more fills the buffer's one slot.
     let held = tokio::spawn(svc.clone().oneshot(get("/hold")));
@@ -181,12 +190,7 @@ async fn probes_answer_while_a_buffer_is_full() {
     common::settle().await;
     assert!(!blocked.is_finished() && !queued.is_finished());
 
-    for &(uri, status) in PROBES {
-        let res = now(svc.clone().oneshot(get(uri)))
-            .unwrap_or_else(|| panic!("GET {uri} waited behind the full buffer"))
-            .expect("a probe never fails");
-        assert_eq!(res.status(), status, "GET {uri}");
-    }
+    assert_probes_answer_at_once(&svc, "the full buffer");
 
     app.gate.add_permits(1);
     let mut bodies = Vec::new();

@@ -7,6 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io::Read;
+use std::rc::Rc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -97,6 +98,16 @@ async fn scrape(layer: &ReadinessLayer) -> Exposition {
     let s = scrape_with(layer, get("/metrics")).await;
     assert_eq!(s.status, 200);
     s.exposition()
+}
+
+/// A layer over a fleet of `n` tenants (ready with the instance), `/metrics` on the fleet's own
+/// recorder (returned, to be held as long as the layer), and a plain scrape of it.
+async fn fleet_scraped(n: usize) -> (MetricsCapture, ReadinessLayer, Scrape) {
+    let capture = MetricsCapture::new();
+    let engine = common::tenant_fleet(n, &capture).await;
+    let l = layer(&engine, &capture);
+    let first = scrape_with(&l, get("/metrics")).await;
+    (capture, l, first)
 }
 
 fn get(uri: &str) -> Request<Body> {
@@ -380,12 +391,16 @@ async fn reload_scenario(export: TenantMetricsExport) -> Exposition {
     let _guard = capture.set_default();
     let db = Flag::new(true);
     let acme = Flag::new(true);
-    let old = Engine::builder()
-        .without_heartbeat()
-        .tenant_metrics_export(export)
-        .check(db.spec("db").period(Duration::from_secs(3600)))
-        .tenant("acme", vec![store(&acme, true)])
-        .tenant("globex", vec![store(&Flag::new(true), false)])
+    // `db`, `acme` (slow), and one more tenant whose store passes at once.
+    let builder = |db: CheckSpec, other: &str| {
+        Engine::builder()
+            .without_heartbeat()
+            .tenant_metrics_export(export)
+            .check(db)
+            .tenant("acme", vec![store(&acme, true)])
+            .tenant(other, vec![store(&Flag::new(true), false)])
+    };
+    let old = builder(db.spec("db").period(Duration::from_secs(3600)), "globex")
         .build()
         .expect("valid");
     // Every first run (started at once) is over.
@@ -422,15 +437,13 @@ async fn reload_scenario(export: TenantMetricsExport) -> Exposition {
     );
 
     // The new engine, not ready yet: both layers read the older engine's values.
-    let new = Engine::builder()
-        .without_heartbeat()
-        .tenant_metrics_export(export)
-        .check(db.spec("db").initial_delay(Duration::from_secs(3600)))
-        .tenant("acme", vec![store(&acme, true)])
-        .tenant("initech", vec![store(&Flag::new(true), false)])
-        .reload_from(&old)
-        .build()
-        .expect("valid");
+    let new = builder(
+        db.spec("db").initial_delay(Duration::from_secs(3600)),
+        "initech",
+    )
+    .reload_from(&old)
+    .build()
+    .expect("valid");
     // Its first runs, before it owns the series.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let new_layer = layer(&new, &capture);
@@ -632,10 +645,7 @@ async fn a_scrape_of_100000_tenants_is_streamed_while_probes_answer() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn gzip_when_the_scraper_accepts_it() {
-    let capture = MetricsCapture::new();
-    let engine = common::tenant_fleet(20_000, &capture).await;
-    let l = layer(&engine, &capture);
-    let plain = scrape_with(&l, get("/metrics")).await;
+    let (_capture, l, plain) = fleet_scraped(20_000).await;
     let gzip_req = |method: &str, accept: &str| {
         Request::builder()
             .method(method)
@@ -677,10 +687,7 @@ async fn gzip_when_the_scraper_accepts_it() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn every_body_type_gets_the_same_exposition() {
-    let capture = MetricsCapture::new();
-    let engine = common::tenant_fleet(5_000, &capture).await;
-    let l = layer(&engine, &capture);
-    let streamed = scrape_with(&l, get("/metrics")).await;
+    let (_capture, l, streamed) = fleet_scraped(5_000).await;
     assert!(streamed.frames.len() > 1);
 
     // `Full` cannot stream: the whole text in one frame, the same text.
@@ -721,9 +728,7 @@ async fn a_reload_through_the_reloadable_handle_neither_dips_nor_doubles() {
     common::each_export(reloadable).await;
 }
 
-async fn reloadable(export: TenantMetricsExport) {
-    let capture = MetricsCapture::new();
-    let _guard = capture.set_default();
+async fn reloadable(export: TenantMetricsExport, capture: Rc<MetricsCapture>) {
     let db = Flag::new(true);
     let acme = Flag::new(true);
     let builder = || {

@@ -10,8 +10,7 @@ use common::grpc::{
     NOT_SERVING, SERVING, UNKNOWN, channel_to, check, connect, eventually, list, next, req, serve,
     serve_alone, watch,
 };
-use common::{Flag, engine_with, http1};
-use readiness_core::Engine;
+use common::{Flag, engine_with, engine_with_tenants, http1};
 use readiness_tower::grpc::pb::health_client::HealthClient;
 use readiness_tower::grpc::{HealthService, ServiceNameError, ServingStatus};
 use tonic::Code;
@@ -23,14 +22,11 @@ use readiness_tower::grpc::pb::HealthCheckResponse;
 async fn check_watch_and_list_answer_every_name() {
     let db = Flag::new(false);
     let store = Flag::new(true);
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(db.spec("db"))
-        .tenant("acme", vec![store.spec("store")])
-        .build()
-        .expect("valid");
-    engine.refresh().await.expect("the engine runs");
-    engine.refresh_tenant("acme").await.expect("a known tenant");
+    let engine = engine_with_tenants(
+        vec![db.spec("db")],
+        vec![("acme", vec![store.spec("store")])],
+    )
+    .await;
     let mut s = serve(&engine, HealthService::new(&engine)).await;
     s.reporter
         .set_serving("helloworld.Greeter")

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Flag, answer, call, detailed, engine_with, get};
+use common::{Flag, answer, assert_contains, call, detailed, engine_with, get, head};
 use http::Request;
 use http_body_util::Full;
 use readiness_core::{CheckSpec, Engine, check_fn};
@@ -75,17 +75,13 @@ async fn reasons_are_shown_only_when_configured() {
     })
     .await;
     let r = get(&layer, "/readyz").await;
-    assert!(r.body.contains("reason withheld"), "{}", r.body);
+    assert_contains(&r.body, "reason withheld");
     let req = Request::get("/readyz")
         .header("x-debug", "1")
         .body(Full::default())
         .expect("request");
     let r = call(&layer, req).await;
-    assert!(
-        r.body.contains("cache failed: connection refused"),
-        "{}",
-        r.body
-    );
+    assert_contains(&r.body, "cache failed: connection refused");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -127,13 +123,7 @@ async fn json_on_accept_or_format() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn head_and_other_methods() {
     let layer = two_checks(true, false).await;
-    let r = call(
-        &layer,
-        Request::head("/readyz")
-            .body(Full::default())
-            .expect("request"),
-    )
-    .await;
+    let r = head(&layer, "/readyz").await;
     assert_eq!((r.status, r.body.as_str()), (503, ""));
     assert_eq!(r.headers["cache-control"], "no-store");
     for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
@@ -288,11 +278,11 @@ async fn hostile_queries_get_bounded_answers() {
     let r = get(&layer, &format!("/readyz?{many}")).await;
     assert_eq!(r.status, 503);
     assert!(r.body.len() < 512, "bounded: {}", r.body.len());
-    assert!(r.body.contains(r#"no matches for "\"\n\\""#), "{}", r.body);
+    assert_contains(&r.body, r#"no matches for "\"\n\\""#);
     let distinct: String = (0..100).map(|i| format!("exclude=n{i}&")).collect();
     let r = get(&layer, &format!("/readyz?{distinct}")).await;
     // 32 excludes are read (the pair bound), 16 are listed.
-    assert!(r.body.contains("and 16 more"), "{}", r.body);
+    assert_contains(&r.body, "and 16 more");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -327,7 +317,7 @@ async fn a_startup_check_answers_at_its_own_path() {
     let layer = ReadinessLayer::new(engine.clone());
     // Listed by /readyz?verbose before startup...
     let r = get(&layer, "/readyz?verbose").await;
-    assert!(r.body.contains("[-]migrations failed"), "{}", r.body);
+    assert_contains(&r.body, "[-]migrations failed");
     // ...so its own path answers too, not 404.
     assert_eq!(
         answer(&layer, "/readyz/migrations").await,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use common::{Flag, http1, loopback};
+use common::{Flag, engine_with_tenants, http1, loopback};
 use readiness_core::{CheckSpec, Engine, Kind};
 use readiness_tower::{Endpoint, ReadinessLayer, ReadinessLayerBuilder};
 use tower::ServiceBuilder;
@@ -70,16 +70,15 @@ async fn scrape(addr: SocketAddr) -> (String, BTreeMap<String, f64>) {
 async fn root_probes_observe_each_check_they_evaluate_once() {
     let db = Flag::new(true);
     let cache = Flag::new(false);
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(Flag::new(true).spec_of("loop", Kind::Liveness))
-        .check(db.spec("db").group("storage"))
-        .check(cache.spec("cache").critical(false))
-        .tenant("acme", vec![Flag::new(false).spec("tenant-db")])
-        .build()
-        .expect("valid");
-    engine.refresh().await.expect("runs");
-    engine.refresh_tenant("acme").await.expect("runs");
+    let engine = engine_with_tenants(
+        vec![
+            Flag::new(true).spec_of("loop", Kind::Liveness),
+            db.spec("db").group("storage"),
+            cache.spec("cache").critical(false),
+        ],
+        vec![("acme", vec![Flag::new(false).spec("tenant-db")])],
+    )
+    .await;
     let (addr, server) = serve(engine.clone(), |b| b.health_slis(true)).await;
 
     // Before any probe: no healthcheck series, as component-base has none before it observes.
@@ -88,29 +87,27 @@ async fn root_probes_observe_each_check_they_evaluate_once() {
     assert_eq!(s.len(), 1, "only process_start_time_seconds: {body}");
     assert!(s["process_start_time_seconds"] > 1.6e9, "{body}");
 
-    assert_eq!(req(addr, "GET", "/readyz").await.0, 200);
-    assert_eq!(req(addr, "GET", "/readyz").await.0, 200);
-    assert_eq!(req(addr, "HEAD", "/readyz").await.0, 200);
-    assert_eq!(req(addr, "GET", "/readyz?format=json").await.0, 200);
-    // Excluded by name, then through its group: not observed.
-    assert_eq!(
-        req(addr, "GET", "/readyz?exclude=cache&verbose").await.0,
-        200
-    );
-    assert_eq!(req(addr, "GET", "/readyz?exclude=storage").await.0, 200);
-    assert_eq!(req(addr, "GET", "/livez").await.0, 200);
-    assert_eq!(req(addr, "GET", "/healthz?verbose").await.0, 200);
-    // Neither a check's own path, nor /startupz, nor a tenant's probe, nor a refused method,
-    // nor a request-made name moves anything.
-    assert_eq!(req(addr, "GET", "/readyz/db").await.0, 200);
-    assert_eq!(req(addr, "GET", "/readyz/nosuch").await.0, 404);
-    assert_eq!(req(addr, "GET", "/startupz").await.0, 200);
-    assert_eq!(req(addr, "GET", "/readyz/tenants/acme").await.0, 503);
-    assert_eq!(req(addr, "POST", "/readyz").await.0, 405);
-    assert_eq!(
-        req(addr, "GET", "/readyz?exclude=injected%22name").await.0,
-        200
-    );
+    for (method, path, status) in [
+        ("GET", "/readyz", 200),
+        ("GET", "/readyz", 200),
+        ("HEAD", "/readyz", 200),
+        ("GET", "/readyz?format=json", 200),
+        // Excluded by name, then through its group: not observed.
+        ("GET", "/readyz?exclude=cache&verbose", 200),
+        ("GET", "/readyz?exclude=storage", 200),
+        ("GET", "/livez", 200),
+        ("GET", "/healthz?verbose", 200),
+        // Neither a check's own path, nor /startupz, nor a tenant's probe, nor a refused
+        // method, nor a request-made name moves anything.
+        ("GET", "/readyz/db", 200),
+        ("GET", "/readyz/nosuch", 404),
+        ("GET", "/startupz", 200),
+        ("GET", "/readyz/tenants/acme", 503),
+        ("POST", "/readyz", 405),
+        ("GET", "/readyz?exclude=injected%22name", 200),
+    ] {
+        assert_eq!(req(addr, method, path).await.0, status, "{method} {path}");
+    }
 
     let (body, s) = scrape(addr).await;
     assert!(

@@ -2,8 +2,10 @@
 
 mod common;
 
+use std::rc::Rc;
+
 use bytes::Bytes;
-use common::{Flag, answer, assert_values, call, detailed, get};
+use common::{Flag, answer, assert_contains, assert_values, call, detailed, get, head};
 use http::{HeaderName, Request};
 use http_body_util::Full;
 use readiness_core::{Engine, TenantMetricsExport, TenantMetricsMode};
@@ -83,18 +85,12 @@ async fn tenant_probe_formats() {
     assert_eq!(get(&layer, "/readyz/tenants/globex").await.status, 200);
     let r = get(&layer, "/readyz/tenants/acme?exclude=store&verbose").await;
     assert_eq!(r.status, 200);
-    assert!(r.body.contains("[+]store excluded: ok"), "{}", r.body);
+    assert_contains(&r.body, "[+]store excluded: ok");
     let r = get(&layer, "/readyz/tenants/acme?format=json").await;
     let v: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
     assert_eq!(v["status"], "failed");
     assert_eq!(v["checks"][0]["name"], "store");
-    let r = call(
-        &layer,
-        Request::head("/readyz/tenants/acme")
-            .body(Full::default())
-            .expect("request"),
-    )
-    .await;
+    let r = head(&layer, "/readyz/tenants/acme").await;
     assert_eq!((r.status, r.body.as_str()), (503, ""));
 
     // The instance going down shows in every tenant's probe.
@@ -108,11 +104,7 @@ async fn tenant_probe_formats() {
         )
     );
     let r = get(&detailed(w.engine.clone()), "/readyz/tenants/globex").await;
-    assert!(
-        r.body.contains("[-]instance failed: instance not ready"),
-        "{}",
-        r.body
-    );
+    assert_contains(&r.body, "[-]instance failed: instance not ready");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -196,21 +188,9 @@ async fn shedding_spares_every_other_tenant() {
         .shed_tenants_with(|req| req.uri().host()?.split('.').next())
         .build()
         .expect("a valid layer");
-    let r = call(
-        &by_host,
-        Request::get("http://globex.example.com/orders")
-            .body(Full::default())
-            .expect("request"),
-    )
-    .await;
+    let r = get(&by_host, "http://globex.example.com/orders").await;
     assert_eq!(r.status, 503);
-    let r = call(
-        &by_host,
-        Request::get("http://acme.example.com/orders")
-            .body(Full::default())
-            .expect("request"),
-    )
-    .await;
+    let r = get(&by_host, "http://acme.example.com/orders").await;
     assert_eq!(r.status, 200);
 }
 
@@ -260,9 +240,7 @@ async fn tenant_metrics_are_isolated_and_counted() {
     common::each_export(isolated_and_counted).await;
 }
 
-async fn isolated_and_counted(export: TenantMetricsExport) {
-    let capture = MetricsCapture::new();
-    let _guard = capture.set_default();
+async fn isolated_and_counted(export: TenantMetricsExport, capture: Rc<MetricsCapture>) {
     let w = world_with(export).await;
     let e = capture.scrape(&w.engine).expect("valid");
     assert_values(
@@ -349,9 +327,7 @@ async fn not_ready_only_mode_exports_only_the_not_ready() {
     common::each_export(only_the_not_ready).await;
 }
 
-async fn only_the_not_ready(export: TenantMetricsExport) {
-    let capture = MetricsCapture::new();
-    let _guard = capture.set_default();
+async fn only_the_not_ready(export: TenantMetricsExport, capture: Rc<MetricsCapture>) {
     let (a, b) = (Flag::new(true), Flag::new(true));
     let engine = Engine::builder()
         .without_heartbeat()

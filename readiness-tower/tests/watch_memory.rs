@@ -12,10 +12,10 @@ use std::time::Duration;
 use common::Flag;
 use futures_util::{Stream, StreamExt};
 use readiness_core::Engine;
-use readiness_tower::grpc::HealthService;
 use readiness_tower::grpc::pb::health_client::HealthClient;
 use readiness_tower::grpc::pb::health_server::Health;
 use readiness_tower::grpc::pb::{HealthCheckRequest, HealthCheckResponse};
+use readiness_tower::grpc::{HealthReporter, HealthService};
 use tonic::codec::Streaming;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::pb::health_server::Health as _;
@@ -54,19 +54,21 @@ async fn parked_watch(ours: &HealthService, name: &str) -> <HealthService as Hea
     s
 }
 
-async fn engine() -> Engine {
+/// A ready engine, our health service over it, and the service's reporter, which has set the
+/// application's `svc` SERVING.
+async fn serving_svc() -> (Engine, HealthService, HealthReporter) {
     let engine = common::engine_with(vec![]).await;
     assert!(engine.is_ready());
-    engine
+    let health = HealthService::new(&engine);
+    let reporter = health.reporter();
+    reporter.set_serving("svc").expect("set");
+    (engine, health, reporter)
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_watch_stream_holds_no_more_than_tonic_healths() {
     let _one = PROFILER.lock().await;
-    let engine = engine().await;
-    let ours = HealthService::new(&engine);
-    let reporter = ours.reporter();
-    reporter.set_serving("svc").expect("set");
+    let (engine, ours, _reporter) = serving_svc().await;
     engine.add_tenant("acme", vec![]).expect("added");
     let (their_reporter, _) = tonic_health::server::health_reporter();
     their_reporter
@@ -192,10 +194,7 @@ async fn a_thousand_stalled_watches_and_ten_thousand_transitions_leave_memory_fl
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
     let _one = PROFILER.lock().await;
-    let engine = engine().await;
-    let health = HealthService::new(&engine);
-    let reporter = health.reporter();
-    reporter.set_serving("svc").expect("set");
+    let (engine, health, reporter) = serving_svc().await;
     let (listener, addr) = common::loopback().await;
     let _profiler = dhat::Profiler::builder().testing().build();
     let server = tokio::spawn(

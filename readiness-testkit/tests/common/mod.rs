@@ -53,19 +53,22 @@ pub async fn settle() {
     }
 }
 
+/// Let due tasks run, move the paused clock with `step`, and let the tasks it woke run.
+async fn settled<F: Future<Output = ()>>(step: impl FnOnce() -> F) {
+    settle().await;
+    step().await;
+    settle().await;
+}
+
 /// Move the paused clock by `d` in one step and let every task due by then run.
 pub async fn jump(d: Duration) {
-    settle().await;
-    tokio::time::advance(d).await;
-    settle().await;
+    settled(|| tokio::time::advance(d)).await;
 }
 
 /// Let due tasks run, then let the paused clock run `d` on. `sleep` (not `advance`) makes the
 /// clock stop at every timer in between, in order, so a timeout fires before a longer delay.
 pub async fn tick(d: Duration) {
-    settle().await;
-    tokio::time::sleep(d).await;
-    settle().await;
+    settled(|| tokio::time::sleep(d)).await;
 }
 
 /// [`tick`] `n` periods.

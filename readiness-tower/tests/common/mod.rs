@@ -6,6 +6,7 @@
 pub mod grpc;
 
 use std::convert::Infallible;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -80,17 +81,25 @@ pub async fn call(layer: &ReadinessLayer, req: Request<Full<Bytes>>) -> Answer {
     let res: Response<Full<Bytes>> = svc.oneshot(req).await.expect("infallible");
     let status = res.status().as_u16();
     let headers = res.headers().clone();
-    let body = res
-        .into_body()
-        .collect()
-        .await
-        .expect("infallible")
-        .to_bytes();
+    let body = body_bytes(res).await;
     Answer {
         status,
         headers,
         body: String::from_utf8(body.to_vec()).expect("utf-8"),
     }
+}
+
+/// The whole body of `res`.
+pub async fn body_bytes<B>(res: Response<B>) -> Bytes
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    res.into_body()
+        .collect()
+        .await
+        .expect("the body")
+        .to_bytes()
 }
 
 pub async fn get(layer: &ReadinessLayer, uri: &str) -> Answer {
@@ -99,6 +108,21 @@ pub async fn get(layer: &ReadinessLayer, uri: &str) -> Answer {
         Request::get(uri).body(Full::default()).expect("request"),
     )
     .await
+}
+
+/// HEAD `uri` through the layer.
+pub async fn head(layer: &ReadinessLayer, uri: &str) -> Answer {
+    call(
+        layer,
+        Request::head(uri).body(Full::default()).expect("request"),
+    )
+    .await
+}
+
+/// Asserts that `body` holds `part`, and shows the body when it does not.
+#[track_caller]
+pub fn assert_contains(body: &str, part: &str) {
+    assert!(body.contains(part), "{part:?} not in: {body}");
 }
 
 /// GET `uri` through the layer: the status and body a prober reads.
@@ -192,24 +216,42 @@ pub fn engine_on(
     })
 }
 
-/// Runs `scenario` once for each way the tenants' series reach Prometheus.
+/// Runs `scenario` once for each way the tenants' series reach Prometheus, each time with a
+/// fresh capture that is the thread's default recorder while the scenario runs.
 pub async fn each_export<F: std::future::Future<Output = ()>>(
-    scenario: impl Fn(readiness_core::TenantMetricsExport) -> F,
+    scenario: impl Fn(readiness_core::TenantMetricsExport, Rc<readiness_testkit::MetricsCapture>) -> F,
 ) {
     use readiness_core::TenantMetricsExport::{Collector, Facade};
     for export in [Collector, Facade] {
-        scenario(export).await;
+        let capture = Rc::new(readiness_testkit::MetricsCapture::new());
+        let _guard = capture.set_default();
+        scenario(export, Rc::clone(&capture)).await;
     }
 }
 
 /// An engine with these checks, each run once.
 pub async fn engine_with(specs: Vec<CheckSpec>) -> Engine {
+    engine_with_tenants(specs, vec![]).await
+}
+
+/// An engine with these checks and these tenants with theirs, each check run once.
+pub async fn engine_with_tenants(
+    specs: Vec<CheckSpec>,
+    tenants: Vec<(&str, Vec<CheckSpec>)>,
+) -> Engine {
     let mut b = Engine::builder().without_heartbeat();
     for s in specs {
         b = b.check(s);
     }
+    let ids: Vec<String> = tenants.iter().map(|(id, _)| (*id).to_owned()).collect();
+    for (id, checks) in tenants {
+        b = b.tenant(id, checks);
+    }
     let engine = b.build().expect("valid");
     engine.refresh().await.expect("the engine runs");
+    for id in &ids {
+        engine.refresh_tenant(id).await.expect("a known tenant");
+    }
     engine
 }
 
@@ -269,7 +311,7 @@ pub async fn http1(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16
         .expect("request");
     let res = sender.send_request(req).await.expect("response");
     let status = res.status().as_u16();
-    let body = res.into_body().collect().await.expect("body").to_bytes();
+    let body = body_bytes(res).await;
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
