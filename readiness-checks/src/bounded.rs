@@ -7,14 +7,23 @@
 //! until it returns, so a run that finds its previous call still blocked fails at once with a
 //! reason instead of starting another: at most one thread per check is ever held.
 
+use std::fmt;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
 /// One check's blocking calls: at most one in flight.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Bounded {
     permit: Arc<Semaphore>,
+}
+
+/// Whether a call is in flight, which is all a check's `Debug` needs to show of it.
+impl fmt::Debug for Bounded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let busy = self.permit.available_permits() == 0;
+        f.debug_struct("Bounded").field("busy", &busy).finish()
+    }
 }
 
 impl Bounded {

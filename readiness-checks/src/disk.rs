@@ -8,7 +8,6 @@
 //! application's user; the reason names the path, the free space and the threshold
 //! (`disk /var/lib/app: 5.0 MiB free, below 10.0 MiB`).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,19 +36,11 @@ pub const DEFAULT_MIN_FREE: u64 = 10 * 1024 * 1024;
 /// assert!(too_much.check().await.is_err());
 /// # }
 /// ```
+#[derive(Debug)]
 pub struct DiskSpaceCheck {
     path: Arc<Path>,
     min_free: u64,
     bounded: Bounded,
-}
-
-impl fmt::Debug for DiskSpaceCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiskSpaceCheck")
-            .field("path", &self.path)
-            .field("min_free", &self.min_free)
-            .finish()
-    }
 }
 
 impl DiskSpaceCheck {
@@ -120,5 +111,14 @@ mod tests {
         assert_eq!(super::bytes(512), "512 B");
         assert_eq!(super::bytes(10 * 1024 * 1024), "10.0 MiB");
         assert_eq!(super::bytes(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn debug_shows_the_path_the_bound_and_whether_a_call_is_in_flight() {
+        let check = super::DiskSpaceCheck::new("/var/lib/app").min_free(1 << 30);
+        assert_eq!(
+            format!("{check:?}"),
+            r#"DiskSpaceCheck { path: "/var/lib/app", min_free: 1073741824, bounded: Bounded { busy: false } }"#
+        );
     }
 }

@@ -9,7 +9,6 @@
 //! address information: Name or service not known`) or what was missing.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -38,21 +37,12 @@ use crate::resolve::Resolver;
 /// assert!(missing.check().await.is_err());
 /// # }
 /// ```
+#[derive(Debug)]
 pub struct DnsCheck {
     name: Arc<str>,
     expected: BTreeSet<IpAddr>,
     min: usize,
     resolver: Resolver,
-}
-
-impl fmt::Debug for DnsCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DnsCheck")
-            .field("name", &self.name)
-            .field("expected", &self.expected)
-            .field("min", &self.min)
-            .finish()
-    }
 }
 
 impl DnsCheck {

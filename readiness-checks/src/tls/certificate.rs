@@ -1,6 +1,5 @@
 //! [`CertificateCheck`]: the application's own certificate files, re-read every run.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,19 +41,11 @@ use crate::reason;
 /// assert!(CertificateCheck::new("/no/such/tls.crt").is_err());
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct CertificateCheck {
     path: Arc<Path>,
     min_validity: Duration,
     bounded: Bounded,
-}
-
-impl fmt::Debug for CertificateCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CertificateCheck")
-            .field("path", &self.path)
-            .field("min_validity", &self.min_validity)
-            .finish()
-    }
 }
 
 impl CertificateCheck {
