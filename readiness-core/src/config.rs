@@ -217,42 +217,26 @@ impl CheckSpec {
         self
     }
 
-    /// How often the check runs.
-    pub fn period(mut self, period: Duration) -> Self {
-        self.period = Some(period);
-        self
-    }
+    setters! {
+        /// How often the check runs.
+        period(period: Duration) => period;
 
-    /// How long one run may take before it counts as a failure.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+        /// How long one run may take before it counts as a failure.
+        timeout(timeout: Duration) => timeout;
 
-    /// How long to wait after the engine starts before the first run.
-    pub fn initial_delay(mut self, delay: Duration) -> Self {
-        self.initial_delay = Some(delay);
-        self
-    }
+        /// How long to wait after the engine starts before the first run.
+        initial_delay(delay: Duration) => initial_delay;
 
-    /// The largest random delay added to each period, so checks of many instances do not run
-    /// in lock-step. `Duration::ZERO` turns jitter off.
-    pub fn jitter(mut self, jitter: Duration) -> Self {
-        self.jitter = Some(jitter);
-        self
-    }
+        /// The largest random delay added to each period, so checks of many instances do not run
+        /// in lock-step. `Duration::ZERO` turns jitter off.
+        jitter(jitter: Duration) => jitter;
 
-    /// Consecutive failures needed to turn a passing check failing.
-    pub fn failure_threshold(mut self, n: u32) -> Self {
-        self.failure_threshold = Some(n);
-        self
-    }
+        /// Consecutive failures needed to turn a passing check failing.
+        failure_threshold(n: u32) => failure_threshold;
 
-    /// Consecutive successes needed to turn a pending or failing check passing. Must be 1 for
-    /// liveness and startup checks, as in Kubernetes.
-    pub fn success_threshold(mut self, n: u32) -> Self {
-        self.success_threshold = Some(n);
-        self
+        /// Consecutive successes needed to turn a pending or failing check passing. Must be 1 for
+        /// liveness and startup checks, as in Kubernetes.
+        success_threshold(n: u32) => success_threshold;
     }
 
     /// Make the check depend on another check, named as registered: while `dependency`

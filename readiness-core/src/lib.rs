@@ -75,6 +75,9 @@
 //! # Ok(()) }
 //! ```
 
+#[macro_use]
+mod macros;
+
 mod check;
 mod config;
 mod drain;

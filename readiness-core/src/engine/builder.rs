@@ -99,50 +99,43 @@ impl EngineBuilder {
         self.check(CheckSpec::startup(name, check))
     }
 
-    /// Defaults for every option a [`CheckSpec`] leaves unset.
-    pub fn defaults(mut self, defaults: Defaults) -> Self {
-        self.defaults = defaults;
-        self
-    }
+    setters! {
+        /// Defaults for every option a [`CheckSpec`] leaves unset.
+        defaults(defaults: Defaults) => defaults;
 
-    /// At most this many runs of the instance's checks at once (default 64), so that
-    /// thousands of checks never stampede their dependencies or the runtime. Runs beyond the
-    /// bound wait their turn; their timeout starts when they start. The built-in `heartbeat`
-    /// is not bounded, and tenants have their own bound
-    /// ([`max_tenant_in_flight`](Self::max_tenant_in_flight)), so tenants that hang never
-    /// delay the instance's checks.
-    ///
-    /// **Fair under saturation.** Runs wait in three lanes, served in order: checks whose last
-    /// run ended within its timeout (passing or failing), first runs, and the *slow lane* of
-    /// checks whose last run timed out or died. The slow lane never holds more than a quarter
-    /// of the bound (at least one run), so checks that hang never take the turns of healthy
-    /// ones: with 2,000 checks that never return, a healthy check still runs on its period and
-    /// an outage of a healthy dependency is seen within one period. Within the slow lane, a
-    /// check that is not failing yet goes first (its outage is just starting). A failing check
-    /// that times out again while the slow lane is saturated backs off, doubling its delay up
-    /// to [`slow_backoff_max`](Self::slow_backoff_max). The trade-off: a hanging dependency's
-    /// *recovery* is seen later, after up to the back-off cap plus its wait in the slow lane
-    /// (about hanging checks x timeout / slow permits: 2,000 x 1 s / 16 = 125 s with the
-    /// defaults).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let engine = readiness_core::Engine::builder().max_in_flight(16).build()?;
-    /// # let _ = engine;
-    /// # Ok(()) }
-    /// ```
-    pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n;
-        self
-    }
+        /// At most this many runs of the instance's checks at once (default 64), so that
+        /// thousands of checks never stampede their dependencies or the runtime. Runs beyond the
+        /// bound wait their turn; their timeout starts when they start. The built-in `heartbeat`
+        /// is not bounded, and tenants have their own bound
+        /// ([`max_tenant_in_flight`](Self::max_tenant_in_flight)), so tenants that hang never
+        /// delay the instance's checks.
+        ///
+        /// **Fair under saturation.** Runs wait in three lanes, served in order: checks whose last
+        /// run ended within its timeout (passing or failing), first runs, and the *slow lane* of
+        /// checks whose last run timed out or died. The slow lane never holds more than a quarter
+        /// of the bound (at least one run), so checks that hang never take the turns of healthy
+        /// ones: with 2,000 checks that never return, a healthy check still runs on its period and
+        /// an outage of a healthy dependency is seen within one period. Within the slow lane, a
+        /// check that is not failing yet goes first (its outage is just starting). A failing check
+        /// that times out again while the slow lane is saturated backs off, doubling its delay up
+        /// to [`slow_backoff_max`](Self::slow_backoff_max). The trade-off: a hanging dependency's
+        /// *recovery* is seen later, after up to the back-off cap plus its wait in the slow lane
+        /// (about hanging checks x timeout / slow permits: 2,000 x 1 s / 16 = 125 s with the
+        /// defaults).
+        ///
+        /// ```
+        /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+        /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// let engine = readiness_core::Engine::builder().max_in_flight(16).build()?;
+        /// # let _ = engine;
+        /// # Ok(()) }
+        /// ```
+        max_in_flight(n: usize) => max_in_flight;
 
-    /// At most this many runs of tenants' checks at once, across all tenants (default 64),
-    /// in the same lanes as [`max_in_flight`](Self::max_in_flight): a newly added tenant's
-    /// first run starts ahead of the tenants whose checks hang.
-    pub fn max_tenant_in_flight(mut self, n: usize) -> Self {
-        self.max_tenant_in_flight = n;
-        self
+        /// At most this many runs of tenants' checks at once, across all tenants (default 64),
+        /// in the same lanes as [`max_in_flight`](Self::max_in_flight): a newly added tenant's
+        /// first run starts ahead of the tenants whose checks hang.
+        max_tenant_in_flight(n: usize) => max_tenant_in_flight;
     }
 
     /// The built-in `heartbeat` liveness check: a task ticks every `interval`, and the check
@@ -159,37 +152,27 @@ impl EngineBuilder {
         self
     }
 
-    /// At most this many tenants (default 10,000): adding one more is an error. It bounds the
-    /// number of per-tenant metric series too.
-    pub fn max_tenants(mut self, n: usize) -> Self {
-        self.max_tenants = n;
-        self
-    }
+    setters! {
+        /// At most this many tenants (default 10,000): adding one more is an error. It bounds the
+        /// number of per-tenant metric series too.
+        max_tenants(n: usize) => max_tenants;
 
-    /// Which per-tenant series to export (default [`TenantMetricsMode::All`]).
-    pub fn tenant_metrics(mut self, mode: TenantMetricsMode) -> Self {
-        self.tenant_metrics = mode;
-        self
-    }
+        /// Which per-tenant series to export (default [`TenantMetricsMode::All`]).
+        tenant_metrics(mode: TenantMetricsMode) => tenant_metrics;
 
-    /// How the per-tenant series reach Prometheus (default [`TenantMetricsExport::Collector`]:
-    /// rendered from the engine's state by whoever serves `/metrics`, the recorder holds none
-    /// of them). Take [`TenantMetricsExport::Facade`] to export them through the recorder in
-    /// place (OpenTelemetry, StatsD); it costs the recorder about 1,150 bytes per tenant with
-    /// `metrics-exporter-prometheus`.
-    ///
-    /// Build a reload on the same export as the engine it replaces: from the collector to the
-    /// facade the counters carry over, but from the facade to the collector they cannot be
-    /// read back from the recorder and start again at 0 (Prometheus reads one counter reset).
-    pub fn tenant_metrics_export(mut self, export: TenantMetricsExport) -> Self {
-        self.tenant_export = export;
-        self
-    }
+        /// How the per-tenant series reach Prometheus (default [`TenantMetricsExport::Collector`]:
+        /// rendered from the engine's state by whoever serves `/metrics`, the recorder holds none
+        /// of them). Take [`TenantMetricsExport::Facade`] to export them through the recorder in
+        /// place (OpenTelemetry, StatsD); it costs the recorder about 1,150 bytes per tenant with
+        /// `metrics-exporter-prometheus`.
+        ///
+        /// Build a reload on the same export as the engine it replaces: from the collector to the
+        /// facade the counters carry over, but from the facade to the collector they cannot be
+        /// read back from the recorder and start again at 0 (Prometheus reads one counter reset).
+        tenant_metrics_export(export: TenantMetricsExport) => tenant_export;
 
-    /// How many transitions the auditors' log keeps (default 1024); older ones are dropped.
-    pub fn audit_log_capacity(mut self, n: usize) -> Self {
-        self.audit_capacity = n;
-        self
+        /// How many transitions the auditors' log keeps (default 1024); older ones are dropped.
+        audit_log_capacity(n: usize) => audit_capacity;
     }
 
     /// No built-in `heartbeat` check.
@@ -198,34 +181,30 @@ impl EngineBuilder {
         self
     }
 
-    /// The seed of the checks' jitter. By default it comes from the operating system (through
-    /// std's `RandomState`), so instances started together spread their checks instead of
-    /// hitting a dependency in lock-step; give one to make a schedule repeatable in tests. A
-    /// check's first run is never delayed by jitter. Every `u64` is a valid seed.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let engine = readiness_core::Engine::builder().jitter_seed(42).build()?;
-    /// # let _ = engine;
-    /// # Ok(()) }
-    /// ```
-    pub fn jitter_seed(mut self, seed: u64) -> Self {
-        self.jitter_seed = Some(seed);
-        self
-    }
+    setters! {
+        /// The seed of the checks' jitter. By default it comes from the operating system (through
+        /// std's `RandomState`), so instances started together spread their checks instead of
+        /// hitting a dependency in lock-step; give one to make a schedule repeatable in tests. A
+        /// check's first run is never delayed by jitter. Every `u64` is a valid seed.
+        ///
+        /// ```
+        /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+        /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// let engine = readiness_core::Engine::builder().jitter_seed(42).build()?;
+        /// # let _ = engine;
+        /// # Ok(()) }
+        /// ```
+        jitter_seed(seed: u64) => jitter_seed;
 
-    /// How long a result stays valid past its next run and that run's timeout (default 1 s).
-    /// A check whose latest result is older than its period (plus jitter, or the longer
-    /// delay the scheduler planned) + timeout + this margin is **failing** with reason
-    /// `stale: no result for Ns`, whatever it last said, in the snapshot, the probes, the
-    /// metrics and the transition log: a run that never came back, a lost wake-up or a
-    /// wedged runtime can never leave a dependency passing. Readiness reads compare the
-    /// deadline with the clock themselves, so they fail closed even when no task runs. Must be
-    /// greater than zero. The built-in heartbeat's margin is at least its lateness bound.
-    pub fn stale_margin(mut self, margin: Duration) -> Self {
-        self.stale_margin = margin;
-        self
+        /// How long a result stays valid past its next run and that run's timeout (default 1 s).
+        /// A check whose latest result is older than its period (plus jitter, or the longer
+        /// delay the scheduler planned) + timeout + this margin is **failing** with reason
+        /// `stale: no result for Ns`, whatever it last said, in the snapshot, the probes, the
+        /// metrics and the transition log: a run that never came back, a lost wake-up or a
+        /// wedged runtime can never leave a dependency passing. Readiness reads compare the
+        /// deadline with the clock themselves, so they fail closed even when no task runs. Must be
+        /// greater than zero. The built-in heartbeat's margin is at least its lateness bound.
+        stale_margin(margin: Duration) => stale_margin;
     }
 
     /// The back-off before a check whose run died (a panic while its future was dropped at the
