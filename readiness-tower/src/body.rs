@@ -125,7 +125,7 @@ impl<B> ProbeBody for ResponseBody<B> {
     }
 }
 
-/// What [`ResponseBody`] streams for `/metrics`; nothing at all without feature `prometheus`.
+/// What [`ResponseBody`] streams for `/metrics`.
 #[cfg(feature = "prometheus")]
 type Metrics = crate::MetricsBody;
 
@@ -134,26 +134,14 @@ fn metrics_into<B: ProbeBody>(body: Metrics) -> B {
     B::from_metrics(body)
 }
 
+/// Without feature `prometheus` there is no `/metrics`: `Kind::Metrics` is never made, and
+/// this empty body only keeps the enum one shape in every feature set.
 #[cfg(not(feature = "prometheus"))]
-#[derive(Debug)]
-enum Metrics {}
+type Metrics = http_body_util::Empty<Bytes>;
 
 #[cfg(not(feature = "prometheus"))]
-fn metrics_into<B>(body: Metrics) -> B {
-    match body {}
-}
-
-#[cfg(not(feature = "prometheus"))]
-impl Body for Metrics {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match *self.get_mut() {}
-    }
+fn metrics_into<B: ProbeBody>(_: Metrics) -> B {
+    B::from_probe(Bytes::new())
 }
 
 pin_project! {
