@@ -562,3 +562,85 @@ async fn disk_thresholds_above_and_below_the_real_free_space() {
         .expect_err("missing");
     assert_eq!(reason, "disk /no/such/dir: not found");
 }
+
+/// A server's certificate resolver that records the name each ClientHello asked for (SNI).
+#[derive(Debug)]
+struct RecordsSni {
+    key: Arc<rustls::sign::CertifiedKey>,
+    seen: std::sync::Mutex<Vec<Option<String>>>,
+}
+
+impl rustls::server::ResolvesServerCert for RecordsSni {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let name = hello.server_name().map(str::to_owned);
+        self.seen.lock().expect("not poisoned").push(name);
+        Some(self.key.clone())
+    }
+}
+
+/// A server config presenting `leaf` through a [`RecordsSni`], and that resolver.
+fn sni_server(leaf: &Leaf, alpn: &[u8]) -> (Arc<rustls::ServerConfig>, Arc<RecordsSni>) {
+    let signing = provider()
+        .key_provider
+        .load_private_key(key_der(&leaf.key))
+        .expect("key");
+    let resolver = Arc::new(RecordsSni {
+        key: Arc::new(rustls::sign::CertifiedKey::new(
+            vec![leaf.cert.clone()],
+            signing,
+        )),
+        seen: std::sync::Mutex::default(),
+    });
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_cert_resolver(resolver.clone());
+    config.alpn_protocols = vec![alpn.to_vec()];
+    (Arc::new(config), resolver)
+}
+
+/// SNI: the server is told the host name of the URL (HTTPS and gRPC alike), and no name for
+/// an IP literal (RFC 6066 §3: "Literal IPv4 and IPv6 addresses are not permitted").
+#[tokio::test]
+async fn the_server_is_told_the_host_name_and_no_name_for_an_ip_literal() {
+    let d = dir("sni");
+    let root = ca("root");
+    let tls = private_ca_tls(&root, &d);
+    let by_name = leaf(&["localhost"], 2020, (2099, 1, 1), &root);
+    let by_ip = leaf(&["127.0.0.1"], 2020, (2099, 1, 1), &root);
+
+    let (config, https) = sni_server(&by_name, b"http/1.1");
+    let addr = https_server(config).await;
+    let check =
+        HttpCheck::with_tls(&format!("https://localhost:{}/", addr.port()), &tls).expect("valid");
+    assert_eq!(run(&check).await, Ok(()));
+    assert_eq!(
+        *https.seen.lock().expect("lock"),
+        [Some("localhost".to_owned())]
+    );
+
+    let (config, grpc) = sni_server(&by_name, b"h2");
+    let addr = grpc_server(Some(config)).await;
+    let check =
+        GrpcCheck::with_tls(&format!("https://localhost:{}", addr.port()), &tls).expect("valid");
+    assert_eq!(run(&check).await, Ok(()));
+    assert_eq!(
+        *grpc.seen.lock().expect("lock"),
+        [Some("localhost".to_owned())]
+    );
+
+    let (config, ip) = sni_server(&by_ip, b"http/1.1");
+    let addr = https_server(config).await;
+    let check =
+        HttpCheck::with_tls(&format!("https://127.0.0.1:{}/", addr.port()), &tls).expect("valid");
+    assert_eq!(
+        run(&check).await,
+        Ok(()),
+        "the certificate names the IP address"
+    );
+    assert_eq!(*ip.seen.lock().expect("lock"), [None]);
+}
