@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,6 +79,29 @@ fn metrics(demo: &Demo) -> Exposition {
     let (status, text) = http_get(demo.addr, "/metrics");
     assert_eq!(status, 200);
     Exposition::parse(&text).expect("valid exposition")
+}
+
+/// Every series of the readiness families (name and labels), with its value where it must not
+/// move while the same engine serves on: states, draining, tenant counts and transitions. The
+/// check durations go on as the checks run: only their series are compared.
+fn readiness_series(e: &Exposition) -> BTreeMap<String, Option<f64>> {
+    const STILL: [&str; 7] = [
+        "readiness_state",
+        "readiness_check_state",
+        "readiness_draining",
+        "readiness_transitions_total",
+        "tenant_readiness_state",
+        "tenant_readiness_tenants",
+        "tenant_readiness_transitions_total",
+    ];
+    e.samples()
+        .iter()
+        .filter(|s| s.name.starts_with("readiness_") || s.name.starts_with("tenant_readiness_"))
+        .map(|s| {
+            let value = STILL.contains(&s.name.as_str()).then_some(s.value);
+            (format!("{}{:?}", s.name, s.labels), value)
+        })
+        .collect()
 }
 
 fn transitions(e: &Exposition, to: &str) -> Option<f64> {
@@ -312,6 +336,14 @@ fn a_checks_file_that_does_not_parse_keeps_the_running_engine() {
     for to in ["ready", "not_ready"] {
         assert_eq!(transitions(&after, to), transitions(&before, to));
     }
+    let (before, after) = (readiness_series(&before), readiness_series(&after));
+    assert!(
+        before
+            .keys()
+            .any(|k| k.starts_with("readiness_check_state")),
+        "the check's series are there to compare: {before:#?}"
+    );
+    assert_eq!(after, before, "a refused reload changes no series");
     assert!(
         !demo.log.iter().any(|l| l.contains("demo: reloaded")),
         "{:#?}",
