@@ -29,7 +29,8 @@
 //! at most one extra connection per instance (Redis, whose connections are pipelined, goes
 //! through the application's connection and adds none). Each check's docs give the limits.
 //!
-//! `https://` and `grpcs://` need `tls` besides `http` or `grpc`: rustls with the `ring`
+//! `https://` URLs (for [`HttpCheck`] and [`GrpcCheck`] alike; `grpcs://` is only the demo's
+//! spelling) need `tls` besides `http` or `grpc`: rustls with the `ring`
 //! provider (no OpenSSL, no aws-lc, no C toolchain), verification always on, the system's
 //! roots plus CA files, optional mutual TLS ([`TlsConfig`]).
 //!
