@@ -13,9 +13,10 @@
 //! - a certificate file that is a FIFO nobody writes (the read never returns) or far larger than
 //!   any PEM file.
 //!
-//! (A name that never resolves needs a resolver that hangs, which only the crate's own unit
-//! tests can plug in: `dns.rs` (`DnsCheck`, 1,000 runs) and `resolve.rs` (the lookup the
-//! checks that connect make).)
+//! `hostile_local.rs` attacks `DiskSpaceCheck` and `ServiceCheck` the same way. (A name that
+//! never resolves needs a resolver that hangs, which only the crate's own unit tests can plug
+//! in: `dns.rs` (`DnsCheck`, 1,000 runs) and `resolve.rs` (the lookup the checks that connect
+//! make).)
 //!
 //! Every run must end within the check's timeout (2 s) with a reason, and after the runs the
 //! process's open descriptors (`/proc/self/fd`), tokio's alive tasks and the live heap (dhat:

@@ -1,4 +1,4 @@
-//! The measurement of the hostile-dependency tests (`hostile.rs`): one check
+//! The measurement of the hostile-dependency tests (`hostile.rs`, `hostile_local.rs`): one check
 //! run `runs()` times through an engine, each run ending within the check's timeout with a
 //! reason, and the process's open descriptors (`/proc/self/fd`), tokio's alive tasks and the live
 //! heap (dhat) where they were before the runs.
