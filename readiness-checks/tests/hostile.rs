@@ -1,6 +1,7 @@
-//! Hostile dependencies (issue 24, item 2): every ready-made check against servers that
-//! misbehave on purpose, 1,000 runs each (`HOSTILE_RUNS` to change it), on tokio's paused clock
-//! over loopback:
+//! Hostile dependencies (issue 24, item 2): the ready-made checks that connect to a server
+//! (HTTP(S), gRPC(s), TCP, PostgreSQL, MySQL, Redis) and `CertificateCheck` against dependencies
+//! that misbehave on purpose, 1,000 runs each (`HOSTILE_RUNS` to change it), on tokio's paused
+//! clock over loopback:
 //!
 //! - a server that accepts and never answers (and, for TLS, a handshake that stalls);
 //! - one that sends a valid answer one byte a second;
@@ -12,25 +13,29 @@
 //! - a certificate file that is a FIFO nobody writes (the read never returns) or far larger than
 //!   any PEM file.
 //!
-//! (A name that never resolves needs a resolver that hangs, which only the crate's own unit
-//! tests can plug in: `resolve.rs`, `tcp.rs`.)
+//! `hostile_local.rs` attacks `DiskSpaceCheck` and `ServiceCheck` the same way. (A name that
+//! never resolves needs a resolver that hangs, which only the crate's own unit tests can plug
+//! in: `dns.rs` (`DnsCheck`, 1,000 runs) and `resolve.rs` (the lookup the checks that connect
+//! make).)
 //!
 //! Every run must end within the check's timeout (2 s) with a reason, and after the runs the
 //! process's open descriptors (`/proc/self/fd`), tokio's alive tasks and the live heap (dhat:
 //! this binary's allocator) must be where they were before them (the heap within 64 KiB: a few
-//! bytes a run would show). Each attack prints its reason and the three levels.
+//! bytes a run would show). Each attack prints its reason and the three levels. The
+//! measurement is `common/attack.rs`'s.
 //!
-//! One attack at a time (dhat counts the whole process): each test takes `ONE` before it
-//! builds its runtime.
+//! One attack at a time (dhat counts the whole process): each test runs its body through
+//! `alone`, which takes a lock before it builds the test's runtime.
 
 mod common;
 
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::attack::{alone, alone_on, attack, attack_each};
 use common::net::{loopback, temp_dir, trusting};
 use futures_util::StreamExt;
 use http_body_util::StreamBody;
@@ -40,49 +45,13 @@ use readiness_checks::{
     CertificateCheck, GrpcCheck, HttpCheck, MysqlCheck, PostgresCheck, RedisCheck, TcpCheck,
     TlsConfig,
 };
-use readiness_core::{Check, CheckSpec, Engine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-/// One attack at a time: dhat counts every thread's allocations.
-static ONE: Mutex<()> = Mutex::new(());
-
-const TIMEOUT: Duration = Duration::from_secs(2);
-/// The live heap may end this much above where it started (allocator caches, a reason of a
-/// different length); a leak of a few bytes a run over 1,000 runs does not fit in it.
-const HEAP_SLACK: u64 = 64 * 1024;
 const MIB: usize = 1 << 20;
-
-fn runs() -> usize {
-    std::env::var("HOSTILE_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000)
-}
-
-/// Runs `body` alone, on a paused current-thread runtime of its own, under dhat.
-fn alone<F: std::future::Future<Output = ()>>(body: impl FnOnce() -> F) {
-    alone_on(true, body);
-}
-
-/// [`alone`], on the real clock when `paused` is false: a blocking call in flight (a read
-/// that never returns) keeps the paused clock from moving, so the timeout would never come.
-fn alone_on<F: std::future::Future<Output = ()>>(paused: bool, body: impl FnOnce() -> F) {
-    let _one = ONE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let _profiler = dhat::Profiler::builder().testing().build();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(paused)
-        .build()
-        .expect("runtime");
-    rt.block_on(body());
-}
 
 // ------------------------------------------------------------------ hostile servers
 
@@ -299,114 +268,6 @@ fn grpc_endless_body() -> http::Response<http_body_util::combinators::BoxBody<By
         .header("content-type", "application/grpc")
         .body(BodyExt::boxed(StreamBody::new(head.chain(endless))))
         .expect("response")
-}
-
-// ------------------------------------------------------------------ the measurement
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
-
-fn heap() -> u64 {
-    dhat::HeapStats::get().curr_bytes as u64
-}
-
-fn tasks() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
-
-/// Let the servers see their clients go, and what the runs spawned end.
-async fn settle() {
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// `runs()` runs of `check` through an engine: each ends within the timeout with a reason;
-/// descriptors, tasks and heap end where they started. Returns the first reason.
-async fn attack(what: &str, check: impl Check) -> String {
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .check(
-            CheckSpec::readiness("dep", check)
-                .timeout(TIMEOUT)
-                .period(Duration::from_secs(24 * 3600))
-                .jitter(Duration::ZERO),
-        )
-        .build()
-        .expect("valid");
-    let run = async || {
-        let started = Instant::now();
-        tokio::time::timeout(TIMEOUT * 5, engine.refresh())
-            .await
-            .expect("the engine's timeout ends the run")
-            .expect("runs");
-        let took = started.elapsed();
-        assert!(
-            took <= TIMEOUT + Duration::from_millis(50),
-            "{what}: a run took {took:?}"
-        );
-        let snap = engine.snapshot();
-        let reason = snap
-            .check("dep")
-            .and_then(|c| c.reason())
-            .map(str::to_owned);
-        reason.unwrap_or_else(|| panic!("{what}: the run passed"))
-    };
-    // Warm-up: what the first runs create once (a resolver thread, a TLS configuration).
-    for _ in 0..5 {
-        run().await;
-    }
-    settle().await;
-    let before = (open_fds(), tasks(), heap());
-    let wall = std::time::Instant::now();
-    let mut first = None;
-    for _ in 0..runs() {
-        let reason = run().await;
-        first.get_or_insert(reason);
-    }
-    settle().await;
-    let after = (open_fds(), tasks(), heap());
-    let reason = first.expect("ran");
-    eprintln!(
-        "{what}: {} runs in {:.1?}, reason {reason:?}; descriptors {} -> {}, tasks {} -> {}, \
-         heap {} -> {}",
-        runs(),
-        wall.elapsed(),
-        before.0,
-        after.0,
-        before.1,
-        after.1,
-        before.2,
-        after.2
-    );
-    assert!(
-        after.0 <= before.0,
-        "{what}: descriptors {before:?} -> {after:?}"
-    );
-    assert!(after.1 <= before.1, "{what}: tasks {before:?} -> {after:?}");
-    assert!(
-        after.2 <= before.2 + HEAP_SLACK,
-        "{what}: heap {} -> {}",
-        before.2,
-        after.2
-    );
-    drop(engine);
-    reason
-}
-
-/// [`attack`] after attack, in turn: each `(what, server)` against `check` of the address
-/// `serve` (`hostile` or `hostile_first`) gives a server doing it.
-async fn attack_each<C: Check, const N: usize>(
-    serve: impl AsyncFn(Hostile) -> String,
-    check: impl Fn(String) -> C,
-    attacks: [(&str, Hostile); N],
-) {
-    for (what, server) in attacks {
-        attack(what, check(serve(server).await)).await;
-    }
 }
 
 fn http_response_slowly() -> Vec<u8> {
