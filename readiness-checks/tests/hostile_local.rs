@@ -14,6 +14,8 @@
 //! within 64 KiB). Each attack prints its reason and the three levels: the measurement is
 //! `common/attack.rs`'s, the one `hostile.rs` makes of the checks that connect to a server.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::future::Future;
