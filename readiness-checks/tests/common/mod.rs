@@ -1,8 +1,10 @@
 //! Helpers shared by the checks' integration tests: loopback servers, bounded runs and an engine
 //! around ready-made checks ([`net`]); throwaway database servers ([`servers`]); an engine around
-//! a data check with `/readyz` through the real layer ([`data`]).
+//! a data check with `/readyz` through the real layer ([`data`]); the scenarios the SQL checks
+//! run alike ([`scenarios`]).
 #![allow(dead_code, unreachable_pub)]
 
 pub mod data;
 pub mod net;
+pub mod scenarios;
 pub mod servers;
