@@ -8,15 +8,15 @@ mod common;
 use std::time::Duration;
 
 use common::data::{
-    engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
-    ready_while_pools_are_held, stopped_then_started,
+    engine_of, hundred_runs_add_at_most, hung_then_resumed, passes, ready_while_pools_are_held,
+    sqlx_pool, stopped_then_started,
 };
+use common::scenarios::{Sql, shared_scenarios};
 use common::servers::Server;
 use readiness_checks::MysqlCheck;
 use readiness_core::Check;
 
 const LOCAL: &str = "mysql://root@127.0.0.1:3306/test";
-const WRONG: &str = "hunter2-wrong";
 
 fn opts(url: &str) -> mysql_async::Opts {
     mysql_async::Opts::from_url(url).expect("opts")
@@ -32,11 +32,7 @@ fn async_pool(url: &str, max: usize) -> mysql_async::Pool {
 }
 
 fn sqlx(url: &str, max: u32) -> sqlx::MySqlPool {
-    sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(Duration::from_millis(300))
-        .connect_lazy(url)
-        .expect("sqlx")
+    sqlx_pool(url, max)
 }
 
 /// A throwaway MariaDB server, and the URL of its database `test` as root.
@@ -60,37 +56,8 @@ async fn every_adapter_passes_against_the_local_server() {
     passes(checks(LOCAL)).await;
 }
 
-#[tokio::test]
-async fn an_unknown_database_fails_with_1049() {
-    let body = fails_with(
-        checks("mysql://root@127.0.0.1:3306/no_such_db"),
-        "mysql: unknown database (1049)",
-    )
-    .await;
-    assert!(body.contains("mysql: unknown database (1049)"), "{body}");
-}
-
-#[tokio::test]
-async fn a_refused_connection_says_so() {
-    fails_with(
-        checks("mysql://root@127.0.0.1:1/test"),
-        "connect: connection refused",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_wrong_password_fails_with_1045_and_the_password_shows_nowhere() {
-    let server = Server::mariadb();
-    let url = format!("mysql://app:{WRONG}@127.0.0.1:{}/test", server.port());
-    let shown = format!("{:?}", MysqlCheck::from_url(&url).expect("url"));
-    assert!(!shown.contains(WRONG) && !shown.contains("app"), "{shown}");
-    let body = fails_with(checks(&url), "mysql: access denied (1045)").await;
-    assert!(!body.contains(WRONG), "{body}");
-
-    let good = format!("mysql://app:app-secret@127.0.0.1:{}/test", server.port());
-    passes(checks(&good)).await;
-}
+// An unknown database (1049), a refused connection, a wrong password (1045).
+shared_scenarios!(Sql::MariaDb, checks, MysqlCheck);
 
 #[tokio::test]
 async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_back() {

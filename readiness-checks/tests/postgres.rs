@@ -10,16 +10,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::data::{
-    engine_of, fails_with, hundred_runs_add_at_most, hung_then_resumed, passes,
-    ready_while_pools_are_held, reason_of, refresh_readyz, stopped_then_started,
+    engine_of, hundred_runs_add_at_most, hung_then_resumed, passes, ready_while_pools_are_held,
+    reason_of, refresh_readyz, sqlx_pool, stopped_then_started,
 };
+use common::scenarios::{Sql, shared_scenarios};
 use common::servers::Server;
 use readiness_checks::PostgresCheck;
 use readiness_core::Check;
 use tokio_postgres::NoTls;
 
 const LOCAL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const WRONG: &str = "hunter2-wrong";
 
 fn deadpool(url: &str, max: usize) -> deadpool_postgres::Pool {
     let config = tokio_postgres::Config::from_str(url).expect("config");
@@ -40,11 +40,7 @@ fn bb8(url: &str, max: u32) -> bb8::Pool<bb8_postgres::PostgresConnectionManager
 }
 
 fn sqlx(url: &str, max: u32) -> sqlx::PgPool {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(Duration::from_millis(300))
-        .connect_lazy(url)
-        .expect("sqlx")
+    sqlx_pool(url, max)
 }
 
 async fn client(url: &str) -> Arc<tokio_postgres::Client> {
@@ -84,45 +80,9 @@ async fn every_adapter_passes_against_the_local_server() {
     passes(checks).await;
 }
 
-#[tokio::test]
-async fn an_unknown_database_fails_with_its_sqlstate() {
-    let body = fails_with(
-        pool_checks("postgres://postgres@127.0.0.1:5432/no_such_db"),
-        "postgres: database does not exist (3D000)",
-    )
-    .await;
-    assert!(
-        body.contains("postgres: database does not exist (3D000)"),
-        "{body}"
-    );
-}
-
-#[tokio::test]
-async fn a_refused_connection_says_so() {
-    fails_with(
-        pool_checks("postgres://postgres@127.0.0.1:1/test"),
-        "connect: connection refused",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_wrong_password_fails_with_28p01_and_the_password_shows_nowhere() {
-    let server = Server::postgres();
-    let url = format!("postgres://app:{WRONG}@127.0.0.1:{}/app", server.port());
-    let shown = format!("{:?}", PostgresCheck::from_url(&url).expect("url"));
-    assert!(!shown.contains(WRONG) && !shown.contains("app:"), "{shown}");
-    let body = fails_with(
-        pool_checks(&url),
-        "postgres: password authentication failed (28P01)",
-    )
-    .await;
-    assert!(!body.contains(WRONG), "{body}");
-
-    // The right password passes: the reason was the password, nothing else.
-    let good = format!("postgres://app:app-secret@127.0.0.1:{}/app", server.port());
-    passes(pool_checks(&good)).await;
-}
+// An unknown database (3D000), a refused connection, a wrong password (28P01), through the pool
+// adapters and the URL's (the application's own client needs a server to be built).
+shared_scenarios!(Sql::Postgres, pool_checks, PostgresCheck);
 
 #[tokio::test]
 async fn a_stopped_server_fails_at_the_threshold_and_passes_on_its_first_run_back() {

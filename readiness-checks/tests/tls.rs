@@ -387,8 +387,11 @@ async fn grpc_over_tls_both_ways() {
     assert!(run(&to_tls).await.is_err(), "plain HTTP/2 to a TLS server");
 }
 
-/// The value of the certificate gauge for `check` in a Prometheus exposition.
-fn gauge(capture: &MetricsCapture, check: &str) -> Option<f64> {
+/// Runs every check of `engine` once with `capture` as the thread's recorder (a check writes
+/// the certificate gauge during its run); the gauge's value for `check` then.
+async fn refresh_gauge(capture: &MetricsCapture, engine: &Engine, check: &str) -> Option<f64> {
+    let _guard = capture.set_default();
+    refresh(engine).await;
     capture
         .exposition()
         .expect("a valid exposition")
@@ -397,8 +400,6 @@ fn gauge(capture: &MetricsCapture, check: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_gauge_is_the_earliest_not_after_the_server_presented() {
-    let capture = MetricsCapture::new();
-    let _guard = capture.set_default();
     let d = dir("gauge");
     let root = ca("root");
     let mid = intermediate("mid", &root);
@@ -417,20 +418,14 @@ async fn the_gauge_is_the_earliest_not_after_the_server_presented() {
     )
     .expect("valid");
     let engine = engine_with([CheckSpec::readiness("payments-api", check).timeout(BOUND)]);
-    refresh(&engine).await;
+    let capture = MetricsCapture::new();
+    let gauge = refresh_gauge(&capture, &engine, "payments-api").await;
     assert!(engine.is_ready());
-    assert_eq!(
-        gauge(&capture, "payments-api"),
-        Some(1_936_742_400.0),
-        "{}",
-        capture.render()
-    );
+    assert_eq!(gauge, Some(1_936_742_400.0), "{}", capture.render());
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_certificate_file_replaced_between_two_runs_is_seen() {
-    let capture = MetricsCapture::new();
-    let _guard = capture.set_default();
     let d = dir("rotate");
     let root = ca("root");
     let good = leaf(&["app"], 2020, (2098, 3, 1), &root);
@@ -439,14 +434,15 @@ async fn a_certificate_file_replaced_between_two_runs_is_seen() {
     let engine = engine_with([CheckSpec::readiness("own-cert", check)
         .timeout(BOUND)
         .failure_threshold(1)]);
-    refresh(&engine).await;
+    let capture = MetricsCapture::new();
+    let gauge = refresh_gauge(&capture, &engine, "own-cert").await;
     assert!(engine.is_ready());
-    assert_eq!(gauge(&capture, "own-cert"), Some(4_044_470_400.0));
+    assert_eq!(gauge, Some(4_044_470_400.0));
 
     // cert-manager writes an expired one (as a test would): seen at the next run.
     let expired = leaf(&["app"], 2019, (2020, 1, 1), &root);
     write(&d, "tls.crt", &expired.pem);
-    refresh(&engine).await;
+    let gauge = refresh_gauge(&capture, &engine, "own-cert").await;
     let snap = engine.snapshot();
     let reason = snap
         .check("own-cert")
@@ -459,7 +455,7 @@ async fn a_certificate_file_replaced_between_two_runs_is_seen() {
             path.display()
         )
     );
-    assert_eq!(gauge(&capture, "own-cert"), Some(1_577_836_800.0));
+    assert_eq!(gauge, Some(1_577_836_800.0));
 
     // Within a minimum validity: fails before it expires.
     write(&d, "tls.crt", &good.pem);

@@ -333,133 +333,143 @@ async fn drain_while_failing_stays_drained() {
     );
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
-async fn one_tenants_faults_leave_the_instance_and_the_others_untouched() {
+/// Runs `scenario` with the test's seed and a fresh capture that is the thread's default
+/// recorder throughout, so that series created after the engine is built (by tenants added
+/// while it runs, or by tasks on this current-thread runtime) land there too.
+async fn with_default_capture(scenario: impl AsyncFnOnce(u64, &MetricsCapture)) {
     let seed = chaos_seed();
     let capture = MetricsCapture::new();
     let _guard = capture.set_default();
-    let (victim, h) = dep("store", FaultPlan::always(Fault::Pass));
-    let mut b = Engine::builder()
-        .check(dep("db", FaultPlan::always(Fault::Pass)).0)
-        .tenant("victim", vec![victim]);
-    for i in 0..10 {
-        b = b.tenant(
-            format!("t{i}"),
-            vec![dep("store", FaultPlan::always(Fault::Pass)).0],
-        );
-    }
-    let engine = b.build().expect("valid");
-    let probes = ProbeClient::with_details(&engine);
-    tick(Duration::ZERO).await;
-    let mut instance = engine.subscribe();
-    instance.borrow_and_update();
-    let faults = [
-        Fault::fail("down"),
-        Fault::Hang,
-        Fault::panic("tenant pool poisoned"),
-        Fault::Delay(TIMEOUT * 3),
-    ];
-    for round in 0..8 {
-        // A seeded order of faults, each held long enough to flip the tenant.
-        let fault = faults[((seed >> (round * 2)) & 3) as usize].clone();
-        h.set(fault);
-        periods(5).await;
-        probes.assert_status("/readyz/tenants/victim", 503).await;
-        probes.assert_ready().await;
-        probes.assert_live().await;
+    scenario(seed, &capture).await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+#[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
+async fn one_tenants_faults_leave_the_instance_and_the_others_untouched() {
+    with_default_capture(async |seed, capture| {
+        let (victim, h) = dep("store", FaultPlan::always(Fault::Pass));
+        let mut b = Engine::builder()
+            .check(dep("db", FaultPlan::always(Fault::Pass)).0)
+            .tenant("victim", vec![victim]);
         for i in 0..10 {
-            probes
-                .assert_status(&format!("/readyz/tenants/t{i}"), 200)
-                .await;
+            b = b.tenant(
+                format!("t{i}"),
+                vec![dep("store", FaultPlan::always(Fault::Pass)).0],
+            );
         }
-        h.set(Fault::Pass);
-        periods(2).await;
-        probes.assert_status("/readyz/tenants/victim", 200).await;
-    }
-    assert!(
-        !instance.has_changed().expect("alive"),
-        "the instance never moved"
-    );
-    let e = capture.scrape(&engine).expect("valid");
-    assert_eq!(transitions_to(&e, "not_ready"), Some(0.0));
-    assert_eq!(tenant_turned_not_ready(&e, "victim"), Some(8.0));
-    for i in 0..10 {
-        let t = format!("t{i}");
-        assert_eq!(tenant_turned_not_ready(&e, &t), Some(0.0), "{t}");
-    }
+        let engine = b.build().expect("valid");
+        let probes = ProbeClient::with_details(&engine);
+        tick(Duration::ZERO).await;
+        let mut instance = engine.subscribe();
+        instance.borrow_and_update();
+        let faults = [
+            Fault::fail("down"),
+            Fault::Hang,
+            Fault::panic("tenant pool poisoned"),
+            Fault::Delay(TIMEOUT * 3),
+        ];
+        for round in 0..8 {
+            // A seeded order of faults, each held long enough to flip the tenant.
+            let fault = faults[((seed >> (round * 2)) & 3) as usize].clone();
+            h.set(fault);
+            periods(5).await;
+            probes.assert_status("/readyz/tenants/victim", 503).await;
+            probes.assert_ready().await;
+            probes.assert_live().await;
+            for i in 0..10 {
+                probes
+                    .assert_status(&format!("/readyz/tenants/t{i}"), 200)
+                    .await;
+            }
+            h.set(Fault::Pass);
+            periods(2).await;
+            probes.assert_status("/readyz/tenants/victim", 200).await;
+        }
+        assert!(
+            !instance.has_changed().expect("alive"),
+            "the instance never moved"
+        );
+        let e = capture.scrape(&engine).expect("valid");
+        assert_eq!(transitions_to(&e, "not_ready"), Some(0.0));
+        assert_eq!(tenant_turned_not_ready(&e, "victim"), Some(8.0));
+        for i in 0..10 {
+            let t = format!("t{i}");
+            assert_eq!(tenant_turned_not_ready(&e, &t), Some(0.0), "{t}");
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 #[ignore = "chaos suite: cargo test -p readiness-testkit --features chaos --test chaos --test chaos_day -- --ignored"]
 async fn tenants_added_and_removed_during_a_probe_storm_lose_nothing() {
-    let seed = chaos_seed();
-    let capture = MetricsCapture::new();
-    let _guard = capture.set_default();
-    let engine = Engine::builder()
-        .max_tenants(64)
-        .check(dep("db", FaultPlan::always(Fault::Pass)).0)
-        .build()
-        .expect("valid");
-    let probes = ProbeClient::with_details(&engine);
-    tick(Duration::ZERO).await;
-    let mut live: Vec<String> = Vec::new();
-    let mut rng = seed;
-    let mut next = || {
-        rng = rng
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        rng >> 33
-    };
-    for step in 0..300u64 {
-        // Add or remove a tenant, seeded.
-        if live.is_empty() || next() % 3 != 0 {
-            let id = format!("t{step}");
-            let plan = seeded(seed, step, 0.2);
-            let added = engine.add_tenant(&id, vec![dep("store", plan).0]);
-            if live.len() < 64 {
-                added.unwrap_or_else(|e| panic!("{id}: {e}"));
-                live.push(id);
+    with_default_capture(async |seed, capture| {
+        let engine = Engine::builder()
+            .max_tenants(64)
+            .check(dep("db", FaultPlan::always(Fault::Pass)).0)
+            .build()
+            .expect("valid");
+        let probes = ProbeClient::with_details(&engine);
+        tick(Duration::ZERO).await;
+        let mut live: Vec<String> = Vec::new();
+        let mut rng = seed;
+        let mut next = || {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            rng >> 33
+        };
+        for step in 0..300u64 {
+            // Add or remove a tenant, seeded.
+            if live.is_empty() || next() % 3 != 0 {
+                let id = format!("t{step}");
+                let plan = seeded(seed, step, 0.2);
+                let added = engine.add_tenant(&id, vec![dep("store", plan).0]);
+                if live.len() < 64 {
+                    added.unwrap_or_else(|e| panic!("{id}: {e}"));
+                    live.push(id);
+                } else {
+                    assert!(added.is_err(), "the cap of 64 holds");
+                }
             } else {
-                assert!(added.is_err(), "the cap of 64 holds");
+                let i = (next() as usize) % live.len();
+                let id = live.swap_remove(i);
+                assert!(engine.remove_tenant(&id), "{id}");
+                assert_eq!(
+                    probes.get(&format!("/readyz/tenants/{id}")).await.status,
+                    404
+                );
             }
-        } else {
-            let i = (next() as usize) % live.len();
-            let id = live.swap_remove(i);
-            assert!(engine.remove_tenant(&id), "{id}");
-            assert_eq!(
-                probes.get(&format!("/readyz/tenants/{id}")).await.status,
-                404
-            );
+            // The storm: every live tenant probed, and the instance.
+            for id in &live {
+                let s = probes.get(&format!("/readyz/tenants/{id}")).await.status;
+                assert!(s == 200 || s == 503, "{id}: {s}");
+            }
+            probes.assert_ready().await;
+            if step % 10 == 0 {
+                tick(PERIOD).await;
+            }
         }
-        // The storm: every live tenant probed, and the instance.
-        for id in &live {
-            let s = probes.get(&format!("/readyz/tenants/{id}")).await.status;
-            assert!(s == 200 || s == 503, "{id}: {s}");
-        }
-        probes.assert_ready().await;
-        if step % 10 == 0 {
-            tick(PERIOD).await;
-        }
-    }
-    assert_eq!(engine.tenant_count(), live.len());
-    let mut ids: Vec<String> = engine.tenant_ids().iter().map(|s| s.to_string()).collect();
-    ids.sort();
-    live.sort();
-    assert_eq!(ids, live, "no tenant lost or left behind");
-    periods(3).await;
-    let e = capture.scrape(&engine).expect("valid");
-    let ready = e
-        .value("tenant_readiness_tenants", &[("state", "ready")])
-        .expect("series");
-    let not_ready = e
-        .value("tenant_readiness_tenants", &[("state", "not_ready")])
-        .expect("series");
-    assert_eq!(ready + not_ready, live.len() as f64, "the counts add up");
-    let actually_ready = live
-        .iter()
-        .filter(|id| engine.tenant_ready(id) == Some(true))
-        .count();
-    assert_eq!(ready, actually_ready as f64);
-    assert_eq!(transitions_to(&e, "not_ready"), Some(0.0));
+        assert_eq!(engine.tenant_count(), live.len());
+        let mut ids: Vec<String> = engine.tenant_ids().iter().map(|s| s.to_string()).collect();
+        ids.sort();
+        live.sort();
+        assert_eq!(ids, live, "no tenant lost or left behind");
+        periods(3).await;
+        let e = capture.scrape(&engine).expect("valid");
+        let ready = e
+            .value("tenant_readiness_tenants", &[("state", "ready")])
+            .expect("series");
+        let not_ready = e
+            .value("tenant_readiness_tenants", &[("state", "not_ready")])
+            .expect("series");
+        assert_eq!(ready + not_ready, live.len() as f64, "the counts add up");
+        let actually_ready = live
+            .iter()
+            .filter(|id| engine.tenant_ready(id) == Some(true))
+            .count();
+        assert_eq!(ready, actually_ready as f64);
+        assert_eq!(transitions_to(&e, "not_ready"), Some(0.0));
+    })
+    .await;
 }

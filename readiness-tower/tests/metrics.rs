@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{engine_on, jump};
+use common::{assert_values, engine_on, jump};
 use http::Request;
 use http_body_util::Full;
 use readiness_core::CheckSpec;
@@ -34,16 +34,32 @@ fn transitions(e: &Exposition, to: &str) -> f64 {
         .expect("transition series exists")
 }
 
+/// The runs of `db` that ended with `outcome`, as its duration histogram counts them.
+fn db_runs(e: &Exposition, outcome: &str) -> Option<f64> {
+    e.value(
+        "readiness_check_duration_seconds_count",
+        &[("check", "db"), ("outcome", outcome)],
+    )
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn every_global_series_exists_before_the_first_transition() {
     let capture = MetricsCapture::new();
     let (spec, _h) = db(FaultPlan::always(Fault::Pass));
     let _engine = engine_on(&capture, [spec.initial_delay(Duration::from_secs(60))]);
     let e = capture.exposition().expect("valid exposition");
-    assert_eq!(e.value(READINESS_STATE, &[]), Some(0.0));
-    assert_eq!(transitions(&e, "ready"), 0.0);
-    assert_eq!(transitions(&e, "not_ready"), 0.0);
-    assert_eq!(e.value(CHECK_STATE, &[("check", "db")]), Some(0.0));
+    // Every series at 0, down to every outcome's histogram.
+    let timeouts = [("check", "db"), ("outcome", "timeout")];
+    assert_values(
+        &e,
+        &[
+            (READINESS_STATE, &[], 0.0),
+            (READINESS_TRANSITIONS_TOTAL, &[("to", "ready")], 0.0),
+            (READINESS_TRANSITIONS_TOTAL, &[("to", "not_ready")], 0.0),
+            (CHECK_STATE, &[("check", "db")], 0.0),
+            ("readiness_check_duration_seconds_count", &timeouts, 0.0),
+        ],
+    );
     for (family, ty) in [
         (READINESS_STATE, "gauge"),
         (READINESS_TRANSITIONS_TOTAL, "counter"),
@@ -56,14 +72,6 @@ async fn every_global_series_exists_before_the_first_transition() {
         );
         assert_eq!(e.metric_type(family), Some(ty), "{family}");
     }
-    assert_eq!(
-        e.value(
-            "readiness_check_duration_seconds_count",
-            &[("check", "db"), ("outcome", "timeout")]
-        ),
-        Some(0.0),
-        "every outcome's histogram exists at 0"
-    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -108,13 +116,7 @@ async fn a_transition_is_counted_once_whatever_the_probe_rate() {
     assert_eq!(e.value(CHECK_STATE, &[("check", "db")]), Some(1.0));
     let runs = engine.runs_started("db").expect("registered");
     assert_eq!(runs, 12, "5000 probes ran no check: one run a second");
-    let count = |outcome| {
-        e.value(
-            "readiness_check_duration_seconds_count",
-            &[("check", "db"), ("outcome", outcome)],
-        )
-        .expect("series")
-    };
+    let count = |outcome| db_runs(&e, outcome).expect("series");
     assert_eq!(count("ok") + count("error"), runs as f64);
     assert_eq!(count("error"), 10.0);
 }
@@ -140,14 +142,7 @@ async fn outcomes_are_labelled() {
         ("timeout", 1.0),
         ("panic", 1.0),
     ] {
-        assert_eq!(
-            e.value(
-                "readiness_check_duration_seconds_count",
-                &[("check", "db"), ("outcome", outcome)]
-            ),
-            Some(n),
-            "{outcome}"
-        );
+        assert_eq!(db_runs(&e, outcome), Some(n), "{outcome}");
     }
     let le = |b: &str| {
         e.value(
@@ -219,18 +214,8 @@ async fn a_reload_on_the_same_recorder_duplicates_nothing_and_loses_no_count() {
         Some(0.0),
         "a removed check's series stays, at 0"
     );
-    let ok_runs = after
-        .value(
-            "readiness_check_duration_seconds_count",
-            &[("check", "db"), ("outcome", "ok")],
-        )
-        .expect("series");
-    let ok_before = before
-        .value(
-            "readiness_check_duration_seconds_count",
-            &[("check", "db"), ("outcome", "ok")],
-        )
-        .expect("series");
+    let ok_runs = db_runs(&after, "ok").expect("series");
+    let ok_before = db_runs(&before, "ok").expect("series");
     assert_eq!(
         ok_runs,
         ok_before + 1.0,

@@ -5,7 +5,10 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Flag, answer, assert_contains, call, detailed, engine_with, get, head};
+use common::{
+    Flag, answer, assert_answers, assert_contains, assert_each, assert_reach_the_app, call,
+    detailed, engine_with, get, head,
+};
 use http::Request;
 use http_body_util::Full;
 use readiness_core::{CheckSpec, Engine, check_fn};
@@ -34,32 +37,50 @@ async fn two_checks_with(
         .expect("a valid layer")
 }
 
+/// `check` fails, passes, then fails again, `engine` run after each switch: `path`, read through
+/// `layer`, answers 503 with `failed` at first, then 200 `ok`, and keeps it: latched.
+async fn assert_latches(
+    engine: &Engine,
+    layer: &ReadinessLayer,
+    check: &Flag,
+    path: &str,
+    failed: &str,
+) {
+    assert_eq!(answer(layer, path).await, (503, failed.into()), "{path}");
+    for (ok, when) in [(true, "once it passes"), (false, "latched: 200 for good")] {
+        check.set(ok);
+        engine.refresh().await.expect("the engine runs");
+        assert_eq!(
+            answer(layer, path).await,
+            (200, "ok".into()),
+            "{path} {when}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn design_examples_byte_for_byte() {
     let ok = two_checks(true, true).await;
-    assert_eq!(answer(&ok, "/readyz").await, (200, "ok".into()));
-    assert_eq!(
-        answer(&ok, "/readyz?verbose").await,
-        (
-            200,
-            "[+]database ok\n[+]cache ok\nreadyz check passed\n".into()
-        )
-    );
+    let passed = "[+]database ok\n[+]cache ok\nreadyz check passed\n";
+    assert_answers(
+        &ok,
+        &[("/readyz", 200, "ok"), ("/readyz?verbose", 200, passed)],
+    )
+    .await;
     let bad = two_checks(true, false).await;
-    assert_eq!(
-        answer(&bad, "/readyz").await,
+    let cases: &[(&str, u16, &str)] = &[
         (
+            "/readyz",
             503,
-            "[+]database ok\n[-]cache failed: reason withheld\nreadyz check failed\n".into()
-        )
-    );
-    assert_eq!(
-        answer(&bad, "/readyz?exclude=cache&verbose").await,
+            "[+]database ok\n[-]cache failed: reason withheld\nreadyz check failed\n",
+        ),
         (
+            "/readyz?exclude=cache&verbose",
             200,
-            "[+]database ok\n[+]cache excluded: ok\nreadyz check passed\n".into()
-        )
-    );
+            "[+]database ok\n[+]cache excluded: ok\nreadyz check passed\n",
+        ),
+    ];
+    assert_answers(&bad, cases).await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -141,24 +162,22 @@ async fn head_and_other_methods() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn per_check_path() {
     let layer = two_checks(true, false).await;
-    assert_eq!(answer(&layer, "/readyz/database").await, (200, "ok".into()));
-    assert_eq!(
-        answer(&layer, "/readyz/cache?verbose").await,
-        (
-            503,
-            "[-]cache failed: reason withheld\nreadyz check failed\n".into()
-        )
-    );
-    for unknown in [
+    let withheld = "[-]cache failed: reason withheld\nreadyz check failed\n";
+    let cases = [
+        ("/readyz/database", 200, "ok"),
+        ("/readyz/cache?verbose", 503, withheld),
+    ];
+    assert_answers(&layer, &cases).await;
+    let unknown = [
         "/readyz/nope",
         "/readyz/DATABASE",
         "/readyz/database/x",
         "/readyz/%64b",
-    ] {
-        let r = get(&layer, unknown).await;
-        assert_eq!(r.status, 404, "{unknown}");
+    ];
+    assert_each(&layer, &unknown, 404, |_, r| {
         assert!(!r.body.contains("nope"), "input is not reflected");
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -192,24 +211,10 @@ async fn startupz_latches() {
     let db = Flag::new(false);
     let engine = engine_with(vec![db.spec("db")]).await;
     let layer = ReadinessLayer::new(engine.clone());
-    assert_eq!(
-        answer(&layer, "/startupz").await,
-        (
-            503,
-            "[-]db failed: reason withheld\nstartupz check failed\n".into()
-        )
-    );
-    db.set(true);
-    engine.refresh().await.expect("the engine runs");
-    assert_eq!(get(&layer, "/startupz").await.status, 200);
-    db.set(false);
-    engine.refresh().await.expect("the engine runs");
+    let withheld = "[-]db failed: reason withheld\nstartupz check failed\n";
+    assert_latches(&engine, &layer, &db, "/startupz", withheld).await;
+    // `/readyz` still follows the check.
     assert_eq!(get(&layer, "/readyz").await.status, 503);
-    assert_eq!(
-        answer(&layer, "/startupz").await,
-        (200, "ok".into()),
-        "200 for good"
-    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -233,7 +238,7 @@ async fn pending_is_not_ready() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn other_requests_reach_the_inner_service_untouched() {
     let layer = two_checks(true, true).await;
-    for uri in [
+    let uris = [
         "/",
         "/readyzz",
         "/readyz/",
@@ -242,13 +247,8 @@ async fn other_requests_reach_the_inner_service_untouched() {
         "/READYZ",
         "/metrics",
         "/healthz/x?verbose",
-    ] {
-        let r = get(&layer, uri).await;
-        assert_eq!(r.status, 200, "{uri}");
-        assert_eq!(r.body, format!("inner GET {uri}"));
-        assert_eq!(r.headers["x-inner"], "1");
-        assert!(r.headers.get("cache-control").is_none());
-    }
+    ];
+    assert_reach_the_app(&layer, &uris).await;
     let req = Request::post("/submit?x=1")
         .body(Full::new(Bytes::from("payload")))
         .expect("request");
@@ -318,22 +318,11 @@ async fn a_startup_check_answers_at_its_own_path() {
     // Listed by /readyz?verbose before startup...
     let r = get(&layer, "/readyz?verbose").await;
     assert_contains(&r.body, "[-]migrations failed");
-    // ...so its own path answers too, not 404.
-    assert_eq!(
-        answer(&layer, "/readyz/migrations").await,
-        (
-            503,
-            "[-]migrations failed: reason withheld\nreadyz check failed\n".into()
-        )
-    );
-    migrations.set(true);
-    engine.refresh().await.expect("the engine runs");
-    assert_eq!(get(&layer, "/readyz/migrations").await.body, "ok");
-    // Once started it holds nothing back: latched, as /startupz.
-    migrations.set(false);
-    engine.refresh().await.expect("the engine runs");
+    // ...so its own path answers too, not 404; once started it holds nothing back: latched, as
+    // /startupz.
+    let withheld = "[-]migrations failed: reason withheld\nreadyz check failed\n";
+    assert_latches(&engine, &layer, &migrations, "/readyz/migrations", withheld).await;
     assert_eq!(get(&layer, "/readyz").await.status, 200);
-    assert_eq!(get(&layer, "/readyz/migrations").await.status, 200);
     // A liveness check is still not a readiness path.
     assert_eq!(get(&layer, "/readyz/heartbeat").await.status, 404);
 }

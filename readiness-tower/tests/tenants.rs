@@ -5,7 +5,9 @@ mod common;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use common::{Flag, answer, assert_contains, assert_values, call, detailed, get, head};
+use common::{
+    Flag, answer, assert_contains, assert_each, assert_values, call, detailed, get, head,
+};
 use http::{HeaderName, Request};
 use http_body_util::Full;
 use readiness_core::{Engine, TenantMetricsExport, TenantMetricsMode};
@@ -118,18 +120,18 @@ async fn unknown_and_malformed_tenants() {
         "input is not reflected: {}",
         r.body
     );
-    for bad in [
+    let malformed = [
         "/readyz/tenants/",
         "/readyz/tenants/ACME",
         "/readyz/tenants/a%20b",
         "/readyz/tenants/acme/store",
         "/readyz/tenants/-x",
         "/readyz/tenants/%3Cscript%3E",
-    ] {
-        let r = get(&layer, bad).await;
-        assert_eq!(r.status, 400, "{bad}");
-        assert_eq!(r.body, "bad request: malformed tenant id\n");
-    }
+    ];
+    assert_each(&layer, &malformed, 400, |uri, r| {
+        assert_eq!(r.body, "bad request: malformed tenant id\n", "{uri}");
+    })
+    .await;
     let long = format!("/readyz/tenants/{}", "a".repeat(10_000));
     assert_eq!(get(&layer, &long).await.status, 400);
     assert_eq!(

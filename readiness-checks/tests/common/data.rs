@@ -66,6 +66,16 @@ pub async fn fails_with(checks: Vec<(&str, Box<dyn Check>)>, reason: &str) -> St
     body
 }
 
+/// The application's sqlx pool of `max` connections on `url`, for any database sqlx speaks: it
+/// connects on first use and waits at most 300 ms for a connection.
+pub fn sqlx_pool<DB: sqlx::Database>(url: &str, max: u32) -> sqlx::Pool<DB> {
+    sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_millis(300))
+        .connect_lazy(url)
+        .expect("sqlx")
+}
+
 /// Every check's current reason, by name (`None` while it passes).
 pub fn reasons(engine: &Engine) -> Vec<(String, Option<String>)> {
     engine

@@ -152,6 +152,32 @@ pub async fn assert_answers(layer: &ReadinessLayer, cases: &[(&str, u16, &str)])
     }
 }
 
+/// GETs each of `uris` through the layer: each answers `status`, and `rest` checks the rest of
+/// its answer (handed the URI with it).
+pub async fn assert_each(
+    layer: &ReadinessLayer,
+    uris: &[&str],
+    status: u16,
+    rest: impl Fn(&str, &Answer),
+) {
+    for &uri in uris {
+        let r = get(layer, uri).await;
+        assert_eq!(r.status, status, "GET {uri}");
+        rest(uri, &r);
+    }
+}
+
+/// GETs each of `uris` through the layer: each reaches the inner service, whose answer comes
+/// back untouched (200, its echo and its header, and no probe's `cache-control`).
+pub async fn assert_reach_the_app(layer: &ReadinessLayer, uris: &[&str]) {
+    assert_each(layer, uris, 200, |uri, r| {
+        assert_eq!(r.body, format!("inner GET {uri}"));
+        assert_eq!(r.headers["x-inner"], "1", "{uri}");
+        assert!(r.headers.get("cache-control").is_none(), "{uri}");
+    })
+    .await;
+}
+
 /// A layer over `engine` that shows every failing check's reason.
 pub fn detailed(engine: impl Into<readiness_tower::EngineSource>) -> ReadinessLayer {
     ReadinessLayer::builder(engine)
