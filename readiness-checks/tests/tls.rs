@@ -150,6 +150,13 @@ fn private_ca_tls(ca: &CertifiedIssuer<'static, KeyPair>, dir: &Path) -> TlsConf
         .expect("config")
 }
 
+/// A private root CA of this test's own, and the client configuration that trusts it.
+fn trusted_root(test: &str) -> (CertifiedIssuer<'static, KeyPair>, TlsConfig) {
+    let root = ca("root");
+    let tls = private_ca_tls(&root, &dir(test));
+    (root, tls)
+}
+
 #[tokio::test]
 async fn a_private_ca_chain_passes_only_with_its_ca_file() {
     let d = dir("chain");
@@ -176,9 +183,7 @@ async fn a_private_ca_chain_passes_only_with_its_ca_file() {
 
 #[tokio::test]
 async fn each_certificate_failure_has_its_own_reason() {
-    let d = dir("failures");
-    let root = ca("root");
-    let tls = private_ca_tls(&root, &d);
+    let (root, tls) = trusted_root("failures");
     let reason_for = |chain: Vec<CertificateDer<'static>>, key: KeyPair, host: &'static str| {
         let tls = tls.clone();
         async move {
@@ -350,9 +355,7 @@ async fn grpc_server(tls: Option<Arc<rustls::ServerConfig>>) -> SocketAddr {
 
 #[tokio::test]
 async fn grpc_over_tls_both_ways() {
-    let d = dir("grpc");
-    let root = ca("root");
-    let tls = private_ca_tls(&root, &d);
+    let (root, tls) = trusted_root("grpc");
     let l = leaf(&["localhost"], 2020, (2099, 1, 1), &root);
     let secure = grpc_server(Some(server_config(
         vec![l.cert.clone()],
@@ -577,8 +580,9 @@ impl rustls::server::ResolvesServerCert for RecordsSni {
     }
 }
 
-/// A server config presenting `leaf` through a [`RecordsSni`], and that resolver.
-fn sni_server(leaf: &Leaf, alpn: &[u8]) -> (Arc<rustls::ServerConfig>, Arc<RecordsSni>) {
+/// The names the server was told (SNI) while one run of a check on `url` (`PORT` replaced by
+/// the server's) passed against a server presenting `leaf`: an HTTPS server, or a gRPC one.
+async fn sni_seen(leaf: &Leaf, grpc: bool, url: &str, tls: &TlsConfig) -> Vec<Option<String>> {
     let signing = provider()
         .key_provider
         .load_private_key(key_der(&leaf.key))
@@ -595,48 +599,39 @@ fn sni_server(leaf: &Leaf, alpn: &[u8]) -> (Arc<rustls::ServerConfig>, Arc<Recor
         .expect("versions")
         .with_no_client_auth()
         .with_cert_resolver(resolver.clone());
-    config.alpn_protocols = vec![alpn.to_vec()];
-    (Arc::new(config), resolver)
+    config.alpn_protocols = vec![if grpc {
+        b"h2".to_vec()
+    } else {
+        b"http/1.1".to_vec()
+    }];
+    let config = Arc::new(config);
+    let addr = if grpc {
+        grpc_server(Some(config)).await
+    } else {
+        https_server(config).await
+    };
+    let url = url.replace("PORT", &addr.port().to_string());
+    let outcome = if grpc {
+        run(&GrpcCheck::with_tls(&url, tls).expect("valid")).await
+    } else {
+        run(&HttpCheck::with_tls(&url, tls).expect("valid")).await
+    };
+    assert_eq!(outcome, Ok(()), "{url}");
+    resolver.seen.lock().expect("not poisoned").clone()
 }
 
 /// SNI: the server is told the host name of the URL (HTTPS and gRPC alike), and no name for
 /// an IP literal (RFC 6066 §3: "Literal IPv4 and IPv6 addresses are not permitted").
 #[tokio::test]
 async fn the_server_is_told_the_host_name_and_no_name_for_an_ip_literal() {
-    let d = dir("sni");
-    let root = ca("root");
-    let tls = private_ca_tls(&root, &d);
+    let (root, tls) = trusted_root("sni");
     let by_name = leaf(&["localhost"], 2020, (2099, 1, 1), &root);
     let by_ip = leaf(&["127.0.0.1"], 2020, (2099, 1, 1), &root);
-
-    let (config, https) = sni_server(&by_name, b"http/1.1");
-    let addr = https_server(config).await;
-    let check =
-        HttpCheck::with_tls(&format!("https://localhost:{}/", addr.port()), &tls).expect("valid");
-    assert_eq!(run(&check).await, Ok(()));
-    assert_eq!(
-        *https.seen.lock().expect("lock"),
-        [Some("localhost".to_owned())]
-    );
-
-    let (config, grpc) = sni_server(&by_name, b"h2");
-    let addr = grpc_server(Some(config)).await;
-    let check =
-        GrpcCheck::with_tls(&format!("https://localhost:{}", addr.port()), &tls).expect("valid");
-    assert_eq!(run(&check).await, Ok(()));
-    assert_eq!(
-        *grpc.seen.lock().expect("lock"),
-        [Some("localhost".to_owned())]
-    );
-
-    let (config, ip) = sni_server(&by_ip, b"http/1.1");
-    let addr = https_server(config).await;
-    let check =
-        HttpCheck::with_tls(&format!("https://127.0.0.1:{}/", addr.port()), &tls).expect("valid");
-    assert_eq!(
-        run(&check).await,
-        Ok(()),
-        "the certificate names the IP address"
-    );
-    assert_eq!(*ip.seen.lock().expect("lock"), [None]);
+    let localhost = vec![Some("localhost".to_owned())];
+    let url = "https://localhost:PORT/";
+    assert_eq!(sni_seen(&by_name, false, url, &tls).await, localhost);
+    let url = "https://localhost:PORT";
+    assert_eq!(sni_seen(&by_name, true, url, &tls).await, localhost);
+    let url = "https://127.0.0.1:PORT/";
+    assert_eq!(sni_seen(&by_ip, false, url, &tls).await, [None]);
 }
