@@ -180,6 +180,21 @@ fn process_tree(root: u32) -> Vec<u32> {
     tree
 }
 
+/// Whether every thread of `pid` is stopped (state `T` in /proc), or the process is gone.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(threads) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    threads.flatten().all(|t| {
+        fs::read_to_string(t.path().join("stat")).map_or(true, |stat| {
+            // "tid (comm) state ...": comm may hold spaces and parentheses.
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                == Some("T")
+        })
+    })
+}
+
 fn signal(pids: &[u32], sig: &str) {
     if pids.is_empty() {
         return;
@@ -595,10 +610,21 @@ impl Server {
 
     /// Hangs the server: SIGSTOP to it and every process it forked. It keeps its sockets, so
     /// connects are accepted by the kernel and nothing is answered.
+    ///
+    /// Returns once every thread of theirs is stopped: `kill` returns when the signal is sent,
+    /// and a busy machine lets a server answer a request or two before it takes it.
     pub fn pause(&mut self) {
         let pids = self.server_pids();
         signal(&pids, "STOP");
         self.stopped = true;
+        let started = Instant::now();
+        while !pids.iter().all(|&p| all_threads_stopped(p)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{pids:?} not stopped 10 s after SIGSTOP"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// SIGCONT to the server and its children.
