@@ -256,3 +256,19 @@ mod tests {
         assert_eq!(c.check().await, Err(CheckFailure::new("boom")));
     }
 }
+
+/// What a check is for, as in Kubernetes probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Process-local health only; never a dependency. Failing restarts the pod.
+    Liveness,
+    /// A dependency the instance needs to serve traffic.
+    Readiness,
+    /// Something that must pass once before the instance counts as started.
+    Startup,
+}
+
+named_enum! {
+    /// `liveness`, `readiness` or `startup`.
+    Kind { Liveness => "liveness", Readiness => "readiness", Startup => "startup" }
+}

@@ -83,20 +83,23 @@ mod config;
 mod drain;
 mod engine;
 pub mod metrics;
+mod names;
+mod problem;
 mod reload;
 mod signal;
 mod snapshot;
 mod tenant;
 
-pub use check::{Check, CheckFailure, CheckFuture, CheckResult, FnCheck, check_fn, run_deadline};
-pub use config::{
-    BuildError, CheckSpec, ConfigProblem, Defaults, Kind, MAX_NAME_LEN, NameError, RESERVED_NAMES,
-    Scope, validate_name,
+pub use check::{
+    Check, CheckFailure, CheckFuture, CheckResult, FnCheck, Kind, check_fn, run_deadline,
 };
+pub use config::{CheckSpec, Defaults};
 pub use engine::{
     Auditor, Engine, EngineBuilder, HEARTBEAT_CHECK, RefreshError, SHUTDOWN_ENTRY, SHUTDOWN_REASON,
     TenantCollector, WeakEngine,
 };
+pub use names::{MAX_NAME_LEN, NameError, RESERVED_NAMES, validate_name};
+pub use problem::{BuildError, ConfigProblem, Scope};
 pub use reload::{CurrentEngine, ReloadableEngine, WeakReloadableEngine};
 pub use signal::sigterm_or_ctrl_c;
 pub use snapshot::{Aggregate, CheckStatus, Snapshot, Status};

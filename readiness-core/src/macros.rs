@@ -13,3 +13,25 @@ macro_rules! setters {
         }
     )+};
 }
+
+/// For an enum of unit variants, each named by a string: `as_str` (its doc given first), and
+/// a `Display` that writes that name. The crate's own names: [`Kind`](crate::Kind) and
+/// [`Status`](crate::Status).
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            $(#[$doc])*
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}

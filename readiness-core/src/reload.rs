@@ -9,8 +9,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use crate::config::{BuildError, ConfigProblem};
 use crate::engine::{Engine, EngineBuilder};
+use crate::problem::{BuildError, ConfigProblem};
 
 /// An engine that can be replaced while it serves: the handle that everything serving probes
 /// follows.

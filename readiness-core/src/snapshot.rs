@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{Kind, named_enum};
+use crate::check::Kind;
 
 /// The state of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -29,7 +29,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::config::Scope;
+use crate::problem::Scope;
 use crate::snapshot::Snapshot;
 
 /// Which per-tenant series the engine exports.

@@ -21,8 +21,9 @@ use super::tenant_map::TenantMap;
 use super::tenants::{resolve_tenant_checks, validate_tenant};
 use super::watchdog::Watchdog;
 use crate::check::{Check, Heartbeat};
-use crate::config::{BuildError, CheckSpec, ConfigProblem, Defaults, Scope, resolve_specs};
+use crate::config::{CheckSpec, Defaults, resolve_specs};
 use crate::metrics::{GlobalMetrics, TenantCounts, TenantSeriesConfig};
+use crate::problem::{BuildError, ConfigProblem, Scope};
 use crate::tenant::{TenantMetricsExport, TenantMetricsMode};
 
 impl Engine {

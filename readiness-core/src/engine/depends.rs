@@ -12,7 +12,9 @@
 
 use std::collections::HashMap;
 
-use crate::config::{CheckSpec, ConfigProblem, Dep, Kind, Resolved, Scope};
+use crate::check::Kind;
+use crate::config::{CheckSpec, Dep, Resolved};
+use crate::problem::{ConfigProblem, Scope};
 
 /// Who depends on whom in one scope.
 pub(super) struct Deps {

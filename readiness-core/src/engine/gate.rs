@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use super::depends::{Names, on_instance, resolve_tenant};
 use super::scope::{CheckRef, Event, ScopeCore, TenantCore};
 use super::shared::Shared;
-use crate::config::{CheckSpec, ConfigProblem, Dep, Resolved, Scope};
+use crate::config::{CheckSpec, Dep, Resolved};
+use crate::problem::{ConfigProblem, Scope};
 use crate::snapshot::{Snapshot, Status};
 
 /// What a check's dependencies allow.

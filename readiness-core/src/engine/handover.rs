@@ -25,7 +25,7 @@ use super::lineage::{LineageHandle, Member};
 use super::scope::{ScopeState, TenantCore};
 use super::shared::Shared;
 use super::sync::{lock, write};
-use crate::config::Scope;
+use crate::problem::Scope;
 use crate::snapshot::Status;
 
 /// The audit log's reason for a change that a reload made at its swap.

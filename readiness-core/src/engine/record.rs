@@ -21,8 +21,9 @@ use super::scope::{
 };
 use super::shared::Shared;
 use super::sync::lock;
-use crate::config::{Kind, Scope};
+use crate::check::Kind;
 use crate::metrics::{Outcome, TenantCounts};
+use crate::problem::Scope;
 use crate::snapshot::{Status, blocking};
 use crate::tenant::{AuditEntry, TenantEvent};
 

@@ -267,9 +267,9 @@ impl Shared {
     }
 }
 
-fn scope_name(tenant: Option<&TenantCore>) -> crate::config::Scope {
-    tenant.map_or(crate::config::Scope::Global, |t| {
-        crate::config::Scope::Tenant(t.id.clone())
+fn scope_name(tenant: Option<&TenantCore>) -> crate::problem::Scope {
+    tenant.map_or(crate::problem::Scope::Global, |t| {
+        crate::problem::Scope::Tenant(t.id.clone())
     })
 }
 

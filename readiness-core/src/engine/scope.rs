@@ -14,7 +14,8 @@ use tokio::time::Instant;
 use super::depends::Deps;
 use super::sync::lock;
 use crate::check::Check;
-use crate::config::{Kind, Resolved};
+use crate::check::Kind;
+use crate::config::Resolved;
 use crate::metrics::{CheckMetrics, Outcome, TenantSeries};
 use crate::snapshot::{BLOCKED_BY, CheckStatus, Snapshot, Status, blocking};
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use super::scope::TenantCore;
 use super::sync::{read, write};
-use crate::config::ConfigProblem;
+use crate::problem::ConfigProblem;
 
 /// The tenants by id, and whether the engine still takes new ones.
 ///

@@ -11,10 +11,10 @@ use super::handle::{Engine, WeakEngine};
 use super::scope::{ScopeCore, TenantCore, scope_salt};
 use super::shared::Shared;
 use super::sync::lock;
-use crate::config::{
-    BuildError, CheckSpec, ConfigProblem, Defaults, Kind, Resolved, Scope, resolve_specs,
-};
+use crate::check::Kind;
+use crate::config::{CheckSpec, Defaults, Resolved, resolve_specs};
 use crate::metrics::TenantSeries;
+use crate::problem::{BuildError, ConfigProblem, Scope};
 use crate::snapshot::Snapshot;
 use crate::tenant::{AuditEntry, TenantEvent, TenantStatus};
 
@@ -23,14 +23,14 @@ pub(super) const TENANT_RESERVED: &[&str] = &["instance", "shutdown", "tenants"]
 
 pub(super) fn validate_tenant(id: &str, problems: &mut Vec<ConfigProblem>) -> bool {
     let scope = Scope::Tenant(id.into());
-    if let Err(error) = crate::config::validate_name(id) {
+    if let Err(error) = crate::names::validate_name(id) {
         problems.push(ConfigProblem::InvalidName {
             scope,
             name: id.to_owned(),
             error,
         });
         false
-    } else if crate::config::RESERVED_NAMES.contains(&id) {
+    } else if crate::names::RESERVED_NAMES.contains(&id) {
         problems.push(ConfigProblem::ReservedName {
             scope,
             name: id.to_owned(),
