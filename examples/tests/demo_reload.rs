@@ -85,14 +85,18 @@ fn metrics(demo: &Demo) -> Exposition {
 /// move while the same engine serves on: states, draining, tenant counts and transitions. The
 /// check durations go on as the checks run: only their series are compared.
 fn readiness_series(e: &Exposition) -> BTreeMap<String, Option<f64>> {
+    use readiness_core::metrics::{
+        CHECK_STATE, READINESS_DRAINING, READINESS_STATE, READINESS_TRANSITIONS_TOTAL,
+        TENANT_STATE, TENANT_TENANTS, TENANT_TRANSITIONS_TOTAL,
+    };
     const STILL: [&str; 7] = [
-        "readiness_state",
-        "readiness_check_state",
-        "readiness_draining",
-        "readiness_transitions_total",
-        "tenant_readiness_state",
-        "tenant_readiness_tenants",
-        "tenant_readiness_transitions_total",
+        READINESS_STATE,
+        CHECK_STATE,
+        READINESS_DRAINING,
+        READINESS_TRANSITIONS_TOTAL,
+        TENANT_STATE,
+        TENANT_TENANTS,
+        TENANT_TRANSITIONS_TOTAL,
     ];
     e.samples()
         .iter()
