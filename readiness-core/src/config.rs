@@ -253,23 +253,52 @@ impl Default for Defaults {
 /// A fully resolved check, as the engine runs it.
 pub(crate) struct Resolved {
     pub(crate) name: Arc<str>,
+    pub(crate) check: Arc<dyn Check>,
+    pub(crate) cfg: Settings,
+    /// The checks it depends on, resolved (`engine::depends`).
+    pub(crate) deps: Vec<Dep>,
+}
+
+/// A check's settings, apart from its name, its `Check` and its dependencies: checks
+/// registered alike (a fleet of tenants) share one copy per engine.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Settings {
     pub(crate) kind: Kind,
     pub(crate) critical: bool,
+    /// The check's group, if any (`exclude=GROUP`).
     pub(crate) group: Option<Arc<str>>,
-    pub(crate) check: Arc<dyn Check>,
+    /// Whether a run waits for an in-flight permit (all but the built-in heartbeat).
+    pub(crate) bounded: bool,
+    pub(crate) failure_threshold: u32,
+    pub(crate) success_threshold: u32,
     pub(crate) period: Duration,
     pub(crate) timeout: Duration,
     pub(crate) initial_delay: Duration,
     pub(crate) jitter: Duration,
-    pub(crate) failure_threshold: u32,
-    pub(crate) success_threshold: u32,
-    /// Whether a run waits for an in-flight permit (all but the built-in heartbeat).
-    pub(crate) bounded: bool,
     /// How long past its next run (+ timeout) a result stays valid: the engine's staleness
-    /// margin (the heartbeat's is at least its lateness bound). Set by the builder.
-    pub(crate) margin: Duration,
-    /// The checks it depends on, resolved (`engine::depends`).
-    pub(crate) deps: Vec<Dep>,
+    /// margin (the heartbeat's is at least its lateness bound). Set with
+    /// [`set_margin`](Self::set_margin).
+    margin: Duration,
+    /// How long a result stays valid when the next run comes on time: period + jitter +
+    /// timeout + margin.
+    pub(crate) valid: Duration,
+}
+
+impl Settings {
+    /// The staleness margin, and with it how long a result stays valid.
+    pub(crate) fn set_margin(&mut self, margin: Duration) {
+        self.margin = margin;
+        self.valid = self
+            .period
+            .saturating_add(self.jitter)
+            .saturating_add(self.timeout)
+            .saturating_add(margin);
+    }
+
+    /// How long past its next run (+ timeout) a result stays valid.
+    pub(crate) fn margin(&self) -> Duration {
+        self.margin
+    }
 }
 
 /// A resolved dependency: a check of the same scope, or (for a tenant's check) of the
@@ -345,21 +374,26 @@ pub(crate) fn resolve_specs(
                 kind: spec.kind,
             });
         }
-        out.push(Resolved {
-            name: name.as_str().into(),
+        let mut cfg = Settings {
             kind: spec.kind,
             // Liveness and startup checks are always critical: a non-critical one means nothing.
             critical: spec.critical || spec.kind != Kind::Readiness,
             group: spec.group.as_deref().map(Arc::from),
-            check: spec.check.clone(),
+            bounded: true,
+            failure_threshold,
+            success_threshold,
             period,
             timeout,
             initial_delay: spec.initial_delay.unwrap_or(defaults.initial_delay),
             jitter: spec.jitter.or(defaults.jitter).unwrap_or(period / 10),
-            failure_threshold,
-            success_threshold,
-            bounded: true,
             margin: Duration::ZERO,
+            valid: Duration::ZERO,
+        };
+        cfg.set_margin(Duration::ZERO);
+        out.push(Resolved {
+            name: name.as_str().into(),
+            check: spec.check.clone(),
+            cfg,
             deps: Vec::new(),
         });
     }

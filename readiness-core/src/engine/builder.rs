@@ -330,15 +330,15 @@ impl EngineBuilder {
         let mut resolved = resolve_specs(&Scope::Global, &specs, &self.defaults, &mut problems);
         depends::resolve_instance(&specs, &mut resolved, &self.tenants, &mut problems);
         for r in &mut resolved {
-            r.margin = self.stale_margin;
+            r.cfg.set_margin(self.stale_margin);
         }
         if let Some((_, max_lateness, _)) = &beat
             && let Some(first) = resolved.first_mut()
         {
             // The heartbeat watches the runtime: it must never queue behind hanging checks,
             // and its result lasts at least as long as the lateness it tolerates.
-            first.bounded = false;
-            first.margin = self.stale_margin.max(*max_lateness);
+            first.cfg.bounded = false;
+            first.cfg.set_margin(self.stale_margin.max(*max_lateness));
         }
         if self.max_tenants == 0 {
             problems.push(ConfigProblem::ZeroLimit {

@@ -392,7 +392,7 @@ impl Shared {
         if current == NEVER {
             return;
         }
-        let valid = slot.cfg.timeout.saturating_add(slot.cfg.margin);
+        let valid = slot.cfg.timeout.saturating_add(slot.cfg.margin());
         let extended = self.clock.after(self.clock.nanos(at), valid);
         if extended > current {
             slot.deadline.store(extended, Ordering::Release);

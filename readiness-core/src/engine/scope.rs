@@ -15,7 +15,7 @@ use super::depends::Deps;
 use super::sync::lock;
 use crate::check::Check;
 use crate::check::Kind;
-use crate::config::Resolved;
+use crate::config::{Resolved, Settings};
 use crate::metrics::{CheckMetrics, Outcome, TenantSeries};
 use crate::snapshot::{BLOCKED_BY, CheckStatus, Snapshot, Status, blocking};
 
@@ -71,28 +71,6 @@ impl Clock {
     }
 }
 
-/// A check's settings, apart from its name and its `Check`: checks registered alike (a fleet of
-/// tenants) share one copy per engine.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(super) struct Settings {
-    pub(super) kind: Kind,
-    pub(super) critical: bool,
-    /// The check's group, if any (`exclude=GROUP`).
-    pub(super) group: Option<Arc<str>>,
-    /// Whether a run waits for an in-flight permit (all but the built-in heartbeat).
-    pub(super) bounded: bool,
-    pub(super) failure_threshold: u32,
-    pub(super) success_threshold: u32,
-    pub(super) period: Duration,
-    pub(super) timeout: Duration,
-    pub(super) initial_delay: Duration,
-    pub(super) jitter: Duration,
-    pub(super) margin: Duration,
-    /// How long a result stays valid when the next run comes on time: period + jitter +
-    /// timeout + margin.
-    pub(super) valid: Duration,
-}
-
 /// What checks share: their names and settings, stored once per engine whatever the number
 /// of tenants that use them (the set only grows with distinct names and settings).
 #[derive(Default)]
@@ -111,7 +89,8 @@ impl Interner {
         name.clone()
     }
 
-    fn settings(&self, settings: Settings) -> Arc<Settings> {
+    fn settings(&self, mut settings: Settings) -> Arc<Settings> {
+        settings.group = settings.group.map(|g| self.name(&g));
         let mut all = lock(&self.settings);
         if let Some(s) = all.get(&settings) {
             return s.clone();
@@ -233,24 +212,7 @@ impl ScopeCore {
                 Slot {
                     metrics: check_metrics.then(|| Box::new(CheckMetrics::register(&name))),
                     sched: SchedSlot::new(salt, &name),
-                    cfg: interner.settings(Settings {
-                        kind: r.kind,
-                        critical: r.critical,
-                        group: r.group.as_ref().map(|g| interner.name(g)),
-                        bounded: r.bounded,
-                        failure_threshold: r.failure_threshold,
-                        success_threshold: r.success_threshold,
-                        period: r.period,
-                        timeout: r.timeout,
-                        initial_delay: r.initial_delay,
-                        jitter: r.jitter,
-                        margin: r.margin,
-                        valid: r
-                            .period
-                            .saturating_add(r.jitter)
-                            .saturating_add(r.timeout)
-                            .saturating_add(r.margin),
-                    }),
+                    cfg: interner.settings(r.cfg),
                     name,
                     check: r.check,
                     busy: AtomicBool::new(false),

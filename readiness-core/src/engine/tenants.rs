@@ -66,7 +66,7 @@ pub(super) fn resolve_tenant_checks(
     }
     let mut resolved = resolve_specs(&scope, checks, defaults, problems);
     for r in &mut resolved {
-        r.margin = margin;
+        r.cfg.set_margin(margin);
     }
     resolved
 }
