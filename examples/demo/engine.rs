@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use readiness_core::{BuildError, CheckSpec, Defaults, Engine, EngineBuilder, ReloadableEngine};
+use readiness_core::{BuildError, CheckSpec, Engine, EngineBuilder, ReloadableEngine};
 use readiness_testkit::{Fault, FaultInjector, FaultPlan};
 
 use crate::checks_file::FileChecks;
@@ -18,14 +18,7 @@ pub(crate) struct Config {
 
 /// The engine the flags and the checks file describe (on the recorder installed globally).
 pub(crate) fn config(f: &Flags, file: &FileChecks) -> Config {
-    let defaults = Defaults {
-        period: f.period,
-        timeout: f.timeout,
-        failure_threshold: f.failure_threshold,
-        success_threshold: f.success_threshold,
-        ..Defaults::default()
-    };
-    let b = Engine::builder().defaults(defaults);
+    let b = Engine::builder().defaults(f.defaults);
     if f.names_dependencies() || !file.is_empty() {
         named(b, f, file)
     } else {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use readiness_core::{Check, CheckSpec, HEARTBEAT_CHECK, RESERVED_NAMES, validate_name};
+use readiness_core::{Check, CheckSpec, Defaults, HEARTBEAT_CHECK, RESERVED_NAMES, validate_name};
 
 use crate::checks::{CheckOptions, URL_FORMS, parse_check};
 
@@ -81,10 +81,9 @@ pub(crate) struct Flags {
     pub(crate) checks_file: Option<PathBuf>,
     /// What every check built from a URL shares (`--ca-file`), the file's checks too.
     pub(crate) check_options: CheckOptions,
-    pub(crate) period: Duration,
-    pub(crate) timeout: Duration,
-    pub(crate) failure_threshold: u32,
-    pub(crate) success_threshold: u32,
+    /// `--period`, `--timeout`, `--failure-threshold` and `--success-threshold`: what every
+    /// check takes unless it says otherwise.
+    pub(crate) defaults: Defaults,
     pub(crate) drain_delay: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) show_details: bool,
@@ -103,10 +102,13 @@ impl Default for Flags {
             tenant_checks: Vec::new(),
             checks_file: None,
             check_options: CheckOptions::default(),
-            period: Duration::from_secs(2),
-            timeout: Duration::from_secs(1),
-            failure_threshold: 3,
-            success_threshold: 1,
+            defaults: Defaults {
+                period: Duration::from_secs(2),
+                timeout: Duration::from_secs(1),
+                failure_threshold: 3,
+                success_threshold: 1,
+                ..Defaults::default()
+            },
             // Kubernetes' default readiness probe fails a pod after periodSeconds x
             // failureThreshold = 10 s x 3; load balancers then need a few seconds more.
             drain_delay: Duration::from_secs(35),
@@ -297,10 +299,10 @@ pub(crate) fn parse_flags(
             }
             "--checks-file" => f.checks_file = Some(PathBuf::from(v)),
             "--concurrency-limit" => f.concurrency_limit = Some(parse_count(&flag, v)?),
-            "--period" => f.period = parse_positive_duration(&flag, v)?,
-            "--timeout" => f.timeout = parse_positive_duration(&flag, v)?,
-            "--failure-threshold" => f.failure_threshold = parse_count(&flag, v)?,
-            "--success-threshold" => f.success_threshold = parse_count(&flag, v)?,
+            "--period" => f.defaults.period = parse_positive_duration(&flag, v)?,
+            "--timeout" => f.defaults.timeout = parse_positive_duration(&flag, v)?,
+            "--failure-threshold" => f.defaults.failure_threshold = parse_count(&flag, v)?,
+            "--success-threshold" => f.defaults.success_threshold = parse_count(&flag, v)?,
             "--drain-delay" => f.drain_delay = parse_duration(&flag, v)?,
             "--shutdown-timeout" => f.shutdown_timeout = parse_duration(&flag, v)?,
             "--tenant-header" => {
