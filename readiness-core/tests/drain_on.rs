@@ -344,3 +344,153 @@ async fn two_drain_on_futures_drain_once_and_both_resolve_at_the_first_delays_en
     never_ready_after_the_drain(&rec);
     engine.shutdown().await;
 }
+
+// The contract on a plain engine: nothing before the signal, the drain at once, the close
+// exactly the delay later; another close, the engine dropped, a delay that never ends.
+
+/// An engine (with its heartbeat) and one readiness check `db` that passes, on the engine's
+/// default period and timeout.
+fn new_engine() -> Engine {
+    engine_with([CheckSpec::readiness("db", Switch::new(OK))])
+}
+
+/// A ready engine and its drain future, spawned: it drains on the signal and closes
+/// `DELAY` later.
+async fn draining_on_signal() -> (Engine, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let engine = new_engine();
+    engine.refresh().await.expect("the engine runs");
+    let (signal, rx) = oneshot::channel::<()>();
+    let shutdown = tokio::spawn(engine.drain_on(rx, DELAY));
+    (engine, signal, shutdown)
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn nothing_drains_before_the_signal() {
+    let (engine, _signal, shutdown) = draining_on_signal().await;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    settle().await;
+    assert!(engine.is_ready() && !engine.is_draining() && !engine.is_closed());
+    assert!(!shutdown.is_finished());
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_signal_drains_at_once_and_the_future_resolves_after_exactly_the_delay() {
+    let (engine, signal, shutdown) = draining_on_signal().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(engine.is_ready());
+
+    signal.send(()).expect("the future waits");
+    let signalled = Instant::now();
+    settle().await;
+    assert_eq!(signalled.elapsed(), Duration::ZERO);
+    assert!(engine.is_draining() && !engine.is_ready(), "503 at once");
+    assert!(engine.is_live(), "liveness stays");
+    assert!(!engine.is_closed(), "still serving");
+
+    tokio::time::sleep_until(signalled + DELAY - Duration::from_millis(1)).await;
+    settle().await;
+    assert!(
+        !shutdown.is_finished() && !engine.is_closed(),
+        "not before the delay"
+    );
+
+    shutdown.await.expect("no panic");
+    assert_eq!(signalled.elapsed(), DELAY, "exactly the delay");
+    assert!(engine.is_closed() && !engine.is_ready());
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_zero_delay_closes_right_after_the_drain() {
+    let engine = new_engine();
+    let (signal, rx) = oneshot::channel::<()>();
+    let shutdown = tokio::spawn(engine.drain_on(rx, Duration::ZERO));
+    let start = Instant::now();
+    signal.send(()).expect("the future waits");
+    shutdown.await.expect("no panic");
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert!(engine.is_draining() && engine.is_closed());
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn closing_the_engine_another_way_resolves_it_at_once() {
+    // Before the signal: no drain is waited for.
+    let engine = new_engine();
+    let (_signal, rx) = oneshot::channel::<()>();
+    let shutdown = tokio::spawn(engine.drain_on(rx, DELAY));
+    let start = Instant::now();
+    engine.shutdown().await;
+    shutdown.await.expect("no panic");
+    assert_eq!(start.elapsed(), Duration::ZERO);
+
+    // During the delay.
+    let engine = new_engine();
+    let (signal, rx) = oneshot::channel::<()>();
+    let shutdown = tokio::spawn(engine.drain_on(rx, DELAY));
+    signal.send(()).expect("the future waits");
+    settle().await;
+    assert!(engine.is_draining());
+    let start = Instant::now();
+    engine.close();
+    shutdown.await.expect("no panic");
+    assert_eq!(start.elapsed(), Duration::ZERO);
+
+    // The future holds no strong handle: dropping the engine ends it.
+    let engine = new_engine();
+    let (_signal, rx) = oneshot::channel::<()>();
+    let shutdown = tokio::spawn(engine.drain_on(rx, DELAY));
+    drop(engine);
+    shutdown.await.expect("no panic");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_delay_that_never_ends_waits_for_close_or_the_engine_to_go() {
+    // `Duration::MAX` overflows any deadline arithmetic: it must wait, not panic or fire.
+    // (No checks: a year of the paused clock would run them millions of times.)
+    let engine = Engine::builder()
+        .without_heartbeat()
+        .build()
+        .expect("valid");
+    let (signal, rx) = oneshot::channel::<()>();
+    let shutdown = tokio::spawn(engine.drain_on(rx, Duration::MAX));
+    signal.send(()).expect("the future waits");
+    tokio::time::sleep(Duration::from_secs(365 * 24 * 3600)).await;
+    settle().await;
+    assert!(engine.is_draining() && !engine.is_closed() && !shutdown.is_finished());
+    engine.close();
+    shutdown.await.expect("no panic");
+
+    // The engine dropped during the delay: the future holds no strong handle and ends.
+    let engine = new_engine();
+    let (signal, rx) = oneshot::channel::<()>();
+    let shutdown = tokio::spawn(engine.drain_on(rx, Duration::MAX));
+    signal.send(()).expect("the future waits");
+    settle().await;
+    assert!(engine.is_draining());
+    let weak = engine.downgrade();
+    drop(engine);
+    assert!(weak.upgrade().is_none());
+    let start = Instant::now();
+    shutdown.await.expect("no panic");
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_signal_after_the_engine_is_gone_drains_nothing_and_panics_nothing() {
+    let engine = new_engine();
+    let (signal, rx) = oneshot::channel::<()>();
+    let shutdown = engine.drain_on(rx, DELAY);
+    drop(engine);
+    signal.send(()).expect("the future is alive");
+    shutdown.await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_signal_output_is_ignored() {
+    // `ctrl_c()` resolves to an error when no handler can be installed: that is a signal too.
+    let engine = new_engine();
+    let signal = async { Err::<(), std::io::Error>(std::io::Error::other("no handler")) };
+    engine.drain_on(signal, DELAY).await;
+    assert!(engine.is_draining() && engine.is_closed());
+}
