@@ -8,8 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
+mod common;
+
+use common::net::{engine_with, refresh, run};
 use readiness_checks::ServiceCheck;
-use readiness_core::{Check, CheckFailure, Engine};
+use readiness_core::{CheckFailure, CheckSpec};
 use tower::Service;
 
 /// Counts readiness polls and calls; fails its readiness when told to.
@@ -58,9 +61,9 @@ async fn each_run_calls_the_service_once_with_a_fresh_request() {
     let next = Arc::new(AtomicUsize::new(2));
     let n = next.clone();
     let check = ServiceCheck::new(svc, move || n.load(Ordering::SeqCst) as u32);
-    assert_eq!(check.check().await, Ok(()));
+    assert_eq!(run(&check).await, Ok(()));
     next.store(0, Ordering::SeqCst);
-    assert_eq!(check.check().await, Err(CheckFailure::new("zero")));
+    assert_eq!(run(&check).await, Err("zero".to_owned()));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
@@ -68,7 +71,7 @@ async fn each_run_calls_the_service_once_with_a_fresh_request() {
 async fn a_readiness_error_fails_without_a_call() {
     let (svc, calls) = Probe::counted(true);
     let check = ServiceCheck::new(svc, || 1);
-    assert_eq!(check.check().await, Err(CheckFailure::new("overloaded")));
+    assert_eq!(run(&check).await, Err("overloaded".to_owned()));
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 
@@ -80,7 +83,7 @@ async fn a_verdict_judges_the_response() {
         Ok(_) => Ok(()),
         Err(e) => Err(CheckFailure::new(e)),
     });
-    assert_eq!(check.check().await, Err(CheckFailure::new("too many: 7")));
+    assert_eq!(run(&check).await, Err("too many: 7".to_owned()));
 }
 
 /// A service that panics in `poll_ready`, in `call` or in `clone`, as told (once for `clone`).
@@ -124,41 +127,31 @@ impl tower::Service<()> for Panicky {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_service_check_that_panics_fails_its_run_and_the_next_run_works() {
     let clone_panics = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let engine = Engine::builder()
-        .without_heartbeat()
-        .readiness(
+    let panicky = |p: Panicky| ServiceCheck::new(p, || ());
+    let engine = engine_with([
+        CheckSpec::readiness(
             "ready",
-            ServiceCheck::new(
-                Panicky {
-                    in_ready: true,
-                    ..Panicky::default()
-                },
-                || (),
-            ),
-        )
-        .readiness(
+            panicky(Panicky {
+                in_ready: true,
+                ..Panicky::default()
+            }),
+        ),
+        CheckSpec::readiness(
             "call",
-            ServiceCheck::new(
-                Panicky {
-                    in_call: true,
-                    ..Panicky::default()
-                },
-                || (),
-            ),
-        )
-        .readiness(
+            panicky(Panicky {
+                in_call: true,
+                ..Panicky::default()
+            }),
+        ),
+        CheckSpec::readiness(
             "clone",
-            ServiceCheck::new(
-                Panicky {
-                    clone_panics: clone_panics.clone(),
-                    ..Panicky::default()
-                },
-                || (),
-            ),
-        )
-        .build()
-        .expect("valid");
-    engine.refresh().await.expect("the engine runs");
+            panicky(Panicky {
+                clone_panics: clone_panics.clone(),
+                ..Panicky::default()
+            }),
+        ),
+    ]);
+    refresh(&engine).await;
     let snap = engine.snapshot();
     for (name, what) in [
         ("ready", "poll_ready blew up"),
@@ -172,7 +165,7 @@ async fn a_service_check_that_panics_fails_its_run_and_the_next_run_works() {
         );
     }
     // The lock a panicking clone poisoned does not stop the next run.
-    engine.refresh().await.expect("the engine runs");
+    refresh(&engine).await;
     assert!(
         engine
             .snapshot()
