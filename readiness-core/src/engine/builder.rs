@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::HEARTBEAT_CHECK;
 use super::depends;
+use super::global_metrics::{GlobalMetrics, TenantCounts};
 use super::handle::{Engine, Inner};
 use super::lineage::{LineageHandle, Series};
 use super::scheduler::Scheduler;
@@ -18,11 +19,11 @@ use super::shared::{Options, Shared};
 use super::supervisor::{heartbeat_task, supervise_driver, supervise_watchdog};
 use super::sync::lock;
 use super::tenant_map::TenantMap;
+use super::tenant_series::TenantSeriesConfig;
 use super::tenants::{resolve_tenant_checks, validate_tenant};
 use super::watchdog::Watchdog;
 use crate::check::{Check, Heartbeat};
 use crate::config::{CheckSpec, Defaults, resolve_specs};
-use crate::metrics::{GlobalMetrics, TenantCounts, TenantSeriesConfig};
 use crate::problem::{BuildError, ConfigProblem, Scope};
 use crate::tenant::{TenantMetricsExport, TenantMetricsMode};
 

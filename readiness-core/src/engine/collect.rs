@@ -3,7 +3,7 @@
 //! time, as client_golang's collectors and kube-state-metrics export large label sets.
 //!
 //! The values are written on the execution path into each tenant's own record (see
-//! `crate::metrics::TenantSeries`); a scrape only reads them. The walk holds no lock: the
+//! `tenant_series::TenantSeries`); a scrape only reads them. The walk holds no lock: the
 //! tenants are listed once (a reference each, under the map's read lock), and each chunk reads
 //! their atomics.
 
@@ -14,10 +14,10 @@ use super::handle::Engine;
 use super::scope::TenantCore;
 use super::shared::Shared;
 use super::sync::lock;
+use super::tenant_series::TenantSample;
 use crate::metrics::{
     TENANT_CHECK_SECONDS_TOTAL, TENANT_CHECK_SECONDS_TOTAL_HELP, TENANT_STATE, TENANT_STATE_HELP,
     TENANT_TENANTS, TENANT_TENANTS_HELP, TENANT_TRANSITIONS_TOTAL, TENANT_TRANSITIONS_TOTAL_HELP,
-    TenantSample,
 };
 
 /// The families the collector renders, in the order it renders them.

@@ -55,6 +55,7 @@ mod collect;
 mod depends;
 mod driver;
 mod gate;
+mod global_metrics;
 mod handle;
 mod handover;
 mod heap;
@@ -67,6 +68,7 @@ mod shared;
 mod supervisor;
 mod sync;
 mod tenant_map;
+mod tenant_series;
 mod tenants;
 #[cfg(test)]
 mod tests;

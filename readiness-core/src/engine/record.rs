@@ -16,13 +16,14 @@ use std::sync::atomic::Ordering;
 use tokio::time::Instant;
 
 use super::SHUTDOWN_REASON;
+use super::global_metrics::TenantCounts;
 use super::scope::{
     CheckRef, Event, NEVER, ScopeCore, ScopeState, TenantCore, block, build_snapshot, stale_reason,
 };
 use super::shared::Shared;
 use super::sync::lock;
 use crate::check::Kind;
-use crate::metrics::{Outcome, TenantCounts};
+use crate::metrics::Outcome;
 use crate::problem::Scope;
 use crate::snapshot::{Status, blocking};
 use crate::tenant::{AuditEntry, TenantEvent};

@@ -12,11 +12,13 @@ use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
 use super::depends::Deps;
+use super::global_metrics::CheckMetrics;
 use super::sync::lock;
+use super::tenant_series::TenantSeries;
 use crate::check::Check;
 use crate::check::Kind;
 use crate::config::{Resolved, Settings};
-use crate::metrics::{CheckMetrics, Outcome, TenantSeries};
+use crate::metrics::Outcome;
 use crate::snapshot::{BLOCKED_BY, CheckStatus, Snapshot, Status, blocking};
 
 /// A deadline that never comes: no result yet, a result already marked stale, or a period so

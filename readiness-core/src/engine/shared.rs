@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 
+use super::global_metrics::{GlobalMetrics, TenantCounts};
 use super::lineage::Series;
 use super::scheduler::Scheduler;
 use super::scope::{Clock, Interner, Ran, ScopeCore};
 use super::tenant_map::TenantMap;
+use super::tenant_series::TenantSeriesConfig;
 use super::watchdog::Watchdog;
 use crate::config::Defaults;
-use crate::metrics::{GlobalMetrics, TenantCounts, TenantSeriesConfig};
 use crate::snapshot::Aggregate;
 use crate::tenant::{AuditEntry, TenantEvent};
 
